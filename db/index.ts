@@ -1,0 +1,37 @@
+import Database from "better-sqlite3";
+import { drizzle, type BetterSQLite3Database } from "drizzle-orm/better-sqlite3";
+import { migrate } from "drizzle-orm/better-sqlite3/migrator";
+import { fileURLToPath } from "node:url";
+import * as schema from "./schema/index.ts";
+
+export { schema };
+export type Db = BetterSQLite3Database<typeof schema> & { $client: Database.Database };
+
+const MIGRATIONS = fileURLToPath(new URL("./migrations", import.meta.url));
+
+/**
+ * Opens (creating if needed) the SQLite database at `file` (":memory:" for tests),
+ * sets WAL, foreign keys and a busy timeout, and applies every pending migration.
+ */
+export function openDb(file: string): Db {
+  const sqlite = new Database(file);
+  sqlite.pragma("journal_mode = WAL");
+  sqlite.pragma("foreign_keys = ON");
+  sqlite.pragma("busy_timeout = 5000");
+  sqlite.pragma("synchronous = NORMAL");
+  const db = drizzle(sqlite, { schema }) as Db;
+  migrate(db, { migrationsFolder: MIGRATIONS });
+  return db;
+}
+
+/**
+ * Runs `fn` in one synchronous transaction. better-sqlite3 transactions cannot span an
+ * await, so `fn` must not be async: it is rejected at runtime if it returns a promise.
+ */
+export function transaction<T>(db: Db, fn: (tx: Db) => T): T {
+  return db.transaction((tx) => {
+    const result = fn(tx as unknown as Db);
+    if (result instanceof Promise) throw new Error("transaction callbacks must be synchronous");
+    return result;
+  }, { behavior: "immediate" });
+}

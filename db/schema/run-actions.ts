@@ -1,0 +1,33 @@
+import { index, integer, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+import { idColumn, timestamp } from "./columns.ts";
+import { runs } from "./runs.ts";
+
+export const ACTION_STATES = ["pending", "sending", "done", "failed"] as const;
+export type ActionState = (typeof ACTION_STATES)[number];
+
+/**
+ * One request to AC that changes the account: an unsubscribe from one list, or a delete.
+ * `sending` is written before the request and `done`/`failed` after it, so a crash between
+ * the two is visible and the action is checked against AC before it is ever sent again.
+ */
+export const runActions = sqliteTable(
+  "run_actions",
+  {
+    id: idColumn(),
+    runId: text("run_id")
+      .notNull()
+      .references(() => runs.id, { onDelete: "cascade" }),
+    contactId: integer("contact_id").notNull(),
+    kind: text("kind", { enum: ["unsubscribe", "delete"] }).notNull(),
+    /** The list for an unsubscribe; 0 for a delete. */
+    listId: integer("list_id").notNull().default(0),
+    state: text("state", { enum: ACTION_STATES }).notNull().default("pending"),
+    error: text("error"),
+    attempts: integer("attempts").notNull().default(0),
+    updatedAt: timestamp("updated_at"),
+  },
+  (t) => [
+    uniqueIndex("run_actions_unique").on(t.runId, t.contactId, t.kind, t.listId),
+    index("run_actions_state_idx").on(t.runId, t.state),
+  ],
+);

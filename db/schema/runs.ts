@@ -1,0 +1,68 @@
+import { index, integer, real, sqliteTable, text } from "drizzle-orm/sqlite-core";
+import { createdAt, idColumn, timestamp } from "./columns.ts";
+import { connections } from "./connections.ts";
+import { workspaces } from "./workspaces.ts";
+
+export const RUN_STATUSES = [
+  "queued",
+  "running",
+  "paused_credits",
+  "awaiting_review",
+  "applying",
+  "completed",
+  "failed",
+  "cancelled",
+] as const;
+export type RunStatus = (typeof RUN_STATUSES)[number];
+
+/**
+ * One hygiene run. Progress counts are not stored here: they are counted from run_contacts
+ * and run_actions, so they cannot drift from the rows they describe.
+ */
+export const runs = sqliteTable(
+  "runs",
+  {
+    id: idColumn(),
+    workspaceId: text("workspace_id")
+      .notNull()
+      .references(() => workspaces.id, { onDelete: "cascade" }),
+    connectionId: text("connection_id").references(() => connections.id, { onDelete: "set null" }),
+    connectionName: text("connection_name").notNull(),
+    /** JSON: { kind: "all" } | { kind: "lists", listIds } | { kind: "tag", tagId } */
+    scope: text("scope").notNull(),
+    /** JSON: the action per status and the per-reason overrides. */
+    actions: text("actions").notNull(),
+    smtpProbe: integer("smtp_probe", { mode: "boolean" }).notNull().default(false),
+    status: text("status", { enum: RUN_STATUSES }).notNull(),
+    /** Why the run is where it is, in words for the user (paused, failed, held for review). */
+    statusReason: text("status_reason"),
+    /** JSON { part, afterId }: the keyset position of the next page to fetch. */
+    fetchCursor: text("fetch_cursor"),
+    fetchDone: integer("fetch_done", { mode: "boolean" }).notNull().default(false),
+    /** Contacts AC reported for the scope (for lists: the sum over lists, before de-duplication). */
+    total: integer("total"),
+    /** Credits the next page needs; a run paused for credits resumes once the balance covers it. */
+    creditsNeeded: integer("credits_needed"),
+    planReady: integer("plan_ready", { mode: "boolean" }).notNull().default(false),
+    /** Scheduled runs may apply without review; they still hold when the destructive share is abnormal. */
+    autoApply: integer("auto_apply", { mode: "boolean" }).notNull().default(false),
+    /** Share of contacts (0-1) above which an auto-applying run holds for review. */
+    holdThreshold: real("hold_threshold"),
+    deleteConfirmed: integer("delete_confirmed", { mode: "boolean" }).notNull().default(false),
+    acRequests: integer("ac_requests").notNull().default(0),
+    notes: text("notes"),
+    leaseOwner: text("lease_owner"),
+    leaseExpiresAt: timestamp("lease_expires_at"),
+    /** A paused run is not picked up again before this time. */
+    notBefore: timestamp("not_before"),
+    scheduleId: text("schedule_id"),
+    createdAt: createdAt(),
+    startedAt: timestamp("started_at"),
+    fetchedAt: timestamp("fetched_at"),
+    verifiedAt: timestamp("verified_at"),
+    reviewAt: timestamp("review_at"),
+    approvedAt: timestamp("approved_at"),
+    finishedAt: timestamp("finished_at"),
+  },
+  (t) => [index("runs_workspace_idx").on(t.workspaceId, t.createdAt), index("runs_status_idx").on(t.status)],
+);

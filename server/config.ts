@@ -1,0 +1,97 @@
+import { randomBytes } from "node:crypto";
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { z } from "zod";
+
+const onOff = z
+  .enum(["on", "off", "true", "false", "1", "0", "yes", "no"], {
+    error: 'must be "on" or "off"',
+  })
+  .transform((v) => v === "on" || v === "true" || v === "1" || v === "yes");
+
+const positiveInt = z.coerce.number({ error: "must be a number" }).int("must be a whole number").positive("must be above 0");
+
+const hostPort = z
+  .string()
+  .regex(/^[^\s,]+(:\d{1,5})?$/, "must look like 127.0.0.1:5353")
+  .or(z.string().regex(/^\[[0-9a-fA-F:]+\](:\d{1,5})?$/));
+
+/** Every setting the product reads. README.md documents the same table. */
+export const configSchema = z.object({
+  NODE_ENV: z.enum(["development", "production", "test"]).default("development"),
+  PORT: z.coerce.number({ error: "must be a number" }).int().min(0).max(65535, "must be 0-65535").default(3000),
+  HOST: z.string().min(1).default("127.0.0.1"),
+  DATA_DIR: z.string().min(1).default("./data"),
+  APP_SECRET: z.string().min(32, "must be at least 32 characters (or leave it unset to generate one)").optional(),
+  PUBLIC_URL: z.url("must be a URL like https://listwarden.example.com").optional(),
+  SIGNUP_CREDITS: z.coerce.number({ error: "must be a number" }).int().min(0, "must be 0 or more").default(100),
+  AC_ALLOW_PRIVATE_HOSTS: onOff.default(false),
+  AC_REQUESTS_PER_SECOND: positiveInt.max(1000).default(5),
+  AC_TIMEOUT_MS: positiveInt.default(30_000),
+  LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  DNS_SERVERS: z
+    .string()
+    .default("")
+    .transform((s) => s.split(",").map((x) => x.trim()).filter(Boolean))
+    .pipe(z.array(hostPort)),
+  DNS_TIMEOUT_MS: positiveInt.default(5_000),
+  SMTP_PROBE: onOff.default(false),
+  SMTP_HELO: z.string().min(1).default("verify.listwarden.invalid"),
+  SMTP_MAIL_FROM: z.email("must be an e-mail address").default("probe@verify.listwarden.invalid"),
+  SMTP_PORT: positiveInt.max(65535).default(25),
+  SMTP_CONNECT_TIMEOUT_MS: positiveInt.default(10_000),
+  SMTP_REPLY_TIMEOUT_MS: positiveInt.default(30_000),
+  WORKER: onOff.default(true),
+});
+
+export type RawConfig = z.infer<typeof configSchema>;
+export type Config = Omit<RawConfig, "APP_SECRET"> & { APP_SECRET: string };
+
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+/** Parses settings; names every bad one in the thrown message. */
+export function parseConfig(env: Record<string, string | undefined>): RawConfig {
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ""));
+  const result = configSchema.safeParse(cleaned);
+  if (!result.success) {
+    const lines = result.error.issues.map((i) => `  ${i.path.join(".") || "(config)"}: ${i.message}`);
+    throw new ConfigError(`Invalid configuration:\n${lines.join("\n")}`);
+  }
+  return result.data;
+}
+
+/**
+ * Loads the configuration and, when APP_SECRET is unset, generates it once into
+ * DATA_DIR/app-secret (mode 0600) and reuses it on every later start.
+ */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const raw = parseConfig(env);
+  const dataDir = path.resolve(raw.DATA_DIR);
+  mkdirSync(dataDir, { recursive: true });
+  return { ...raw, DATA_DIR: dataDir, APP_SECRET: raw.APP_SECRET ?? readOrCreateSecret(dataDir) };
+}
+
+function readOrCreateSecret(dataDir: string): string {
+  const file = path.join(dataDir, "app-secret");
+  if (existsSync(file)) {
+    const secret = readFileSync(file, "utf8").trim();
+    if (secret.length < 32) throw new ConfigError(`APP_SECRET: ${file} is shorter than 32 characters; delete it to regenerate`);
+    return secret;
+  }
+  const secret = randomBytes(32).toString("base64url");
+  writeFileSync(file, `${secret}\n`, { mode: 0o600, flag: "wx" });
+  chmodSync(file, 0o600);
+  return secret;
+}
+
+/** A complete config for tests and tools, without touching process.env or the disk. */
+export function testConfig(overrides: Partial<Config> = {}): Config {
+  return {
+    ...parseConfig({ NODE_ENV: "test", LOG_LEVEL: "silent" }),
+    APP_SECRET: "test-secret-test-secret-test-secret-0123",
+    DATA_DIR: ":memory:",
+    ...overrides,
+  };
+}
