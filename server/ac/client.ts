@@ -1,0 +1,569 @@
+import type { Dispatcher } from "undici";
+import { z } from "zod";
+import type { Clock } from "../lib/clock.ts";
+import type { Logger } from "../logger.ts";
+import {
+  AUTH_MESSAGE,
+  AcError,
+  API_URL_HINT,
+  UNREACHABLE_MESSAGE,
+  type AcErrorDetail,
+} from "./errors.ts";
+import { realSleep, type AcLimiter, type AcLimiters, type Sleep } from "./limiter.ts";
+import { createGuardedDispatcher, normalizeApiUrl } from "./url.ts";
+
+export type AcMethod = "GET" | "POST" | "PUT" | "DELETE";
+
+export type AcScope = { kind: "all" } | { kind: "list"; listId: string } | { kind: "tag"; tagId: string };
+
+export interface AcUser {
+  id: string;
+  username: string;
+  email: string;
+  firstName: string;
+  lastName: string;
+}
+
+export interface AcNamed {
+  id: string;
+  name: string;
+}
+
+/** Status on one list: 0 unconfirmed, 1 active, 2 unsubscribed, 3 bounced. */
+export interface AcListMembership {
+  listId: string;
+  status: number;
+}
+
+export interface AcContact {
+  id: string;
+  email: string;
+  firstName: string;
+  lastName: string;
+  bouncedHard: boolean;
+  bouncedSoft: boolean;
+  lists: AcListMembership[];
+}
+
+export interface AcContactPage {
+  contacts: AcContact[];
+  /** AC's meta.total: contacts matching the query (on the first page, the whole scope). */
+  total: number;
+  /** The highest id on the page: pass it as `afterId` for the next one. Null when empty. */
+  lastId: string | null;
+}
+
+export interface PageContactsOptions {
+  scope: AcScope;
+  /** Keyset cursor: only contacts with a larger id. Null or absent for the first page. */
+  afterId?: string | null;
+  /** Page size, at most 100 (AC's cap). */
+  limit?: number;
+  /** Fill `lists` for each contact (sideloaded, or one request per contact as a fallback). */
+  includeLists?: boolean;
+  signal?: AbortSignal;
+}
+
+export interface AcRequestOptions {
+  query?: Record<string, string | number | boolean | null | undefined>;
+  body?: unknown;
+  signal?: AbortSignal | undefined;
+  /**
+   * Whether sending the request twice does no harm, so 5xx, timeouts and network errors may
+   * be retried. Defaults to true for GET and DELETE only. 429s are retried for every method:
+   * AC did not process the request.
+   */
+  idempotent?: boolean;
+}
+
+export interface AcClientStats {
+  /** Every HTTP request sent to AC, retries included: a run's "AC request count". */
+  requests: number;
+  retries: number;
+  /** 429 answers received. */
+  rateLimited: number;
+}
+
+type Opts = { signal?: AbortSignal | undefined };
+
+export interface AcClient {
+  /** The normalized base URL, e.g. https://acct.api-us1.com. */
+  readonly baseUrl: string;
+  readonly host: string;
+  readonly stats: Readonly<AcClientStats>;
+  /** The last RateLimit-Remaining AC sent to this client, or null. */
+  readonly rateLimitRemaining: number | null;
+  request<T = unknown>(method: AcMethod, path: string, opts?: AcRequestOptions): Promise<T>;
+  getMe(opts?: Opts): Promise<AcUser>;
+  listLists(opts?: Opts): Promise<AcNamed[]>;
+  listTags(opts?: Opts): Promise<AcNamed[]>;
+  pageContacts(opts: PageContactsOptions): Promise<AcContactPage>;
+  /** Every page of a scope in id order, from `afterId` on (resume a run with its last id). */
+  contactPages(opts: PageContactsOptions): AsyncGenerator<AcContactPage, void, undefined>;
+  getContactLists(contactId: string, opts?: Opts): Promise<AcListMembership[]>;
+  /** Sets the contact's status on the list to 2. There is deliberately no way to send 1. */
+  unsubscribe(contactId: string, listId: string, opts?: Opts): Promise<void>;
+  deleteContact(contactId: string, opts?: Opts): Promise<{ alreadyGone: boolean }>;
+}
+
+export interface AcClientOptions {
+  /** As the user typed it or as stored; normalized (and validated) here. */
+  apiUrl: string;
+  apiKey: string;
+  /** The process-wide registry: requests to one AC account share one limiter. */
+  limiters: AcLimiters;
+  /** Per attempt, from when the request leaves the queue. */
+  timeoutMs?: number;
+  /** Attempts per request, the first included. */
+  maxTries?: number;
+  allowPrivateHosts?: boolean;
+  /** Defaults to the global fetch, looked up at call time so msw can intercept it. */
+  fetch?: typeof fetch;
+  /**
+   * The connection pool used when private hosts are not allowed. Defaults to one guarded
+   * Agent shared by the process; pass another (e.g. a guarded one with its own DNS lookup).
+   */
+  dispatcher?: Dispatcher;
+  logger?: Logger;
+  /** Waits between retries (backoff); tests inject one. */
+  sleep?: Sleep;
+  clock?: Clock;
+  /** Jitter source, [0, 1). */
+  random?: () => number;
+  backoffBaseMs?: number;
+  backoffMaxMs?: number;
+  /** Longest Retry-After honoured; longer requests are cut to this. */
+  maxRetryAfterMs?: number;
+}
+
+/**
+ * Production requests go through one guarded undici Agent per process so connections (and
+ * their keep-alive pool) are shared; it refuses non-public addresses at connect time, after
+ * DNS, which is what stops DNS rebinding. Created on first use; tests never touch it (msw
+ * replaces globalThis.fetch and ignores the dispatcher).
+ */
+let guardedDispatcher: Dispatcher | undefined;
+const defaultGuardedDispatcher = () => (guardedDispatcher ??= createGuardedDispatcher());
+
+// Header values are visible ASCII; anything else would make fetch throw with the key in the message.
+const API_KEY_SHAPE = /^[\x21-\x7e]+$/;
+const DIGITS = /^[1-9][0-9]{0,18}$/;
+const PAGE_SIZE = 100;
+
+export function createAcClient(opts: AcClientOptions): AcClient {
+  const allowPrivateHosts = opts.allowPrivateHosts ?? false;
+  const baseUrl = normalizeApiUrl(opts.apiUrl, { allowPrivateHosts });
+  const host = new URL(baseUrl).host;
+  const apiKey = opts.apiKey.trim();
+  const limiter: AcLimiter = opts.limiters.forHost(host);
+  const timeoutMs = opts.timeoutMs ?? 30_000;
+  const maxTries = Math.max(1, opts.maxTries ?? 5);
+  const sleep = opts.sleep ?? realSleep;
+  const clock = opts.clock;
+  const now = clock ? () => clock.now() : () => Date.now();
+  const random = opts.random ?? Math.random;
+  const backoffBaseMs = opts.backoffBaseMs ?? 500;
+  const backoffMaxMs = opts.backoffMaxMs ?? 8_000;
+  const maxRetryAfterMs = opts.maxRetryAfterMs ?? 60_000;
+  const dispatcher = allowPrivateHosts ? undefined : (opts.dispatcher ?? defaultGuardedDispatcher());
+  const doFetch: typeof fetch = opts.fetch ?? ((input, init) => globalThis.fetch(input, init));
+  const log = opts.logger;
+  const stats: AcClientStats = { requests: 0, retries: 0, rateLimited: 0 };
+  let rateLimitRemaining: number | null = null;
+
+  /** Belt and braces: AC should never echo the key, but if it did it stops here. */
+  const scrub = (text: string) => (apiKey.length >= 4 ? text.split(apiKey).join("[redacted]") : text);
+
+  const backoffMs = (attempt: number) => {
+    const full = Math.min(backoffMaxMs, backoffBaseMs * 2 ** (attempt - 1));
+    return Math.round(full / 2 + (random() * full) / 2);
+  };
+
+  async function request<T = unknown>(method: AcMethod, path: string, ro: AcRequestOptions = {}): Promise<T> {
+    if (!/^\/api\/3(?:\/[A-Za-z0-9_-]+)+$/.test(path)) throw new TypeError(`AC path must look like /api/3/contacts, got ${path}`);
+    assertNeverResubscribes(path, ro.body);
+    if (!API_KEY_SHAPE.test(apiKey)) {
+      throw new AcError("auth", `${AUTH_MESSAGE}: the key is empty or has characters an API key cannot have`);
+    }
+    const url = new URL(baseUrl + path);
+    for (const [k, v] of Object.entries(ro.query ?? {})) if (v !== undefined && v !== null) url.searchParams.set(k, String(v));
+    const idempotent = ro.idempotent ?? (method === "GET" || method === "DELETE");
+    const signal = ro.signal;
+
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await limiter.schedule(() => attemptOnce<T>(method, url, ro.body, signal, attempt), {
+          signal,
+          priority: attempt > 1 ? 1 : 0,
+        });
+      } catch (err) {
+        if (signal?.aborted) throw signal.reason;
+        if (!(err instanceof AcError)) throw err;
+        const last = attempt >= maxTries;
+        if (err.kind === "rate_limited") {
+          stats.rateLimited += 1;
+          // Every request to this account would get the same answer: hold the whole host.
+          limiter.pauseFor(Math.min(err.retryAfterMs ?? backoffMs(attempt), maxRetryAfterMs));
+          if (last) {
+            throw new AcError(
+              "rate_limited",
+              `ActiveCampaign kept answering "too many requests" after ${attempt} tries; another app may be using this account's 5 requests per second. Try again later.`,
+              { status: 429, retryAfterMs: err.retryAfterMs, cause: err },
+            );
+          }
+        } else {
+          if (!err.retryable || !idempotent || last) throw err;
+          if (err.retryAfterMs !== undefined) limiter.pauseFor(Math.min(err.retryAfterMs, maxRetryAfterMs));
+          else await sleep(backoffMs(attempt), signal);
+        }
+        stats.retries += 1;
+        log?.warn({ host, method, path, attempt, kind: err.kind, status: err.status }, "AC request retried");
+      }
+    }
+  }
+
+  async function attemptOnce<T>(method: AcMethod, url: URL, body: unknown, callerSignal: AbortSignal | undefined, attempt: number): Promise<T> {
+    stats.requests += 1;
+    const timeout = AbortSignal.timeout(timeoutMs);
+    const signal = callerSignal ? AbortSignal.any([callerSignal, timeout]) : timeout;
+    const headers: Record<string, string> = { "Api-Token": apiKey, Accept: "application/json", "User-Agent": "Listwarden" };
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    const init: RequestInit & { dispatcher?: Dispatcher } = {
+      method,
+      headers,
+      signal,
+      redirect: "manual", // a redirect could point anywhere, including inside our network
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      ...(dispatcher ? { dispatcher } : {}),
+    };
+    const started = now();
+    let res: Response;
+    let text: string;
+    try {
+      res = await doFetch(url, init);
+      const remaining = Number.parseInt(res.headers.get("ratelimit-remaining") ?? "", 10);
+      if (Number.isFinite(remaining)) {
+        rateLimitRemaining = remaining;
+        limiter.noteRemaining(remaining);
+      }
+      text = await res.text();
+    } catch (err) {
+      if (callerSignal?.aborted) throw callerSignal.reason;
+      const mapped = timeout.aborted
+        ? new AcError("timeout", `ActiveCampaign did not answer within ${Math.round(timeoutMs / 100) / 10} s`, { retryable: true, cause: err })
+        : networkError(err);
+      log?.debug({ host, method, path: url.pathname, attempt, kind: mapped.kind, ms: now() - started }, "AC request failed");
+      throw mapped;
+    }
+    log?.debug({ host, method, path: url.pathname, attempt, status: res.status, ms: now() - started }, "AC request");
+    return interpret<T>(method, url, res, text);
+  }
+
+  function interpret<T>(method: AcMethod, url: URL, res: Response, text: string): T {
+    const status = res.status;
+    if (status >= 200 && status < 300) {
+      if (text.trim() === "") {
+        if (method === "DELETE" || status === 204) return {} as T;
+        throw new AcError("bad_response", "ActiveCampaign sent an empty response", { status, retryable: true });
+      }
+      if (/text\/html/i.test(res.headers.get("content-type") ?? "")) {
+        throw new AcError("bad_response", `That API URL answered with a web page, not the ActiveCampaign API. ${API_URL_HINT}`, { status });
+      }
+      try {
+        return JSON.parse(text) as T;
+      } catch (err) {
+        throw new AcError("bad_response", "ActiveCampaign sent a response that is not valid JSON (cut short?)", { status, retryable: true, cause: err });
+      }
+    }
+    if (status >= 300 && status < 400) {
+      throw new AcError("invalid_url", `${API_URL_HINT}: that address redirects elsewhere`, { status });
+    }
+    const { message, details } = readErrorBody(scrub(text));
+    const said = details?.length ? details.map(describeDetail).join("; ") : (message ?? "");
+    const retryAfterMs = parseRetryAfter(res.headers.get("retry-after"), now());
+    const base = { status, ...(details ? { details } : {}) };
+    if (status === 401 || status === 403) throw new AcError("auth", AUTH_MESSAGE, base);
+    if (status === 404) throw new AcError("not_found", said || `ActiveCampaign has nothing at ${url.pathname}`, base);
+    if (status === 429) {
+      throw new AcError("rate_limited", "ActiveCampaign answered: too many requests", { ...base, retryable: true, ...(retryAfterMs === undefined ? {} : { retryAfterMs }) });
+    }
+    if (status === 408 || status === 500 || status === 502 || status === 503 || status === 504) {
+      throw new AcError("server", `ActiveCampaign had a problem (HTTP ${status})${said ? `: ${said}` : ""}`, {
+        ...base,
+        retryable: true,
+        ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
+      });
+    }
+    if (status >= 500) throw new AcError("server", `ActiveCampaign had a problem (HTTP ${status})${said ? `: ${said}` : ""}`, base);
+    throw new AcError("validation", `ActiveCampaign rejected the request${said ? `: ${said}` : ` (HTTP ${status})`}`, base);
+  }
+
+  async function read<S extends z.ZodType>(schema: S, method: AcMethod, path: string, ro: AcRequestOptions = {}): Promise<z.output<S>> {
+    const raw = await request<unknown>(method, path, ro);
+    const parsed = schema.safeParse(raw);
+    if (!parsed.success) {
+      throw new AcError("bad_response", `ActiveCampaign sent an unexpected response to ${method} ${path}`, { cause: parsed.error });
+    }
+    return parsed.data;
+  }
+
+  async function pageAll(path: string, pick: (body: z.output<typeof namedPage>) => AcNamed[], signal?: AbortSignal): Promise<AcNamed[]> {
+    const seen = new Map<string, AcNamed>();
+    for (let offset = 0; ; ) {
+      const body = await read(namedPage, "GET", path, { query: { limit: PAGE_SIZE, offset }, signal });
+      const items = pick(body);
+      let added = 0;
+      for (const item of items) {
+        if (seen.has(item.id)) continue;
+        seen.set(item.id, item);
+        added += 1;
+      }
+      offset += items.length;
+      const total = Number(body.meta?.total);
+      const done = Number.isFinite(total) ? offset >= total : items.length < PAGE_SIZE;
+      if (items.length === 0 || added === 0 || done) return [...seen.values()];
+    }
+  }
+
+  async function getContactLists(contactId: string, o: Opts = {}): Promise<AcListMembership[]> {
+    assertId(contactId, "contactId");
+    const body = await read(contactListsBody, "GET", `/api/3/contacts/${contactId}/contactLists`, { signal: o.signal });
+    return body.contactLists.map((cl) => ({ listId: cl.list, status: cl.status }));
+  }
+
+  async function pageContacts(o: PageContactsOptions): Promise<AcContactPage> {
+    const limit = Math.min(PAGE_SIZE, Math.max(1, Math.trunc(o.limit ?? PAGE_SIZE)));
+    const afterId = o.afterId ?? null;
+    if (afterId !== null && !/^\d{1,19}$/.test(afterId)) throw new TypeError(`afterId must be digits, got ${JSON.stringify(afterId)}`);
+    const includeLists = o.includeLists ?? true;
+    const scope = o.scope;
+    if (scope.kind === "list") assertId(scope.listId, "listId");
+    if (scope.kind === "tag") assertId(scope.tagId, "tagId");
+    // Keyset paging, as AC recommends: offsets skip contacts when earlier ones are deleted.
+    const body = await read(contactsPage, "GET", "/api/3/contacts", {
+      signal: o.signal,
+      query: {
+        "orders[id]": "ASC",
+        id_greater: afterId ?? "0",
+        limit,
+        listid: scope.kind === "list" ? scope.listId : undefined,
+        tagid: scope.kind === "tag" ? scope.tagId : undefined,
+        include: includeLists ? "contactLists" : undefined,
+      },
+    });
+    const floor = BigInt(afterId ?? "0");
+    let lastId: bigint | null = null;
+    for (const c of body.contacts) {
+      const id = BigInt(c.id);
+      // Guards the loop: an AC that ignored id_greater would hand us the same page forever.
+      if (id <= floor) throw new AcError("bad_response", "ActiveCampaign ignored id_greater while paging contacts");
+      if (lastId === null || id > lastId) lastId = id;
+    }
+
+    let listsOf: (id: string) => AcListMembership[] = () => [];
+    if (includeLists && body.contactLists) {
+      const byContact = new Map<string, AcListMembership[]>();
+      for (const cl of body.contactLists) {
+        const entry = byContact.get(cl.contact) ?? [];
+        entry.push({ listId: cl.list, status: cl.status });
+        byContact.set(cl.contact, entry);
+      }
+      listsOf = (id) => byContact.get(id) ?? [];
+    } else if (includeLists) {
+      // Sideloading is undocumented: when AC leaves it out, ask per contact (rate-limited).
+      const fetched = await Promise.all(
+        body.contacts.map(async (c): Promise<[string, AcListMembership[]]> => {
+          try {
+            return [c.id, await getContactLists(c.id, { signal: o.signal })];
+          } catch (err) {
+            if (err instanceof AcError && err.kind === "not_found") return [c.id, []]; // deleted meanwhile
+            throw err;
+          }
+        }),
+      );
+      const byContact = new Map<string, AcListMembership[]>(fetched);
+      listsOf = (id) => byContact.get(id) ?? [];
+    }
+
+    const total = Number(body.meta?.total);
+    return {
+      contacts: body.contacts.map((c) => ({
+        id: c.id,
+        email: c.email,
+        firstName: c.firstName,
+        lastName: c.lastName,
+        bouncedHard: c.bounced_hard,
+        bouncedSoft: c.bounced_soft,
+        lists: listsOf(c.id),
+      })),
+      total: Number.isFinite(total) ? total : body.contacts.length,
+      lastId: lastId === null ? null : String(lastId),
+    };
+  }
+
+  return {
+    baseUrl,
+    host,
+    stats,
+    get rateLimitRemaining() {
+      return rateLimitRemaining;
+    },
+    request,
+    async getMe(o = {}) {
+      const body = await read(meBody, "GET", "/api/3/users/me", { signal: o.signal });
+      return body.user;
+    },
+    listLists: (o = {}) => pageAll("/api/3/lists", (b) => (b.lists ?? []).map((l) => ({ id: l.id, name: l.name ?? "" })), o.signal),
+    listTags: (o = {}) => pageAll("/api/3/tags", (b) => (b.tags ?? []).map((t) => ({ id: t.id, name: t.tag ?? "" })), o.signal),
+    pageContacts,
+    async *contactPages(o) {
+      const limit = Math.min(PAGE_SIZE, Math.max(1, Math.trunc(o.limit ?? PAGE_SIZE)));
+      let afterId = o.afterId ?? null;
+      for (;;) {
+        const page = await pageContacts({ ...o, limit, afterId });
+        if (page.contacts.length > 0) yield page;
+        if (page.contacts.length < limit || page.lastId === null) return;
+        afterId = page.lastId;
+      }
+    },
+    getContactLists,
+    async unsubscribe(contactId, listId, o = {}) {
+      assertId(contactId, "contactId");
+      assertId(listId, "listId");
+      // An upsert of (contact, list) to status 2: sending it twice leaves the same state,
+      // so it is retried like a GET.
+      await request("POST", "/api/3/contactLists", {
+        body: { contactList: { list: Number(listId), contact: Number(contactId), status: 2 } },
+        idempotent: true,
+        signal: o.signal,
+      });
+    },
+    async deleteContact(contactId, o = {}) {
+      assertId(contactId, "contactId");
+      try {
+        await request("DELETE", `/api/3/contacts/${contactId}`, { signal: o.signal });
+        return { alreadyGone: false };
+      } catch (err) {
+        if (err instanceof AcError && err.kind === "not_found") return { alreadyGone: true };
+        throw err;
+      }
+    },
+  };
+}
+
+function assertId(value: string, name: string): void {
+  if (!DIGITS.test(value)) throw new TypeError(`${name} must be an AC id (digits), got ${JSON.stringify(value)}`);
+}
+
+/** Status 1 on a contactList re-subscribes people who unsubscribed: no code path may send it. */
+function assertNeverResubscribes(path: string, body: unknown): void {
+  if (body === undefined || !/\/contactLists(?:\/|$)/i.test(path)) return;
+  const status = (body as { contactList?: { status?: unknown } } | null)?.contactList?.status;
+  if (status !== 2) throw new TypeError("Listwarden only sends status 2 (unsubscribe) to /contactLists");
+}
+
+/** Retry-After is seconds or an HTTP date. */
+export function parseRetryAfter(value: string | null, nowMs: number): number | undefined {
+  if (value === null || value.trim() === "") return undefined;
+  const v = value.trim();
+  if (/^\d+(\.\d+)?$/.test(v)) return Math.round(Number(v) * 1000);
+  const at = Date.parse(v);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - nowMs);
+}
+
+/** AC error bodies: `{"errors":[...]}`, `{"message"}`, `{}`, sometimes served as text/plain. */
+function readErrorBody(text: string): { message?: string; details?: AcErrorDetail[] } {
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    return {};
+  }
+  if (typeof body !== "object" || body === null) return {};
+  const out: { message?: string; details?: AcErrorDetail[] } = {};
+  const { message, errors } = body as { message?: unknown; errors?: unknown };
+  if (typeof message === "string" && message.trim()) out.message = message.trim().slice(0, 500);
+  if (Array.isArray(errors)) {
+    const details = errors.flatMap((e): AcErrorDetail[] => {
+      if (typeof e !== "object" || e === null) return typeof e === "string" ? [{ title: e }] : [];
+      const { title, detail, code, source } = e as Record<string, unknown>;
+      const pointer = (source as { pointer?: unknown } | undefined)?.pointer;
+      const d: AcErrorDetail = { title: typeof title === "string" ? title : "" };
+      if (typeof detail === "string" && detail) d.detail = detail;
+      if (typeof code === "string" && code) d.code = code;
+      if (typeof pointer === "string" && pointer) d.pointer = pointer;
+      return d.title || d.detail ? [d] : [];
+    });
+    if (details.length > 0) out.details = details.slice(0, 20);
+  }
+  return out;
+}
+
+function describeDetail(d: AcErrorDetail): string {
+  const text = [d.title, d.detail].filter(Boolean).join(": ");
+  return d.pointer ? `${text} (${d.pointer.split("/").pop()})` : text;
+}
+
+const NO_SUCH_HOST = new Set(["ENOTFOUND", "EAI_NONAME", "ENODATA", "EAI_NODATA"]);
+const TLS_CODE = /^(CERT_|ERR_TLS_|UNABLE_TO_|DEPTH_ZERO_|SELF_SIGNED_|ERR_SSL_)/;
+
+/** Maps what fetch threw. The SSRF guard throws an AcError from inside the connection. */
+function networkError(err: unknown): AcError {
+  const chain: unknown[] = [];
+  const visit = (e: unknown, depth: number) => {
+    if (e === null || e === undefined || depth > 5) return;
+    chain.push(e);
+    if (e instanceof AggregateError) for (const inner of e.errors) visit(inner, depth + 1);
+    if (e instanceof Error) visit(e.cause, depth + 1);
+  };
+  visit(err, 0);
+  const inner = chain.find((e): e is AcError => e instanceof AcError);
+  if (inner) return inner;
+  const codes = chain.map((e) => (e as { code?: unknown }).code).filter((c): c is string => typeof c === "string");
+  if (codes.some((c) => NO_SUCH_HOST.has(c))) {
+    return new AcError("unreachable", `${UNREACHABLE_MESSAGE}: its host name does not exist`, { cause: err });
+  }
+  if (codes.some((c) => TLS_CODE.test(c))) {
+    return new AcError("unreachable", `${UNREACHABLE_MESSAGE}: its TLS certificate is not valid`, { cause: err });
+  }
+  const refused = codes.includes("ECONNREFUSED");
+  return new AcError("unreachable", refused ? `${UNREACHABLE_MESSAGE}: the connection was refused` : UNREACHABLE_MESSAGE, {
+    cause: err,
+    retryable: true,
+  });
+}
+
+// ---------------------------------------------------------------------------------------
+// Response shapes. AC sends ids and flags as strings; accept numbers too.
+
+const id = z.union([z.string().regex(/^\d+$/), z.number().int().nonnegative()]).transform(String);
+const str = z
+  .union([z.string(), z.number()])
+  .nullish()
+  .transform((v) => (v === null || v === undefined ? "" : String(v)));
+const flag = z
+  .union([z.string(), z.number(), z.boolean()])
+  .nullish()
+  .transform((v) => v !== null && v !== undefined && v !== false && String(v) !== "0" && String(v) !== "");
+const total = z.union([z.string(), z.number()]).optional();
+
+const meBody = z.object({
+  user: z.object({ id, username: str, email: str, firstName: str, lastName: str }),
+});
+
+const namedPage = z.object({
+  lists: z.array(z.object({ id, name: str })).optional(),
+  tags: z.array(z.object({ id, tag: str })).optional(),
+  meta: z.object({ total }).optional(),
+});
+
+const contactListRow = z.object({ contact: id, list: id, status: z.union([z.string(), z.number()]).transform(Number) });
+const contactListsBody = z.object({ contactLists: z.array(contactListRow) });
+
+const contactsPage = z.object({
+  contacts: z.array(
+    z.object({ id, email: str, firstName: str, lastName: str, bounced_hard: flag, bounced_soft: flag }),
+  ),
+  contactLists: z.array(contactListRow).optional(),
+  meta: z.object({ total }).optional(),
+});

@@ -1,0 +1,171 @@
+import PQueue from "p-queue";
+
+export type Sleep = (ms: number, signal?: AbortSignal) => Promise<void>;
+
+/** A real sleep that ends early (rejecting with the reason) when `signal` aborts. */
+export const realSleep: Sleep = (ms, signal) =>
+  new Promise((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(signal.reason);
+      return;
+    }
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal?.reason);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+
+export interface AcLimiterOptions {
+  /** AC allows 5 per second per account, shared by every client of it. */
+  requestsPerSecond?: number;
+  /**
+   * Added to the 1 s window. Our window starts when a request leaves; AC's when it arrives,
+   * so two requests `requestsPerSecond` apart may look closer to AC if the first was slower
+   * on the wire. 75 ms absorbs that and keeps 93% of the allowed rate.
+   */
+  windowMarginMs?: number;
+  /** Requests in flight per host at once. */
+  concurrency?: number;
+  /** Waits out Retry-After pauses; tests inject one that records and returns at once. */
+  sleep?: Sleep;
+  now?: () => number;
+}
+
+export interface ScheduleOptions {
+  signal?: AbortSignal | undefined;
+  /** Higher runs first; retries use 1 so they do not wait behind fresh work. */
+  priority?: number;
+}
+
+export interface AcLimiter {
+  readonly host: string;
+  /** Runs `task` when the host's rate window and any Retry-After pause allow. */
+  schedule<T>(task: () => Promise<T>, opts?: ScheduleOptions): Promise<T>;
+  /** Holds every request to this host for `ms` (AC answered 429). A longer pause wins. */
+  pauseFor(ms: number): void;
+  /** Reports AC's RateLimit-Remaining; 0 while we sent fewer than the limit means others share the account. */
+  noteRemaining(remaining: number): void;
+  readonly rateLimitRemaining: number | null;
+  /** When the current Retry-After pause ends (epoch ms), or null. */
+  readonly pausedUntil: number | null;
+  readonly queued: number;
+  readonly running: number;
+  onIdle(): Promise<void>;
+}
+
+export interface AcLimiters {
+  readonly requestsPerSecond: number;
+  /** The limiter of one AC account host, created on first use and shared from then on. */
+  forHost(host: string): AcLimiter;
+}
+
+/**
+ * One limiter per AC account host for the whole process. The app creates the registry
+ * once and passes it to every client, so all runs on an account share its 5 req/s.
+ */
+export function createAcLimiters(opts: AcLimiterOptions = {}): AcLimiters {
+  const requestsPerSecond = opts.requestsPerSecond ?? 5;
+  if (!(Number.isInteger(requestsPerSecond) && requestsPerSecond >= 1)) {
+    throw new RangeError("requestsPerSecond must be a whole number from 1");
+  }
+  const byHost = new Map<string, AcLimiter>();
+  return {
+    requestsPerSecond,
+    forHost(host) {
+      const key = host.toLowerCase();
+      let limiter = byHost.get(key);
+      if (!limiter) {
+        limiter = new HostLimiter(key, { ...opts, requestsPerSecond });
+        byHost.set(key, limiter);
+      }
+      return limiter;
+    },
+  };
+}
+
+class HostLimiter implements AcLimiter {
+  readonly #queue: PQueue;
+  readonly #cap: number;
+  readonly #windowMs: number;
+  readonly #sleep: Sleep;
+  readonly #now: () => number;
+  /** Start times of our most recent requests (at most `#cap`), to interpret RateLimit-Remaining. */
+  readonly #starts: number[] = [];
+  #pausedUntil: number | null = null;
+  #pauseGeneration = 0;
+  #remaining: number | null = null;
+
+  constructor(
+    readonly host: string,
+    opts: AcLimiterOptions & { requestsPerSecond: number },
+  ) {
+    this.#cap = opts.requestsPerSecond;
+    this.#windowMs = 1000 + (opts.windowMarginMs ?? 75);
+    this.#sleep = opts.sleep ?? realSleep;
+    this.#now = opts.now ?? Date.now;
+    // strict: a sliding window, so no 1 s span ever holds more than `cap` request starts
+    // (the default fixed window allows 2×cap across a window boundary).
+    this.#queue = new PQueue({
+      intervalCap: this.#cap,
+      interval: this.#windowMs,
+      strict: true,
+      concurrency: opts.concurrency ?? Math.max(this.#cap * 4, 1),
+    });
+  }
+
+  schedule<T>(task: () => Promise<T>, opts: ScheduleOptions = {}): Promise<T> {
+    return this.#queue.add(
+      () => {
+        this.#starts.push(this.#now());
+        if (this.#starts.length > this.#cap) this.#starts.shift();
+        return task();
+      },
+      { signal: opts.signal, priority: opts.priority ?? 0 },
+    );
+  }
+
+  pauseFor(ms: number): void {
+    if (!(ms > 0)) return;
+    const until = this.#now() + ms;
+    if (this.#pausedUntil !== null && until <= this.#pausedUntil) return;
+    this.#pausedUntil = until;
+    const generation = ++this.#pauseGeneration;
+    this.#queue.pause();
+    void this.#sleep(ms).then(() => {
+      if (generation !== this.#pauseGeneration) return; // a longer pause replaced this one
+      this.#pausedUntil = null;
+      this.#queue.start();
+    });
+  }
+
+  noteRemaining(remaining: number): void {
+    this.#remaining = remaining;
+    if (remaining > 0) return;
+    const since = this.#now() - this.#windowMs;
+    const ours = this.#starts.filter((t) => t > since).length;
+    // Our own requests explain the 0: the sliding window already waits. Otherwise another
+    // client is spending the account's budget, so give it a full window.
+    if (ours < this.#cap) this.pauseFor(this.#windowMs);
+  }
+
+  get rateLimitRemaining() {
+    return this.#remaining;
+  }
+  get pausedUntil() {
+    return this.#pausedUntil;
+  }
+  get queued() {
+    return this.#queue.size;
+  }
+  get running() {
+    return this.#queue.pending;
+  }
+  onIdle() {
+    return this.#queue.onIdle();
+  }
+}

@@ -1,0 +1,123 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
+import { createAcClient, createAcLimiters, type AcLimiters } from "../server/ac/index.ts";
+import { FakeAc, startFakeAcServer, type FakeAcServer } from "./support/fake-ac.ts";
+
+/** True when no `windowMs` span holds more than `cap` of the sorted times. */
+function withinSlidingWindow(times: number[], cap: number, windowMs: number): boolean {
+  return times.every((t, i) => i < cap || t - (times[i - cap] ?? -Infinity) >= windowMs);
+}
+
+describe("AC limiter (fake timers)", () => {
+  beforeAll(() => {
+    vi.useFakeTimers();
+  });
+  afterAll(() => {
+    vi.useRealTimers();
+  });
+
+  it("never starts more than 5 requests in any 1 s window, and uses the whole allowance", async () => {
+    const limiter = createAcLimiters({ requestsPerSecond: 5 }).forHost("acct.api-us1.com");
+    const starts: number[] = [];
+    const done = Promise.all(
+      Array.from({ length: 23 }, () =>
+        limiter.schedule(async () => {
+          starts.push(Date.now());
+        }),
+      ),
+    );
+    await vi.runAllTimersAsync();
+    await done;
+    const t0 = starts[0] ?? 0;
+    expect(withinSlidingWindow(starts, 5, 1000)).toBe(true);
+    // Bursts of 5 one window (1 s + 75 ms margin) apart: 93% of the allowed rate.
+    expect(starts.map((t) => t - t0)).toEqual([0, 0, 0, 0, 0, 1075, 1075, 1075, 1075, 1075, 2150, 2150, 2150, 2150, 2150, 3225, 3225, 3225, 3225, 3225, 4300, 4300, 4300]);
+  });
+
+  it("holds queued requests for a Retry-After pause; the longer pause wins", async () => {
+    const limiter = createAcLimiters().forHost("acct.api-us1.com");
+    const t0 = Date.now();
+    limiter.pauseFor(3000);
+    limiter.pauseFor(1000);
+    expect(limiter.pausedUntil).toBe(t0 + 3000);
+    let startedAt = -1;
+    const p = limiter.schedule(async () => {
+      startedAt = Date.now();
+    });
+    await vi.advanceTimersByTimeAsync(2999);
+    expect(startedAt).toBe(-1);
+    await vi.advanceTimersByTimeAsync(1);
+    await p;
+    expect(startedAt).toBe(t0 + 3000);
+    expect(limiter.pausedUntil).toBeNull();
+  });
+
+  it("backs off a window when AC reports 0 remaining that our own requests do not explain", async () => {
+    const limiter = createAcLimiters({ requestsPerSecond: 5 }).forHost("shared.api-us1.com");
+    await limiter.schedule(async () => {});
+    limiter.noteRemaining(0); // 1 of ours in the window: someone else uses the account
+    expect(limiter.pausedUntil).toBe(Date.now() + 1075);
+    await vi.advanceTimersByTimeAsync(1075);
+    expect(limiter.pausedUntil).toBeNull();
+
+    await Promise.all(Array.from({ length: 5 }, () => limiter.schedule(async () => {})));
+    limiter.noteRemaining(0); // our own 5 explain it; the window already waits
+    expect(limiter.pausedUntil).toBeNull();
+    expect(limiter.rateLimitRemaining).toBe(0);
+  });
+
+  it("shares one limiter per host across callers", () => {
+    const limiters = createAcLimiters();
+    expect(limiters.forHost("Acct.API-us1.com")).toBe(limiters.forHost("acct.api-us1.com"));
+    expect(limiters.forHost("other.api-us1.com")).not.toBe(limiters.forHost("acct.api-us1.com"));
+    expect(() => createAcLimiters({ requestsPerSecond: 0 })).toThrow(RangeError);
+  });
+});
+
+describe("AC limiter against the fake AC over HTTP (5 req/s, 429 + Retry-After)", () => {
+  const servers: FakeAcServer[] = [];
+  afterEach(async () => {
+    await Promise.all(servers.splice(0).map((s) => s.close()));
+  });
+
+  /** A fresh account per test: the rate window must not carry over between tests. */
+  async function account() {
+    const fake = new FakeAc({ requestsPerSecond: 5 });
+    fake.addContacts(30);
+    fake.addList("Newsletter");
+    const served = await startFakeAcServer(fake);
+    servers.push(served);
+    const clientOn = (limiters: AcLimiters) =>
+      createAcClient({ apiUrl: served.url, apiKey: fake.apiKey, limiters, allowPrivateHosts: true });
+    return { fake, clientOn };
+  }
+
+  it("really rate-limits: a client that ignores the 5 req/s gets 429s and recovers by honouring Retry-After", async () => {
+    const { fake, clientOn } = await account();
+    const client = clientOn(createAcLimiters({ requestsPerSecond: 1000 }));
+    const results = await Promise.all(Array.from({ length: 12 }, () => client.getMe()));
+    expect(results).toHaveLength(12);
+    expect(fake.countStatus(429)).toBeGreaterThan(0);
+    expect(client.stats.rateLimited).toBe(fake.countStatus(429));
+    expect(fake.countStatus(200)).toBe(12);
+  });
+
+  it(
+    "200 requests from two clients sharing the registry get zero 429s",
+    async () => {
+      const { fake, clientOn } = await account();
+      const limiters = createAcLimiters({ requestsPerSecond: 5 });
+      const a = clientOn(limiters);
+      const b = clientOn(limiters);
+      const work = Array.from({ length: 100 }, (_, i) => [
+        i % 2 === 0 ? a.getMe() : a.listLists(),
+        b.pageContacts({ scope: { kind: "all" }, limit: 10, afterId: String(i % 20) }),
+      ]).flat();
+      await Promise.all(work);
+      expect(fake.countStatus(429)).toBe(0);
+      expect(fake.requests).toHaveLength(200);
+      expect(a.stats.requests + b.stats.requests).toBe(200);
+      expect(a.stats.retries + b.stats.retries).toBe(0);
+    },
+    120_000,
+  );
+});
