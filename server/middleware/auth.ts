@@ -1,0 +1,93 @@
+import type { Context, MiddlewareHandler } from "hono";
+import { deleteCookie, getCookie, setCookie } from "hono/cookie";
+import type { Deps, Principal } from "../deps.ts";
+import type { AppEnv } from "../env.ts";
+import { AppError } from "../errors.ts";
+import { safeEqual } from "../lib/crypto.ts";
+import { principalFromSession } from "../services/accounts.ts";
+import { principalFromApiToken } from "../services/tokens.ts";
+
+export const SESSION_COOKIE = "lw_session";
+export const CSRF_HEADER = "x-csrf-token";
+const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
+
+/** The CSRF token of a session: derived from it, so nothing more is stored. */
+export function csrfTokenFor(deps: Deps, sessionHash: string): string {
+  return deps.keyring.hmac("csrf", sessionHash);
+}
+
+function isHttps(c: Context<AppEnv>): boolean {
+  const publicUrl = c.var.deps.config.PUBLIC_URL;
+  return publicUrl ? publicUrl.startsWith("https:") : new URL(c.req.url).protocol === "https:";
+}
+
+export function setSessionCookie(c: Context<AppEnv>, token: string, expiresAt: Date): void {
+  setCookie(c, SESSION_COOKIE, token, {
+    httpOnly: true,
+    sameSite: "Lax",
+    secure: isHttps(c),
+    path: "/",
+    expires: expiresAt,
+  });
+}
+
+export function clearSessionCookie(c: Context<AppEnv>): void {
+  deleteCookie(c, SESSION_COOKIE, { path: "/", secure: isHttps(c) });
+}
+
+/** Resolves the caller from `Authorization: Bearer` or the session cookie; never rejects. */
+export const identify: MiddlewareHandler<AppEnv> = async (c, next) => {
+  const deps = c.var.deps;
+  const auth = c.req.header("authorization");
+  let principal: Principal | null = null;
+  if (auth) {
+    const match = /^Bearer\s+(\S+)$/i.exec(auth);
+    principal = match?.[1] ? principalFromApiToken(deps, match[1]) : null;
+    if (!principal) throw new AppError("unauthenticated", "That API token is not valid; create one at /api/tokens");
+  } else {
+    const cookie = getCookie(c, SESSION_COOKIE);
+    if (cookie) principal = principalFromSession(deps, cookie);
+  }
+  c.set("principal", principal);
+  await next();
+};
+
+/**
+ * Rejects cross-site state-changing requests: a foreign Origin or Sec-Fetch-Site always,
+ * and a cookie-authenticated request without the session's CSRF token (header or form field).
+ * Bearer-token requests carry no ambient credentials, so they need no token.
+ */
+export const csrfProtection: MiddlewareHandler<AppEnv> = async (c, next) => {
+  if (SAFE_METHODS.has(c.req.method)) return next();
+  const origin = c.req.header("origin");
+  const site = c.req.header("sec-fetch-site");
+  const expectedOrigin = c.var.deps.config.PUBLIC_URL ? new URL(c.var.deps.config.PUBLIC_URL).origin : new URL(c.req.url).origin;
+  if ((origin && origin !== expectedOrigin) || site === "cross-site") {
+    throw new AppError("csrf_failed", "Cross-site request refused");
+  }
+  const principal = c.var.principal;
+  if (principal?.via === "session" && principal.sessionHash) {
+    let sent = c.req.header(CSRF_HEADER);
+    const type = c.req.header("content-type") ?? "";
+    if (!sent && (type.startsWith("application/x-www-form-urlencoded") || type.startsWith("multipart/form-data"))) {
+      const field = (await c.req.parseBody())["_csrf"];
+      sent = typeof field === "string" ? field : undefined;
+    }
+    if (!sent || !safeEqual(sent, csrfTokenFor(c.var.deps, principal.sessionHash))) {
+      throw new AppError("csrf_failed", "Missing or wrong CSRF token; reload the page and try again");
+    }
+  }
+  await next();
+};
+
+export const requireAuth: MiddlewareHandler<AppEnv> = async (c, next) => {
+  if (!c.var.principal) throw new AppError("unauthenticated", "Sign in first (or send Authorization: Bearer <API token>)");
+  await next();
+};
+
+/** The signed-in principal of a route behind requireAuth. */
+export function principal(c: Context<AppEnv>): Principal {
+  const p = c.var.principal;
+  if (!p) throw new AppError("unauthenticated", "Sign in first");
+  return p;
+}

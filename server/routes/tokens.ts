@@ -1,0 +1,20 @@
+import { Hono } from "hono";
+import { z } from "zod";
+import type { AppEnv } from "../env.ts";
+import { principal } from "../middleware/auth.ts";
+import { validate } from "../middleware/validate.ts";
+import { createApiToken, deleteApiToken, listApiTokens } from "../services/tokens.ts";
+
+const createBody = z.object({
+  name: z.string().trim().min(1, "is required").max(100, "must be at most 100 characters").default("API token"),
+});
+
+export const tokenRoutes = new Hono<AppEnv>()
+  .post("/", validate("json", createBody), (c) =>
+    c.json(createApiToken(c.var.deps, { ctx: principal(c), input: c.req.valid("json") }), 201),
+  )
+  .get("/", (c) => c.json({ tokens: listApiTokens(c.var.deps, { ctx: principal(c) }) }))
+  .delete("/:id", (c) => {
+    deleteApiToken(c.var.deps, { ctx: principal(c), id: c.req.param("id") });
+    return c.body(null, 204);
+  });

@@ -1,0 +1,101 @@
+import { desc, eq, sql } from "drizzle-orm";
+import { schema, type Db } from "../../db/index.ts";
+import { newId } from "../../db/ids.ts";
+import type { LedgerKind } from "../../db/schema/index.ts";
+import type { Deps, Principal } from "../deps.ts";
+import { AppError } from "../errors.ts";
+import type { Clock } from "../lib/clock.ts";
+
+export interface LedgerEntryView {
+  id: string;
+  kind: LedgerKind;
+  amount: number;
+  reason: string;
+  runId: string | null;
+  createdAt: string;
+}
+
+export function balanceOf(db: Db, workspaceId: string): number {
+  const row = db
+    .select({ total: sql<number>`coalesce(sum(${schema.creditLedger.amount}), 0)` })
+    .from(schema.creditLedger)
+    .where(eq(schema.creditLedger.workspaceId, workspaceId))
+    .get();
+  return Number(row?.total ?? 0);
+}
+
+interface Entry {
+  workspaceId: string;
+  amount: number;
+  reason: string;
+  runId?: string;
+  /** The same key is recorded at most once: a retried charge or refund is a no-op. */
+  idempotencyKey?: string;
+}
+
+/** Appends one ledger row; returns false when the idempotency key was already used. */
+function append(db: Db, clock: Clock, kind: LedgerKind, signedAmount: number, e: Entry): boolean {
+  if (!Number.isSafeInteger(signedAmount)) throw new Error("credit amounts are integers");
+  const now = clock.now();
+  const result = db
+    .insert(schema.creditLedger)
+    .values({
+      id: newId("led", now),
+      workspaceId: e.workspaceId,
+      kind,
+      amount: signedAmount,
+      reason: e.reason,
+      runId: e.runId ?? null,
+      idempotencyKey: e.idempotencyKey ?? null,
+      createdAt: new Date(now),
+    })
+    .onConflictDoNothing({ target: schema.creditLedger.idempotencyKey })
+    .run();
+  return result.changes === 1;
+}
+
+export function grantCredits(db: Db, clock: Clock, e: Entry): boolean {
+  if (e.amount <= 0) throw new AppError("invalid_input", "amount must be a positive whole number", "amount");
+  return append(db, clock, "grant", e.amount, e);
+}
+
+/**
+ * Charges `amount` if the balance covers it. Call inside the transaction that records what
+ * is paid for, so the charge and the work land together or not at all.
+ */
+export function chargeCredits(db: Db, clock: Clock, e: Entry & { idempotencyKey: string }): "charged" | "already_charged" | "insufficient" {
+  if (e.amount <= 0) return "charged";
+  const exists = db
+    .select({ id: schema.creditLedger.id })
+    .from(schema.creditLedger)
+    .where(eq(schema.creditLedger.idempotencyKey, e.idempotencyKey))
+    .get();
+  if (exists) return "already_charged";
+  if (balanceOf(db, e.workspaceId) < e.amount) return "insufficient";
+  append(db, clock, "charge", -e.amount, e);
+  return "charged";
+}
+
+export function refundCredits(db: Db, clock: Clock, e: Entry & { idempotencyKey: string }): boolean {
+  if (e.amount <= 0) return false;
+  return append(db, clock, "refund", e.amount, e);
+}
+
+export function getCredits(deps: Deps, { ctx, limit = 50 }: { ctx: Principal; limit?: number }) {
+  const entries: LedgerEntryView[] = deps.db
+    .select()
+    .from(schema.creditLedger)
+    .where(eq(schema.creditLedger.workspaceId, ctx.workspaceId))
+    .orderBy(desc(schema.creditLedger.createdAt), desc(schema.creditLedger.id))
+    .limit(limit)
+    .all()
+    .map((r) => ({
+      id: r.id,
+      kind: r.kind,
+      amount: r.amount,
+      reason: r.reason,
+      runId: r.runId,
+      createdAt: r.createdAt.toISOString(),
+    }));
+  return { balance: balanceOf(deps.db, ctx.workspaceId), entries };
+}

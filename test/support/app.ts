@@ -1,0 +1,92 @@
+import { Writable } from "node:stream";
+import { openDb, type Db } from "../../db/index.ts";
+import { createAcLimiters, type LookupAll } from "../../server/ac/index.ts";
+import { createApp } from "../../server/app.ts";
+import { testConfig, type Config } from "../../server/config.ts";
+import { createDeps, type Deps } from "../../server/deps.ts";
+import type { Clock } from "../../server/lib/clock.ts";
+import { createLogger } from "../../server/logger.ts";
+import { FakeClock } from "./clock.ts";
+
+export interface TestApp {
+  app: ReturnType<typeof createApp>;
+  deps: Deps;
+  db: Db;
+  clock: Clock;
+  /** Every line the app logged, as written (JSON). */
+  logs: string[];
+  request(method: string, path: string, opts?: RequestOpts): Promise<Response>;
+}
+
+export interface RequestOpts {
+  body?: unknown;
+  /** A signed-in user; sends its cookie and CSRF token unless told otherwise. */
+  as?: Session;
+  csrf?: boolean;
+  bearer?: string;
+  headers?: Record<string, string>;
+}
+
+export interface Session {
+  cookie: string;
+  csrfToken: string;
+  email: string;
+  workspaceId: string;
+}
+
+export const ORIGIN = "http://localhost";
+
+/** A fresh app on its own in-memory database with every migration applied. */
+/** Resolves every host to one public-looking address, so the SSRF check passes without DNS. */
+export const publicLookup: LookupAll = async () => [{ address: "34.120.10.20", family: 4 }];
+
+export function createTestApp(opts: { config?: Partial<Config>; clock?: Clock; dbFile?: string; acLookup?: LookupAll } = {}): TestApp {
+  const logs: string[] = [];
+  const destination = new Writable({
+    write(chunk, _enc, cb) {
+      logs.push(String(chunk));
+      cb();
+    },
+  });
+  const config = testConfig({ LOG_LEVEL: "info", AC_ALLOW_PRIVATE_HOSTS: false, ...opts.config });
+  const db = openDb(opts.dbFile ?? ":memory:");
+  const clock = opts.clock ?? new FakeClock();
+  const deps = createDeps({
+    db,
+    config,
+    clock,
+    logger: createLogger({ level: config.LOG_LEVEL, destination }),
+    acLimiters: createAcLimiters({ requestsPerSecond: 1000 }),
+    acLookup: opts.acLookup ?? publicLookup,
+  });
+  const app = createApp(deps);
+
+  async function request(method: string, path: string, o: RequestOpts = {}): Promise<Response> {
+    const headers: Record<string, string> = { ...o.headers };
+    if (o.body !== undefined && !headers["content-type"]) headers["content-type"] = "application/json";
+    if (o.as) {
+      headers.cookie = o.as.cookie;
+      if (o.csrf !== false) headers["x-csrf-token"] = o.as.csrfToken;
+    }
+    if (o.bearer) headers.authorization = `Bearer ${o.bearer}`;
+    const body = o.body === undefined ? undefined : typeof o.body === "string" ? o.body : JSON.stringify(o.body);
+    return app.request(`${ORIGIN}${path}`, { method, headers, body });
+  }
+
+  return { app, deps, db, clock, logs, request };
+}
+
+let counter = 0;
+export function uniqueEmail(prefix = "user"): string {
+  counter += 1;
+  return `${prefix}${counter}-${process.pid}@example.com`;
+}
+
+export async function signUp(t: TestApp, email = uniqueEmail(), password = "correct horse battery"): Promise<Session> {
+  const res = await t.request("POST", "/api/auth/signup", { body: { email, password } });
+  if (res.status !== 201) throw new Error(`signup failed: ${res.status} ${await res.text()}`);
+  const json = (await res.json()) as { csrfToken: string; user: { workspaceId: string } };
+  const setCookie = res.headers.get("set-cookie") ?? "";
+  const cookie = setCookie.split(";")[0] ?? "";
+  return { cookie, csrfToken: json.csrfToken, email, workspaceId: json.user.workspaceId };
+}
