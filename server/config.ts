@@ -41,7 +41,13 @@ export const configSchema = z.object({
   SMTP_PORT: positiveInt.max(65535).default(25),
   SMTP_CONNECT_TIMEOUT_MS: positiveInt.default(10_000),
   SMTP_REPLY_TIMEOUT_MS: positiveInt.default(30_000),
+  SMTP_GREYLIST_DELAYS_MS: z
+    .string()
+    .default("360000,1800000")
+    .transform((s) => s.split(",").map((x) => x.trim()).filter(Boolean).map(Number))
+    .pipe(z.array(z.number().int("must be whole milliseconds").min(0)).max(5, "at most 5 retries")),
   WORKER: onOff.default(true),
+  WORKER_CONCURRENCY: positiveInt.max(32).default(2),
 });
 
 export type RawConfig = z.infer<typeof configSchema>;

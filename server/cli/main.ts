@@ -1,6 +1,6 @@
 import path from "node:path";
 import { openDb } from "../../db/index.ts";
-import { ConfigError, loadConfig } from "../config.ts";
+import { ConfigError, loadConfig, parseConfig } from "../config.ts";
 import { systemClock } from "../lib/clock.ts";
 import { findUserByEmail } from "../services/accounts.ts";
 import { balanceOf, grantCredits } from "../services/credits.ts";
@@ -19,7 +19,9 @@ export async function main(args: string[], io: Io = defaultIo, env: Record<strin
     if (command === "credits") return creditsCommand(rest, io, env);
     if (command === "verify") {
       const { verifyCli } = await import("../../worker/verify/cli.ts");
-      return await verifyCli(rest, io);
+      const { verifierOptionsFromConfig } = await import("../../worker/verifiers.ts");
+      const { smtp, ...defaults } = verifierOptionsFromConfig(parseConfig(env));
+      return await verifyCli(rest, io, { ...defaults, smtp: { ...smtp, enabled: false } });
     }
     io.stderr.write(`${USAGE}\n`);
     return command === undefined || command === "help" || command === "--help" ? 0 : 2;

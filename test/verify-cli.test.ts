@@ -1,0 +1,124 @@
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { Readable, Writable } from "node:stream";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { verifyCli } from "../worker/verify/cli.ts";
+import { createVerifier } from "../worker/verify/index.ts";
+import { startDnsServer, type TestDnsServer } from "./support/dns-server.ts";
+import { startSmtpServers, strictMailboxes, type FakeMxFleet } from "./support/smtp-servers.ts";
+
+class Collector extends Writable {
+  text = "";
+  override _write(chunk: Buffer, _encoding: BufferEncoding, done: () => void): void {
+    this.text += chunk.toString("utf8");
+    done();
+  }
+}
+
+function io(stdinText = "") {
+  return { stdin: Readable.from([stdinText]), stdout: new Collector(), stderr: new Collector() };
+}
+
+const jsonLines = (text: string) => text.trim().split("\n").map((line) => JSON.parse(line) as Record<string, unknown>);
+
+let dns: TestDnsServer;
+let fleet: FakeMxFleet;
+let dir: string;
+
+beforeAll(async () => {
+  fleet = await startSmtpServers([{ host: "127.0.0.2", rcpt: strictMailboxes({ mailboxes: ["known@cli.test"] }) }, { host: "127.0.0.3", refuse: true }]);
+  dns = await startDnsServer({
+    "cli.test": { mx: [{ priority: 10, exchange: "mx.cli.test" }] },
+    "mx.cli.test": { a: ["127.0.0.2"] },
+  });
+  dir = mkdtempSync(path.join(tmpdir(), "lw-verify-cli-"));
+});
+
+afterAll(async () => {
+  await fleet?.close();
+  await dns?.close();
+});
+
+describe("listwarden verify", () => {
+  it("verifies a file line by line, printing JSON per address and a summary", async () => {
+    const file = path.join(dir, "list.txt");
+    writeFileSync(file, "known@cli.test\r\n\r\nnot an address\r\nsomeone@missing.test\r\n");
+    const streams = io();
+    expect(await verifyCli(["--dns", dns.address, file], streams)).toBe(0);
+    expect(jsonLines(streams.stdout.text)).toEqual([
+      { email: "known@cli.test", normalized: "known@cli.test", status: "deliverable", reason: "mail_domain_ok", flags: [], suggestion: null },
+      { email: "not an address", normalized: "not an address", status: "undeliverable", reason: "invalid_syntax", flags: [], suggestion: null },
+      { email: "someone@missing.test", normalized: "someone@missing.test", status: "undeliverable", reason: "domain_not_found", flags: [], suggestion: null },
+    ]);
+    expect(streams.stderr.text).toMatch(/^verified 3 addresses in [\d.]+ s/);
+    expect(streams.stderr.text).toMatch(/deliverable\s+1\n/);
+    expect(streams.stderr.text).toMatch(/undeliverable\s+2\n/);
+    expect(streams.stderr.text).toContain("reasons: mail_domain_ok 1, invalid_syntax 1, domain_not_found 1");
+  });
+
+  it("reads standard input when no file is given", async () => {
+    const streams = io("known@cli.test\n");
+    expect(await verifyCli(["--dns", dns.address], streams)).toBe(0);
+    expect(jsonLines(streams.stdout.text)).toHaveLength(1);
+  });
+
+  it("probes over SMTP with --smtp", async () => {
+    const streams = io("known@cli.test\nghost@cli.test\n");
+    const args = ["--dns", dns.address, "--smtp", "--helo", "probe.listwarden.test", "--mail-from", "bounces@probe.listwarden.test", "--smtp-port", String(fleet.port)];
+    expect(await verifyCli(args, streams)).toBe(0);
+    expect(jsonLines(streams.stdout.text).map((r) => r.reason)).toEqual(["accepted_email", "mailbox_not_found"]);
+  });
+
+  it("stops when the SMTP preflight fails", async () => {
+    const streams = io("known@cli.test\n");
+    const args = ["--smtp", "--helo", "probe.listwarden.test", "--mail-from", "b@probe.listwarden.test", "--smtp-port", String(fleet.port), "--preflight", "127.0.0.3"];
+    expect(await verifyCli(args, streams)).toBe(1);
+    expect(streams.stderr.text).toContain("SMTP preflight to 127.0.0.3 failed (smtp_unavailable");
+    expect(streams.stdout.text).toBe("");
+  });
+
+  it("explains a missing file, a bad flag and an incomplete --smtp", async () => {
+    let streams = io();
+    expect(await verifyCli([path.join(dir, "nope.txt")], streams)).toBe(1);
+    expect(streams.stderr.text).toContain("cannot read");
+    expect(streams.stderr.text).toContain("ENOENT");
+
+    streams = io();
+    expect(await verifyCli(["--fast"], streams)).toBe(2);
+    expect(streams.stderr.text).toContain("Unknown option '--fast'");
+    expect(streams.stderr.text).toContain("Usage: listwarden verify");
+
+    streams = io();
+    expect(await verifyCli(["--smtp"], streams)).toBe(2);
+    expect(streams.stderr.text).toContain("--smtp needs --helo NAME and --mail-from ADDRESS");
+
+    streams = io();
+    expect(await verifyCli(["--smtp-port", "99999"], streams)).toBe(2);
+  });
+
+  it("prints help", async () => {
+    const streams = io();
+    expect(await verifyCli(["--help"], streams)).toBe(0);
+    expect(streams.stdout.text).toContain("Usage: listwarden verify");
+  });
+});
+
+describe("verifyStream", () => {
+  it("yields results while the source is still being read", async () => {
+    const verifier = createVerifier({ dnsServers: [dns.address] });
+    let release!: () => void;
+    const firstSeen = new Promise<void>((resolve) => (release = resolve));
+    async function* source() {
+      yield "known@cli.test";
+      await firstSeen;
+      yield "other@cli.test";
+    }
+    const emails: string[] = [];
+    for await (const result of verifier.verifyStream(source(), { window: 1 })) {
+      emails.push(result.email);
+      release();
+    }
+    expect(emails).toEqual(["known@cli.test", "other@cli.test"]);
+  });
+});

@@ -1,0 +1,97 @@
+import { Resolver } from "node:dns/promises";
+import PQueue from "p-queue";
+import { TtlCache } from "./cache.ts";
+import { VerifierConfigError, type ResolvedVerifierOptions } from "./options.ts";
+
+/** Where mail for a domain goes, per RFC 5321 §5.1 and RFC 7505. */
+export type MailRoute =
+  | { kind: "mx"; hosts: string[] }
+  /** No MX but an A/AAAA record: the domain itself is the mail host. */
+  | { kind: "implicit_mx"; hosts: string[] }
+  | { kind: "null_mx" }
+  | { kind: "not_found" }
+  | { kind: "no_mail_server" }
+  /** SERVFAIL, REFUSED, timeout...: we could not learn anything. */
+  | { kind: "error"; code: string };
+
+export type HostAddresses = { kind: "ok"; addresses: string[] } | { kind: "not_found" } | { kind: "error"; code: string };
+
+export interface DnsLookup {
+  mailRoute(domain: string): Promise<MailRoute>;
+  hostAddresses(host: string): Promise<HostAddresses>;
+}
+
+type Answer<T> = { kind: "ok"; records: T[] } | { kind: "nxdomain" } | { kind: "nodata" } | { kind: "error"; code: string };
+
+type DnsOptions = Pick<ResolvedVerifierOptions, "dnsServers" | "dnsTimeoutMs" | "dnsTries" | "dnsConcurrency" | "cacheTtlMs" | "dnsErrorTtlMs" | "now" | "log">;
+
+/** MX/A/AAAA lookups with one query per name while cached, bounded concurrency and timeouts. */
+export function createDnsLookup(options: DnsOptions): DnsLookup {
+  const resolver = new Resolver({ timeout: options.dnsTimeoutMs, tries: options.dnsTries });
+  if (options.dnsServers.length > 0) {
+    try {
+      resolver.setServers(options.dnsServers);
+    } catch (err) {
+      throw new VerifierConfigError(`dnsServers: ${(err as Error).message} (use "host" or "host:port")`);
+    }
+  }
+  const queue = new PQueue({ concurrency: options.dnsConcurrency });
+  const routes = new TtlCache<MailRoute>(options.now);
+  const hosts = new TtlCache<HostAddresses>(options.now);
+  const ttl = (value: { kind: string }) => (value.kind === "error" ? options.dnsErrorTtlMs : options.cacheTtlMs);
+
+  async function query<T>(name: string, type: string, run: () => Promise<T[]>): Promise<Answer<T>> {
+    try {
+      const records = await queue.add(run);
+      return records.length > 0 ? { kind: "ok", records } : { kind: "nodata" };
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? "EUNKNOWN";
+      if (code === "ENOTFOUND") return { kind: "nxdomain" };
+      if (code === "ENODATA") return { kind: "nodata" };
+      options.log("debug", "dns query failed", { name, type, code });
+      return { kind: "error", code };
+    }
+  }
+
+  async function addressesOf(host: string): Promise<Answer<string>> {
+    const a = await query(host, "A", () => resolver.resolve4(host));
+    if (a.kind !== "nodata") return a;
+    return query(host, "AAAA", () => resolver.resolve6(host));
+  }
+
+  async function lookUpRoute(domain: string): Promise<MailRoute> {
+    const mx = await query(domain, "MX", () => resolver.resolveMx(domain));
+    switch (mx.kind) {
+      case "nxdomain":
+        return { kind: "not_found" };
+      case "error":
+        return { kind: "error", code: mx.code };
+      case "ok": {
+        const usable = mx.records.filter((r) => r.exchange !== "" && r.exchange !== ".");
+        if (usable.length === 0) return { kind: "null_mx" };
+        const ordered = usable.sort((x, y) => x.priority - y.priority).map((r) => r.exchange.toLowerCase().replace(/\.$/, ""));
+        return { kind: "mx", hosts: [...new Set(ordered)] };
+      }
+      case "nodata": {
+        const fallback = await addressesOf(domain);
+        if (fallback.kind === "ok") {
+          hosts.set(domain, { kind: "ok", addresses: fallback.records }, options.cacheTtlMs);
+          return { kind: "implicit_mx", hosts: [domain] };
+        }
+        if (fallback.kind === "error") return { kind: "error", code: fallback.code };
+        return fallback.kind === "nxdomain" ? { kind: "not_found" } : { kind: "no_mail_server" };
+      }
+    }
+  }
+
+  async function lookUpHost(host: string): Promise<HostAddresses> {
+    const answer = await addressesOf(host);
+    if (answer.kind === "ok") return { kind: "ok", addresses: answer.records };
+    return answer.kind === "error" ? answer : { kind: "not_found" };
+  }
+
+  return {
+    mailRoute: (domain) => routes.load(domain, () => lookUpRoute(domain), ttl),
+    hostAddresses: (host) => hosts.load(host, () => lookUpHost(host), ttl),
+  };
+}

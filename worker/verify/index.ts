@@ -1,0 +1,132 @@
+import { decide, type SmtpReason } from "./classify.ts";
+import { createDnsLookup } from "./dns.ts";
+import { createListChecks } from "./lists.ts";
+import { resolveOptions, type VerifierOptions } from "./options.ts";
+import { createSmtpProber, type PreflightResult } from "./smtp.ts";
+import { checkSyntax } from "./syntax.ts";
+import type { VerificationResult } from "./taxonomy.ts";
+
+export {
+  applyAcSignals,
+  isVerificationReason,
+  REASON_PRECEDENCE,
+  STATUS_BY_REASON,
+  VERIFICATION_FLAGS,
+  VERIFICATION_REASONS,
+  VERIFICATION_STATUSES,
+  type AcSignals,
+  type VerificationFlag,
+  type VerificationReason,
+  type VerificationResult,
+  type VerificationStatus,
+} from "./taxonomy.ts";
+export {
+  DEFAULT_SMTP_OPTIONS,
+  DEFAULT_VERIFIER_OPTIONS,
+  VerifierConfigError,
+  type SmtpProbeOptions,
+  type VerifierLog,
+  type VerifierLogLevel,
+  type VerifierOptions,
+} from "./options.ts";
+export type { PreflightResult } from "./smtp.ts";
+export { checkSyntax, type SyntaxCheck } from "./syntax.ts";
+
+export interface BatchOptions {
+  signal?: AbortSignal;
+  /** Called as each address finishes (in completion order), with its index in the input. */
+  onResult?: (result: VerificationResult, index: number) => void;
+}
+
+export interface StreamOptions {
+  signal?: AbortSignal;
+  /** Addresses in flight at once; results still come out in input order. */
+  window?: number;
+}
+
+export interface Verifier {
+  verify(address: string, options?: { signal?: AbortSignal }): Promise<VerificationResult>;
+  /** Verifies many addresses sharing DNS and catch-all caches and one greylisting budget; results in input order. */
+  verifyBatch(addresses: readonly string[], options?: BatchOptions): Promise<VerificationResult[]>;
+  /** Like verifyBatch for a source read as it goes (a file, a paged API), with bounded memory. */
+  verifyStream(addresses: Iterable<string> | AsyncIterable<string>, options?: StreamOptions): AsyncGenerator<VerificationResult>;
+  /**
+   * Whether outbound SMTP works from here: connects to `target` (IP, host or mail domain) on the
+   * configured port and reads the banner. Run it before a probing run so that a blocked port 25
+   * is reported as such instead of as thousands of `smtp_unavailable` addresses.
+   */
+  preflight(target: string): Promise<PreflightResult>;
+}
+
+const DEFAULT_STREAM_WINDOW = 1_000;
+
+export function createVerifier(options: VerifierOptions = {}): Verifier {
+  const config = resolveOptions(options);
+  const lists = createListChecks();
+  const dns = createDnsLookup(config);
+  const prober = createSmtpProber(config, dns);
+  const probing = config.smtp.enabled;
+
+  async function verifyOne(input: string, deadline: number, signal?: AbortSignal): Promise<VerificationResult> {
+    signal?.throwIfAborted();
+    const syntax = checkSyntax(input);
+    if (!syntax.ok) return decide({ input, syntax });
+
+    const { local, domain } = syntax;
+    const traits = { free: lists.isFree(domain), role: lists.isRole(local), disposable: lists.isDisposable(domain) };
+    const route = await dns.mailRoute(domain);
+    signal?.throwIfAborted();
+
+    let smtp: SmtpReason | undefined;
+    // Disposable domains are risky whatever their MX says; they are not worth a probe.
+    if (probing && "hosts" in route && !traits.disposable) {
+      smtp = await prober.probe(syntax, route, { deadline, signal });
+    }
+    return decide({ input, syntax, route, smtp, traits, typo: lists.suggestDomain(domain) });
+  }
+
+  const deadlineFromNow = () => config.now() + config.smtp.batchTimeBudgetMs;
+
+  return {
+    verify: (address, opts) => verifyOne(address, deadlineFromNow(), opts?.signal),
+
+    async verifyBatch(addresses, opts = {}) {
+      const deadline = deadlineFromNow();
+      const work = Promise.all(
+        addresses.map(async (address, index) => {
+          const result = await verifyOne(address, deadline, opts.signal);
+          opts.onResult?.(result, index);
+          return result;
+        }),
+      );
+      return opts.signal ? abortable(work, opts.signal) : work;
+    },
+
+    async *verifyStream(addresses, opts = {}) {
+      const deadline = deadlineFromNow();
+      const window = opts.window ?? DEFAULT_STREAM_WINDOW;
+      const pending: Promise<VerificationResult>[] = [];
+      const start = (address: string) => {
+        const promise = verifyOne(address, deadline, opts.signal);
+        promise.catch(() => undefined);
+        pending.push(promise);
+      };
+      for await (const address of addresses) {
+        start(address);
+        if (pending.length >= window) yield await pending.shift()!;
+      }
+      while (pending.length > 0) yield await pending.shift()!;
+    },
+
+    preflight: (target) => prober.preflight(target),
+  };
+}
+
+function abortable<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    if (signal.aborted) onAbort();
+    work.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
+}

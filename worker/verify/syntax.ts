@@ -1,0 +1,99 @@
+import { domainToASCII } from "node:url";
+import emailAddresses from "email-addresses";
+
+/**
+ * Envelope-address syntax: what may appear in `RCPT TO:<...>` (RFC 5321 §4.1.2 Mailbox,
+ * with RFC 6531 UTF-8), not the wider RFC 5322 header grammar. Comments, folding white
+ * space, display names and obsolete forms are header syntax and rejected here.
+ *
+ * Policy beyond the RFCs, for addresses a marketer can send to:
+ * - surrounding white space (including CR/LF from pasted or exported data) is trimmed;
+ * - IP-literal domains (`user@[192.0.2.1]`) are rejected: valid SMTP, but no mailbox
+ *   provider hands them out and they bypass every DNS check;
+ * - the domain needs at least two labels and an alphabetic (or IDNA `xn--`) TLD.
+ */
+
+export type SyntaxProblem =
+  | "empty"
+  | "not_an_address"
+  | "local_part"
+  | "local_part_too_long"
+  | "ip_literal"
+  | "domain"
+  | "label_too_long"
+  | "no_tld"
+  | "too_long";
+
+export type SyntaxCheck =
+  | { ok: true; local: string; domain: string; normalized: string }
+  | { ok: false; problem: SyntaxProblem; trimmed: string };
+
+const MAX_LOCAL_OCTETS = 64;
+const MAX_ADDRESS_OCTETS = 254;
+const MAX_LABEL_OCTETS = 63;
+
+const ATEXT = "A-Za-z0-9!#$%&'*+/=?^_`{|}~-";
+const SIMPLE_ADDRESS = new RegExp(`^[${ATEXT}]+(?:\\.[${ATEXT}]+)*@([A-Za-z0-9-]+(?:\\.[A-Za-z0-9-]+)*)$`);
+
+// RFC 6532 UTF8-non-ascii, minus controls, format characters and separators.
+const UTF8_NON_ASCII = String.raw`[^\x00-\x7F\p{C}\p{Z}]`;
+const DOT_STRING = new RegExp(`^(?:[${ATEXT}]|${UTF8_NON_ASCII})+(?:\\.(?:[${ATEXT}]|${UTF8_NON_ASCII})+)*$`, "u");
+const QUOTED_STRING = new RegExp(String.raw`^"(?:[\x20\x21\x23-\x5B\x5D-\x7E]|${UTF8_NON_ASCII}|\\[\x20-\x7E])*"$`, "u");
+
+const CONTROL = /[\x00-\x1F\x7F]/;
+const RAW_DOMAIN = /^(?:[A-Za-z0-9.-]|[^\x00-\x7F])+$/;
+const LDH_LABEL = /^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$/;
+const TLD = /^(?:[a-z]{2,63}|xn--[a-z0-9-]{1,59})$/;
+
+const utf8Length = (s: string) => Buffer.byteLength(s, "utf8");
+
+export function checkSyntax(input: string): SyntaxCheck {
+  const trimmed = input.trim();
+  const fail = (problem: SyntaxProblem): SyntaxCheck => ({ ok: false, problem, trimmed });
+  if (trimmed === "") return fail("empty");
+
+  const split = splitAddress(trimmed);
+  if (!split) return fail("not_an_address");
+  const { local, domain: rawDomain } = split;
+
+  if (rawDomain.startsWith("[")) return fail("ip_literal");
+  if (utf8Length(local) > MAX_LOCAL_OCTETS) return fail("local_part_too_long");
+  if (!DOT_STRING.test(local) && !QUOTED_STRING.test(local)) return fail("local_part");
+
+  const domain = toAsciiDomain(rawDomain);
+  if (typeof domain !== "string") return fail(domain.problem);
+  const normalized = `${local}@${domain}`;
+  if (utf8Length(normalized) > MAX_ADDRESS_OCTETS) return fail("too_long");
+  return { ok: true, local, domain, normalized };
+}
+
+/**
+ * Plain ASCII dot-atom addresses (nearly all real ones) are split by a regular expression
+ * that accepts a strict subset of the RFC grammar; everything else (quoted local parts,
+ * UTF-8, stray characters) goes through the `email-addresses` RFC 5322/6532 parser, and
+ * only a bare addr-spec without comments or display name is kept.
+ */
+function splitAddress(address: string): { local: string; domain: string } | null {
+  const simple = SIMPLE_ADDRESS.exec(address);
+  if (simple) return { local: address.slice(0, address.length - simple[1]!.length - 1), domain: simple[1]! };
+  if (CONTROL.test(address)) return null;
+
+  const parsed = emailAddresses.parseOneAddress({ input: address, rfc6532: true });
+  if (!parsed || parsed.type !== "mailbox" || parsed.name !== null || parsed.parts.comments.length > 0) return null;
+  if (parsed.parts.address.tokens !== address) return null;
+  return { local: parsed.parts.local.tokens, domain: parsed.parts.domain.tokens };
+}
+
+function toAsciiDomain(raw: string): string | { problem: SyntaxProblem } {
+  if (!RAW_DOMAIN.test(raw)) return { problem: "domain" };
+  const ascii = /^[\x00-\x7F]*$/.test(raw) && !/(^|\.)xn--/i.test(raw) ? raw.toLowerCase() : domainToASCII(raw);
+  if (ascii === "") return { problem: "domain" };
+
+  const labels = ascii.split(".");
+  for (const label of labels) {
+    if (label.length > MAX_LABEL_OCTETS) return { problem: "label_too_long" };
+    if (!LDH_LABEL.test(label)) return { problem: "domain" };
+  }
+  if (labels.length < 2 || !TLD.test(labels[labels.length - 1]!)) return { problem: "no_tld" };
+  return ascii;
+}
