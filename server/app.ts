@@ -10,6 +10,7 @@ import { csrfProtection, identify, requireAuth } from "./middleware/auth.ts";
 import { authRoutes } from "./routes/auth.ts";
 import { connectionRoutes } from "./routes/connections.ts";
 import { creditRoutes } from "./routes/credits.ts";
+import { runRoutes } from "./routes/runs.ts";
 import { tokenRoutes } from "./routes/tokens.ts";
 
 function errorBody(code: ErrorCode, message: string, requestId: string, field?: string) {
@@ -53,6 +54,7 @@ export function createApp(deps: Deps) {
   api.route("/tokens", tokenRoutes);
   api.route("/credits", creditRoutes);
   api.route("/connections", connectionRoutes);
+  api.route("/runs", runRoutes);
   app.route("/api", api);
 
   app.get("/healthz", (c) => c.json({ ok: true }));

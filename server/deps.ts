@@ -1,5 +1,5 @@
 import type { Db } from "../db/index.ts";
-import type { AcLimiters, LookupAll } from "./ac/index.ts";
+import type { AcClientOptions, AcLimiters, LookupAll } from "./ac/index.ts";
 import type { Config } from "./config.ts";
 import type { Clock } from "./lib/clock.ts";
 import { Keyring, SecretBox } from "./lib/crypto.ts";
@@ -20,6 +20,8 @@ export interface Deps {
   acFetch?: typeof fetch;
   /** Overrides the DNS lookup of the SSRF check (tests resolve fake AC hosts without DNS). */
   acLookup?: LookupAll;
+  /** Overrides retry timing of AC clients (tests shorten backoff and timeouts). */
+  acClientOptions?: Partial<Pick<AcClientOptions, "sleep" | "backoffBaseMs" | "backoffMaxMs" | "timeoutMs" | "maxTries" | "maxRetryAfterMs">>;
 }
 
 /** A signed-in user acting in their workspace. Every service query is scoped by it. */

@@ -86,6 +86,7 @@ CREATE TABLE `runs` (
 	`hold_threshold` real,
 	`delete_confirmed` integer DEFAULT false NOT NULL,
 	`ac_requests` integer DEFAULT 0 NOT NULL,
+	`transient_failures` integer DEFAULT 0 NOT NULL,
 	`notes` text,
 	`lease_owner` text,
 	`lease_expires_at` integer,

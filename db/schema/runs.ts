@@ -50,6 +50,8 @@ export const runs = sqliteTable(
     holdThreshold: real("hold_threshold"),
     deleteConfirmed: integer("delete_confirmed", { mode: "boolean" }).notNull().default(false),
     acRequests: integer("ac_requests").notNull().default(0),
+    /** AC failures in a row (after the client's own retries); progress resets it. */
+    transientFailures: integer("transient_failures").notNull().default(0),
     notes: text("notes"),
     leaseOwner: text("lease_owner"),
     leaseExpiresAt: timestamp("lease_expires_at"),

@@ -60,6 +60,7 @@ function acClient(deps: Deps, apiUrl: string, apiKey: string, interactive = fals
     allowPrivateHosts: deps.config.AC_ALLOW_PRIVATE_HOSTS,
     fetch: deps.acFetch,
     logger: deps.logger,
+    ...deps.acClientOptions,
   });
 }
 

@@ -40,7 +40,17 @@ export const ORIGIN = "http://localhost";
 /** Resolves every host to one public-looking address, so the SSRF check passes without DNS. */
 export const publicLookup: LookupAll = async () => [{ address: "34.120.10.20", family: 4 }];
 
-export function createTestApp(opts: { config?: Partial<Config>; clock?: Clock; dbFile?: string; acLookup?: LookupAll } = {}): TestApp {
+export interface TestAppOptions {
+  config?: Partial<Config>;
+  clock?: Clock;
+  dbFile?: string;
+  acLookup?: LookupAll;
+  /** Requests per second the AC limiter allows (the fake AC enforces its own). */
+  acRequestsPerSecond?: number;
+  acClientOptions?: Deps["acClientOptions"];
+}
+
+export function createTestApp(opts: TestAppOptions = {}): TestApp {
   const logs: string[] = [];
   const destination = new Writable({
     write(chunk, _enc, cb) {
@@ -56,8 +66,9 @@ export function createTestApp(opts: { config?: Partial<Config>; clock?: Clock; d
     config,
     clock,
     logger: createLogger({ level: config.LOG_LEVEL, destination }),
-    acLimiters: createAcLimiters({ requestsPerSecond: 1000 }),
+    acLimiters: createAcLimiters({ requestsPerSecond: opts.acRequestsPerSecond ?? 1000 }),
     acLookup: opts.acLookup ?? publicLookup,
+    ...(opts.acClientOptions ? { acClientOptions: opts.acClientOptions } : {}),
   });
   const app = createApp(deps);
 

@@ -1,0 +1,122 @@
+import { stringify } from "csv-stringify";
+import { and, asc, eq, gt, inArray } from "drizzle-orm";
+import { Readable } from "node:stream";
+import { schema, type Db } from "../../db/index.ts";
+import type { Deps, Principal } from "../deps.ts";
+import { getRunRow, runView } from "./runs.ts";
+
+export const REPORT_COLUMNS = [
+  "contact_id",
+  "email",
+  "first_name",
+  "last_name",
+  "lists",
+  "status",
+  "reason",
+  "flags",
+  "suggestion",
+  "action",
+  "action_result",
+] as const;
+
+const CHUNK = 1_000;
+
+type ActionRow = Pick<typeof schema.runActions.$inferSelect, "contactId" | "kind" | "listId" | "state" | "error">;
+
+/** What happened to a contact's planned action, in words. */
+export function actionResult(action: string | null, runStatus: string, actions: ActionRow[]): string {
+  if (!action || action === "keep") return "";
+  if (actions.length === 0) return "nothing to do: not active on the lists concerned";
+  const outcome = (a: ActionRow) => {
+    if (a.state === "done") return `done${a.error ? ` (${a.error})` : ""}`;
+    if (a.state === "failed") return `failed: ${a.error ?? "unknown error"}`;
+    return runStatus === "cancelled" ? "not applied: run cancelled" : runStatus === "applying" ? "in progress" : "not applied yet";
+  };
+  const outcomes = actions.map(outcome);
+  if (actions[0]!.kind === "delete") return outcomes[0]!;
+  if (new Set(outcomes).size === 1) return `${outcomes[0]} (list${actions.length > 1 ? "s" : ""} ${actions.map((a) => a.listId).join(", ")})`;
+  return actions.map((a, i) => `list ${a.listId}: ${outcomes[i]}`).join("; ");
+}
+
+async function* reportRows(db: Db, runId: string): AsyncGenerator<string[]> {
+  const run = db.select({ status: schema.runs.status }).from(schema.runs).where(eq(schema.runs.id, runId)).get();
+  const runStatus = run?.status ?? "";
+  yield [...REPORT_COLUMNS];
+  let after = -1;
+  for (;;) {
+    const contacts = db
+      .select()
+      .from(schema.runContacts)
+      .where(and(eq(schema.runContacts.runId, runId), gt(schema.runContacts.contactId, after)))
+      .orderBy(asc(schema.runContacts.contactId))
+      .limit(CHUNK)
+      .all();
+    if (contacts.length === 0) return;
+    const actions = db
+      .select({
+        contactId: schema.runActions.contactId,
+        kind: schema.runActions.kind,
+        listId: schema.runActions.listId,
+        state: schema.runActions.state,
+        error: schema.runActions.error,
+      })
+      .from(schema.runActions)
+      .where(and(eq(schema.runActions.runId, runId), inArray(schema.runActions.contactId, contacts.map((c) => c.contactId))))
+      .orderBy(asc(schema.runActions.listId))
+      .all();
+    const byContact = new Map<number, ActionRow[]>();
+    for (const a of actions) byContact.set(a.contactId, [...(byContact.get(a.contactId) ?? []), a]);
+    for (const c of contacts) {
+      const lists = (JSON.parse(c.lists) as { listId: number; status: number }[]).map((l) => l.listId).join(" ");
+      yield [
+        String(c.contactId),
+        c.email,
+        c.firstName,
+        c.lastName,
+        lists,
+        c.status ?? "",
+        c.reason ?? "",
+        c.flags ? (JSON.parse(c.flags) as string[]).join(" ") : "",
+        c.suggestion ?? "",
+        c.action ?? "",
+        actionResult(c.action, runStatus, byContact.get(c.contactId) ?? []),
+      ];
+    }
+    after = contacts.at(-1)!.contactId;
+    // Let other requests in between chunks of a large report.
+    await new Promise((r) => setImmediate(r));
+  }
+}
+
+/**
+ * The run's report as CSV, streamed in chunks so a large run never sits in memory. Cells
+ * starting with = + - @ (or a tab or carriage return) are escaped against formula injection.
+ */
+export function reportCsv(deps: Deps, { ctx, id }: { ctx: Pick<Principal, "workspaceId">; id: string }): ReadableStream<Uint8Array> {
+  const run = getRunRow(deps.db, { workspaceId: ctx.workspaceId, id });
+  const csv = Readable.from(reportRows(deps.db, run.id)).pipe(stringify({ escape_formulas: true, bom: true }));
+  return Readable.toWeb(csv) as ReadableStream<Uint8Array>;
+}
+
+export function reportSummary(deps: Deps, { ctx, id }: { ctx: Pick<Principal, "workspaceId">; id: string }) {
+  const run = getRunRow(deps.db, { workspaceId: ctx.workspaceId, id });
+  const view = runView(deps.db, run, { withPlan: true });
+  return {
+    runId: view.id,
+    connection: view.connectionName,
+    scope: view.scope,
+    actions: view.actions,
+    status: view.status,
+    statusReason: view.statusReason,
+    contacts: view.progress.fetched,
+    verified: view.progress.verified,
+    byStatus: view.counts.byStatus,
+    byReason: view.counts.byReason,
+    plan: view.plan && { keep: view.plan.keep, unsubscribe: view.plan.unsubscribe, delete: view.plan.delete, nothingToDo: view.plan.nothingToDo },
+    applied: { done: view.progress.applied, failed: view.progress.failed, planned: view.progress.planned },
+    credits: view.credits,
+    acRequests: view.acRequests,
+    timings: view.timings,
+    notes: view.notes,
+  };
+}

@@ -1,0 +1,69 @@
+import { serve, type ServerType } from "@hono/node-server";
+import type { AddressInfo } from "node:net";
+import path from "node:path";
+import { openDb } from "../db/index.ts";
+import { createRunVerifiers } from "../worker/verifiers.ts";
+import { createWorker, type Worker, type WorkerOptions } from "../worker/runs/worker.ts";
+import { createAcLimiters, type LookupAll } from "./ac/index.ts";
+import { createApp } from "./app.ts";
+import type { Config } from "./config.ts";
+import { createDeps, type Deps } from "./deps.ts";
+import { systemClock, type Clock } from "./lib/clock.ts";
+import type { Logger } from "./logger.ts";
+
+export interface Listwarden {
+  url: string;
+  deps: Deps;
+  worker: Worker | null;
+  close(): Promise<void>;
+}
+
+export interface StartOptions {
+  config: Config;
+  logger: Logger;
+  clock?: Clock;
+  /** ":memory:" or a path; defaults to DATA_DIR/listwarden.db. */
+  dbFile?: string;
+  acLookup?: LookupAll;
+  worker?: Partial<Omit<WorkerOptions, "verifiers">>;
+}
+
+/** Opens the database, serves the dashboard and API, and starts the worker (unless WORKER=off). */
+export async function startListwarden(opts: StartOptions): Promise<Listwarden> {
+  const { config, logger } = opts;
+  const dbFile = opts.dbFile ?? path.join(config.DATA_DIR, "listwarden.db");
+  const db = openDb(dbFile);
+  const deps = createDeps({
+    db,
+    config,
+    clock: opts.clock ?? systemClock,
+    logger,
+    acLimiters: createAcLimiters({ requestsPerSecond: config.AC_REQUESTS_PER_SECOND }),
+    ...(opts.acLookup ? { acLookup: opts.acLookup } : {}),
+  });
+  const app = createApp(deps);
+  const server: ServerType = await new Promise((resolve) => {
+    const s = serve({ fetch: app.fetch, port: config.PORT, hostname: config.HOST }, () => resolve(s));
+  });
+  const { port } = server.address() as AddressInfo;
+  const url = `http://${config.HOST === "0.0.0.0" || config.HOST === "127.0.0.1" ? "localhost" : config.HOST}:${port}`;
+  const worker = config.WORKER
+    ? createWorker(deps, { concurrency: config.WORKER_CONCURRENCY, ...opts.worker, verifiers: createRunVerifiers(config, logger) })
+    : null;
+  worker?.start();
+  logger.info({ url, dbFile, worker: Boolean(worker) }, "Listwarden is running");
+
+  return {
+    url,
+    deps,
+    worker,
+    async close() {
+      await worker?.stop();
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        (server as { closeAllConnections?: () => void }).closeAllConnections?.();
+      });
+      db.$client.close();
+    },
+  };
+}

@@ -1,0 +1,231 @@
+import { eq, sql } from "drizzle-orm";
+import { setupServer } from "msw/node";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { openDb, schema } from "../db/index.ts";
+import { createDeps } from "../server/deps.ts";
+import { createWorker } from "../worker/runs/worker.ts";
+import type { RunEvent } from "../worker/runs/pipeline.ts";
+import { createRunHarness, parseCsv, type RunHarness } from "./support/runs.ts";
+import { address, type Kind } from "./support/world.ts";
+
+const server = setupServer();
+beforeAll(() => server.listen({ onUnhandledRequest: "error" }));
+afterEach(() => server.resetHandlers());
+afterAll(() => server.close());
+
+const ACTIVE = 1;
+const LEASE_MS = 60_000;
+const CONTACTS = 350;
+
+/** 350 contacts over two lists (some on both): every 7th undeliverable, every 11th disposable, every 13th unknown. */
+function seed(h: RunHarness) {
+  const a = h.fake.addList("A");
+  const b = h.fake.addList("B");
+  for (let i = 0; i < CONTACTS; i++) {
+    const kind: Kind = i % 7 === 0 ? "noMail" : i % 11 === 0 ? "disposable" : i % 13 === 0 ? "dnsError" : "deliverable";
+    h.fake.addContact({ email: address(kind, `c${i}`), lists: i % 5 === 0 ? { [a]: ACTIVE, [b]: ACTIVE } : { [i % 2 ? a : b]: ACTIVE } });
+  }
+  return { a, b };
+}
+
+const ACTIONS = { undeliverable: "unsubscribe", overrides: [{ reason: "disposable", action: "delete" }] };
+
+/** A worker on its own connection to the same database file, as a restarted process would have. */
+function freshWorker(h: RunHarness, dbFile: string, onEvent?: (e: RunEvent) => void) {
+  const deps = createDeps({ ...h.t.deps, db: openDb(dbFile) });
+  return { deps, worker: createWorker(deps, { verifiers: h.verifiers, leaseMs: LEASE_MS, pollMs: 10, verifyBatchSize: 50, ...(onEvent ? { onEvent } : {}) }) };
+}
+
+/** Drives a worker until `count` events of `type`, then kills it as a crash would. */
+async function crashAfter(h: RunHarness, dbFile: string, type: RunEvent["type"], count: number) {
+  let seen = 0;
+  let killed: Promise<void> | undefined;
+  const { worker, deps } = freshWorker(h, dbFile, (e) => {
+    if (e.type === type && ++seen === count) killed = worker.kill();
+  });
+  await worker.drain();
+  await killed;
+  deps.db.$client.close();
+  expect(seen).toBeGreaterThanOrEqual(count);
+}
+
+async function resumeAfterLease(h: RunHarness, dbFile: string) {
+  h.clock.advance(LEASE_MS + 1);
+  const { worker, deps } = freshWorker(h, dbFile);
+  await worker.drain();
+  deps.db.$client.close();
+}
+
+function assertExactlyOnce(h: RunHarness, runId: string) {
+  const db = h.t.db;
+  const contacts = db.select().from(schema.runContacts).where(eq(schema.runContacts.runId, runId)).all();
+  expect(contacts).toHaveLength(CONTACTS);
+  expect(contacts.every((c) => c.verifiedAt && c.status && c.reason)).toBe(true);
+  for (const c of contacts) expect(h.verifications.get(c.email) ?? 0).toBeGreaterThanOrEqual(1);
+  const totalVerifications = [...h.verifications.values()].reduce((x, y) => x + y, 0);
+  expect(totalVerifications).toBeLessThanOrEqual(CONTACTS + 50);
+
+  const ledger = db
+    .select({ kind: schema.creditLedger.kind, total: sql<number>`sum(${schema.creditLedger.amount})` })
+    .from(schema.creditLedger)
+    .where(eq(schema.creditLedger.runId, runId))
+    .groupBy(schema.creditLedger.kind)
+    .all();
+  const unknown = contacts.filter((c) => c.status === "unknown").length;
+  expect(Object.fromEntries(ledger.map((l) => [l.kind, Number(l.total)]))).toEqual({ charge: -CONTACTS, refund: unknown });
+
+  const applied = new Map<string, number>();
+  for (const r of h.fake.requests) {
+    if (r.status !== 200 || r.method === "GET") continue;
+    const key = r.method === "DELETE" ? `delete:${r.path}` : `unsub:${JSON.stringify(r.body)}`;
+    applied.set(key, (applied.get(key) ?? 0) + 1);
+  }
+  for (const [key, n] of applied) expect({ key, n }).toEqual({ key, n: 1 });
+  expect(h.fake.requests.some((r) => r.method === "POST" && (r.body as { contactList?: { status?: number } }).contactList?.status !== 2)).toBe(false);
+}
+
+async function expectCompleteReport(h: RunHarness, runId: string) {
+  const rows = parseCsv(await (await h.t.request("GET", `/api/runs/${runId}/report.csv`, { as: h.user })).text());
+  expect(rows).toHaveLength(CONTACTS);
+  expect(rows.every((r) => r.status !== "")).toBe(true);
+  const destructive = rows.filter((r) => r.action === "delete" || r.action === "unsubscribe");
+  expect(destructive.length).toBeGreaterThan(0);
+  for (const r of destructive) expect(r.action_result).toMatch(/^done/);
+}
+
+describe("crash and resume", () => {
+  for (const [label, event, count] of [
+    ["mid-fetch", "page_stored", 2],
+    ["mid-verify", "batch_verified", 3],
+  ] as const) {
+    it(`a worker killed ${label} is resumed by a fresh one: verified once, charged once, applied at most once`, async () => {
+      const dbFile = path.join(mkdtempSync(path.join(tmpdir(), "lw-crash-")), "listwarden.db");
+      const h = await createRunHarness(server, { dbFile });
+      seed(h);
+      const run = await h.startRun({ scope: { kind: "lists", listIds: Object.keys(Object.fromEntries(h.fake.lists)) }, actions: ACTIONS });
+      await crashAfter(h, dbFile, event, count);
+      const mid = await h.getRun(run.id);
+      expect(["running", "queued"]).toContain(mid.status);
+      await resumeAfterLease(h, dbFile);
+      expect((await h.getRun(run.id)).status).toBe("awaiting_review");
+      await h.t.request("POST", `/api/runs/${run.id}/approve`, { as: h.user, body: { confirmDelete: true } });
+      await resumeAfterLease(h, dbFile);
+      expect((await h.getRun(run.id)).status).toBe("completed");
+      assertExactlyOnce(h, run.id);
+      await expectCompleteReport(h, run.id);
+      await h.close();
+    });
+  }
+
+  it("a worker killed mid-apply is resumed without applying any action twice", async () => {
+    const dbFile = path.join(mkdtempSync(path.join(tmpdir(), "lw-crash-")), "listwarden.db");
+    const h = await createRunHarness(server, { dbFile });
+    seed(h);
+    const run = await h.startRun({ scope: { kind: "lists", listIds: Object.keys(Object.fromEntries(h.fake.lists)) }, actions: ACTIONS });
+    await resumeAfterLease(h, dbFile);
+    await h.t.request("POST", `/api/runs/${run.id}/approve`, { as: h.user, body: { confirmDelete: true } });
+    await crashAfter(h, dbFile, "action_done", 10);
+    const mid = await h.getRun(run.id);
+    expect(mid.status).toBe("applying");
+    expect(mid.progress.applied).toBeGreaterThanOrEqual(10);
+    expect(mid.progress.applied).toBeLessThan(mid.progress.planned);
+    await resumeAfterLease(h, dbFile);
+    const done = await h.getRun(run.id);
+    expect(done.status).toBe("completed");
+    expect(done.progress.applied).toBe(done.progress.planned);
+    assertExactlyOnce(h, run.id);
+    await expectCompleteReport(h, run.id);
+    await h.close();
+  });
+
+  it("checks an action left 'sending' by a crash against AC before sending it again", async () => {
+    const h = await createRunHarness(server);
+    const list = h.fake.addList("L");
+    const gone = h.fake.addContact({ email: address("noMail", "a"), lists: { [list]: ACTIVE } });
+    const kept = h.fake.addContact({ email: address("noMail", "b"), lists: { [list]: ACTIVE } });
+    const run = await h.startRun({ scope: { kind: "all" }, actions: { undeliverable: "delete" } });
+    await h.worker().drain();
+    await h.t.request("POST", `/api/runs/${run.id}/approve`, { as: h.user, body: { confirmDelete: true } });
+    // A crash after the first DELETE reached AC, before it was recorded as done:
+    h.fake.removeContact(gone);
+    h.t.db.update(schema.runActions).set({ state: "sending", attempts: 1 }).run();
+    h.fake.clearRequests();
+    await h.worker().drain();
+    expect((await h.getRun(run.id)).progress).toMatchObject({ applied: 2, failed: 0 });
+    const deletes = h.fake.requests.filter((r) => r.method === "DELETE").map((r) => r.path);
+    expect(deletes).toEqual([`/api/3/contacts/${kept}`]);
+    await h.close();
+  });
+});
+
+describe("faults from ActiveCampaign", () => {
+  it("completes with nothing lost through 5xx answers, resets, timeouts and truncated JSON", async () => {
+    const h = await createRunHarness(server);
+    seed(h);
+    const isPage = (r: { method: string; path: string }) => r.method === "GET" && r.path === "/api/3/contacts";
+    h.fake.failNext(2, { status: 503 }, isPage);
+    h.fake.failNext(1, { status: 502 }, isPage);
+    h.fake.failNext(1, { reset: true }, isPage);
+    h.fake.failNext(1, { truncate: true }, isPage);
+    h.fake.failNext(1, { delayMs: 1_500 }, isPage);
+    h.fake.failNext(1, { status: 500 }, (r) => r.method === "POST");
+    h.fake.failNext(1, { reset: true }, (r) => r.method === "DELETE");
+    const run = await h.startRun({ scope: { kind: "lists", listIds: [...h.fake.lists.keys()] }, actions: ACTIONS });
+    for (let i = 0; i < 10 && (await h.getRun(run.id)).status !== "awaiting_review"; i++) {
+      await h.worker().drain();
+      h.clock.advance(120_000);
+    }
+    expect((await h.getRun(run.id)).status).toBe("awaiting_review");
+    await h.t.request("POST", `/api/runs/${run.id}/approve`, { as: h.user, body: { confirmDelete: true } });
+    await h.worker().drain();
+    const done = await h.getRun(run.id);
+    expect(done.status).toBe("completed");
+    expect(done.progress).toMatchObject({ fetched: CONTACTS, verified: CONTACTS, failed: 0 });
+    expect(h.fake.faults.every((f) => f.times === 0)).toBe(true);
+    assertExactlyOnce(h, run.id);
+    await h.close();
+  });
+
+  it("records AC's message on an action that keeps failing and still completes the rest", async () => {
+    const h = await createRunHarness(server);
+    const list = h.fake.addList("L");
+    const stuck = h.fake.addContact({ email: address("noMail", "stuck"), lists: { [list]: ACTIVE } });
+    h.fake.addContact({ email: address("noMail", "fine"), lists: { [list]: ACTIVE } });
+    h.fake.failNext(100, { status: 422, body: { errors: [{ title: "The list is locked", detail: "List is being imported" }] } }, (r) => r.method === "POST" && (r.body as { contactList: { contact: number } }).contactList.contact === Number(stuck));
+    const run = await h.startRun({ scope: { kind: "all" } });
+    await h.worker().drain();
+    await h.t.request("POST", `/api/runs/${run.id}/approve`, { as: h.user, body: {} });
+    await h.worker().drain();
+    const done = await h.getRun(run.id);
+    expect(done.status).toBe("completed");
+    expect(done.progress).toMatchObject({ applied: 1, failed: 1 });
+    expect(done.statusReason).toMatch(/1 failed/);
+    const rows = parseCsv(await (await h.t.request("GET", `/api/runs/${run.id}/report.csv`, { as: h.user })).text());
+    expect(rows.find((r) => r.contact_id === stuck)!.action_result).toMatch(/^failed: .*The list is locked/);
+    await h.close();
+  });
+
+  it("ends in a clear failed state when AC keeps failing, refunding what it could not verify", async () => {
+    const h = await createRunHarness(server, { signupCredits: 1_000 });
+    seed(h);
+    let pages = 0;
+    h.fake.failNext(10_000, { status: 503 }, (r) => r.method === "GET" && r.path === "/api/3/contacts" && ++pages > 1);
+    const run = await h.startRun({ scope: { kind: "all" } });
+    for (let i = 0; i < 10 && !["failed", "completed"].includes((await h.getRun(run.id)).status); i++) {
+      await h.worker().drain();
+      h.clock.advance(120_000);
+    }
+    const failed = await h.getRun(run.id);
+    expect(failed.status).toBe("failed");
+    expect(failed.statusReason).toMatch(/ActiveCampaign kept failing/);
+    expect(failed.credits.charged).toBe(100);
+    const { balanceOf } = await import("../server/services/credits.ts");
+    const unknown = failed.counts.byStatus.unknown ?? 0;
+    expect(failed.credits.refunded).toBe(unknown);
+    expect(balanceOf(h.t.db, h.user.workspaceId)).toBe(1_000 - 100 + unknown);
+    await h.close();
+  });
+});

@@ -1,0 +1,133 @@
+import type { SetupServer } from "msw/node";
+import { createRunVerifiers } from "../../worker/verifiers.ts";
+import type { BatchVerifier, RunVerifiers } from "../../worker/runs/pipeline.ts";
+import { createWorker, type WorkerOptions } from "../../worker/runs/worker.ts";
+import type { RunView } from "../../server/services/runs.ts";
+import { createTestApp, signUp, type Session, type TestApp } from "./app.ts";
+import { FakeClock } from "./clock.ts";
+import { startDnsServer, type TestDnsServer } from "./dns-server.ts";
+import { FakeAc, fakeAcHandlers } from "./fake-ac.ts";
+import { WORLD_ZONE } from "./world.ts";
+
+export const AC_BASE = "https://hygiene.api-us1.com";
+export const AC_KEY = "9c1e5b7a3d2f4e6c8a0b1d3f5e7a9c2b4d6f8e0a1c3e5a7b9d2f4c6e8a0b2d4f6a8c0e2b";
+
+export interface RunHarness {
+  t: TestApp;
+  fake: FakeAc;
+  dns: TestDnsServer;
+  clock: FakeClock;
+  user: Session;
+  connectionId: string;
+  /** How many times each address went through a verifier, across every worker. */
+  verifications: Map<string, number>;
+  verifiers: RunVerifiers;
+  worker(opts?: Partial<WorkerOptions>): ReturnType<typeof createWorker>;
+  startRun(body: Record<string, unknown>): Promise<RunView>;
+  getRun(id: string): Promise<RunView>;
+  close(): Promise<void>;
+}
+
+function counting(verifier: BatchVerifier, seen: Map<string, number>): BatchVerifier {
+  return {
+    async verifyBatch(addresses, opts) {
+      const results = await verifier.verifyBatch(addresses, opts);
+      for (const a of addresses) seen.set(a, (seen.get(a) ?? 0) + 1);
+      return results;
+    },
+  };
+}
+
+/**
+ * A signed-in user with a connection to a fake AC (through msw), a test DNS server serving
+ * the mail world, a fake clock for leases, and workers to drive runs.
+ */
+export async function createRunHarness(
+  server: SetupServer,
+  opts: { acRequestsPerSecond?: number; fakeRequestsPerSecond?: number; signupCredits?: number; dbFile?: string; sideloadContactLists?: boolean } = {},
+): Promise<RunHarness> {
+  const dns = await startDnsServer(WORLD_ZONE);
+  const clock = new FakeClock();
+  const t = createTestApp({
+    clock,
+    ...(opts.dbFile ? { dbFile: opts.dbFile } : {}),
+    config: { DNS_SERVERS: [dns.address], DNS_TIMEOUT_MS: 300, SIGNUP_CREDITS: opts.signupCredits ?? 10_000, LOG_LEVEL: "warn" },
+    acRequestsPerSecond: opts.acRequestsPerSecond ?? 1000,
+    acClientOptions: { backoffBaseMs: 5, backoffMaxMs: 20, timeoutMs: 1_000, maxRetryAfterMs: 2_000 },
+  });
+  const fake = new FakeAc({
+    baseUrl: AC_BASE,
+    apiKeys: [AC_KEY],
+    requestsPerSecond: opts.fakeRequestsPerSecond ?? 1000,
+    ...(opts.sideloadContactLists === undefined ? {} : { sideloadContactLists: opts.sideloadContactLists }),
+  });
+  server.use(...fakeAcHandlers(fake));
+  const user = await signUp(t);
+  const res = await t.request("POST", "/api/connections", { as: user, body: { apiUrl: AC_BASE, apiKey: AC_KEY } });
+  if (res.status !== 201) throw new Error(`connection failed: ${res.status} ${await res.text()}`);
+  const connectionId = ((await res.json()) as { id: string }).id;
+  fake.clearRequests();
+
+  const verifications = new Map<string, number>();
+  const base = createRunVerifiers(t.deps.config);
+  const verifiers: RunVerifiers = { plain: counting(base.plain, verifications), smtp: null };
+
+  return {
+    t,
+    fake,
+    dns,
+    clock,
+    user,
+    connectionId,
+    verifications,
+    verifiers,
+    worker: (o = {}) => createWorker(t.deps, { verifiers, leaseMs: 60_000, pollMs: 10, verifyBatchSize: 50, creditsPollMs: 1_000, ...o }),
+    async startRun(body) {
+      const r = await t.request("POST", "/api/runs", { as: user, body: { connectionId, ...body } });
+      if (r.status !== 202) throw new Error(`run not started: ${r.status} ${await r.text()}`);
+      return (await r.json()) as RunView;
+    },
+    async getRun(id) {
+      return (await (await t.request("GET", `/api/runs/${id}`, { as: user })).json()) as RunView;
+    },
+    async close() {
+      await dns.close();
+      t.db.$client.close();
+    },
+  };
+}
+
+/** Parses the report CSV (RFC 4180 quoting) into objects keyed by the header row. */
+export function parseCsv(text: string): Record<string, string>[] {
+  const rows: string[][] = [];
+  let row: string[] = [];
+  let cell = "";
+  let quoted = false;
+  const src = text.replace(/^\uFEFF/, "");
+  for (let i = 0; i < src.length; i++) {
+    const ch = src[i]!;
+    if (quoted) {
+      if (ch === '"' && src[i + 1] === '"') {
+        cell += '"';
+        i++;
+      } else if (ch === '"') quoted = false;
+      else cell += ch;
+    } else if (ch === '"') quoted = true;
+    else if (ch === ",") {
+      row.push(cell);
+      cell = "";
+    } else if (ch === "\n" || ch === "\r") {
+      if (ch === "\r" && src[i + 1] === "\n") i++;
+      row.push(cell);
+      rows.push(row);
+      row = [];
+      cell = "";
+    } else cell += ch;
+  }
+  if (cell !== "" || row.length > 0) {
+    row.push(cell);
+    rows.push(row);
+  }
+  const [header, ...body] = rows;
+  return body.map((r) => Object.fromEntries(header!.map((h, i) => [h, r[i] ?? ""])));
+}

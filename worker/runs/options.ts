@@ -1,0 +1,75 @@
+import { z } from "zod";
+import { ACTIONS, type Action } from "../../db/schema/index.ts";
+import {
+  VERIFICATION_REASONS,
+  VERIFICATION_STATUSES,
+  type VerificationReason,
+  type VerificationStatus,
+} from "../verify/taxonomy.ts";
+
+const acId = z
+  .union([z.string(), z.number()])
+  .transform((v) => String(v).trim())
+  .pipe(z.string().regex(/^[1-9][0-9]{0,18}$/, "must be an ActiveCampaign id (a positive whole number)"));
+
+export const scopeSchema = z.discriminatedUnion(
+  "kind",
+  [
+    z.object({ kind: z.literal("all") }),
+    z.object({
+      kind: z.literal("lists"),
+      listIds: z
+        .array(acId, { error: "must be a list of ActiveCampaign list ids" })
+        .min(1, "pick at least one list")
+        .max(100, "at most 100 lists per run")
+        .transform((ids) => [...new Set(ids)]),
+    }),
+    z.object({ kind: z.literal("tag"), tagId: acId }),
+  ],
+  { error: 'must be {"kind":"all"}, {"kind":"lists","listIds":[...]} or {"kind":"tag","tagId":...}' },
+);
+export type RunScope = z.infer<typeof scopeSchema>;
+
+const action = z.enum(ACTIONS, { error: 'must be "keep", "unsubscribe" or "delete"' });
+
+/** DESIGN.md: undeliverable → Unsubscribe; risky, unknown, deliverable → Keep. */
+export const DEFAULT_ACTIONS: Record<VerificationStatus, Action> = {
+  deliverable: "keep",
+  risky: "keep",
+  undeliverable: "unsubscribe",
+  unknown: "keep",
+};
+
+export const actionsSchema = z
+  .object({
+    deliverable: action.default(DEFAULT_ACTIONS.deliverable),
+    risky: action.default(DEFAULT_ACTIONS.risky),
+    undeliverable: action.default(DEFAULT_ACTIONS.undeliverable),
+    unknown: action.default(DEFAULT_ACTIONS.unknown),
+    overrides: z
+      .array(
+        z.object({
+          reason: z.enum(VERIFICATION_REASONS as [VerificationReason, ...VerificationReason[]], {
+            error: `must be one of ${VERIFICATION_REASONS.join(", ")}`,
+          }),
+          action,
+        }),
+      )
+      .max(VERIFICATION_REASONS.length)
+      .default([])
+      .refine((list) => new Set(list.map((o) => o.reason)).size === list.length, "names a reason twice"),
+  })
+  .strict()
+  .default({ ...DEFAULT_ACTIONS, overrides: [] });
+export type RunActions = z.infer<typeof actionsSchema>;
+
+export { VERIFICATION_STATUSES };
+
+/** The action the user chose for a result: a per-reason override wins over the status. */
+export function actionFor(actions: RunActions, status: VerificationStatus, reason: VerificationReason): Action {
+  return actions.overrides.find((o) => o.reason === reason)?.action ?? actions[status];
+}
+
+export function usesDelete(actions: RunActions): boolean {
+  return VERIFICATION_STATUSES.some((s) => actions[s] === "delete") || actions.overrides.some((o) => o.action === "delete");
+}
