@@ -211,8 +211,9 @@ describe("faults from ActiveCampaign", () => {
   it("ends in a clear failed state when AC keeps failing, refunding what it could not verify", async () => {
     const h = await createRunHarness(server, { signupCredits: 1_000 });
     seed(h);
+    // The id-range request and the first page get through; every later page fails.
     let pages = 0;
-    h.fake.failNext(10_000, { status: 503 }, (r) => r.method === "GET" && r.path === "/api/3/contacts" && ++pages > 1);
+    h.fake.failNext(10_000, { status: 503 }, (r) => r.method === "GET" && r.path === "/api/3/contacts" && ++pages > 2);
     const run = await h.startRun({ scope: { kind: "all" } });
     for (let i = 0; i < 10 && !["failed", "completed"].includes((await h.getRun(run.id)).status); i++) {
       await h.worker().drain();

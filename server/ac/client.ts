@@ -57,6 +57,8 @@ export interface PageContactsOptions {
   scope: AcScope;
   /** Keyset cursor: only contacts with a larger id. Null or absent for the first page. */
   afterId?: string | null;
+  /** Only contacts with a smaller id (AC's id_less): bounds one shard of a parallel walk. */
+  belowId?: string | null;
   /** Page size, at most 100 (AC's cap). */
   limit?: number;
   /** Fill `lists` for each contact (sideloaded, or one request per contact as a fallback). */
@@ -98,6 +100,8 @@ export interface AcClient {
   listLists(opts?: Opts): Promise<AcNamed[]>;
   listTags(opts?: Opts): Promise<AcNamed[]>;
   pageContacts(opts: PageContactsOptions): Promise<AcContactPage>;
+  /** The highest contact id in a scope and how many contacts it holds (one request). */
+  contactIdRange(opts: { scope: AcScope; signal?: AbortSignal }): Promise<{ maxId: string | null; total: number }>;
   /** Every page of a scope in id order, from `afterId` on (resume a run with its last id). */
   contactPages(opts: PageContactsOptions): AsyncGenerator<AcContactPage, void, undefined>;
   getContactLists(contactId: string, opts?: Opts): Promise<AcListMembership[]>;
@@ -334,7 +338,10 @@ export function createAcClient(opts: AcClientOptions): AcClient {
   async function pageContacts(o: PageContactsOptions): Promise<AcContactPage> {
     const limit = Math.min(PAGE_SIZE, Math.max(1, Math.trunc(o.limit ?? PAGE_SIZE)));
     const afterId = o.afterId ?? null;
-    if (afterId !== null && !/^\d{1,19}$/.test(afterId)) throw new TypeError(`afterId must be digits, got ${JSON.stringify(afterId)}`);
+    const belowId = o.belowId ?? null;
+    for (const [name, v] of [["afterId", afterId], ["belowId", belowId]] as const) {
+      if (v !== null && !/^\d{1,19}$/.test(v)) throw new TypeError(`${name} must be digits, got ${JSON.stringify(v)}`);
+    }
     const includeLists = o.includeLists ?? true;
     const scope = o.scope;
     if (scope.kind === "list") assertId(scope.listId, "listId");
@@ -345,6 +352,7 @@ export function createAcClient(opts: AcClientOptions): AcClient {
       query: {
         "orders[id]": "ASC",
         id_greater: afterId ?? "0",
+        id_less: belowId ?? undefined,
         limit,
         listid: scope.kind === "list" ? scope.listId : undefined,
         tagid: scope.kind === "tag" ? scope.tagId : undefined,
@@ -416,6 +424,20 @@ export function createAcClient(opts: AcClientOptions): AcClient {
     listLists: (o = {}) => pageAll("/api/3/lists", (b) => (b.lists ?? []).map((l) => ({ id: l.id, name: l.name ?? "" })), o.signal),
     listTags: (o = {}) => pageAll("/api/3/tags", (b) => (b.tags ?? []).map((t) => ({ id: t.id, name: t.tag ?? "" })), o.signal),
     pageContacts,
+    async contactIdRange(o) {
+      const scope = o.scope;
+      const body = await read(contactsPage, "GET", "/api/3/contacts", {
+        signal: o.signal,
+        query: {
+          "orders[id]": "DESC",
+          limit: 1,
+          listid: scope.kind === "list" ? scope.listId : undefined,
+          tagid: scope.kind === "tag" ? scope.tagId : undefined,
+        },
+      });
+      const total = Number(body.meta?.total);
+      return { maxId: body.contacts[0]?.id ?? null, total: Number.isFinite(total) ? total : body.contacts.length };
+    },
     async *contactPages(o) {
       const limit = Math.min(PAGE_SIZE, Math.max(1, Math.trunc(o.limit ?? PAGE_SIZE)));
       let afterId = o.afterId ?? null;

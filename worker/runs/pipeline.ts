@@ -1,8 +1,9 @@
 import { and, asc, eq, inArray, isNull, sql } from "drizzle-orm";
+import type { SQLiteUpdateSetSource } from "drizzle-orm/sqlite-core";
 import PQueue from "p-queue";
 import { schema, transaction, type Db } from "../../db/index.ts";
 import { newId } from "../../db/ids.ts";
-import type { RunStatus } from "../../db/schema/index.ts";
+import type { Action, RunStatus } from "../../db/schema/index.ts";
 import { AcError, type AcClient, type AcContact, type AcScope } from "../../server/ac/index.ts";
 import type { Deps } from "../../server/deps.ts";
 import { chargeCredits, refundCredits } from "../../server/services/credits.ts";
@@ -41,6 +42,8 @@ export interface RunContext {
   emit(event: RunEvent): void;
   /** Contacts verified per batch. */
   verifyBatchSize: number;
+  /** Keyset shards of a scope fetched at once. */
+  fetchConcurrency: number;
   /** Requests to AC in flight at once while applying (the per-account limiter still caps the rate). */
   applyConcurrency: number;
   /** Seconds between checks of a balance that could not cover the next page. */
@@ -68,9 +71,16 @@ function parts(scope: RunScope): AcScope[] {
   return [{ kind: "all" }];
 }
 
+/** Where fetching stands: the scope part, and each shard's keyset position within it. */
 interface Cursor {
   part: number;
+  shards: Shard[] | null;
+}
+
+interface Shard {
   afterId: string | null;
+  belowId: string | null;
+  done: boolean;
 }
 
 function ownedRun(tx: Db, ctx: RunContext): RunRow {
@@ -193,57 +203,92 @@ async function fetchAndVerify(ctx: RunContext, countRequests: (tx: Db, runId: st
   return true;
 }
 
+/** Splits a part's id range (0, maxId] into `count` shards walked in parallel; the last is open-ended. */
+function shardsFor(maxId: string, count: number): Shard[] {
+  const top = BigInt(maxId) + 1n;
+  const cuts = Array.from({ length: count + 1 }, (_, i) => (top * BigInt(i)) / BigInt(count));
+  return cuts.slice(0, -1).map((lo, i) => ({
+    afterId: lo === 0n ? null : String(lo),
+    belowId: i === count - 1 ? null : String(cuts[i + 1]! + 1n),
+    done: false,
+  }));
+}
+
+/**
+ * Pages every part of the scope (each chosen list, the tag, or all contacts) by keyset, with
+ * the part's id range split into shards fetched in parallel, so the run is paced by the
+ * account's rate limit rather than by one request's latency. Each page, its charge and the
+ * shard's new position are stored in one transaction.
+ */
 async function fetchPages(ctx: RunContext, countRequests: (tx: Db, runId: string) => void, stored: () => void): Promise<"done" | "paused"> {
   const { deps } = ctx;
   const start = ownedRun(deps.db, ctx);
   if (start.fetchDone) return "done";
   const scopeParts = parts(JSON.parse(start.scope) as RunScope);
-  let cursor: Cursor = start.fetchCursor ? (JSON.parse(start.fetchCursor) as Cursor) : { part: 0, afterId: null };
+  let cursor: Cursor = start.fetchCursor ? (JSON.parse(start.fetchCursor) as Cursor) : { part: 0, shards: null };
+  const save = (tx: Db, next: Cursor, extra: SQLiteUpdateSetSource<typeof schema.runs> = {}) => {
+    const done = next.part >= scopeParts.length;
+    tx.update(schema.runs)
+      .set({ fetchCursor: JSON.stringify(next), fetchDone: done, ...(done ? { fetchedAt: new Date(deps.clock.now()) } : {}), ...extra })
+      .where(eq(schema.runs.id, ctx.runId))
+      .run();
+    countRequests(tx, ctx.runId);
+  };
 
   while (cursor.part < scopeParts.length) {
     ctx.signal.throwIfAborted();
-    const page = await ctx.client.pageContacts({
-      scope: scopeParts[cursor.part]!,
-      afterId: cursor.afterId,
-      limit: PAGE_SIZE,
-      includeLists: true,
-      signal: ctx.signal,
-    });
-    const next: Cursor =
-      page.contacts.length < PAGE_SIZE || !page.lastId ? { part: cursor.part + 1, afterId: null } : { part: cursor.part, afterId: page.lastId };
-    const outcome = transaction(deps.db, (tx): { inserted: number } | { paused: number } => {
-      const run = ownedRun(tx, ctx);
-      const fresh = newContacts(tx, ctx.runId, page.contacts);
-      const charge = chargeCredits(tx, deps.clock, {
-        workspaceId: run.workspaceId,
-        amount: fresh.length,
-        reason: `Run ${ctx.runId}: ${fresh.length} contact(s) to verify`,
-        runId: ctx.runId,
-        idempotencyKey: `run:${ctx.runId}:page:${cursor.part}:${cursor.afterId ?? "start"}`,
+    const scope = scopeParts[cursor.part]!;
+    if (!cursor.shards) {
+      const range = await ctx.client.contactIdRange({ scope, signal: ctx.signal });
+      const count = Math.max(1, Math.min(ctx.fetchConcurrency, Math.ceil(range.total / (PAGE_SIZE * 2))));
+      const next: Cursor = range.maxId ? { part: cursor.part, shards: shardsFor(range.maxId, count) } : { part: cursor.part + 1, shards: null };
+      transaction(deps.db, (tx) => {
+        ownedRun(tx, ctx);
+        save(tx, next, { total: sql`coalesce(${schema.runs.total}, 0) + ${range.total}` });
       });
-      if (charge === "insufficient") return { paused: fresh.length };
-      insertContacts(tx, ctx.runId, fresh);
-      const done = next.part >= scopeParts.length;
-      tx.update(schema.runs)
-        .set({
-          fetchCursor: JSON.stringify(next),
-          fetchDone: done,
-          transientFailures: 0,
-          ...(cursor.afterId === null ? { total: sql`coalesce(${schema.runs.total}, 0) + ${page.total}` } : {}),
-          ...(done ? { fetchedAt: new Date(deps.clock.now()) } : {}),
-        })
-        .where(eq(schema.runs.id, ctx.runId))
-        .run();
-      countRequests(tx, ctx.runId);
-      return { inserted: fresh.length };
-    });
-    if ("paused" in outcome) {
-      pauseForCredits(ctx, outcome.paused);
-      return "paused";
+      cursor = next;
+      continue;
     }
-    ctx.emit({ type: "page_stored", runId: ctx.runId, contacts: outcome.inserted });
-    stored();
-    cursor = next;
+    const part = cursor.part;
+    let paused = false;
+    await Promise.all(
+      cursor.shards.map(async (initial, index) => {
+        let shard = initial;
+        while (!shard.done && !paused) {
+          ctx.signal.throwIfAborted();
+          const page = await ctx.client.pageContacts({ scope, afterId: shard.afterId, belowId: shard.belowId, limit: PAGE_SIZE, includeLists: true, signal: ctx.signal });
+          ctx.signal.throwIfAborted();
+          const moved: Shard = page.contacts.length < PAGE_SIZE || !page.lastId ? { ...shard, done: true } : { ...shard, afterId: page.lastId };
+          const outcome = transaction(deps.db, (tx): { inserted: number } | { paused: number } => {
+            const run = ownedRun(tx, ctx);
+            const fresh = newContacts(tx, ctx.runId, page.contacts);
+            const charge = chargeCredits(tx, deps.clock, {
+              workspaceId: run.workspaceId,
+              amount: fresh.length,
+              reason: `Run ${ctx.runId}: ${fresh.length} contact(s) to verify`,
+              runId: ctx.runId,
+              idempotencyKey: `run:${ctx.runId}:page:${part}:${index}:${shard.afterId ?? "start"}`,
+            });
+            if (charge === "insufficient") return { paused: fresh.length };
+            insertContacts(tx, ctx.runId, fresh);
+            const stored = JSON.parse(run.fetchCursor ?? "null") as Cursor | null;
+            const shards = (stored?.shards ?? []).map((s, i) => (i === index ? moved : s));
+            save(tx, shards.every((s) => s.done) ? { part: part + 1, shards: null } : { part, shards }, { transientFailures: 0 });
+            return { inserted: fresh.length };
+          });
+          if ("paused" in outcome) {
+            if (!paused) pauseForCredits(ctx, outcome.paused);
+            paused = true;
+            return;
+          }
+          shard = moved;
+          ctx.emit({ type: "page_stored", runId: ctx.runId, contacts: outcome.inserted });
+          stored();
+        }
+      }),
+    );
+    if (paused) return "paused";
+    cursor = JSON.parse(ownedRun(deps.db, ctx).fetchCursor ?? "null") as Cursor;
   }
   return "done";
 }
@@ -341,6 +386,16 @@ async function chooseVerifier(ctx: RunContext, emails: string[]): Promise<BatchV
   return ctx.verifiers.plain;
 }
 
+/** One prepared statement per batch: a result is written once, never over an earlier one. */
+function storeResult(tx: Db) {
+  const p = (name: string) => sql`${sql.placeholder(name)}`;
+  return tx
+    .update(schema.runContacts)
+    .set({ status: p("status"), reason: p("reason"), flags: p("flags"), suggestion: p("suggestion"), normalized: p("normalized"), verifiedAt: p("verifiedAt") })
+    .where(and(eq(schema.runContacts.runId, p("runId")), eq(schema.runContacts.contactId, p("contactId")), isNull(schema.runContacts.verifiedAt)))
+    .prepare();
+}
+
 /** Verifies the next batch of stored, unverified contacts; returns how many. */
 async function verifyNextBatch(ctx: RunContext, pick: (emails: string[]) => Promise<BatchVerifier>): Promise<number> {
   const { deps } = ctx;
@@ -362,20 +417,20 @@ async function verifyNextBatch(ctx: RunContext, pick: (emails: string[]) => Prom
   transaction(deps.db, (tx) => {
     const run = ownedRun(tx, ctx);
     let unknown = 0;
+    const store = storeResult(tx);
     batch.forEach((c, i) => {
       const result = applyAcSignals(results[i]!, { bouncedHard: c.bouncedHard });
       if (result.status === "unknown") unknown += 1;
-      tx.update(schema.runContacts)
-        .set({
-          status: result.status,
-          reason: result.reason,
-          flags: JSON.stringify(result.flags),
-          suggestion: result.suggestion,
-          normalized: result.normalized,
-          verifiedAt: now,
-        })
-        .where(and(eq(schema.runContacts.runId, ctx.runId), eq(schema.runContacts.contactId, c.contactId), isNull(schema.runContacts.verifiedAt)))
-        .run();
+      store.run({
+        runId: ctx.runId,
+        contactId: c.contactId,
+        status: result.status,
+        reason: result.reason,
+        flags: JSON.stringify(result.flags),
+        suggestion: result.suggestion,
+        normalized: result.normalized,
+        verifiedAt: now.getTime(),
+      });
     });
     refundCredits(tx, deps.clock, {
       workspaceId: run.workspaceId,
@@ -422,12 +477,10 @@ function plan(ctx: RunContext): void {
       .all();
     let destructive = 0;
     const rows: (typeof schema.runActions.$inferInsert)[] = [];
+    const byAction = new Map<Action, number[]>();
     for (const c of contacts) {
       const action = actionFor(actions, c.status as never, c.reason as never);
-      tx.update(schema.runContacts)
-        .set({ action })
-        .where(and(eq(schema.runContacts.runId, ctx.runId), eq(schema.runContacts.contactId, c.contactId)))
-        .run();
+      byAction.set(action, [...(byAction.get(action) ?? []), c.contactId]);
       if (action === "delete") {
         rows.push({ id: newId("act", now), runId: ctx.runId, contactId: c.contactId, kind: "delete", listId: 0 });
         destructive += 1;
@@ -435,6 +488,14 @@ function plan(ctx: RunContext): void {
         const lists = (JSON.parse(c.lists) as Membership[]).filter((l) => l.status === ACTIVE && (!chosen || chosen.has(l.listId)));
         for (const l of lists) rows.push({ id: newId("act", now), runId: ctx.runId, contactId: c.contactId, kind: "unsubscribe", listId: l.listId });
         if (lists.length > 0) destructive += 1;
+      }
+    }
+    for (const [action, ids] of byAction) {
+      for (let i = 0; i < ids.length; i += 500) {
+        tx.update(schema.runContacts)
+          .set({ action })
+          .where(and(eq(schema.runContacts.runId, ctx.runId), inArray(schema.runContacts.contactId, ids.slice(i, i + 500))))
+          .run();
       }
     }
     for (let i = 0; i < rows.length; i += 500) tx.insert(schema.runActions).values(rows.slice(i, i + 500)).onConflictDoNothing().run();

@@ -23,6 +23,8 @@ export interface WorkerOptions {
   /** Shared across runs, for their caches. */
   verifiers: RunVerifiers;
   verifyBatchSize?: number;
+  /** Keyset shards fetched at once per run; the per-account limiter still caps the rate. */
+  fetchConcurrency?: number;
   applyConcurrency?: number;
   creditsPollMs?: number;
   /** Consecutive AC failures (after the client's own retries) before a run fails. */
@@ -124,6 +126,7 @@ export function createWorker(deps: Deps, opts: WorkerOptions): Worker {
       signal: controller.signal,
       emit: (e: RunEvent) => opts.onEvent?.(e),
       verifyBatchSize: opts.verifyBatchSize ?? 200,
+      fetchConcurrency: opts.fetchConcurrency ?? Math.min(8, Math.max(2, Math.ceil(deps.acLimiters.requestsPerSecond / 2))),
       applyConcurrency: opts.applyConcurrency ?? 4,
       creditsPollMs: opts.creditsPollMs ?? 5_000,
     };

@@ -1,0 +1,149 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { pathToFileURL } from "node:url";
+import { testConfig } from "../server/config.ts";
+import { createLogger } from "../server/logger.ts";
+import type { RunView } from "../server/services/runs.ts";
+import { startListwarden } from "../server/start.ts";
+import { fork } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { startDnsServer } from "../test/support/dns-server.ts";
+import { benchWorld } from "./world.ts";
+
+interface FakeStats {
+  arrivals: number[];
+  writes: number;
+  status429: number;
+}
+
+/** Starts the fake AC in a child process and talks to it over IPC. */
+async function forkFakeAc(contacts: number, requestsPerSecond: number) {
+  const child = fork(fileURLToPath(new URL("./fake-ac-process.ts", import.meta.url)), [String(contacts), String(requestsPerSecond)], {
+    execArgv: ["--import", "tsx"],
+    stdio: ["ignore", "inherit", "inherit", "ipc"],
+  });
+  const next = <T>(type: string) => new Promise<T>((resolve) => {
+    const on = (msg: { type: string }) => {
+      if (msg.type !== type) return;
+      child.off("message", on);
+      resolve(msg as T);
+    };
+    child.on("message", on);
+  });
+  const ready = await next<{ url: string; apiKey: string }>("ready");
+  return {
+    url: ready.url,
+    apiKey: ready.apiKey,
+    async clear() {
+      const done = next("cleared");
+      child.send({ type: "clear" });
+      await done;
+    },
+    async stats() {
+      const done = next<FakeStats>("stats");
+      child.send({ type: "stats" });
+      return done;
+    },
+    async close() {
+      const exited = new Promise((resolve) => child.once("exit", resolve));
+      child.send({ type: "close" });
+      await exited;
+    },
+  };
+}
+
+async function api<T>(base: string, cookie: string, csrf: string, method: string, p: string, body?: unknown): Promise<T> {
+  const res = await fetch(`${base}${p}`, {
+    method,
+    headers: { cookie, "x-csrf-token": csrf, "content-type": "application/json" },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  if (!res.ok) throw new Error(`${method} ${p}: ${res.status} ${await res.text()}`);
+  return (await res.json()) as T;
+}
+
+async function waitFor(base: string, cookie: string, id: string, statuses: string[]): Promise<RunView> {
+  for (;;) {
+    const run = await api<RunView>(base, cookie, "", "GET", `/api/runs/${id}`);
+    if (statuses.includes(run.status)) return run;
+    if (run.status === "failed") throw new Error(`run failed: ${run.statusReason}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/**
+ * A whole hygiene run through the HTTP API against the fake AC over real HTTP on 127.0.0.1,
+ * with the product's limiter and the fake's enforcement at the same rate.
+ */
+export async function benchRun(opts: { contacts: number; requestsPerSecond: number }): Promise<void> {
+  const { contacts, requestsPerSecond } = opts;
+  const dns = await startDnsServer(benchWorld().zone);
+  const fake = await forkFakeAc(contacts, requestsPerSecond);
+  const dataDir = mkdtempSync(path.join(tmpdir(), "lw-bench-"));
+  const lw = await startListwarden({
+    config: testConfig({
+      PORT: 0,
+      DATA_DIR: dataDir,
+      AC_ALLOW_PRIVATE_HOSTS: true,
+      AC_REQUESTS_PER_SECOND: requestsPerSecond,
+      DNS_SERVERS: [dns.address],
+      SIGNUP_CREDITS: contacts + 1_000,
+      LOG_LEVEL: "warn",
+    }),
+    logger: createLogger({ level: "warn" }),
+    dbFile: path.join(dataDir, "listwarden.db"),
+    worker: { pollMs: 50 },
+  });
+  try {
+    const signup = await fetch(`${lw.url}/api/auth/signup`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ email: "bench@example.com", password: "benchmark password" }),
+    });
+    const cookie = (signup.headers.get("set-cookie") ?? "").split(";")[0]!;
+    const { csrfToken } = (await signup.json()) as { csrfToken: string };
+    const conn = await api<{ id: string }>(lw.url, cookie, csrfToken, "POST", "/api/connections", { apiUrl: fake.url, apiKey: fake.apiKey });
+    await fake.clear();
+
+    const started = performance.now();
+    const run = await api<RunView>(lw.url, cookie, csrfToken, "POST", "/api/runs", { connectionId: conn.id, scope: { kind: "all" } });
+    const review = await waitFor(lw.url, cookie, run.id, ["awaiting_review", "completed"]);
+    const reviewSeconds = (performance.now() - started) / 1000;
+    const t = review.timings;
+    const since = (iso: string | null) => (iso && t.startedAt ? ((Date.parse(iso) - Date.parse(t.startedAt)) / 1000).toFixed(2) : "?");
+    console.log(`  (fetch done after ${since(t.fetchedAt)} s, verify done after ${since(t.verifiedAt)} s, review at ${since(t.reviewAt)} s from start)`);
+    const fetchRequests = (await fake.stats()).arrivals.length;
+    const applyStarted = performance.now();
+    await api(lw.url, cookie, csrfToken, "POST", `/api/runs/${run.id}/approve`, { confirmDelete: true });
+    const done = await waitFor(lw.url, cookie, run.id, ["completed"]);
+    const applySeconds = (performance.now() - applyStarted) / 1000;
+    const totalSeconds = (performance.now() - started) / 1000;
+
+    const stats = await fake.stats();
+    const arrivals = stats.arrivals.sort((a, b) => a - b);
+    const span = ((arrivals.at(-1) ?? 0) - (arrivals[0] ?? 0)) / 1000 || 1;
+    const requests = arrivals.length;
+    const applyRequests = requests - fetchRequests;
+    const rss = process.resourceUsage().maxRSS / 1024;
+    console.log(`runs: ${contacts} contacts at ${requestsPerSecond} req/s allowed (fake AC on 127.0.0.1 enforcing the same)`);
+    console.log(`  fetch + verify to review: ${reviewSeconds.toFixed(1)} s, ${fetchRequests} AC requests; verified ${review.progress.verified}`);
+    console.log(`  apply: ${applySeconds.toFixed(1)} s, ${applyRequests} AC requests (${done.progress.applied} applied, ${done.progress.failed} failed)`);
+    console.log(`  achieved request rate ${(requests / span).toFixed(1)} req/s / allowed ${requestsPerSecond}: ratio ${(requests / span / requestsPerSecond).toFixed(3)}`);
+    console.log(`    fetch phase ${(fetchRequests / reviewSeconds / requestsPerSecond).toFixed(3)}, apply phase ${(applyRequests / applySeconds / requestsPerSecond).toFixed(3)}`);
+    console.log(`  end to end ${(contacts / totalSeconds).toFixed(1)} contacts/s (${totalSeconds.toFixed(1)} s from start to completed; the review was approved at once)`);
+    console.log(`  AC requests per 1,000 contacts: ${((requests / contacts) * 1000).toFixed(1)} (fetch ${((fetchRequests / contacts) * 1000).toFixed(1)}, apply ${((applyRequests / contacts) * 1000).toFixed(1)})`);
+    console.log(`  429s: ${stats.status429}; peak RSS of the product's process (server + worker; the fake AC runs in a child): ${rss.toFixed(0)} MB`);
+  } finally {
+    await lw.close();
+    await fake.close();
+    await dns.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const contacts = Number(process.argv[2] ?? 50_000);
+  const rps = Number(process.argv[3] ?? 200);
+  await benchRun({ contacts, requestsPerSecond: rps });
+}
