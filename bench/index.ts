@@ -1,0 +1,22 @@
+import { spawnSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
+
+/**
+ * `npm run bench`: every benchmark in turn, each in a process of its own so that peak RSS
+ * figures are its own. Only loopback traffic: the fake AC, DNS and SMTP servers all run on
+ * 127.0.0.x.
+ */
+const benches: [string, string, string[]][] = [
+  ["AC client rate limiter: 200 requests at 5 req/s (issue 2)", "ac-rate.ts", []],
+  ["verification engine (issue 3)", "verify.ts", []],
+  ["hygiene run, 50,000 contacts, limit raised to 200 req/s (issue 4)", "runs.ts", ["50000", "200"]],
+  ["hygiene run, 1,000 contacts at AC's real 5 req/s (issue 4)", "runs.ts", ["1000", "5"]],
+];
+
+let failed = 0;
+for (const [title, file, args] of benches) {
+  console.log(`\n== ${title}`);
+  const result = spawnSync(process.execPath, ["--import", "tsx", fileURLToPath(new URL(file, import.meta.url)), ...args], { stdio: "inherit" });
+  if (result.status !== 0) failed += 1;
+}
+process.exitCode = failed ? 1 : 0;
