@@ -11,7 +11,9 @@ import { authRoutes } from "./routes/auth.ts";
 import { connectionRoutes } from "./routes/connections.ts";
 import { creditRoutes } from "./routes/credits.ts";
 import { runRoutes } from "./routes/runs.ts";
+import { scheduleRoutes } from "./routes/schedules.ts";
 import { tokenRoutes } from "./routes/tokens.ts";
+import { webRoutes } from "../web/index.tsx";
 
 function errorBody(code: ErrorCode, message: string, requestId: string, field?: string) {
   return { error: { code, message, requestId, ...(field ? { field } : {}) } };
@@ -55,9 +57,11 @@ export function createApp(deps: Deps) {
   api.route("/credits", creditRoutes);
   api.route("/connections", connectionRoutes);
   api.route("/runs", runRoutes);
+  api.route("/schedules", scheduleRoutes);
   app.route("/api", api);
 
   app.get("/healthz", (c) => c.json({ ok: true }));
+  app.route("/", webRoutes(deps));
 
   app.notFound((c) => c.json(errorBody("not_found", `No route for ${c.req.method} ${new URL(c.req.url).pathname}`, c.var.requestId), 404));
 

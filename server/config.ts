@@ -48,6 +48,11 @@ export const configSchema = z.object({
     .pipe(z.array(z.number().int("must be whole milliseconds").min(0)).max(5, "at most 5 retries")),
   WORKER: onOff.default(true),
   WORKER_CONCURRENCY: positiveInt.max(32).default(2),
+  SCHEDULE_GRACE_DAYS: z.coerce
+    .number({ error: "must be a number" })
+    .positive("must be above 0")
+    .max(27, "must be at most 27 (shorter than the shortest month)")
+    .default(3),
 });
 
 export type RawConfig = z.infer<typeof configSchema>;
@@ -75,7 +80,7 @@ export function parseConfig(env: Record<string, string | undefined>): RawConfig 
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
   const raw = parseConfig(env);
   const dataDir = path.resolve(raw.DATA_DIR);
-  mkdirSync(dataDir, { recursive: true });
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   return { ...raw, DATA_DIR: dataDir, APP_SECRET: raw.APP_SECRET ?? readOrCreateSecret(dataDir) };
 }
 

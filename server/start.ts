@@ -4,6 +4,7 @@ import path from "node:path";
 import { openDb } from "../db/index.ts";
 import { createRunVerifiers } from "../worker/verifiers.ts";
 import { createWorker, type Worker, type WorkerOptions } from "../worker/runs/worker.ts";
+import { createScheduler, type Scheduler, type SchedulerOptions } from "../worker/schedules/scheduler.ts";
 import { createAcLimiters, type LookupAll } from "./ac/index.ts";
 import { createApp } from "./app.ts";
 import type { Config } from "./config.ts";
@@ -15,6 +16,8 @@ export interface Listwarden {
   url: string;
   deps: Deps;
   worker: Worker | null;
+  /** Runs beside the worker: off with WORKER=off. */
+  scheduler: Scheduler | null;
   close(): Promise<void>;
 }
 
@@ -26,6 +29,7 @@ export interface StartOptions {
   dbFile?: string;
   acLookup?: LookupAll;
   worker?: Partial<Omit<WorkerOptions, "verifiers">>;
+  scheduler?: SchedulerOptions;
 }
 
 /** Opens the database, serves the dashboard and API, and starts the worker (unless WORKER=off). */
@@ -50,14 +54,18 @@ export async function startListwarden(opts: StartOptions): Promise<Listwarden> {
   const worker = config.WORKER
     ? createWorker(deps, { concurrency: config.WORKER_CONCURRENCY, ...opts.worker, verifiers: createRunVerifiers(config, logger) })
     : null;
+  const scheduler = worker ? createScheduler(deps, opts.scheduler) : null;
   worker?.start();
+  scheduler?.start();
   logger.info({ url, dbFile, worker: Boolean(worker) }, "Listwarden is running");
 
   return {
     url,
     deps,
     worker,
+    scheduler,
     async close() {
+      await scheduler?.stop();
       await worker?.stop();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());

@@ -139,4 +139,48 @@ CREATE TABLE `run_actions` (
 );
 --> statement-breakpoint
 CREATE UNIQUE INDEX `run_actions_unique` ON `run_actions` (`run_id`,`contact_id`,`kind`,`list_id`);--> statement-breakpoint
-CREATE INDEX `run_actions_state_idx` ON `run_actions` (`run_id`,`state`);
+CREATE INDEX `run_actions_state_idx` ON `run_actions` (`run_id`,`state`);--> statement-breakpoint
+CREATE TABLE `schedule_occurrences` (
+	`id` text PRIMARY KEY NOT NULL,
+	`schedule_id` text NOT NULL,
+	`workspace_id` text NOT NULL,
+	`occurrence_at` integer NOT NULL,
+	`period` text NOT NULL,
+	`state` text NOT NULL,
+	`reason` text,
+	`run_id` text,
+	`settled_at` integer,
+	`created_at` integer NOT NULL,
+	`updated_at` integer NOT NULL,
+	FOREIGN KEY (`schedule_id`) REFERENCES `schedules`(`id`) ON UPDATE no action ON DELETE cascade,
+	FOREIGN KEY (`workspace_id`) REFERENCES `workspaces`(`id`) ON UPDATE no action ON DELETE cascade,
+	FOREIGN KEY (`run_id`) REFERENCES `runs`(`id`) ON UPDATE no action ON DELETE set null
+);
+--> statement-breakpoint
+CREATE UNIQUE INDEX `schedule_occurrences_at_unique` ON `schedule_occurrences` (`schedule_id`,`occurrence_at`);--> statement-breakpoint
+CREATE UNIQUE INDEX `schedule_occurrences_period_unique` ON `schedule_occurrences` (`schedule_id`,`period`);--> statement-breakpoint
+CREATE INDEX `schedule_occurrences_state_idx` ON `schedule_occurrences` (`state`);--> statement-breakpoint
+CREATE TABLE `schedules` (
+	`id` text PRIMARY KEY NOT NULL,
+	`workspace_id` text NOT NULL,
+	`connection_id` text NOT NULL,
+	`scope` text NOT NULL,
+	`actions` text NOT NULL,
+	`smtp_probe` integer DEFAULT false NOT NULL,
+	`day_of_month` text NOT NULL,
+	`hour` integer NOT NULL,
+	`time_zone` text NOT NULL,
+	`auto_apply` integer DEFAULT false NOT NULL,
+	`hold_threshold` real DEFAULT 0.3 NOT NULL,
+	`delete_confirmed` integer DEFAULT false NOT NULL,
+	`paused` integer DEFAULT false NOT NULL,
+	`last_error` text,
+	`active_from` integer NOT NULL,
+	`created_at` integer NOT NULL,
+	`updated_at` integer NOT NULL,
+	FOREIGN KEY (`workspace_id`) REFERENCES `workspaces`(`id`) ON UPDATE no action ON DELETE cascade,
+	FOREIGN KEY (`connection_id`) REFERENCES `connections`(`id`) ON UPDATE no action ON DELETE cascade
+);
+--> statement-breakpoint
+CREATE INDEX `schedules_workspace_idx` ON `schedules` (`workspace_id`);--> statement-breakpoint
+CREATE INDEX `schedules_connection_idx` ON `schedules` (`connection_id`);

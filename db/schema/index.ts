@@ -7,3 +7,4 @@ export * from "./connections.ts";
 export * from "./runs.ts";
 export * from "./run-contacts.ts";
 export * from "./run-actions.ts";
+export * from "./schedules.ts";
