@@ -1,0 +1,107 @@
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { chromium, type Browser, type Page } from "playwright-core";
+import { testConfig, type Config } from "../../server/config.ts";
+import { createLogger } from "../../server/logger.ts";
+import { startListwarden, type Listwarden } from "../../server/start.ts";
+import { startDnsServer, type TestDnsServer, type Zone } from "../support/dns-server.ts";
+import { FakeAc, startFakeAcServer, type FakeAcOptions, type FakeAcServer } from "../support/fake-ac.ts";
+
+export const CHROMIUM = "/usr/bin/chromium";
+export const SCREENSHOTS = path.resolve("test-results/screenshots");
+export const DESKTOP = { width: 1280, height: 800 };
+export const PHONE = { width: 375, height: 812 };
+
+/** The whole product on loopback: Listwarden (server + worker), a fake AC over HTTP, a DNS server. */
+export interface Stack {
+  /** Where the browser reaches Listwarden (an IP literal: nothing is resolved). */
+  url: string;
+  lw: Listwarden;
+  fake: FakeAc;
+  acServer: FakeAcServer;
+  dns: TestDnsServer;
+  close(): Promise<void>;
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+/** A fake AC account served over HTTP on loopback, at the base URL it believes it has. */
+export async function startFakeAc(opts: FakeAcOptions = {}): Promise<{ fake: FakeAc; acServer: FakeAcServer }> {
+  // The fake's own links name its base URL, so serve it exactly there.
+  const port = await freePort();
+  const fake = new FakeAc({ requestsPerSecond: 1000, ...opts, baseUrl: `http://127.0.0.1:${port}` });
+  return { fake, acServer: await startFakeAcServer(fake, { port }) };
+}
+
+export async function startStack(opts: { zone: Zone; fake?: FakeAcOptions; config?: Partial<Config> }): Promise<Stack> {
+  const dir = mkdtempSync(path.join(tmpdir(), "lw-browser-"));
+  const dns = await startDnsServer(opts.zone);
+  const { fake, acServer } = await startFakeAc(opts.fake);
+  const config = testConfig({
+    PORT: 0,
+    HOST: "127.0.0.1",
+    DATA_DIR: dir,
+    AC_ALLOW_PRIVATE_HOSTS: true,
+    AC_REQUESTS_PER_SECOND: 1000,
+    DNS_SERVERS: [dns.address],
+    DNS_TIMEOUT_MS: 300,
+    LOG_LEVEL: process.env.LW_TEST_LOG ? "info" : "silent",
+    ...opts.config,
+  });
+  const lw = await startListwarden({
+    config,
+    logger: createLogger({ level: config.LOG_LEVEL }),
+    dbFile: path.join(dir, "listwarden.db"),
+    worker: { pollMs: 50, creditsPollMs: 500 },
+  });
+  const port = new URL(lw.url).port;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    lw,
+    fake,
+    acServer,
+    dns,
+    async close() {
+      await lw.close();
+      await acServer.close();
+      await dns.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Debian's Chromium, headless, kept off the network: every host name resolves to nothing. */
+export function launchChromium(): Promise<Browser> {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+      "--no-first-run",
+      "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+    ],
+  });
+}
+
+/** Saves the page at desktop and phone width under test-results/screenshots/. */
+export async function snap(page: Page, name: string): Promise<void> {
+  mkdirSync(SCREENSHOTS, { recursive: true });
+  const original = page.viewportSize() ?? DESKTOP;
+  await page.setViewportSize(DESKTOP);
+  await page.screenshot({ path: path.join(SCREENSHOTS, `${name}-desktop.png`), fullPage: true });
+  await page.setViewportSize(PHONE);
+  await page.screenshot({ path: path.join(SCREENSHOTS, `${name}-phone.png`), fullPage: true });
+  await page.setViewportSize(original);
+}

@@ -1,0 +1,136 @@
+import type { FC } from "hono/jsx";
+import type { ConnectionView } from "../../server/services/connections.ts";
+import type { RunView } from "../../server/services/runs.ts";
+import { HealthBar, Legend } from "../charts.tsx";
+import { StatusBadge, Time } from "../components.tsx";
+import { fmt, plural, scopeWords } from "../labels.ts";
+
+export const HomePage: FC<{ connections: ConnectionView[]; balance: number; runs: RunView[] }> = ({ connections, balance, runs }) => (
+  <>
+    <div class="page-header">
+      <h1>{connections.length === 0 ? "Welcome to Listwarden" : "Your ActiveCampaign accounts"}</h1>
+    </div>
+    <div class="home-grid">
+      <div class="home-main">
+        {connections.length === 0 ? (
+          <section class="card first-step" aria-labelledby="first-step-h">
+            <h2 id="first-step-h">First step: connect ActiveCampaign</h2>
+            <ol class="steps">
+              <li>
+                <strong>Connect</strong> your ActiveCampaign account with its API URL and key.
+              </li>
+              <li>
+                <strong>Choose</strong> lists, a tag or all contacts, and what to do with bad addresses.
+              </li>
+              <li>
+                <strong>Review and apply.</strong> Nothing changes in ActiveCampaign until you approve.
+              </li>
+            </ol>
+            <p>
+              <a class="button primary" href="/connections/new">
+                Connect ActiveCampaign
+              </a>
+            </p>
+          </section>
+        ) : (
+          <section aria-labelledby="connections-h">
+            <h2 id="connections-h" class="visually-hidden">
+              Connections
+            </h2>
+            <ul class="cards">
+              {connections.map((c) => (
+                <li class="card connection">
+                  <h3>
+                    <a href={`/connections/${c.id}`}>{c.name}</a>
+                  </h3>
+                  <p class="muted small break">{c.apiUrl}</p>
+                  <p class="small">
+                    Key ending in <code>{c.keyHint}</code>
+                    {c.acAccountEmail ? <> · {c.acAccountEmail}</> : null}
+                  </p>
+                  {c.lastError ? (
+                    <p class="notice bad small">
+                      <strong>Last check failed:</strong> {c.lastError}
+                    </p>
+                  ) : null}
+                  <p class="card-actions">
+                    <a class="button primary" href={`/connections/${c.id}`}>
+                      Clean lists
+                    </a>
+                    <a class="button secondary" href={`/connections/${c.id}/runs`}>
+                      Run history
+                    </a>
+                  </p>
+                </li>
+              ))}
+            </ul>
+            <p>
+              <a class="button secondary" href="/connections/new">
+                + Connect another account
+              </a>
+            </p>
+          </section>
+        )}
+      </div>
+      <aside class="card balance" aria-labelledby="balance-h">
+        <h2 id="balance-h">Credits</h2>
+        <p class="big-number">{fmt(balance)}</p>
+        <p class="small muted">1 credit per contact checked. Unknown results are refunded.</p>
+        <p>
+          <a href="/credits">Balance and history</a>
+        </p>
+      </aside>
+    </div>
+
+    <section aria-labelledby="runs-h" class="section">
+      <h2 id="runs-h">Recent runs</h2>
+      {runs.length === 0 ? (
+        <p class="muted">{connections.length === 0 ? "Your runs will show here once you have connected an account." : "No runs yet. Open a connection and start one."}</p>
+      ) : (
+        <>
+          <RunsTable runs={runs} showConnection />
+          <Legend />
+        </>
+      )}
+    </section>
+  </>
+);
+
+export const RunsTable: FC<{ runs: RunView[]; showConnection?: boolean }> = ({ runs, showConnection }) => (
+  <div class="table-wrap" role="region" aria-label="Runs" tabindex={0}>
+    <table class="responsive">
+      <thead>
+        <tr>
+          <th scope="col">Started</th>
+          {showConnection ? <th scope="col">Account</th> : null}
+          <th scope="col">Scope</th>
+          <th scope="col">Status</th>
+          <th scope="col" class="num">
+            Contacts
+          </th>
+          <th scope="col">Health</th>
+        </tr>
+      </thead>
+      <tbody>
+        {runs.map((r) => (
+          <tr>
+            <td data-label="Started">
+              <a href={`/runs/${r.id}`}>
+                <Time iso={r.timings.createdAt} />
+              </a>
+            </td>
+            {showConnection ? <td data-label="Account">{r.connectionName}</td> : null}
+            <td data-label="Scope">{scopeWords(r.scope)}</td>
+            <td data-label="Status">
+              <StatusBadge status={r.status} />
+            </td>
+            <td class="num" data-label="Contacts">
+              {fmt(r.progress.fetched)}
+            </td>
+            <td class="health-cell" data-label="Health">{r.progress.verified > 0 ? <HealthBar byStatus={r.counts.byStatus} label={`${plural(r.progress.verified, "contact")} checked`} /> : <span class="muted">—</span>}</td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  </div>
+);

@@ -1,0 +1,376 @@
+import type { FC } from "hono/jsx";
+import type { RunStatus } from "../../db/schema/index.ts";
+import type { RunView } from "../../server/services/runs.ts";
+import { VERIFICATION_STATUSES } from "../../worker/verify/taxonomy.ts";
+import { HealthBar, ReasonChart, StatusChart } from "../charts.tsx";
+import { CsrfField, ErrorSummary, PageHeader, StatusBadge, Time } from "../components.tsx";
+import type { FieldErrors } from "../forms.ts";
+import { actionLabel, duration, fmt, plural, reasonLabel, RUN_STATUS_WORDS, scopeWords, STATUS_LABELS, statusLabel } from "../labels.ts";
+import type { ContactName } from "../queries.ts";
+
+export const LIVE_STATUSES: RunStatus[] = ["queued", "running", "paused_credits", "applying"];
+const CANCELLABLE: RunStatus[] = ["queued", "running", "paused_credits", "awaiting_review"];
+
+export interface RunPageProps {
+  run: RunView;
+  listNames: Map<string, string> | null;
+  names: Map<number, ContactName>;
+  errors: FieldErrors;
+  csrfToken: string;
+}
+
+/** The progress bar's value, maximum (null: indeterminate) and sentence; run.js mirrors this. */
+export function progressOf(run: RunView): { value: number; max: number | null; text: string } {
+  const { total, fetched, verified, applied, failed, planned } = run.progress;
+  switch (run.status) {
+    case "queued":
+      return { value: 0, max: null, text: "Waiting to start…" };
+    case "running":
+    case "paused_credits": {
+      const of = total ?? fetched;
+      const prefix = run.status === "paused_credits" ? "Paused. " : "";
+      if (of === 0) return { value: 0, max: null, text: `${prefix}Fetching contacts from ActiveCampaign…` };
+      return { value: verified, max: Math.max(of, 1), text: `${prefix}Checked ${fmt(verified)} of ${total === null ? `${fmt(fetched)} fetched so far` : plural(total, "contact")}.` };
+    }
+    case "awaiting_review":
+      return { value: 1, max: 1, text: `All ${plural(verified, "contact")} checked. Waiting for your review.` };
+    case "applying":
+      return { value: applied + failed, max: Math.max(planned, 1), text: `Applied ${fmt(applied + failed)} of ${plural(planned, "change")}.` };
+    case "completed":
+      return { value: 1, max: 1, text: `Done: ${plural(verified, "contact")} checked, ${plural(applied, "change")} applied${failed ? `, ${fmt(failed)} failed` : ""}.` };
+    case "failed":
+    case "cancelled":
+      return { value: verified, max: Math.max(total ?? fetched, 1), text: `Stopped after checking ${plural(verified, "contact")}.` };
+  }
+}
+
+const STAGES: { key: string; label: string; statuses: RunStatus[] }[] = [
+  { key: "check", label: "Check", statuses: ["queued", "running", "paused_credits"] },
+  { key: "review", label: "Review", statuses: ["awaiting_review"] },
+  { key: "apply", label: "Apply", statuses: ["applying"] },
+  { key: "done", label: "Done", statuses: ["completed"] },
+];
+
+const Stages: FC<{ status: RunStatus }> = ({ status }) => {
+  const current = STAGES.findIndex((s) => s.statuses.includes(status));
+  const finished = status === "completed";
+  return (
+    <ol class="stages" aria-label="Stages">
+      {STAGES.map((s, i) => (
+        <li class={current === -1 ? "" : i < current || finished ? "done" : i === current ? "current" : ""} aria-current={i === current ? "step" : undefined}>
+          {s.label}
+        </li>
+      ))}
+    </ol>
+  );
+};
+
+export const RunPage: FC<RunPageProps> = ({ run, listNames, names, errors, csrfToken }) => {
+  const words = RUN_STATUS_WORDS[run.status];
+  const progress = progressOf(run);
+  const live = LIVE_STATUSES.includes(run.status);
+  const listName = (id: number | string) => listNames?.get(String(id)) ?? `List #${id}`;
+  const verifiedTotal = VERIFICATION_STATUSES.reduce((a, s) => a + (run.counts.byStatus[s] ?? 0), 0);
+  const back = run.connectionId ? { href: `/connections/${run.connectionId}`, label: run.connectionName } : { href: "/", label: "Home" };
+
+  return (
+    <>
+      <PageHeader title={`Run on ${run.connectionName}`} back={back}>
+        <p class="meta">
+          <span>{scopeWords(run.scope, listNames ? { lists: listNames } : undefined)}</span>
+          <span>
+            Created <Time iso={run.timings.createdAt} />
+          </span>
+          {run.connectionId ? <a href={`/connections/${run.connectionId}/runs`}>Run history</a> : <span>Connection deleted</span>}
+        </p>
+      </PageHeader>
+
+      {errors._form ? (
+        <p class="notice bad" role="alert">
+          {errors._form}
+        </p>
+      ) : null}
+
+      <section class="card run-status" id="run" data-run-id={run.id} data-status={run.status} aria-labelledby="status-h">
+        <div class="status-line">
+          <h2 id="status-h" class="h3">
+            <StatusBadge status={run.status} />
+            <span class="visually-hidden">: </span>
+          </h2>
+          <p class="status-sentence">{words.sentence}</p>
+        </div>
+        <Stages status={run.status} />
+        {run.statusReason ? (
+          <p class={run.status === "failed" ? "notice bad" : run.status === "paused_credits" ? "notice warn" : run.status === "completed" ? "notice ok" : "notice info"}>
+            {run.statusReason}
+            {run.status === "paused_credits" ? (
+              <>
+                {" "}
+                <a href="/credits">See your credits</a>
+              </>
+            ) : null}
+          </p>
+        ) : null}
+
+        <div class="progress-block">
+          {progress.max === null ? (
+            <progress id="run-progress" aria-labelledby="progress-text"></progress>
+          ) : (
+            <progress id="run-progress" max={String(progress.max)} value={String(progress.value)} aria-labelledby="progress-text"></progress>
+          )}
+          <p id="progress-text" class="progress-text">
+            {progress.text}
+          </p>
+          <p id="progress-announcer" class="visually-hidden" aria-live="polite" aria-atomic="true"></p>
+        </div>
+
+        <dl class="stats">
+          <div>
+            <dt>Contacts found</dt>
+            <dd data-bind="fetched">{fmt(run.progress.fetched)}</dd>
+          </div>
+          <div>
+            <dt>Checked</dt>
+            <dd data-bind="verified">{fmt(run.progress.verified)}</dd>
+          </div>
+          <div>
+            <dt>Changes made</dt>
+            <dd>
+              <span data-bind="applied">{fmt(run.progress.applied)}</span> / <span data-bind="planned">{fmt(run.progress.planned)}</span>
+            </dd>
+          </div>
+          <div>
+            <dt>Credits charged</dt>
+            <dd data-bind="charged">{fmt(run.credits.charged)}</dd>
+          </div>
+          <div>
+            <dt>Refunded</dt>
+            <dd data-bind="refunded">{fmt(run.credits.refunded)}</dd>
+          </div>
+        </dl>
+        {live ? (
+          <p class="small muted" id="live-note">
+            This page updates by itself. <a href={`/runs/${run.id}`}>Refresh</a>
+          </p>
+        ) : null}
+        {CANCELLABLE.includes(run.status) && run.status !== "awaiting_review" ? (
+          <form method="post" action={`/runs/${run.id}/cancel`} class="actions">
+            <CsrfField token={csrfToken} />
+            <button type="submit" class="secondary">
+              Cancel run
+            </button>
+            <span class="small muted">Nothing has been changed in ActiveCampaign yet; unchecked contacts are refunded.</span>
+          </form>
+        ) : null}
+      </section>
+
+      {run.status === "awaiting_review" ? <Review run={run} listName={listName} names={names} errors={errors} csrfToken={csrfToken} /> : null}
+
+      <section class="card" aria-labelledby="results-h">
+        <h2 id="results-h">Results</h2>
+        {verifiedTotal === 0 && !live ? (
+          <p class="muted">No contact was checked.</p>
+        ) : (
+          <>
+            {verifiedTotal > 0 ? <HealthBar byStatus={run.counts.byStatus} label="Share of each result" /> : <p class="muted">Results appear here as addresses are checked.</p>}
+            <div class="charts">
+              <StatusChart byStatus={run.counts.byStatus} live={live} />
+              <ReasonChart byReason={run.counts.byReason} />
+            </div>
+          </>
+        )}
+      </section>
+
+      {run.notes.length > 0 ? (
+        <section class="card" aria-labelledby="notes-h">
+          <h2 id="notes-h">Notes</h2>
+          <ul class="notes">
+            {run.notes.map((n) => (
+              <li>{n}</li>
+            ))}
+          </ul>
+        </section>
+      ) : null}
+
+      <section class="card" aria-labelledby="downloads-h">
+        <h2 id="downloads-h">Report</h2>
+        <p>
+          One row per contact: the address, name, lists, result, reason and what was done.
+          {live || run.status === "awaiting_review" ? " The run is not finished: the report shows what is known so far." : ""}
+        </p>
+        <p class="actions">
+          <a class="button secondary" href={`/api/runs/${run.id}/report.csv`} download>
+            Download CSV report
+          </a>
+          <a class="button secondary" href={`/api/runs/${run.id}/summary.json`} download>
+            Download summary (JSON)
+          </a>
+        </p>
+      </section>
+
+      <section class="card" aria-labelledby="details-h">
+        <h2 id="details-h">Details</h2>
+        <dl class="details">
+          <dt>Actions chosen</dt>
+          <dd>
+            {VERIFICATION_STATUSES.map((s) => `${STATUS_LABELS[s]}: ${actionLabel(run.actions[s])}`).join(" · ")}
+            {run.actions.overrides.length > 0 ? ` · ${run.actions.overrides.map((o) => `${reasonLabel(o.reason)}: ${actionLabel(o.action)}`).join(" · ")}` : ""}
+          </dd>
+          <dt>Mailbox probing</dt>
+          <dd>{run.smtpProbe ? "On" : "Off"}</dd>
+          <dt>Started</dt>
+          <dd>
+            <Time iso={run.timings.startedAt} />
+          </dd>
+          <dt>Finished</dt>
+          <dd>
+            <Time iso={run.timings.finishedAt} />
+          </dd>
+          <dt>Duration</dt>
+          <dd>{duration(run.timings.durationMs)}</dd>
+          <dt>Requests to ActiveCampaign</dt>
+          <dd>{fmt(run.acRequests)}</dd>
+          <dt>Net credits</dt>
+          <dd>{fmt(run.credits.net)}</dd>
+        </dl>
+      </section>
+    </>
+  );
+};
+
+const Review: FC<{ run: RunView; listName: (id: number) => string; names: Map<number, ContactName>; errors: FieldErrors; csrfToken: string }> = ({ run, listName, names, errors, csrfToken }) => {
+  const plan = run.plan;
+  if (!plan) {
+    return (
+      <section class="card review">
+        <h2>Review</h2>
+        <p>The plan is being prepared. <a href={`/runs/${run.id}`}>Refresh</a></p>
+      </section>
+    );
+  }
+  const changes = plan.unsubscribe.requests + plan.delete.contacts;
+  const verbs = [
+    plan.unsubscribe.contacts > 0 ? `unsubscribe ${plural(plan.unsubscribe.contacts, "contact")}` : null,
+    plan.delete.contacts > 0 ? `delete ${plural(plan.delete.contacts, "contact")}` : null,
+  ].filter(Boolean);
+  const withAction = plan.unsubscribe.contacts + plan.delete.contacts + plan.nothingToDo;
+  return (
+    <section class="card review" aria-labelledby="review-h" id="review">
+      <h2 id="review-h">Review the changes</h2>
+      <p>Nothing has changed in ActiveCampaign yet. Approve to apply these changes, or cancel the run.</p>
+      <ErrorSummary errors={{ confirmDelete: errors.confirmDelete }} labels={{ confirmDelete: "Confirm deletes" }} />
+      <ul class="plan">
+        <li class="plan-keep">
+          <strong>{fmt(plan.keep)}</strong> <span>kept as they are</span>
+        </li>
+        <li class="plan-unsub">
+          <strong>{fmt(plan.unsubscribe.contacts)}</strong>{" "}
+          <span>
+            unsubscribed{" "}
+            <small>
+              {plan.unsubscribe.contacts > 0 ? `from ${plural(plan.unsubscribe.requests, "list membership")}` : ""}
+            </small>
+          </span>
+        </li>
+        <li class="plan-delete">
+          <strong>{fmt(plan.delete.contacts)}</strong> <span>deleted</span>
+        </li>
+        {plan.nothingToDo > 0 ? (
+          <li class="plan-none">
+            <strong>{fmt(plan.nothingToDo)}</strong>{" "}
+            <span>
+              nothing to do <small>not active on the lists concerned</small>
+            </span>
+          </li>
+        ) : null}
+      </ul>
+
+      {plan.sample.length > 0 ? (
+        <>
+          <h3>Sample of the changes</h3>
+          <div class="table-wrap" role="region" aria-label="Sample of the changes" tabindex={0}>
+            <table class="sample responsive">
+              <thead>
+                <tr>
+                  <th scope="col">Contact</th>
+                  <th scope="col">Result</th>
+                  <th scope="col">Action</th>
+                  <th scope="col">Lists</th>
+                </tr>
+              </thead>
+              <tbody>
+                {plan.sample.map((s) => {
+                  const name = names.get(s.contactId);
+                  const fullName = name ? `${name.firstName} ${name.lastName}`.trim() : "";
+                  return (
+                    <tr>
+                      <td data-label="Contact">
+                        <div>
+                          <span class="break">{s.email}</span>
+                          {fullName ? <span class="sub-line">{fullName}</span> : null}
+                        </div>
+                      </td>
+                      <td data-label="Result">
+                        <div>
+                          <span class={`dot s-${s.status}`} aria-hidden="true"></span>
+                          {statusLabel(s.status)}
+                          <span class="sub-line">{reasonLabel(s.reason)}</span>
+                        </div>
+                      </td>
+                      <td data-label="Action">
+                        <div>
+                          <span class={`action a-${s.action}`}>{actionLabel(s.action)}</span>
+                          {s.action === "unsubscribe" && s.lists.length === 0 ? <span class="sub-line">Nothing to do: not active on these lists</span> : null}
+                        </div>
+                      </td>
+                      <td data-label="Lists">
+                        <div>{s.action === "delete" ? "All (contact deleted)" : s.lists.length > 0 ? s.lists.map(listName).join(", ") : "—"}</div>
+                      </td>
+                    </tr>
+                  );
+                })}
+              </tbody>
+            </table>
+          </div>
+          <p class="small muted">
+            {withAction > plan.sample.length
+              ? `Showing ${fmt(plan.sample.length)} of ${plural(withAction, "contact")} with a change. The CSV report lists every contact.`
+              : "These are all the contacts with a change."}
+          </p>
+        </>
+      ) : null}
+
+      <form method="post" action={`/runs/${run.id}/approve`} class="stack approve-form">
+        <CsrfField token={csrfToken} />
+        {plan.delete.contacts > 0 ? (
+          <div class={errors.confirmDelete ? "field has-error confirm-delete" : "field confirm-delete"}>
+            {errors.confirmDelete ? (
+              <p class="field-error" id="f-confirmDelete-error">
+                {errors.confirmDelete}
+              </p>
+            ) : null}
+            <div class="choice">
+              <input type="checkbox" name="confirmDelete" value="on" id="f-confirmDelete" required aria-describedby={errors.confirmDelete ? "f-confirmDelete-error" : undefined} />
+              <label for="f-confirmDelete">
+                I understand that {plural(plan.delete.contacts, "contact")} will be deleted from ActiveCampaign, and that ActiveCampaign can restore deleted contacts for 30
+                days only.
+              </label>
+            </div>
+          </div>
+        ) : null}
+        <div class="actions">
+          <button type="submit" class={plan.delete.contacts > 0 ? "danger" : "primary"}>
+            {changes > 0 ? `Approve: ${verbs.join(" and ")}` : "Approve (nothing to change)"}
+          </button>
+        </div>
+      </form>
+      <form method="post" action={`/runs/${run.id}/cancel`} class="actions">
+        <CsrfField token={csrfToken} />
+        <button type="submit" class="secondary">
+          Cancel run
+        </button>
+        <span class="small muted">Nothing will change in ActiveCampaign.</span>
+      </form>
+    </section>
+  );
+};
