@@ -38,7 +38,9 @@ export function createApp(deps: Deps) {
       "request",
     );
   });
-  app.use("*", secureHeaders());
+  // same-origin, not no-referrer: with no-referrer browsers send "Origin: null" on form posts,
+  // which the CSRF check must refuse.
+  app.use("*", secureHeaders({ referrerPolicy: "same-origin" }));
   app.use(
     "/api/*",
     bodyLimit({
@@ -50,7 +52,7 @@ export function createApp(deps: Deps) {
   );
   app.use("/api/*", identify, csrfProtection);
 
-  app.route("/api/auth", authRoutes(deps));
+  app.route("/api/auth", authRoutes);
   const api = new Hono<AppEnv>();
   api.use("*", requireAuth);
   api.route("/tokens", tokenRoutes);

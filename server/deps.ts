@@ -3,6 +3,7 @@ import type { AcClientOptions, AcLimiters, LookupAll } from "./ac/index.ts";
 import type { Config } from "./config.ts";
 import type { Clock } from "./lib/clock.ts";
 import { Keyring, SecretBox } from "./lib/crypto.ts";
+import { LoginThrottle } from "./services/accounts.ts";
 import type { Logger } from "./logger.ts";
 
 /** Everything services need, built once per process (or per test) by createDeps. */
@@ -14,6 +15,8 @@ export interface Deps {
   keyring: Keyring;
   /** Encrypts AC API keys at rest. */
   keyBox: SecretBox;
+  /** Failed sign-ins, counted for the API and the dashboard alike. */
+  loginThrottle: LoginThrottle;
   /** One rate limiter per AC account host, shared by every caller in the process. */
   acLimiters: AcLimiters;
   /** Overrides the fetch used to call AC (tests leave it unset: msw intercepts globalThis.fetch). */
@@ -34,7 +37,7 @@ export interface Principal {
   sessionHash?: string;
 }
 
-export function createDeps(input: Omit<Deps, "keyring" | "keyBox">): Deps {
+export function createDeps(input: Omit<Deps, "keyring" | "keyBox" | "loginThrottle">): Deps {
   const keyring = new Keyring(input.config.APP_SECRET);
-  return { ...input, keyring, keyBox: new SecretBox(keyring.key("ac-api-key")) };
+  return { ...input, keyring, keyBox: new SecretBox(keyring.key("ac-api-key")), loginThrottle: new LoginThrottle(input.clock) };
 }

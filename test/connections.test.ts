@@ -175,6 +175,36 @@ describe("connections", () => {
     expect((await t.request("GET", `/api/connections/${json.id}`, { as: a })).status).toBe(200);
   });
 
+  it("PATCH replaces a key AC now refuses, only after AC accepts the new one", async () => {
+    const t = createTestApp();
+    const fake = fakeAc();
+    const s = await signUp(t);
+    const { json } = await connect(t, s, { apiUrl: BASE, apiKey: API_KEY });
+    const newKey = "7".repeat(72);
+    fake.apiKeys.clear();
+    expect((await t.request("GET", `/api/connections/${json.id}/lists`, { as: s })).status).toBe(422);
+
+    const refused = await t.request("PATCH", `/api/connections/${json.id}`, { as: s, body: { apiKey: newKey } });
+    expect(refused.status).toBe(422);
+    expect(await refused.json()).toMatchObject({ error: { code: "ac_key_refused", field: "apiKey" } });
+    const row = () => t.db.select().from(schema.connections).where(eq(schema.connections.id, json.id)).get()!;
+    expect(t.deps.keyBox.open(row().apiKeyCiphertext, json.id)).toBe(API_KEY);
+
+    fake.apiKeys.add(newKey);
+    const ok = await t.request("PATCH", `/api/connections/${json.id}`, { as: s, body: { apiKey: newKey, name: "Renamed" } });
+    expect(ok.status).toBe(200);
+    const body = (await ok.json()) as Record<string, unknown>;
+    expect(body).toMatchObject({ name: "Renamed", keyHint: "7777", lastError: null });
+    expect(JSON.stringify(body)).not.toContain(newKey);
+    expect(t.deps.keyBox.open(row().apiKeyCiphertext, json.id)).toBe(newKey);
+    expect((await t.request("GET", `/api/connections/${json.id}/lists`, { as: s })).status).toBe(200);
+
+    const other = await signUp(t);
+    expect((await t.request("PATCH", `/api/connections/${json.id}`, { as: other, body: { name: "x" } })).status).toBe(404);
+    const unknownField = await t.request("PATCH", `/api/connections/${json.id}`, { as: s, body: { apiUrl: "https://other.api-us1.com" } });
+    expect(unknownField.status).toBe(400);
+  });
+
   it("deletes a connection", async () => {
     const t = createTestApp();
     fakeAc();

@@ -1,4 +1,3 @@
-import { getConnInfo } from "@hono/node-server/conninfo";
 import { Hono, type Context, type MiddlewareHandler } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
@@ -6,9 +5,8 @@ import type { Child } from "hono/jsx";
 import type { Deps, Principal } from "../server/deps.ts";
 import type { AppEnv } from "../server/env.ts";
 import { AppError, notFound } from "../server/errors.ts";
-import { WindowLimiter } from "../server/lib/rate-limit.ts";
-import { clearSessionCookie, csrfProtection, csrfTokenFor, identify, principal, setSessionCookie } from "../server/middleware/auth.ts";
-import { login, logout, normalizeEmail, signup } from "../server/services/accounts.ts";
+import { clearSessionCookie, clientIp, csrfProtection, csrfTokenFor, identify, principal, setSessionCookie } from "../server/middleware/auth.ts";
+import { login, logout, signup } from "../server/services/accounts.ts";
 import { createConnection, deleteConnection, getConnection, listConnectionLists, listConnectionTags, listConnections } from "../server/services/connections.ts";
 import { balanceOf, getCredits } from "../server/services/credits.ts";
 import { ACTIVE_STATUSES, approveRun, cancelRun, createRun, getRun, listRuns, type RunView } from "../server/services/runs.ts";
@@ -25,7 +23,6 @@ import { ErrorPage } from "./pages/error.tsx";
 import { HomePage } from "./pages/home.tsx";
 import { LIVE_STATUSES, RunPage } from "./pages/run.tsx";
 import { RunsPage } from "./pages/runs.tsx";
-import { sampleNames } from "./queries.ts";
 
 /** Scripts and styles from this origin only; no inline code, no framing, forms post here only. */
 export const CONTENT_SECURITY_POLICY = [
@@ -89,14 +86,6 @@ function render(c: Context<AppEnv>, options: PageOptions, body: Child, status = 
   );
 }
 
-function clientIp(c: Context<AppEnv>): string {
-  try {
-    return getConnInfo(c).remote.address ?? "unknown";
-  } catch {
-    return "unknown";
-  }
-}
-
 async function formBody(c: Context<AppEnv>, arrays: string[] = []) {
   return formValues(await c.req.parseBody({ all: true }), arrays);
 }
@@ -141,9 +130,6 @@ function cleanValues(v: Record<string, string | string[]>): CleanValues {
 
 export function webRoutes(deps: Deps): Hono<AppEnv> {
   const web = new Hono<AppEnv>();
-  // The same limits as POST /api/auth/login (server/routes/auth.ts), for the sign-in form.
-  const failedByEmail = new WindowLimiter(deps.clock, 10, 15 * 60 * 1000);
-  const failedByIp = new WindowLimiter(deps.clock, 50, 15 * 60 * 1000);
 
   web.onError((err, c) => {
     if (err instanceof AppError) {
@@ -218,23 +204,17 @@ export function webRoutes(deps: Deps): Hono<AppEnv> {
       render(c, { title: "Sign in" }, <LoginPage values={{ email: str(values.email) }} errors={errors} next={next} />, status);
     const parsed = parseForm(loginForm, values);
     if (!parsed.ok) return again(parsed.errors, 400);
-    const emailKey = normalizeEmail(parsed.data.email);
-    const ip = clientIp(c);
-    const wait = Math.max(failedByEmail.retryAfter(emailKey), failedByIp.retryAfter(ip));
-    if (wait > 0) {
-      c.header("Retry-After", String(wait));
-      return again({ _form: `Too many failed sign-in attempts. For your safety, wait ${Math.ceil(wait / 60)} minute(s) and try again.` }, 429);
-    }
     try {
-      const signedIn = await login(deps, parsed.data);
-      failedByEmail.reset(emailKey);
+      const signedIn = await login(deps, { ...parsed.data, ip: clientIp(c) });
       setSessionCookie(c, signedIn.sessionToken, signedIn.expiresAt);
       return c.redirect(next, 303);
     } catch (err) {
-      if (!(err instanceof AppError) || err.code !== "unauthenticated") throw err;
-      failedByEmail.hit(emailKey);
-      failedByIp.hit(ip);
-      c.var.log.warn({ ip }, "failed sign-in");
+      if (!(err instanceof AppError)) throw err;
+      if (err.code === "rate_limited") {
+        for (const [k, v] of Object.entries(err.headers ?? {})) c.header(k, v);
+        return again({ _form: `${err.message}.` }, 429);
+      }
+      if (err.code !== "unauthenticated") throw err;
       return again({ password: "The e-mail address or the password is wrong." }, 401);
     }
   });
@@ -358,7 +338,7 @@ export function webRoutes(deps: Deps): Hono<AppEnv> {
     return render(
       c,
       { title: `Run on ${run.connectionName}`, scripts: ["run.js"], ...(live ? { refreshWithoutScript: 5 } : {}) },
-      <RunPage run={run} listNames={await listNamesFor(deps, ctx, run)} names={sampleNames(deps, run)} errors={errors} csrfToken={csrfToken(c)} />,
+      <RunPage run={run} listNames={await listNamesFor(deps, ctx, run)} errors={errors} csrfToken={csrfToken(c)} />,
       status,
     );
   }

@@ -1,4 +1,5 @@
 import type { Context, MiddlewareHandler } from "hono";
+import { getConnInfo } from "@hono/node-server/conninfo";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import type { Deps, Principal } from "../deps.ts";
 import type { AppEnv } from "../env.ts";
@@ -19,6 +20,15 @@ export function csrfTokenFor(deps: Deps, sessionHash: string): string {
 function isHttps(c: Context<AppEnv>): boolean {
   const publicUrl = c.var.deps.config.PUBLIC_URL;
   return publicUrl ? publicUrl.startsWith("https:") : new URL(c.req.url).protocol === "https:";
+}
+
+/** The peer's address; the server listens directly, so no forwarded header is trusted. */
+export function clientIp(c: Context<AppEnv>): string {
+  try {
+    return getConnInfo(c).remote.address ?? "unknown";
+  } catch {
+    return "unknown";
+  }
 }
 
 export function setSessionCookie(c: Context<AppEnv>, token: string, expiresAt: Date): void {

@@ -10,22 +10,28 @@ import {
   listConnectionLists,
   listConnectionTags,
   listConnections,
+  updateConnection,
 } from "../services/connections.ts";
 
+const name = z.string().trim().max(100, "must be at most 100 characters");
+const apiKey = z
+  .string({ error: "is required: copy it from Settings → Developer in ActiveCampaign" })
+  .trim()
+  .min(20, "looks too short: copy the whole key from Settings → Developer in ActiveCampaign")
+  .max(200, "is too long")
+  .regex(/^[\x21-\x7e]+$/, "must be the key exactly as ActiveCampaign shows it, without spaces");
+
 const createBody = z.object({
-  name: z.string().trim().max(100, "must be at most 100 characters").optional(),
+  name: name.optional(),
   apiUrl: z
     .string({ error: "is required: copy it from Settings → Developer in ActiveCampaign" })
     .trim()
     .min(1, "is required: copy it from Settings → Developer in ActiveCampaign")
     .max(300, "is too long"),
-  apiKey: z
-    .string({ error: "is required: copy it from Settings → Developer in ActiveCampaign" })
-    .trim()
-    .min(20, "looks too short: copy the whole key from Settings → Developer in ActiveCampaign")
-    .max(200, "is too long")
-    .regex(/^[\x21-\x7e]+$/, "must be the key exactly as ActiveCampaign shows it, without spaces"),
+  apiKey,
 });
+
+const updateBody = z.object({ name: name.optional(), apiKey: apiKey.optional() }).strict();
 
 export const connectionRoutes = new Hono<AppEnv>()
   .post("/", validate("json", createBody), async (c) =>
@@ -33,6 +39,9 @@ export const connectionRoutes = new Hono<AppEnv>()
   )
   .get("/", (c) => c.json({ connections: listConnections(c.var.deps, { ctx: principal(c) }) }))
   .get("/:id", (c) => c.json(getConnection(c.var.deps, { ctx: principal(c), id: c.req.param("id") })))
+  .patch("/:id", validate("json", updateBody), async (c) =>
+    c.json(await updateConnection(c.var.deps, { ctx: principal(c), id: c.req.param("id"), input: c.req.valid("json") })),
+  )
   .delete("/:id", (c) => {
     deleteConnection(c.var.deps, { ctx: principal(c), id: c.req.param("id") });
     return c.body(null, 204);

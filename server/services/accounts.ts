@@ -3,7 +3,9 @@ import { schema, transaction, type Db } from "../../db/index.ts";
 import { newId } from "../../db/ids.ts";
 import type { Deps, Principal } from "../deps.ts";
 import { AppError } from "../errors.ts";
+import type { Clock } from "../lib/clock.ts";
 import { hashPassword, randomToken, sha256, verifyPassword } from "../lib/crypto.ts";
+import { WindowLimiter } from "../lib/rate-limit.ts";
 import { grantCredits } from "./credits.ts";
 
 const SESSION_TTL_MS = 14 * 24 * 3600 * 1000;
@@ -45,7 +47,48 @@ export async function signup(deps: Deps, input: { email: string; password: strin
   return startSession(deps, { ...ids, email });
 }
 
-export async function login(deps: Deps, input: { email: string; password: string }): Promise<SignedIn> {
+const FAILED_LOGINS_PER_EMAIL = 10;
+const FAILED_LOGINS_PER_IP = 50;
+const LOGIN_WINDOW_MS = 15 * 60 * 1000;
+
+/** Failed sign-ins per e-mail and per client address, shared by the API and the sign-in form. */
+export class LoginThrottle {
+  readonly byEmail: WindowLimiter;
+  readonly byIp: WindowLimiter;
+  constructor(clock: Clock) {
+    this.byEmail = new WindowLimiter(clock, FAILED_LOGINS_PER_EMAIL, LOGIN_WINDOW_MS);
+    this.byIp = new WindowLimiter(clock, FAILED_LOGINS_PER_IP, LOGIN_WINDOW_MS);
+  }
+}
+
+/**
+ * Signs in unless this e-mail or client address failed too often lately: then a
+ * rate_limited error with Retry-After.
+ */
+export async function login(deps: Deps, input: { email: string; password: string; ip: string }): Promise<SignedIn> {
+  const throttle = deps.loginThrottle;
+  const emailKey = normalizeEmail(input.email);
+  const wait = Math.max(throttle.byEmail.retryAfter(emailKey), throttle.byIp.retryAfter(input.ip));
+  if (wait > 0) {
+    throw new AppError("rate_limited", `Too many failed sign-in attempts; for your safety, wait ${Math.ceil(wait / 60)} minute(s) and try again`, undefined, {
+      "Retry-After": String(wait),
+    });
+  }
+  try {
+    const signedIn = await checkPassword(deps, input);
+    throttle.byEmail.reset(emailKey);
+    return signedIn;
+  } catch (err) {
+    if (err instanceof AppError && err.code === "unauthenticated") {
+      throttle.byEmail.hit(emailKey);
+      throttle.byIp.hit(input.ip);
+      deps.logger.warn({ ip: input.ip }, "failed sign-in");
+    }
+    throw err;
+  }
+}
+
+async function checkPassword(deps: Deps, input: { email: string; password: string }): Promise<SignedIn> {
   const email = normalizeEmail(input.email);
   const user = deps.db.select().from(schema.users).where(eq(schema.users.email, email)).get();
   const ok = await verifyPassword(input.password, user?.passwordHash ?? (await (dummyHash ??= hashPassword(randomToken()))));

@@ -103,6 +103,40 @@ export async function createConnection(
   return connectionView(row);
 }
 
+/**
+ * Renames a connection and/or replaces its API key (after AC accepts the new one), e.g. when
+ * the old key was revoked and runs fail with "ActiveCampaign refused this API key".
+ */
+export async function updateConnection(
+  deps: Deps,
+  { ctx, id, input }: { ctx: Principal; id: string; input: { name?: string; apiKey?: string } },
+): Promise<ConnectionView> {
+  const row = getConnectionRow(deps, { workspaceId: ctx.workspaceId, id });
+  const changes: Partial<ConnectionRow> = {};
+  if (input.name !== undefined) changes.name = input.name.trim() || defaultName(row.apiUrl);
+  if (input.apiKey !== undefined) {
+    const apiKey = input.apiKey.trim();
+    let me;
+    try {
+      me = await acClient(deps, row.apiUrl, apiKey, true).getMe();
+    } catch (err) {
+      throw acErrorToAppError(err);
+    }
+    Object.assign(changes, {
+      apiKeyCiphertext: deps.keyBox.seal(apiKey, row.id),
+      keyHint: apiKey.slice(-4),
+      acAccountEmail: me.email ?? null,
+      lastCheckedAt: new Date(deps.clock.now()),
+      lastError: null,
+    });
+  }
+  if (Object.keys(changes).length > 0) {
+    deps.db.update(schema.connections).set(changes).where(eq(schema.connections.id, row.id)).run();
+    deps.logger.info({ connectionId: id, workspaceId: ctx.workspaceId, keyReplaced: input.apiKey !== undefined }, "connection updated");
+  }
+  return getConnection(deps, { ctx, id });
+}
+
 export function listConnections(deps: Deps, { ctx }: { ctx: Principal }): ConnectionView[] {
   return deps.db
     .select()

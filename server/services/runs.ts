@@ -1,4 +1,5 @@
 import { and, asc, desc, eq, inArray, sql } from "drizzle-orm";
+import type { z } from "zod";
 import { schema, transaction, type Db } from "../../db/index.ts";
 import { newId } from "../../db/ids.ts";
 import type { RunStatus } from "../../db/schema/index.ts";
@@ -36,8 +37,8 @@ export function createRun(
     workspaceId: ctx.workspaceId,
     connectionId: connection.id,
     connectionName: connection.name,
-    scope: JSON.stringify(scopeSchema.parse(input.scope)),
-    actions: JSON.stringify(actionsSchema.parse(input.actions)),
+    scope: JSON.stringify(parseOrThrow(scopeSchema, input.scope, "scope")),
+    actions: JSON.stringify(parseOrThrow(actionsSchema, input.actions, "actions")),
     smtpProbe: input.smtpProbe ?? false,
     status: "queued",
     scheduleId: schedule?.id ?? null,
@@ -48,6 +49,15 @@ export function createRun(
   deps.db.insert(schema.runs).values(row).run();
   deps.logger.info({ runId: row.id, workspaceId: ctx.workspaceId, connectionId: connection.id }, "run queued");
   return getRun(deps, { ctx, id: row.id });
+}
+
+/** Callers other than the route (the scheduler, the dashboard) get the same field errors. */
+function parseOrThrow<T extends z.ZodType>(schema: T, value: unknown, name: string): z.output<T> {
+  const result = schema.safeParse(value);
+  if (result.success) return result.data;
+  const issue = result.error.issues[0];
+  const field = [name, ...(issue?.path.map(String) ?? [])].join(".");
+  throw new AppError("invalid_input", `${field}: ${issue?.message ?? "is invalid"}`, field);
 }
 
 export function getRunRow(db: Db, { workspaceId, id }: { workspaceId: string; id: string }): RunRow {
@@ -165,7 +175,7 @@ export interface RunPlanView {
   delete: { contacts: number };
   /** Contacts whose action is unsubscribe but who are active on none of the lists concerned. */
   nothingToDo: number;
-  sample: { contactId: number; email: string; status: string; reason: string; action: string; lists: number[] }[];
+  sample: { contactId: number; email: string; firstName: string; lastName: string; status: string; reason: string; action: string; lists: number[] }[];
 }
 
 function countBy(db: Db, runId: string, column: typeof schema.runContacts.status | typeof schema.runContacts.reason) {
@@ -264,6 +274,8 @@ export function planView(db: Db, runId: string): RunPlanView {
     .select({
       contactId: schema.runContacts.contactId,
       email: schema.runContacts.email,
+      firstName: schema.runContacts.firstName,
+      lastName: schema.runContacts.lastName,
       status: schema.runContacts.status,
       reason: schema.runContacts.reason,
       action: schema.runContacts.action,
@@ -291,6 +303,8 @@ export function planView(db: Db, runId: string): RunPlanView {
     sample: sampleRows.map((r) => ({
       contactId: r.contactId,
       email: r.email,
+      firstName: r.firstName,
+      lastName: r.lastName,
       status: r.status ?? "",
       reason: r.reason ?? "",
       action: r.action ?? "keep",

@@ -6,7 +6,6 @@ import { HealthBar, ReasonChart, StatusChart } from "../charts.tsx";
 import { CsrfField, ErrorSummary, PageHeader, StatusBadge, Time } from "../components.tsx";
 import type { FieldErrors } from "../forms.ts";
 import { actionLabel, duration, fmt, plural, reasonLabel, RUN_STATUS_WORDS, scopeWords, STATUS_LABELS, statusLabel } from "../labels.ts";
-import type { ContactName } from "../queries.ts";
 
 export const LIVE_STATUSES: RunStatus[] = ["queued", "running", "paused_credits", "applying"];
 const CANCELLABLE: RunStatus[] = ["queued", "running", "paused_credits", "awaiting_review"];
@@ -14,7 +13,6 @@ const CANCELLABLE: RunStatus[] = ["queued", "running", "paused_credits", "awaiti
 export interface RunPageProps {
   run: RunView;
   listNames: Map<string, string> | null;
-  names: Map<number, ContactName>;
   errors: FieldErrors;
   csrfToken: string;
 }
@@ -65,7 +63,7 @@ const Stages: FC<{ status: RunStatus }> = ({ status }) => {
   );
 };
 
-export const RunPage: FC<RunPageProps> = ({ run, listNames, names, errors, csrfToken }) => {
+export const RunPage: FC<RunPageProps> = ({ run, listNames, errors, csrfToken }) => {
   const words = RUN_STATUS_WORDS[run.status];
   const progress = progressOf(run);
   const live = LIVE_STATUSES.includes(run.status);
@@ -164,7 +162,7 @@ export const RunPage: FC<RunPageProps> = ({ run, listNames, names, errors, csrfT
         ) : null}
       </section>
 
-      {run.status === "awaiting_review" ? <Review run={run} listName={listName} names={names} errors={errors} csrfToken={csrfToken} /> : null}
+      {run.status === "awaiting_review" ? <Review run={run} listName={listName} errors={errors} csrfToken={csrfToken} /> : null}
 
       <section class="card" aria-labelledby="results-h">
         <h2 id="results-h">Results</h2>
@@ -238,7 +236,7 @@ export const RunPage: FC<RunPageProps> = ({ run, listNames, names, errors, csrfT
   );
 };
 
-const Review: FC<{ run: RunView; listName: (id: number) => string; names: Map<number, ContactName>; errors: FieldErrors; csrfToken: string }> = ({ run, listName, names, errors, csrfToken }) => {
+const Review: FC<{ run: RunView; listName: (id: number) => string; errors: FieldErrors; csrfToken: string }> = ({ run, listName, errors, csrfToken }) => {
   const plan = run.plan;
   if (!plan) {
     return (
@@ -300,8 +298,7 @@ const Review: FC<{ run: RunView; listName: (id: number) => string; names: Map<nu
               </thead>
               <tbody>
                 {plan.sample.map((s) => {
-                  const name = names.get(s.contactId);
-                  const fullName = name ? `${name.firstName} ${name.lastName}`.trim() : "";
+                  const fullName = `${s.firstName} ${s.lastName}`.trim();
                   return (
                     <tr>
                       <td data-label="Contact">
