@@ -6,7 +6,7 @@ import { assetUrl } from "./assets.ts";
 import type { FieldErrors } from "./forms.ts";
 import { RUN_STATUS_WORDS, when } from "./labels.ts";
 
-export type NavItem = "home" | "credits" | "connect" | null;
+export type NavItem = "home" | "credits" | "tokens" | "connect" | null;
 
 export interface LayoutProps {
   title: string;
@@ -68,6 +68,11 @@ export const Layout: FC<PropsWithChildren<LayoutProps>> = (props) => {
                     </a>
                   </li>
                   <li>
+                    <a href="/tokens" aria-current={props.nav === "tokens" ? "page" : undefined}>
+                      API tokens
+                    </a>
+                  </li>
+                  <li>
                     <form method="post" action="/logout" class="inline">
                       <CsrfField token={props.csrfToken} />
                       <button type="submit" class="link" title={`Signed in as ${props.principal?.email ?? ""}`}>
@@ -106,6 +111,9 @@ export const Layout: FC<PropsWithChildren<LayoutProps>> = (props) => {
 };
 
 export const CsrfField: FC<{ token: string }> = ({ token }) => <input type="hidden" name="_csrf" value={token} />;
+
+/** Marks a run a schedule started. */
+export const ScheduledTag: FC<{ scheduleId: string | null }> = ({ scheduleId }) => (scheduleId ? <span class="tag">Scheduled</span> : null);
 
 /** A list of the form's problems at its top, each linking to its field (read out first). */
 export const ErrorSummary: FC<{ errors: FieldErrors; labels: Record<string, string> }> = ({ errors, labels }) => {

@@ -1,6 +1,8 @@
 import { z } from "zod";
 import { AppError } from "../server/errors.ts";
 import { ACTIONS } from "../db/schema/index.ts";
+import { canonicalTimeZone } from "../server/services/schedules.ts";
+import { VERIFICATION_REASONS, type VerificationReason } from "../worker/verify/taxonomy.ts";
 
 /** Messages keyed by form field; `_form` is a problem with the form as a whole. */
 export type FieldErrors = Partial<Record<string, string>>;
@@ -42,24 +44,87 @@ export const connectionForm = z.object({
 
 const action = z.enum(ACTIONS, { error: "Choose Keep, Unsubscribe or Delete" });
 
+/** The form field of a per-reason override: "" means "same as its status". */
+export const overrideField = (reason: VerificationReason) => `override-${reason}`;
+
+const overrideShape = Object.fromEntries(
+  VERIFICATION_REASONS.map((r) => [overrideField(r), z.enum(["", ...ACTIONS], { error: "Choose an action from the list" }).default("")]),
+);
+
+/** Scope, actions (with per-reason overrides) and probing: shared by the Clean and schedule forms. */
+const runOptionsShape = {
+  scope: z.enum(["lists", "tag", "all"], { error: "Choose what to check" }),
+  listIds: z.array(z.string()).default([]),
+  tagId: z.string().default(""),
+  deliverable: action,
+  risky: action,
+  undeliverable: action,
+  unknown: action,
+  ...overrideShape,
+  smtpProbe: z.literal("on").optional(),
+};
+
+function refineScope(v: { scope: string; listIds: string[]; tagId: string }, ctx: z.RefinementCtx) {
+  if (v.scope === "lists" && v.listIds.length === 0) ctx.addIssue({ code: "custom", path: ["listIds"], message: "Pick at least one list" });
+  if (v.scope === "lists" && v.listIds.length > 100) ctx.addIssue({ code: "custom", path: ["listIds"], message: "Pick at most 100 lists per run" });
+  if (v.scope === "tag" && !v.tagId) ctx.addIssue({ code: "custom", path: ["tagId"], message: "Pick a tag" });
+}
+
 /** The "Clean" form: flat fields as the browser sends them, turned into a run's scope and actions. */
-export const cleanForm = z
-  .object({
-    scope: z.enum(["lists", "tag", "all"], { error: "Choose what to check" }),
-    listIds: z.array(z.string()).default([]),
-    tagId: z.string().default(""),
-    deliverable: action,
-    risky: action,
-    undeliverable: action,
-    unknown: action,
-    smtpProbe: z.literal("on").optional(),
-  })
-  .superRefine((v, ctx) => {
-    if (v.scope === "lists" && v.listIds.length === 0) ctx.addIssue({ code: "custom", path: ["listIds"], message: "Pick at least one list" });
-    if (v.scope === "lists" && v.listIds.length > 100) ctx.addIssue({ code: "custom", path: ["listIds"], message: "Pick at most 100 lists per run" });
-    if (v.scope === "tag" && !v.tagId) ctx.addIssue({ code: "custom", path: ["tagId"], message: "Pick a tag" });
-  });
+export const cleanForm = z.object(runOptionsShape).superRefine(refineScope);
 export type CleanForm = z.infer<typeof cleanForm>;
+
+const DAY_MESSAGE = "Choose a day from 1 to 28, or the last day of the month";
+const HOUR_MESSAGE = "Choose an hour from 00:00 to 23:00";
+const THRESHOLD_MESSAGE = "Enter a whole percentage from 0 to 99";
+
+/** A monthly schedule: the Clean form's fields and when and how its runs apply (POST /api/schedules). */
+export const scheduleForm = z
+  .object({
+    ...runOptionsShape,
+    dayOfMonth: z.union([z.literal("last"), z.string().regex(/^\d{1,2}$/, DAY_MESSAGE).transform(Number).pipe(z.number().min(1, DAY_MESSAGE).max(28, DAY_MESSAGE))], {
+      error: DAY_MESSAGE,
+    }),
+    hour: z.string({ error: HOUR_MESSAGE }).regex(/^\d{1,2}$/, HOUR_MESSAGE).transform(Number).pipe(z.number().max(23, HOUR_MESSAGE)),
+    timeZone: z
+      .string({ error: "Choose a time zone" })
+      .trim()
+      .min(1, "Choose a time zone")
+      .transform((name, ctx) => {
+        const zone = canonicalTimeZone(name);
+        if (!zone) {
+          ctx.addIssue({ code: "custom", message: "Choose a time zone from the list, such as Europe/Berlin" });
+          return z.NEVER;
+        }
+        return zone;
+      }),
+    autoApply: z.literal("on").optional(),
+    holdThreshold: z
+      .string({ error: THRESHOLD_MESSAGE })
+      .trim()
+      .regex(/^\d{1,2}$/, THRESHOLD_MESSAGE)
+      .transform(Number),
+    confirmDelete: z.literal("on").optional(),
+  })
+  .superRefine(refineScope);
+export type ScheduleForm = z.infer<typeof scheduleForm>;
+
+/** Renaming a connection and replacing its key (PATCH /api/connections/:id). */
+export const connectionSettingsForm = z.object({
+  name: z.string().trim().max(100, "Use at most 100 characters").default(""),
+  apiKey: z
+    .string()
+    .trim()
+    .max(200, "That key is too long")
+    .refine((k) => k === "" || k.length >= 20, `That key looks too short: ${WHERE}`)
+    .refine((k) => /^[\x21-\x7e]*$/.test(k), "Paste the key exactly as ActiveCampaign shows it, without spaces")
+    .default(""),
+});
+
+/** A new API token (POST /api/tokens). */
+export const tokenForm = z.object({
+  name: z.string().trim().min(1, "Enter a name, e.g. the program that will use it").max(100, "Use at most 100 characters"),
+});
 
 /** Parses a form body; every field's first problem becomes its message. */
 export function parseForm<T extends z.ZodType>(schema: T, body: unknown): FormResult<z.infer<T>> {

@@ -1,28 +1,30 @@
 import { Hono, type Context, type MiddlewareHandler } from "hono";
 import { HTTPException } from "hono/http-exception";
-import type { ContentfulStatusCode } from "hono/utils/http-status";
-import type { Child } from "hono/jsx";
 import type { Deps, Principal } from "../server/deps.ts";
 import type { AppEnv } from "../server/env.ts";
 import { AppError, notFound } from "../server/errors.ts";
-import { clearSessionCookie, clientIp, csrfProtection, csrfTokenFor, identify, principal, setSessionCookie } from "../server/middleware/auth.ts";
+import { clearSessionCookie, clientIp, csrfProtection, identify, principal, setSessionCookie } from "../server/middleware/auth.ts";
 import { login, logout, signup } from "../server/services/accounts.ts";
-import { createConnection, deleteConnection, getConnection, listConnectionLists, listConnectionTags, listConnections } from "../server/services/connections.ts";
+import { createConnection, deleteConnection, getConnection, listConnectionLists, listConnections, updateConnection } from "../server/services/connections.ts";
 import { balanceOf, getCredits } from "../server/services/credits.ts";
 import { ACTIVE_STATUSES, approveRun, cancelRun, createRun, getRun, listRuns, type RunView } from "../server/services/runs.ts";
-import { actionsSchema, scopeSchema, type RunScope } from "../worker/runs/options.ts";
-import { VERIFICATION_STATUSES } from "../worker/verify/taxonomy.ts";
+import { listSchedules, schedulesByConnection } from "../server/services/schedules.ts";
 import { assets, isAssetName } from "./assets.ts";
-import { Layout, type LayoutProps } from "./components.tsx";
-import { cleanForm, connectionForm, errorsFromAppError, formValues, loginForm, parseForm, safeNext, signupForm, type FieldErrors } from "./forms.ts";
+import { cleanForm, connectionForm, connectionSettingsForm, errorsFromAppError, loginForm, parseForm, safeNext, signupForm, type FieldErrors } from "./forms.ts";
+import { isKeyRefused } from "./labels.ts";
+import { loadAc } from "./loaders.ts";
 import { LoginPage, SignupPage } from "./pages/auth.tsx";
 import { ConnectPage } from "./pages/connect.tsx";
-import { ConnectionPage, DEFAULT_CLEAN_VALUES, DeleteConnectionPage, type AcData, type CleanValues } from "./pages/connection.tsx";
+import { ConnectionPage, DEFAULT_CLEAN_VALUES, DeleteConnectionPage, type CleanValues } from "./pages/connection.tsx";
 import { CreditsPage } from "./pages/credits.tsx";
 import { ErrorPage } from "./pages/error.tsx";
 import { HomePage } from "./pages/home.tsx";
 import { LIVE_STATUSES, RunPage } from "./pages/run.tsx";
 import { RunsPage } from "./pages/runs.tsx";
+import { csrfToken, formBody, redirectToLogin, render, requirePage, rethrowNotFound, statusOf, str } from "./render.tsx";
+import { runOptionsFrom, runOptionValues } from "./run-options.tsx";
+import { schedulePages } from "./routes/schedules.tsx";
+import { tokenPages } from "./routes/tokens.tsx";
 
 /** Scripts and styles from this origin only; no inline code, no framing, forms post here only. */
 export const CONTENT_SECURITY_POLICY = [
@@ -36,15 +38,6 @@ export const CONTENT_SECURITY_POLICY = [
   "base-uri 'none'",
 ].join("; ");
 
-/** Short confirmations after a redirect, chosen by key so no text comes from the URL. */
-const NOTICES: Record<string, string> = {
-  "signed-out": "You are signed out.",
-  welcome: "Your account is ready. Start by connecting ActiveCampaign.",
-  connected: "Connected. Choose what to check below.",
-  "connection-deleted": "Connection deleted. Its past runs stay in your history.",
-  approved: "Approved. The changes are being applied in ActiveCampaign.",
-};
-
 /** Page requests only: the JSON API has its own middleware and answers. */
 const onPages =
   (mw: MiddlewareHandler<AppEnv>): MiddlewareHandler<AppEnv> =>
@@ -57,52 +50,6 @@ const pageHeaders: MiddlewareHandler<AppEnv> = async (c, next) => {
   c.header("Cache-Control", "no-store");
 };
 
-/** A page for signed-in users: anyone else is sent to sign in, and back here afterwards. */
-const requirePage: MiddlewareHandler<AppEnv> = async (c, next) => {
-  if (c.var.principal) return next();
-  return redirectToLogin(c);
-};
-
-function redirectToLogin(c: Context<AppEnv>) {
-  const url = new URL(c.req.url);
-  const next = c.req.method === "GET" && url.pathname !== "/" ? `?next=${encodeURIComponent(url.pathname + url.search)}` : "";
-  return c.redirect(`/login${next}`, 303);
-}
-
-function csrfToken(c: Context<AppEnv>): string {
-  const p = c.var.principal;
-  return p?.sessionHash ? csrfTokenFor(c.var.deps, p.sessionHash) : "";
-}
-
-type PageOptions = Omit<LayoutProps, "principal" | "csrfToken" | "notice">;
-
-function render(c: Context<AppEnv>, options: PageOptions, body: Child, status = 200) {
-  const notice = NOTICES[c.req.query("notice") ?? ""];
-  return c.html(
-    <Layout {...options} principal={c.var.principal} csrfToken={csrfToken(c)} notice={notice}>
-      {body}
-    </Layout>,
-    status as ContentfulStatusCode,
-  );
-}
-
-async function formBody(c: Context<AppEnv>, arrays: string[] = []) {
-  return formValues(await c.req.parseBody({ all: true }), arrays);
-}
-
-const str = (v: string | string[] | undefined) => (typeof v === "string" ? v : "");
-
-/** Lists and tags from AC; a refused key or an unreachable AC becomes a message on the page. */
-async function loadAc(deps: Deps, ctx: Principal, id: string): Promise<AcData> {
-  try {
-    const [lists, tags] = await Promise.all([listConnectionLists(deps, { ctx, id }), listConnectionTags(deps, { ctx, id })]);
-    return { ok: true, lists, tags };
-  } catch (err) {
-    if (err instanceof AppError && err.code !== "not_found") return { ok: false, code: err.code, message: err.message };
-    throw err;
-  }
-}
-
 /** List names for a run page, when AC answers quickly; the page shows list ids otherwise. */
 async function listNamesFor(deps: Deps, ctx: Principal, run: RunView): Promise<Map<string, string> | null> {
   const wanted = run.scope.kind === "lists" || (run.plan?.sample.some((s) => s.lists.length > 0) ?? false);
@@ -112,20 +59,6 @@ async function listNamesFor(deps: Deps, ctx: Principal, run: RunView): Promise<M
   const timeout = new Promise<null>((resolve) => setTimeout(() => resolve(null), 3_000).unref());
   const result = await Promise.race([lists, timeout]);
   return result ? new Map(result.map((l) => [l.id, l.name])) : null;
-}
-
-function cleanValues(v: Record<string, string | string[]>): CleanValues {
-  const values: CleanValues = { ...DEFAULT_CLEAN_VALUES };
-  const scope = str(v.scope);
-  if (scope === "lists" || scope === "tag" || scope === "all") values.scope = scope;
-  values.listIds = Array.isArray(v.listIds) ? v.listIds : [];
-  values.tagId = str(v.tagId);
-  values.smtpProbe = str(v.smtpProbe) === "on";
-  for (const s of VERIFICATION_STATUSES) {
-    const a = str(v[s]);
-    if (a === "keep" || a === "unsubscribe" || a === "delete") values[s] = a;
-  }
-  return values;
 }
 
 export function webRoutes(deps: Deps): Hono<AppEnv> {
@@ -232,7 +165,8 @@ export function webRoutes(deps: Deps): Hono<AppEnv> {
     const ctx = principal(c);
     const connections = listConnections(deps, { ctx });
     const runs = listRuns(deps, { ctx, limit: 10 });
-    return render(c, { title: "Home", nav: "home" }, <HomePage connections={connections} balance={balanceOf(deps.db, ctx.workspaceId)} runs={runs} />);
+    const schedules = schedulesByConnection(deps, { ctx, connectionIds: connections.map((k) => k.id) });
+    return render(c, { title: "Home", nav: "home" }, <HomePage connections={connections} balance={balanceOf(deps.db, ctx.workspaceId)} runs={runs} schedules={schedules} />);
   });
 
   web.get("/credits", requirePage, (c) => {
@@ -263,9 +197,17 @@ export function webRoutes(deps: Deps): Hono<AppEnv> {
     }
   });
 
-  async function connectionPage(c: Context<AppEnv>, values: CleanValues, errors: FieldErrors, status = 200) {
+  interface ConnectionPageState {
+    values?: CleanValues;
+    errors?: FieldErrors;
+    settings?: { name: string; errors: FieldErrors };
+  }
+
+  async function connectionPage(c: Context<AppEnv>, state: ConnectionPageState, status = 200) {
     const ctx = principal(c);
     const id = c.req.param("id") ?? "";
+    const ac = await loadAc(deps, ctx, id);
+    // Read after AC answered: the check records (or clears) the connection's last error.
     const connection = getConnection(deps, { ctx, id });
     const runs = listRuns(deps, { ctx, connectionId: id, limit: 20 });
     return render(
@@ -273,41 +215,66 @@ export function webRoutes(deps: Deps): Hono<AppEnv> {
       { title: connection.name },
       <ConnectionPage
         connection={connection}
-        ac={await loadAc(deps, ctx, id)}
+        ac={ac}
         balance={balanceOf(deps.db, ctx.workspaceId)}
-        values={values}
-        errors={errors}
+        values={state.values ?? DEFAULT_CLEAN_VALUES}
+        errors={state.errors ?? {}}
+        settings={state.settings ?? { name: connection.name, errors: {} }}
         smtpAllowed={deps.config.SMTP_PROBE}
         activeRun={runs.find((r) => ACTIVE_STATUSES.includes(r.status))}
         lastRun={runs.find((r) => r.status === "completed")}
+        schedules={listSchedules(deps, { ctx, connectionId: id })}
         csrfToken={csrfToken(c)}
       />,
       status,
     );
   }
 
-  web.get("/connections/:id", requirePage, (c) => connectionPage(c, DEFAULT_CLEAN_VALUES, {}));
+  web.get("/connections/:id", requirePage, (c) => connectionPage(c, {}));
 
   web.post("/connections/:id/runs", requirePage, async (c) => {
     const raw = await formBody(c, ["listIds"]);
-    const values = cleanValues(raw);
+    const values = runOptionValues(raw);
     const parsed = parseForm(cleanForm, raw);
-    if (!parsed.ok) return connectionPage(c, values, parsed.errors, 400);
-    const d = parsed.data;
-    const scope = scopeSchema.safeParse(d.scope === "lists" ? { kind: "lists", listIds: d.listIds } : d.scope === "tag" ? { kind: "tag", tagId: d.tagId } : { kind: "all" });
-    if (!scope.success) return connectionPage(c, values, { [d.scope === "tag" ? "tagId" : "listIds"]: "Choose from the ones shown" }, 400);
-    const actions = actionsSchema.parse({ deliverable: d.deliverable, risky: d.risky, undeliverable: d.undeliverable, unknown: d.unknown, overrides: [] });
+    if (!parsed.ok) return connectionPage(c, { values, errors: parsed.errors }, 400);
+    const options = runOptionsFrom(parsed.data);
+    if (!options.ok) return connectionPage(c, { values, errors: options.errors }, 400);
     try {
       const run = createRun(deps, {
         ctx: principal(c),
-        input: { connectionId: c.req.param("id"), scope: scope.data as RunScope, actions, smtpProbe: d.smtpProbe === "on" },
+        input: { connectionId: c.req.param("id"), scope: options.scope, actions: options.actions, smtpProbe: parsed.data.smtpProbe === "on" },
       });
       return c.redirect(`/runs/${run.id}`, 303);
     } catch (err) {
-      const errors = errorsFromAppError(err);
-      if (err instanceof AppError && err.code === "not_found") throw err;
-      return connectionPage(c, values, errors, err instanceof AppError ? err.status : 400);
+      rethrowNotFound(err);
+      return connectionPage(c, { values, errors: errorsFromAppError(err) }, statusOf(err));
     }
+  });
+
+  /** Rename, or replace a key AC refused: the new key is checked with AC before it is saved. */
+  web.post("/connections/:id/settings", requirePage, async (c) => {
+    const ctx = principal(c);
+    const id = c.req.param("id");
+    const current = getConnection(deps, { ctx, id });
+    const raw = await formBody(c);
+    // The key is never sent back to the browser; the name is kept as typed.
+    const again = (errors: FieldErrors, status: number) => connectionPage(c, { settings: { name: str(raw.name), errors } }, status);
+    const parsed = parseForm(connectionSettingsForm, raw);
+    if (!parsed.ok) return again(parsed.errors, 400);
+    const { name, apiKey } = parsed.data;
+    if (!apiKey && name === current.name) return again({ apiKey: "Paste the new API key, or change the name" }, 400);
+    try {
+      await updateConnection(deps, { ctx, id, input: { ...(name !== current.name ? { name } : {}), ...(apiKey ? { apiKey } : {}) } });
+    } catch (err) {
+      rethrowNotFound(err);
+      const errors = errorsFromAppError(err);
+      if (err instanceof AppError && err.code === "ac_key_refused") {
+        const too = isKeyRefused(current.lastError) ? " too" : "";
+        errors.apiKey = `ActiveCampaign refused this API key${too}. Copy the key shown under Settings → Developer in ActiveCampaign, exactly as it is.`;
+      }
+      return again(errors, statusOf(err));
+    }
+    return c.redirect(`/connections/${id}?notice=${apiKey ? "key-replaced" : "connection-saved"}`, 303);
   });
 
   web.get("/connections/:id/runs", requirePage, (c) => {
@@ -368,6 +335,9 @@ export function webRoutes(deps: Deps): Hono<AppEnv> {
     // The run's own status says it was cancelled and that nothing changed.
     return c.redirect(`/runs/${c.req.param("id")}`, 303);
   });
+
+  schedulePages(web, deps);
+  tokenPages(web, deps);
 
   // Anything else outside the API is a page that does not exist.
   web.all("*", (c) => {

@@ -1,6 +1,7 @@
-import type { LedgerKind, RunStatus } from "../db/schema/index.ts";
-import type { RunScope } from "../worker/runs/options.ts";
-import type { VerificationReason, VerificationStatus } from "../worker/verify/taxonomy.ts";
+import type { LedgerKind, OccurrenceState, RunStatus } from "../db/schema/index.ts";
+import { AUTH_MESSAGE } from "../server/ac/index.ts";
+import type { RunActions, RunScope } from "../worker/runs/options.ts";
+import { VERIFICATION_STATUSES, type VerificationReason, type VerificationStatus } from "../worker/verify/taxonomy.ts";
 
 /** The words the dashboard uses for each run status: a short badge and a sentence. */
 export const RUN_STATUS_WORDS: Record<RunStatus, { badge: string; sentence: string; tone: "info" | "warn" | "ok" | "bad" | "muted" }> = {
@@ -62,6 +63,26 @@ export const ACTION_LABELS = { keep: "Keep", unsubscribe: "Unsubscribe", delete:
 
 export function actionLabel(action: string): string {
   return (ACTION_LABELS as Record<string, string>)[action] ?? action;
+}
+
+/** "Undeliverable → Unsubscribe · Disposable address → Delete": every choice other than Keep. */
+export function actionsWords(actions: RunActions): string {
+  const changes = [
+    ...VERIFICATION_STATUSES.filter((s) => actions[s] !== "keep").map((s) => `${STATUS_LABELS[s]} → ${actionLabel(actions[s])}`),
+    ...actions.overrides.map((o) => `${reasonLabel(o.reason)} → ${actionLabel(o.action)}`),
+  ];
+  return changes.length > 0 ? changes.join(" · ") : "Keep every contact (report only)";
+}
+
+export const OCCURRENCE_WORDS: Record<OccurrenceState, { badge: string; tone: "info" | "warn" | "muted" }> = {
+  started: { badge: "Started", tone: "info" },
+  waiting: { badge: "Waiting", tone: "warn" },
+  skipped: { badge: "Skipped", tone: "muted" },
+};
+
+/** A connection's last error says ActiveCampaign refused its key: the user must paste a new one. */
+export function isKeyRefused(lastError: string | null): boolean {
+  return lastError?.startsWith(AUTH_MESSAGE) ?? false;
 }
 
 export const LEDGER_LABELS: Record<LedgerKind, string> = { grant: "Added", charge: "Charged", refund: "Refunded" };

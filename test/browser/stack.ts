@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { testConfig, type Config } from "../../server/config.ts";
+import type { Clock } from "../../server/lib/clock.ts";
 import { createLogger } from "../../server/logger.ts";
 import { startListwarden, type Listwarden } from "../../server/start.ts";
 import { startDnsServer, type TestDnsServer, type Zone } from "../support/dns-server.ts";
@@ -41,7 +42,17 @@ export async function startFakeAc(opts: FakeAcOptions = {}): Promise<{ fake: Fak
   return { fake, acServer: await startFakeAcServer(fake, { port }) };
 }
 
-export async function startStack(opts: { zone: Zone; fake?: FakeAcOptions; config?: Partial<Config> }): Promise<Stack> {
+/** The real time shifted by `offsetMs`, which a test moves forward to reach a scheduled time. */
+export interface ShiftedClock extends Clock {
+  offsetMs: number;
+}
+
+export function shiftedClock(): ShiftedClock {
+  const clock = { offsetMs: 0, now: () => Date.now() + clock.offsetMs };
+  return clock;
+}
+
+export async function startStack(opts: { zone: Zone; fake?: FakeAcOptions; config?: Partial<Config>; clock?: Clock; schedulerTickMs?: number }): Promise<Stack> {
   const dir = mkdtempSync(path.join(tmpdir(), "lw-browser-"));
   const dns = await startDnsServer(opts.zone);
   const { fake, acServer } = await startFakeAc(opts.fake);
@@ -61,6 +72,8 @@ export async function startStack(opts: { zone: Zone; fake?: FakeAcOptions; confi
     logger: createLogger({ level: config.LOG_LEVEL }),
     dbFile: path.join(dir, "listwarden.db"),
     worker: { pollMs: 50, creditsPollMs: 500 },
+    ...(opts.clock ? { clock: opts.clock } : {}),
+    ...(opts.schedulerTickMs ? { scheduler: { tickMs: opts.schedulerTickMs } } : {}),
   });
   const port = new URL(lw.url).port;
   return {

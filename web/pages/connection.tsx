@@ -1,24 +1,18 @@
 import type { FC } from "hono/jsx";
-import type { Action } from "../../db/schema/index.ts";
 import type { AcNamed } from "../../server/ac/index.ts";
 import type { ConnectionView } from "../../server/services/connections.ts";
 import type { RunView } from "../../server/services/runs.ts";
-import { DEFAULT_ACTIONS } from "../../worker/runs/options.ts";
-import { VERIFICATION_STATUSES, type VerificationStatus } from "../../worker/verify/taxonomy.ts";
-import { CsrfField, ErrorSummary, PageHeader, StatusBadge, Time } from "../components.tsx";
+import type { ScheduleView } from "../../server/services/schedules.ts";
+import { CsrfField, ErrorSummary, PageHeader, StatusBadge, TextField, Time } from "../components.tsx";
 import type { FieldErrors } from "../forms.ts";
-import { ACTION_LABELS, fmt, plural, STATUS_HELP, STATUS_LABELS } from "../labels.ts";
+import type { AcData } from "../loaders.ts";
+import { fmt, plural } from "../labels.ts";
+import { ActionsFieldset, DEFAULT_RUN_OPTIONS, RUN_OPTION_LABELS, ScopeFieldset, SmtpFieldset, type RunOptionValues } from "../run-options.tsx";
+import { ScheduleSection } from "./schedules.tsx";
 
-export interface CleanValues extends Record<VerificationStatus, Action> {
-  scope: "lists" | "tag" | "all";
-  listIds: string[];
-  tagId: string;
-  smtpProbe: boolean;
-}
+export type CleanValues = RunOptionValues;
+export const DEFAULT_CLEAN_VALUES: CleanValues = DEFAULT_RUN_OPTIONS;
 
-export const DEFAULT_CLEAN_VALUES: CleanValues = { scope: "lists", listIds: [], tagId: "", smtpProbe: false, ...DEFAULT_ACTIONS };
-
-export type AcData = { ok: true; lists: AcNamed[]; tags: AcNamed[] } | { ok: false; code: string; message: string };
 
 export interface ConnectionPageProps {
   connection: ConnectionView;
@@ -26,32 +20,52 @@ export interface ConnectionPageProps {
   balance: number;
   values: CleanValues;
   errors: FieldErrors;
+  /** The rename / replace-key form: the name as typed and its errors. */
+  settings: { name: string; errors: FieldErrors };
   smtpAllowed: boolean;
   activeRun: RunView | undefined;
   lastRun: RunView | undefined;
+  schedules: ScheduleView[];
   csrfToken: string;
 }
 
-const LABELS: Record<string, string> = {
-  scope: "What to check",
-  listIds: "Lists",
-  tagId: "Tag",
-  deliverable: "Deliverable",
-  risky: "Risky",
-  undeliverable: "Undeliverable",
-  unknown: "Unknown",
-  smtpProbe: "Mailbox probing",
-};
+const SETTINGS_LABELS = { name: "Name", apiKey: "New API key" };
 
-const ACTION_HELP: Record<Action, string> = {
-  keep: "Leave the contact as it is.",
-  unsubscribe: "Unsubscribe from the lists checked (only where the contact is active).",
-  delete: "Delete the contact from ActiveCampaign.",
-};
+/**
+ * Renames the connection and replaces its key (AC checks the new key first). When AC refused
+ * the stored key this is the way forward, so the key is then required and the form is open.
+ */
+const SettingsForm: FC<{ connection: ConnectionView; refused: boolean; name: string; errors: FieldErrors; csrfToken: string }> = ({ connection: c, refused, name, errors, csrfToken }) => (
+  <form method="post" action={`/connections/${c.id}/settings`} class="stack settings-form" novalidate>
+    <CsrfField token={csrfToken} />
+    <ErrorSummary errors={errors} labels={SETTINGS_LABELS} />
+    <TextField
+      name="apiKey"
+      label={refused ? "New API key" : "New API key (optional)"}
+      type="password"
+      autocomplete="off"
+      spellcheck={false}
+      required={refused}
+      error={errors.apiKey}
+      hint={
+        refused
+          ? "Copy the current key from Settings → Developer in ActiveCampaign. We check it with ActiveCampaign before saving it."
+          : `Leave empty to keep the key ending in ${c.keyHint}. A new key is checked with ActiveCampaign before it is saved.`
+      }
+    />
+    <TextField name="name" label={SETTINGS_LABELS.name} value={name} error={errors.name} autocomplete="off" hint="How this account is called in Listwarden." />
+    <div class="actions">
+      <button type="submit" class="primary">
+        {refused ? "Check and replace the key" : "Save"}
+      </button>
+    </div>
+  </form>
+);
 
 export const ConnectionPage: FC<ConnectionPageProps> = (p) => {
   const c = p.connection;
-  const anyDelete = VERIFICATION_STATUSES.some((s) => p.values[s] === "delete");
+  const refused = !p.ac.ok && p.ac.code === "ac_key_refused";
+  const listNames = p.ac.ok ? new Map(p.ac.lists.map((l) => [l.id, l.name])) : undefined;
   return (
     <>
       <PageHeader title={c.name} back={{ href: "/", label: "Home" }}>
@@ -66,6 +80,9 @@ export const ConnectionPage: FC<ConnectionPageProps> = (p) => {
           <a class="button secondary" href={`/connections/${c.id}/runs`}>
             Run history
           </a>
+          <a class="button secondary" href="#schedules">
+            Schedules{p.schedules.length > 0 ? ` (${fmt(p.schedules.length)})` : ""}
+          </a>
           <a class="button secondary danger-text" href={`/connections/${c.id}/delete`}>
             Delete connection
           </a>
@@ -79,170 +96,88 @@ export const ConnectionPage: FC<ConnectionPageProps> = (p) => {
         </p>
       ) : null}
 
-      {!p.ac.ok ? (
+      {refused ? (
+        <section class="card key-refused" id="replace-key" aria-labelledby="replace-key-h">
+          <div class="notice bad" role="alert">
+            <h2 class="h3" id="replace-key-h">
+              ActiveCampaign refused this account’s API key
+            </h2>
+            <p>
+              The key ending in <code>{c.keyHint}</code> may have been changed or removed in ActiveCampaign (Settings → Developer). Paste the current key to carry on:
+              runs and schedules of this account keep working with it.
+            </p>
+          </div>
+          <SettingsForm connection={c} refused name={p.settings.name} errors={p.settings.errors} csrfToken={p.csrfToken} />
+        </section>
+      ) : !p.ac.ok ? (
         <div class="notice bad" role="alert">
-          <h2 class="h3">{p.ac.code === "ac_key_refused" ? "ActiveCampaign refused this account’s API key" : "Could not reach ActiveCampaign"}</h2>
-          {p.ac.code === "ac_key_refused" ? null : <p>{p.ac.message}</p>}
+          <h2 class="h3">Could not reach ActiveCampaign</h2>
+          <p>{p.ac.message}</p>
           <p>
-            {p.ac.code === "ac_key_refused" ? (
-              <>
-                The key may have been changed or removed in ActiveCampaign (Settings → Developer). Delete this connection and{" "}
-                <a href="/connections/new">connect again</a> with the current key.
-              </>
-            ) : (
-              <>
-                <a href={`/connections/${c.id}`}>Try again</a> in a moment.
-              </>
-            )}
+            <a href={`/connections/${c.id}`}>Try again</a> in a moment.
           </p>
         </div>
       ) : (
-        <form method="post" action={`/connections/${c.id}/runs`} class="card stack clean-form" novalidate>
-          <h2>Clean this account</h2>
-          <CsrfField token={p.csrfToken} />
-          <ErrorSummary errors={p.errors} labels={LABELS} />
+        <CleanForm {...p} lists={p.ac.lists} tags={p.ac.tags} />
+      )}
 
-          <fieldset class={p.errors.listIds || p.errors.tagId || p.errors.scope ? "group has-error" : "group"} id="f-scope">
-            <legend>1. What to check</legend>
-            {p.errors.scope ? <p class="field-error">{p.errors.scope}</p> : null}
+      <ScheduleSection connection={c} schedules={p.schedules} listNames={listNames} canAdd={p.ac.ok} csrfToken={p.csrfToken} />
 
-            <div class="choice">
-              <input type="radio" name="scope" value="lists" id="scope-lists" checked={p.values.scope === "lists"} disabled={p.ac.lists.length === 0} />
-              <label for="scope-lists">Contacts on these lists</label>
-            </div>
-            {p.ac.lists.length === 0 ? (
-              <p class="hint indent">This account has no lists.</p>
-            ) : (
-              <fieldset class="indent sub" id="f-listIds" aria-describedby={p.errors.listIds ? "f-listIds-error" : undefined}>
-                <legend class="visually-hidden">Lists</legend>
-                {p.errors.listIds ? (
-                  <p class="field-error" id="f-listIds-error">
-                    {p.errors.listIds}
-                  </p>
-                ) : null}
-                <div class="checklist">
-                  {p.ac.lists.map((l) => (
-                    <div class="choice">
-                      <input type="checkbox" name="listIds" value={l.id} id={`list-${l.id}`} checked={p.values.listIds.includes(l.id)} data-scope="lists" />
-                      <label for={`list-${l.id}`}>{l.name || `List ${l.id}`}</label>
-                    </div>
-                  ))}
-                </div>
-              </fieldset>
-            )}
-
-            <div class="choice">
-              <input type="radio" name="scope" value="tag" id="scope-tag" checked={p.values.scope === "tag"} disabled={p.ac.tags.length === 0} />
-              <label for="scope-tag">Contacts with a tag</label>
-            </div>
-            {p.ac.tags.length === 0 ? (
-              <p class="hint indent">This account has no tags.</p>
-            ) : (
-              <div class={p.errors.tagId ? "indent field has-error" : "indent field"}>
-                <label for="f-tagId" class="visually-hidden">
-                  Tag
-                </label>
-                {p.errors.tagId ? (
-                  <p class="field-error" id="f-tagId-error">
-                    {p.errors.tagId}
-                  </p>
-                ) : null}
-                <select name="tagId" id="f-tagId" data-scope="tag" aria-invalid={p.errors.tagId ? "true" : undefined} aria-describedby={p.errors.tagId ? "f-tagId-error" : undefined}>
-                  <option value="">Choose a tag…</option>
-                  {p.ac.tags.map((t) => (
-                    <option value={t.id} selected={p.values.tagId === t.id}>
-                      {t.name || `Tag ${t.id}`}
-                    </option>
-                  ))}
-                </select>
-              </div>
-            )}
-
-            <div class="choice">
-              <input type="radio" name="scope" value="all" id="scope-all" checked={p.values.scope === "all"} />
-              <label for="scope-all">All contacts in the account</label>
-            </div>
-          </fieldset>
-
-          <fieldset class="group">
-            <legend>2. What to do with each result</legend>
-            <p class="hint">Every address ends in one of four results. Choose what happens to each; you review the changes before anything is applied.</p>
-            <div class="action-grid">
-              {VERIFICATION_STATUSES.map((s) => (
-                <div class={p.errors[s] ? "action-row has-error" : "action-row"}>
-                  <div>
-                    <label for={`f-${s}`} class="action-label">
-                      <span class={`swatch s-${s}`} aria-hidden="true"></span>
-                      {STATUS_LABELS[s]}
-                    </label>
-                    <p class="hint" id={`f-${s}-hint`}>
-                      {STATUS_HELP[s]}
-                    </p>
-                    {p.errors[s] ? <p class="field-error">{p.errors[s]}</p> : null}
-                  </div>
-                  <select name={s} id={`f-${s}`} aria-describedby={`f-${s}-hint`} data-action-select>
-                    {(Object.keys(ACTION_LABELS) as Action[]).map((a) => (
-                      <option value={a} selected={p.values[s] === a}>
-                        {ACTION_LABELS[a]}
-                      </option>
-                    ))}
-                  </select>
-                </div>
-              ))}
-            </div>
-            <p class="hint">
-              <strong>Unsubscribe</strong>: {ACTION_HELP.unsubscribe} <strong>Delete</strong>: {ACTION_HELP.delete}
-            </p>
-            <div class="notice warn" id="delete-warning" role="note" hidden={!anyDelete}>
-              <strong>Delete is permanent after 30 days.</strong> Deleted contacts disappear from every list, automation and report in ActiveCampaign.
-              ActiveCampaign can restore them for 30 days only. Unsubscribe is the safer choice; you will be asked to confirm deletes at review.
-            </div>
-          </fieldset>
-
-          {p.smtpAllowed ? (
-            <fieldset class="group">
-              <legend>3. Mailbox probing</legend>
-              <div class="choice">
-                <input type="checkbox" name="smtpProbe" id="f-smtpProbe" value="on" checked={p.values.smtpProbe} aria-describedby="f-smtpProbe-hint" />
-                <label for="f-smtpProbe">Ask each mail server whether the mailbox exists (SMTP probe)</label>
-              </div>
-              <p class="hint indent" id="f-smtpProbe-hint">
-                Finds mailboxes that no longer exist. Slower; no e-mail is sent. Without it we check syntax, the domain’s mail servers, disposable and role addresses
-                and typos.
-              </p>
-            </fieldset>
-          ) : (
-            <p class="hint">We check syntax, the domain’s mail servers, disposable and role addresses, and typos. Mailbox probing (SMTP) is turned off on this server.</p>
-          )}
-
-          <div class="cost" aria-live="polite">
-            <p>
-              <strong>Cost:</strong> 1 credit per contact checked; a contact on several lists counts once. Results we cannot determine (unknown) are refunded.
-              {p.lastRun?.progress.total ? (
-                <>
-                  {" "}
-                  The last run on this account checked {plural(p.lastRun.progress.total, "contact")} (<Time iso={p.lastRun.timings.createdAt} />
-                  ).
-                </>
-              ) : null}
-            </p>
-            <p>
-              Your balance: <strong>{plural(p.balance, "credit")}</strong>. {p.balance === 0 ? "The run will wait until credits are added." : "If it runs out, the run pauses and resumes once credits are added."}{" "}
-              <a href="/credits">Credits</a>
-            </p>
-          </div>
-
-          <div class="actions">
-            <button type="submit" class="primary">
-              Start checking
-            </button>
-          </div>
-          <p class="small muted">Nothing changes in ActiveCampaign until you review the results and approve.</p>
-        </form>
+      {refused ? null : (
+        <details class="card settings" id="settings" open={Object.keys(p.settings.errors).length > 0}>
+          <summary>
+            <h2 class="h3">Rename or replace the API key</h2>
+          </summary>
+          <SettingsForm connection={c} refused={false} name={p.settings.name} errors={p.settings.errors} csrfToken={p.csrfToken} />
+        </details>
       )}
     </>
   );
 };
+
+const CleanForm: FC<ConnectionPageProps & { lists: AcNamed[]; tags: AcNamed[] }> = (p) => (
+  <form method="post" action={`/connections/${p.connection.id}/runs`} class="card stack clean-form" novalidate>
+    <h2>Clean this account</h2>
+    <CsrfField token={p.csrfToken} />
+    <ErrorSummary errors={p.errors} labels={RUN_OPTION_LABELS} />
+
+    <ScopeFieldset legend="1. What to check" lists={p.lists} tags={p.tags} values={p.values} errors={p.errors} />
+
+    <ActionsFieldset
+      legend="2. What to do with each result"
+      intro="Every address ends in one of four results. Choose what happens to each; you review the changes before anything is applied."
+      values={p.values}
+      errors={p.errors}
+      warning={<p>You will be asked to confirm deletes when you review the run.</p>}
+    />
+
+    <SmtpFieldset legend="3. Mailbox probing" allowed={p.smtpAllowed} checked={p.values.smtpProbe} />
+
+    <div class="cost" aria-live="polite">
+      <p>
+        <strong>Cost:</strong> 1 credit per contact checked; a contact on several lists counts once. Results we cannot determine (unknown) are refunded.
+        {p.lastRun?.progress.total ? (
+          <>
+            {" "}
+            The last run on this account checked {plural(p.lastRun.progress.total, "contact")} (<Time iso={p.lastRun.timings.createdAt} />
+            ).
+          </>
+        ) : null}
+      </p>
+      <p>
+        Your balance: <strong>{plural(p.balance, "credit")}</strong>. {p.balance === 0 ? "The run will wait until credits are added." : "If it runs out, the run pauses and resumes once credits are added."}{" "}
+        <a href="/credits">Credits</a>
+      </p>
+    </div>
+
+    <div class="actions">
+      <button type="submit" class="primary">
+        Start checking
+      </button>
+    </div>
+    <p class="small muted">Nothing changes in ActiveCampaign until you review the results and approve.</p>
+  </form>
+);
 
 export const DeleteConnectionPage: FC<{ connection: ConnectionView; activeRuns: RunView[]; csrfToken: string }> = ({ connection, activeRuns, csrfToken }) => (
   <div class="narrow">

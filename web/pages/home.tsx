@@ -1,11 +1,18 @@
 import type { FC } from "hono/jsx";
 import type { ConnectionView } from "../../server/services/connections.ts";
 import type { RunView } from "../../server/services/runs.ts";
+import type { ScheduleView } from "../../server/services/schedules.ts";
 import { HealthBar, Legend } from "../charts.tsx";
-import { StatusBadge, Time } from "../components.tsx";
-import { fmt, plural, scopeWords } from "../labels.ts";
+import { ScheduledTag, StatusBadge, Time } from "../components.tsx";
+import { fmt, isKeyRefused, plural, scopeWords } from "../labels.ts";
 
-export const HomePage: FC<{ connections: ConnectionView[]; balance: number; runs: RunView[] }> = ({ connections, balance, runs }) => (
+/** The soonest next run of a connection's schedules, in its schedule's zone. */
+function nextScheduled(schedules: ScheduleView[] | undefined): string | null {
+  const next = (schedules ?? []).flatMap((s) => (s.nextRun ? [s.nextRun] : [])).sort((a, b) => a.at.localeCompare(b.at))[0];
+  return next ? next.label : null;
+}
+
+export const HomePage: FC<{ connections: ConnectionView[]; balance: number; runs: RunView[]; schedules: Map<string, ScheduleView[]> }> = ({ connections, balance, runs, schedules }) => (
   <>
     <div class="page-header">
       <h1>{connections.length === 0 ? "Welcome to Listwarden" : "Your ActiveCampaign accounts"}</h1>
@@ -48,9 +55,26 @@ export const HomePage: FC<{ connections: ConnectionView[]; balance: number; runs
                     Key ending in <code>{c.keyHint}</code>
                     {c.acAccountEmail ? <> · {c.acAccountEmail}</> : null}
                   </p>
+                  {schedules.get(c.id)?.length ? (
+                    <p class="small">
+                      {nextScheduled(schedules.get(c.id)) ? (
+                        <>
+                          Next scheduled run: <a href={`/connections/${c.id}#schedules`}>{nextScheduled(schedules.get(c.id))}</a>
+                        </>
+                      ) : (
+                        <a href={`/connections/${c.id}#schedules`}>Schedules paused</a>
+                      )}
+                    </p>
+                  ) : null}
                   {c.lastError ? (
                     <p class="notice bad small">
                       <strong>Last check failed:</strong> {c.lastError}
+                      {isKeyRefused(c.lastError) ? (
+                        <>
+                          {" "}
+                          <a href={`/connections/${c.id}#replace-key`}>Replace the API key</a>
+                        </>
+                      ) : null}
                     </p>
                   ) : null}
                   <p class="card-actions">
@@ -115,9 +139,12 @@ export const RunsTable: FC<{ runs: RunView[]; showConnection?: boolean }> = ({ r
         {runs.map((r) => (
           <tr>
             <td data-label="Started">
-              <a href={`/runs/${r.id}`}>
-                <Time iso={r.timings.createdAt} />
-              </a>
+              <div>
+                <a href={`/runs/${r.id}`}>
+                  <Time iso={r.timings.createdAt} />
+                </a>{" "}
+                <ScheduledTag scheduleId={r.scheduleId} />
+              </div>
             </td>
             {showConnection ? <td data-label="Account">{r.connectionName}</td> : null}
             <td data-label="Scope">{scopeWords(r.scope)}</td>

@@ -3,7 +3,7 @@ import type { RunStatus } from "../../db/schema/index.ts";
 import type { RunView } from "../../server/services/runs.ts";
 import { VERIFICATION_STATUSES } from "../../worker/verify/taxonomy.ts";
 import { HealthBar, ReasonChart, StatusChart } from "../charts.tsx";
-import { CsrfField, ErrorSummary, PageHeader, StatusBadge, Time } from "../components.tsx";
+import { CsrfField, ErrorSummary, PageHeader, ScheduledTag, StatusBadge, Time } from "../components.tsx";
 import type { FieldErrors } from "../forms.ts";
 import { actionLabel, duration, fmt, plural, reasonLabel, RUN_STATUS_WORDS, scopeWords, STATUS_LABELS, statusLabel } from "../labels.ts";
 
@@ -75,6 +75,12 @@ export const RunPage: FC<RunPageProps> = ({ run, listNames, errors, csrfToken })
     <>
       <PageHeader title={`Run on ${run.connectionName}`} back={back}>
         <p class="meta">
+          {run.scheduleId ? (
+            <span>
+              <ScheduledTag scheduleId={run.scheduleId} />{" "}
+              {run.connectionId ? <a href={`/connections/${run.connectionId}#schedule-${run.scheduleId}`}>Monthly schedule</a> : "Monthly schedule"}
+            </span>
+          ) : null}
           <span>{scopeWords(run.scope, listNames ? { lists: listNames } : undefined)}</span>
           <span>
             Created <Time iso={run.timings.createdAt} />

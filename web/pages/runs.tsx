@@ -3,7 +3,7 @@ import type { ConnectionView } from "../../server/services/connections.ts";
 import type { RunView } from "../../server/services/runs.ts";
 import { VERIFICATION_STATUSES } from "../../worker/verify/taxonomy.ts";
 import { TrendChart } from "../charts.tsx";
-import { PageHeader, StatusBadge, Time } from "../components.tsx";
+import { PageHeader, ScheduledTag, StatusBadge, Time } from "../components.tsx";
 import { fmt, percent, scopeWords, STATUS_LABELS } from "../labels.ts";
 
 const TREND_RUNS = 12;
@@ -63,9 +63,12 @@ export const RunsPage: FC<{ connection: ConnectionView; runs: RunView[] }> = ({ 
                     return (
                       <tr>
                         <td data-label="Started">
-                          <a href={`/runs/${r.id}`}>
-                            <Time iso={r.timings.createdAt} />
-                          </a>
+                          <div>
+                            <a href={`/runs/${r.id}`}>
+                              <Time iso={r.timings.createdAt} />
+                            </a>{" "}
+                            <ScheduledTag scheduleId={r.scheduleId} />
+                          </div>
                         </td>
                         <td data-label="Scope">{scopeWords(r.scope)}</td>
                         <td data-label="Status">

@@ -1,0 +1,372 @@
+import type { FC } from "hono/jsx";
+import { AUTH_MESSAGE } from "../../server/ac/index.ts";
+import type { ConnectionView } from "../../server/services/connections.ts";
+import type { ScheduleView } from "../../server/services/schedules.ts";
+import { CsrfField, ErrorSummary, PageHeader, StatusBadge, Time } from "../components.tsx";
+import type { FieldErrors } from "../forms.ts";
+import type { AcData } from "../loaders.ts";
+import { actionsWords, OCCURRENCE_WORDS, scopeWords } from "../labels.ts";
+import { ActionsFieldset, RUN_OPTION_LABELS, ScopeFieldset, SmtpFieldset, type RunOptionValues } from "../run-options.tsx";
+
+export interface ScheduleValues extends RunOptionValues {
+  dayOfMonth: string;
+  hour: string;
+  timeZone: string;
+  autoApply: boolean;
+  /** Percent, as typed. */
+  holdThreshold: string;
+  confirmDelete: boolean;
+}
+
+const LABELS: Record<string, string> = {
+  ...RUN_OPTION_LABELS,
+  dayOfMonth: "Day of the month",
+  hour: "Time",
+  timeZone: "Time zone",
+  autoApply: "Apply automatically",
+  holdThreshold: "Stop for review above",
+  confirmDelete: "Confirm deletes",
+};
+
+const pad = (n: number) => String(n).padStart(2, "0");
+
+/** "Applies automatically unless more than 30% would change" or "Stops for your review". */
+export function applyWords(s: Pick<ScheduleView, "autoApply" | "holdThreshold">): string {
+  return s.autoApply ? `Applies automatically unless more than ${Math.round(s.holdThreshold * 100)}% would change` : "Stops for your review";
+}
+
+/** The time zones the form offers: UTC, then every IANA zone grouped by its region. */
+function zoneGroups(current: string): { region: string; zones: { value: string; label: string }[] }[] {
+  const zones = Intl.supportedValuesOf("timeZone");
+  if (current && current !== "UTC" && !zones.includes(current)) zones.push(current);
+  const groups = new Map<string, { value: string; label: string }[]>();
+  for (const zone of zones.sort()) {
+    const slash = zone.indexOf("/");
+    const region = slash === -1 ? "Other" : zone.slice(0, slash);
+    const label = zone.replaceAll("_", " ");
+    groups.set(region, [...(groups.get(region) ?? []), { value: zone, label }]);
+  }
+  return [...groups].map(([region, list]) => ({ region, zones: list }));
+}
+
+// ---- on the connection page -------------------------------------------------------------------
+
+const ScheduleCard: FC<{ schedule: ScheduleView; listNames: Map<string, string> | undefined; acOk: boolean; csrfToken: string }> = ({ schedule: s, listNames, acOk, csrfToken }) => {
+  const base = `/connections/${s.connectionId}/schedules/${s.id}`;
+  return (
+    <article class={s.paused ? "card schedule paused" : "card schedule"} id={`schedule-${s.id}`} aria-labelledby={`schedule-${s.id}-h`}>
+      <div class="schedule-head">
+        <h3 id={`schedule-${s.id}-h`}>{s.description}</h3>
+        <p class="badges">
+          {s.paused ? <span class="badge muted">Paused</span> : <span class="badge ok">Active</span>}
+          {s.deleteConfirmed ? <span class="badge bad">deletes contacts (confirmed)</span> : null}
+        </p>
+      </div>
+      <p class="next-run">
+        {s.nextRun ? (
+          <>
+            Next run: <strong>{s.nextRun.label}</strong>
+            <span class="your-time" data-your-time={s.nextRun.at} data-zone={s.timeZone} hidden></span>
+          </>
+        ) : (
+          <>
+            <strong>Paused</strong>: no run until you resume it.
+          </>
+        )}
+      </p>
+      <dl class="details schedule-facts">
+        <dt>Checks</dt>
+        <dd>
+          {scopeWords(s.scope, listNames ? { lists: listNames } : undefined)}
+          {s.smtpProbe ? ", with mailbox probing" : ""}
+        </dd>
+        <dt>Actions</dt>
+        <dd>{actionsWords(s.actions)}</dd>
+        <dt>Review</dt>
+        <dd class="apply-mode">{applyWords(s)}</dd>
+      </dl>
+      {s.lastError ? (
+        <p class="notice bad schedule-error" role="status">
+          <strong>Last scheduled run:</strong> {s.lastError}
+          {acOk && s.lastError.includes(AUTH_MESSAGE) ? <span class="sub-line">ActiveCampaign accepts this account’s key now: the next run uses it.</span> : null}
+        </p>
+      ) : null}
+      {s.recentOccurrences.length > 0 ? (
+        <div class="occurrences">
+          <h4 id={`schedule-${s.id}-occ`}>Recent occurrences</h4>
+          <div class="table-wrap" role="region" aria-labelledby={`schedule-${s.id}-occ`} tabindex={0}>
+            <table class="responsive">
+              <thead>
+                <tr>
+                  <th scope="col">When</th>
+                  <th scope="col">What happened</th>
+                  <th scope="col">Run</th>
+                </tr>
+              </thead>
+              <tbody>
+                {s.recentOccurrences.map((o) => (
+                  <tr>
+                    <td data-label="When">
+                      <Time iso={o.occurrence.at} />
+                    </td>
+                    <td data-label="What happened">
+                      <div>
+                        <span class={`badge ${OCCURRENCE_WORDS[o.state].tone}`}>{OCCURRENCE_WORDS[o.state].badge}</span>
+                        {o.reason ? <span class="sub-line">{o.reason}</span> : null}
+                      </div>
+                    </td>
+                    <td data-label="Run">
+                      {o.run ? (
+                        <div>
+                          <a href={`/runs/${o.run.id}`}>View run</a> <StatusBadge status={o.run.status} />
+                        </div>
+                      ) : (
+                        <span class="muted">—</span>
+                      )}
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        </div>
+      ) : null}
+      <div class="actions schedule-actions">
+        {acOk ? (
+          <a class="button secondary" href={base} aria-label={`Edit schedule: ${s.description}`}>
+            Edit
+          </a>
+        ) : null}
+        <form method="post" action={`${base}/${s.paused ? "resume" : "pause"}`} class="inline">
+          <CsrfField token={csrfToken} />
+          <button type="submit" class={s.paused ? "primary" : "secondary"} aria-label={`${s.paused ? "Resume" : "Pause"} schedule: ${s.description}`}>
+            {s.paused ? "Resume" : "Pause"}
+          </button>
+        </form>
+        <form method="post" action={`${base}/delete`} class="inline">
+          <CsrfField token={csrfToken} />
+          <button type="submit" class="secondary danger-text" aria-label={`Delete schedule: ${s.description}`}>
+            Delete
+          </button>
+        </form>
+      </div>
+    </article>
+  );
+};
+
+/** The connection page's schedule section. `canAdd` is false while AC cannot be read. */
+export const ScheduleSection: FC<{ connection: ConnectionView; schedules: ScheduleView[]; listNames: Map<string, string> | undefined; canAdd: boolean; csrfToken: string }> = (p) => (
+  <section class="section schedules" id="schedules" aria-labelledby="schedules-h">
+    <div class="section-head">
+      <h2 id="schedules-h">Monthly schedules</h2>
+      {p.canAdd ? (
+        <a class="button secondary" href={`/connections/${p.connection.id}/schedules/new`}>
+          Add a schedule
+        </a>
+      ) : null}
+    </div>
+    {p.schedules.length === 0 ? (
+      <p class="card muted">
+        No schedule yet. A schedule checks this account once a month at the time you choose, and stops for your review before changing anything, unless you let it
+        apply by itself.
+      </p>
+    ) : (
+      <ul class="schedule-list">
+        {p.schedules.map((s) => (
+          <li>
+            <ScheduleCard schedule={s} listNames={p.listNames} acOk={p.canAdd} csrfToken={p.csrfToken} />
+          </li>
+        ))}
+      </ul>
+    )}
+    {!p.canAdd ? <p class="small muted">Schedules can be added or changed once ActiveCampaign answers for this account again.</p> : null}
+  </section>
+);
+
+// ---- the form ---------------------------------------------------------------------------------
+
+export interface ScheduleFormPageProps {
+  connection: ConnectionView;
+  /** The schedule being edited; none for a new one. */
+  schedule?: ScheduleView | undefined;
+  ac: AcData;
+  values: ScheduleValues;
+  errors: FieldErrors;
+  smtpAllowed: boolean;
+  /** A new form not yet sent: the page script may choose the browser's time zone. */
+  fresh: boolean;
+  csrfToken: string;
+}
+
+export const ScheduleFormPage: FC<ScheduleFormPageProps> = (p) => {
+  const c = p.connection;
+  const v = p.values;
+  const title = p.schedule ? "Edit schedule" : "New monthly schedule";
+  const back = { href: `/connections/${c.id}#schedules`, label: c.name };
+  if (!p.ac.ok) {
+    return (
+      <>
+        <PageHeader title={title} back={back} />
+        <div class="notice bad" role="alert">
+          <h2 class="h3">{p.ac.code === "ac_key_refused" ? "ActiveCampaign refused this account’s API key" : "Could not reach ActiveCampaign"}</h2>
+          <p>{p.ac.code === "ac_key_refused" ? "Replace the key on the connection page first: a schedule needs the account’s lists and tags." : p.ac.message}</p>
+          <p>
+            <a href={`/connections/${c.id}`}>Back to {c.name}</a>
+          </p>
+        </div>
+      </>
+    );
+  }
+  const action = p.schedule ? `/connections/${c.id}/schedules/${p.schedule.id}` : `/connections/${c.id}/schedules`;
+  const field = (name: string) => (p.errors[name] ? "field has-error" : "field");
+  const describedBy = (name: string, hint?: string) => [hint, p.errors[name] ? `f-${name}-error` : null].filter(Boolean).join(" ") || undefined;
+  const Err: FC<{ name: string }> = ({ name }) =>
+    p.errors[name] ? (
+      <p class="field-error" id={`f-${name}-error`}>
+        <span class="visually-hidden">Error: </span>
+        {p.errors[name]}
+      </p>
+    ) : null;
+  return (
+    <>
+      <PageHeader title={title} back={back}>
+        <p class="lead">
+          {p.schedule ? p.schedule.description : `Check “${c.name}” once a month. Each run is charged like any other: 1 credit per contact checked.`}
+        </p>
+      </PageHeader>
+      <form method="post" action={action} class="card stack schedule-form" novalidate>
+        <CsrfField token={p.csrfToken} />
+        <ErrorSummary errors={p.errors} labels={LABELS} />
+
+        <fieldset class="group timing">
+          <legend>1. When</legend>
+          <div class="timing-fields">
+            <div class={field("dayOfMonth")}>
+              <label for="f-dayOfMonth">{LABELS.dayOfMonth}</label>
+              <Err name="dayOfMonth" />
+              <select name="dayOfMonth" id="f-dayOfMonth" aria-describedby={describedBy("dayOfMonth", "f-timing-hint")} aria-invalid={p.errors.dayOfMonth ? "true" : undefined}>
+                {Array.from({ length: 28 }, (_, i) => String(i + 1)).map((d) => (
+                  <option value={d} selected={v.dayOfMonth === d}>
+                    {d}
+                  </option>
+                ))}
+                <option value="last" selected={v.dayOfMonth === "last"}>
+                  Last day
+                </option>
+              </select>
+            </div>
+            <div class={field("hour")}>
+              <label for="f-hour">{LABELS.hour}</label>
+              <Err name="hour" />
+              <select name="hour" id="f-hour" aria-describedby={describedBy("hour")} aria-invalid={p.errors.hour ? "true" : undefined}>
+                {Array.from({ length: 24 }, (_, h) => (
+                  <option value={String(h)} selected={v.hour === String(h)}>
+                    {`${pad(h)}:00`}
+                  </option>
+                ))}
+              </select>
+            </div>
+            <div class={`${field("timeZone")} zone-field`}>
+              <label for="f-timeZone">{LABELS.timeZone}</label>
+              <Err name="timeZone" />
+              <select
+                name="timeZone"
+                id="f-timeZone"
+                data-browser-zone={p.fresh ? "" : undefined}
+                aria-describedby={describedBy("timeZone")}
+                aria-invalid={p.errors.timeZone ? "true" : undefined}
+              >
+                <option value="UTC" selected={v.timeZone === "UTC"}>
+                  UTC
+                </option>
+                {zoneGroups(v.timeZone).map((g) => (
+                  <optgroup label={g.region}>
+                    {g.zones.map((z) => (
+                      <option value={z.value} selected={v.timeZone === z.value}>
+                        {z.label}
+                      </option>
+                    ))}
+                  </optgroup>
+                ))}
+              </select>
+            </div>
+          </div>
+          <p class="hint" id="f-timing-hint">
+            Once a month. Days 29 to 31 are not in every month: choose <em>Last day</em> for the end of each month. Daylight-saving time is taken care of.
+          </p>
+        </fieldset>
+
+        <ScopeFieldset legend="2. What to check" lists={p.ac.lists} tags={p.ac.tags} values={v} errors={p.errors} />
+
+        <ActionsFieldset
+          legend="3. What to do with each result"
+          intro="Every address ends in one of four results. Choose what each run does with them."
+          values={v}
+          errors={p.errors}
+          warning={
+            <div class={p.errors.confirmDelete ? "field has-error confirm-delete" : "field confirm-delete"}>
+              <Err name="confirmDelete" />
+              <div class="choice">
+                <input
+                  type="checkbox"
+                  name="confirmDelete"
+                  value="on"
+                  id="f-confirmDelete"
+                  checked={v.confirmDelete}
+                  aria-invalid={p.errors.confirmDelete ? "true" : undefined}
+                  aria-describedby={p.errors.confirmDelete ? "f-confirmDelete-error" : undefined}
+                />
+                <label for="f-confirmDelete">I confirm that this schedule’s runs may delete contacts from ActiveCampaign.</label>
+              </div>
+            </div>
+          }
+        />
+
+        <SmtpFieldset legend="4. Mailbox probing" allowed={p.smtpAllowed} checked={v.smtpProbe} />
+
+        <fieldset class="group">
+          <legend>{p.smtpAllowed ? "5." : "4."} Review</legend>
+          <div class="choice">
+            <input type="checkbox" name="autoApply" value="on" id="f-autoApply" checked={v.autoApply} aria-describedby="f-autoApply-hint" />
+            <label for="f-autoApply">Apply the changes without waiting for my review</label>
+          </div>
+          <p class="hint indent" id="f-autoApply-hint">
+            Without this, each run stops once every address is checked, and nothing changes in ActiveCampaign until you approve.
+          </p>
+          <div class={`${field("holdThreshold")} indent threshold`} data-shown-by="f-autoApply">
+            <label for="f-holdThreshold">{LABELS.holdThreshold}</label>
+            <p class="hint" id="f-holdThreshold-hint">
+              Even then, a run stops for your review when more than this share of its contacts would be unsubscribed or deleted: a share that high is a sign
+              something is off, such as a list imported by mistake.
+            </p>
+            <Err name="holdThreshold" />
+            <div class="with-unit">
+              <input
+                type="text"
+                inputmode="numeric"
+                name="holdThreshold"
+                id="f-holdThreshold"
+                value={v.holdThreshold}
+                size={3}
+                maxlength={2}
+                autocomplete="off"
+                aria-invalid={p.errors.holdThreshold ? "true" : undefined}
+                aria-describedby={describedBy("holdThreshold", "f-holdThreshold-hint")}
+              />
+              <span>% of the contacts</span>
+            </div>
+          </div>
+        </fieldset>
+
+        <div class="actions">
+          <button type="submit" class="primary">
+            {p.schedule ? "Save schedule" : "Create schedule"}
+          </button>
+          <a class="button secondary" href={`/connections/${c.id}#schedules`}>
+            Cancel
+          </a>
+        </div>
+      </form>
+    </>
+  );
+};

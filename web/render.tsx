@@ -1,0 +1,68 @@
+import type { Context, MiddlewareHandler } from "hono";
+import type { Child } from "hono/jsx";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+import type { AppEnv } from "../server/env.ts";
+import { AppError } from "../server/errors.ts";
+import { csrfTokenFor } from "../server/middleware/auth.ts";
+import { Layout, type LayoutProps } from "./components.tsx";
+import { formValues } from "./forms.ts";
+
+/** Short confirmations after a redirect, chosen by key so no text comes from the URL. */
+const NOTICES: Record<string, string> = {
+  "signed-out": "You are signed out.",
+  welcome: "Your account is ready. Start by connecting ActiveCampaign.",
+  connected: "Connected. Choose what to check below.",
+  "connection-deleted": "Connection deleted. Its past runs stay in your history.",
+  "connection-saved": "Saved.",
+  "key-replaced": "ActiveCampaign accepted the new API key. It is saved, and the old one is no longer used.",
+  approved: "Approved. The changes are being applied in ActiveCampaign.",
+  "schedule-created": "Schedule saved. Its first run is shown below.",
+  "schedule-saved": "Schedule saved.",
+  "schedule-paused": "Schedule paused. It will not run until you resume it.",
+  "schedule-resumed": "Schedule resumed.",
+  "schedule-deleted": "Schedule deleted. The runs it started stay in your history.",
+  "token-deleted": "API token deleted. Programs using it can no longer sign in with it.",
+};
+
+/** A page for signed-in users: anyone else is sent to sign in, and back here afterwards. */
+export const requirePage: MiddlewareHandler<AppEnv> = async (c, next) => {
+  if (c.var.principal) return next();
+  return redirectToLogin(c);
+};
+
+export function redirectToLogin(c: Context<AppEnv>) {
+  const url = new URL(c.req.url);
+  const next = c.req.method === "GET" && url.pathname !== "/" ? `?next=${encodeURIComponent(url.pathname + url.search)}` : "";
+  return c.redirect(`/login${next}`, 303);
+}
+
+export function csrfToken(c: Context<AppEnv>): string {
+  const p = c.var.principal;
+  return p?.sessionHash ? csrfTokenFor(c.var.deps, p.sessionHash) : "";
+}
+
+export type PageOptions = Omit<LayoutProps, "principal" | "csrfToken" | "notice">;
+
+export function render(c: Context<AppEnv>, options: PageOptions, body: Child, status = 200) {
+  const notice = NOTICES[c.req.query("notice") ?? ""];
+  return c.html(
+    <Layout {...options} principal={c.var.principal} csrfToken={csrfToken(c)} notice={notice}>
+      {body}
+    </Layout>,
+    status as ContentfulStatusCode,
+  );
+}
+
+export async function formBody(c: Context<AppEnv>, arrays: string[] = []) {
+  return formValues(await c.req.parseBody({ all: true }), arrays);
+}
+
+export const str = (v: string | string[] | undefined) => (typeof v === "string" ? v : "");
+
+/** The status to answer a form with a service's error: the error's own, or 400. */
+export const statusOf = (err: unknown) => (err instanceof AppError ? err.status : 400);
+
+/** A "not found" belongs on the error page, not next to a field. */
+export function rethrowNotFound(err: unknown): void {
+  if (err instanceof AppError && err.code === "not_found") throw err;
+}

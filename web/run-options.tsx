@@ -1,0 +1,279 @@
+import type { Child, FC } from "hono/jsx";
+import { ACTIONS, type Action } from "../db/schema/index.ts";
+import type { AcNamed } from "../server/ac/index.ts";
+import { actionsSchema, DEFAULT_ACTIONS, scopeSchema, type RunActions, type RunScope } from "../worker/runs/options.ts";
+import { STATUS_BY_REASON, VERIFICATION_REASONS, VERIFICATION_STATUSES, type VerificationReason, type VerificationStatus } from "../worker/verify/taxonomy.ts";
+import { overrideField, type FieldErrors } from "./forms.ts";
+import { ACTION_LABELS, REASON_LABELS, STATUS_HELP, STATUS_LABELS } from "./labels.ts";
+
+/**
+ * What a run checks and does: the fields the Clean form and the schedule form share (scope,
+ * an action per result, per-reason overrides, mailbox probing), their values as the page
+ * shows them, and how the posted fields become a run's scope and actions.
+ */
+export interface RunOptionValues extends Record<VerificationStatus, Action> {
+  scope: "lists" | "tag" | "all";
+  listIds: string[];
+  tagId: string;
+  smtpProbe: boolean;
+  /** Reasons whose action differs from their status's. */
+  overrides: Partial<Record<VerificationReason, Action>>;
+}
+
+export const DEFAULT_RUN_OPTIONS: RunOptionValues = { scope: "lists", listIds: [], tagId: "", smtpProbe: false, ...DEFAULT_ACTIONS, overrides: {} };
+
+const isAction = (v: unknown): v is Action => typeof v === "string" && (ACTIONS as readonly string[]).includes(v);
+const one = (v: string | string[] | undefined) => (typeof v === "string" ? v : "");
+
+/** The values a browser posted, kept for the page that shows the form again with its errors. */
+export function runOptionValues(raw: Record<string, string | string[]>): RunOptionValues {
+  const values: RunOptionValues = { ...DEFAULT_RUN_OPTIONS, overrides: {} };
+  const scope = one(raw.scope);
+  if (scope === "lists" || scope === "tag" || scope === "all") values.scope = scope;
+  values.listIds = Array.isArray(raw.listIds) ? raw.listIds : [];
+  values.tagId = one(raw.tagId);
+  values.smtpProbe = one(raw.smtpProbe) === "on";
+  for (const s of VERIFICATION_STATUSES) {
+    const a = one(raw[s]);
+    if (isAction(a)) values[s] = a;
+  }
+  for (const r of VERIFICATION_REASONS) {
+    const a = one(raw[overrideField(r)]);
+    if (isAction(a)) values.overrides[r] = a;
+  }
+  return values;
+}
+
+/** A saved scope and actions (a schedule's) as form values. */
+export function runOptionValuesOf(scope: RunScope, actions: RunActions, smtpProbe: boolean): RunOptionValues {
+  return {
+    scope: scope.kind,
+    listIds: scope.kind === "lists" ? scope.listIds : [],
+    tagId: scope.kind === "tag" ? scope.tagId : "",
+    smtpProbe,
+    deliverable: actions.deliverable,
+    risky: actions.risky,
+    undeliverable: actions.undeliverable,
+    unknown: actions.unknown,
+    overrides: Object.fromEntries(actions.overrides.map((o) => [o.reason, o.action])),
+  };
+}
+
+/** The parsed form fields (cleanForm or scheduleForm) as a run's scope and actions. */
+export function runOptionsFrom(
+  d: { scope: "lists" | "tag" | "all"; listIds: string[]; tagId: string } & Record<VerificationStatus, Action> & Record<string, unknown>,
+): { ok: true; scope: RunScope; actions: RunActions } | { ok: false; errors: FieldErrors } {
+  const scope = scopeSchema.safeParse(d.scope === "lists" ? { kind: "lists", listIds: d.listIds } : d.scope === "tag" ? { kind: "tag", tagId: d.tagId } : { kind: "all" });
+  if (!scope.success) return { ok: false, errors: { [d.scope === "tag" ? "tagId" : "listIds"]: "Choose from the ones shown" } };
+  const overrides = VERIFICATION_REASONS.flatMap((reason) => {
+    const action = d[overrideField(reason)];
+    return isAction(action) ? [{ reason, action }] : [];
+  });
+  const actions = actionsSchema.parse({ deliverable: d.deliverable, risky: d.risky, undeliverable: d.undeliverable, unknown: d.unknown, overrides });
+  return { ok: true, scope: scope.data as RunScope, actions };
+}
+
+export function usesDeleteValues(v: RunOptionValues): boolean {
+  return VERIFICATION_STATUSES.some((s) => v[s] === "delete") || Object.values(v.overrides).includes("delete");
+}
+
+/** Field names as the error summary shows them. */
+export const RUN_OPTION_LABELS: Record<string, string> = {
+  scope: "What to check",
+  listIds: "Lists",
+  tagId: "Tag",
+  deliverable: "Deliverable",
+  risky: "Risky",
+  undeliverable: "Undeliverable",
+  unknown: "Unknown",
+  smtpProbe: "Mailbox probing",
+  ...Object.fromEntries(VERIFICATION_REASONS.map((r) => [overrideField(r), `${REASON_LABELS[r]} (${STATUS_LABELS[STATUS_BY_REASON[r]]})`])),
+};
+
+export const ACTION_HELP: Record<Action, string> = {
+  keep: "Leave the contact as it is.",
+  unsubscribe: "Unsubscribe from the lists checked (only where the contact is active).",
+  delete: "Delete the contact from ActiveCampaign.",
+};
+
+const REASONS_BY_STATUS = Object.fromEntries(
+  VERIFICATION_STATUSES.map((s) => [s, VERIFICATION_REASONS.filter((r) => STATUS_BY_REASON[r] === s)]),
+) as Record<VerificationStatus, VerificationReason[]>;
+
+export const ScopeFieldset: FC<{ legend: string; lists: AcNamed[]; tags: AcNamed[]; values: RunOptionValues; errors: FieldErrors }> = ({ legend, lists, tags, values, errors }) => (
+  <fieldset class={errors.listIds || errors.tagId || errors.scope ? "group has-error" : "group"} id="f-scope">
+    <legend>{legend}</legend>
+    {errors.scope ? <p class="field-error">{errors.scope}</p> : null}
+
+    <div class="choice">
+      <input type="radio" name="scope" value="lists" id="scope-lists" checked={values.scope === "lists"} disabled={lists.length === 0} />
+      <label for="scope-lists">Contacts on these lists</label>
+    </div>
+    {lists.length === 0 ? (
+      <p class="hint indent">This account has no lists.</p>
+    ) : (
+      <fieldset class="indent sub" id="f-listIds" aria-describedby={errors.listIds ? "f-listIds-error" : undefined}>
+        <legend class="visually-hidden">Lists</legend>
+        {errors.listIds ? (
+          <p class="field-error" id="f-listIds-error">
+            {errors.listIds}
+          </p>
+        ) : null}
+        <div class="checklist">
+          {lists.map((l) => (
+            <div class="choice">
+              <input type="checkbox" name="listIds" value={l.id} id={`list-${l.id}`} checked={values.listIds.includes(l.id)} data-scope="lists" />
+              <label for={`list-${l.id}`}>{l.name || `List ${l.id}`}</label>
+            </div>
+          ))}
+        </div>
+      </fieldset>
+    )}
+
+    <div class="choice">
+      <input type="radio" name="scope" value="tag" id="scope-tag" checked={values.scope === "tag"} disabled={tags.length === 0} />
+      <label for="scope-tag">Contacts with a tag</label>
+    </div>
+    {tags.length === 0 ? (
+      <p class="hint indent">This account has no tags.</p>
+    ) : (
+      <div class={errors.tagId ? "indent field has-error" : "indent field"}>
+        <label for="f-tagId" class="visually-hidden">
+          Tag
+        </label>
+        {errors.tagId ? (
+          <p class="field-error" id="f-tagId-error">
+            {errors.tagId}
+          </p>
+        ) : null}
+        <select name="tagId" id="f-tagId" data-scope="tag" aria-invalid={errors.tagId ? "true" : undefined} aria-describedby={errors.tagId ? "f-tagId-error" : undefined}>
+          <option value="">Choose a tag…</option>
+          {tags.map((t) => (
+            <option value={t.id} selected={values.tagId === t.id}>
+              {t.name || `Tag ${t.id}`}
+            </option>
+          ))}
+        </select>
+      </div>
+    )}
+
+    <div class="choice">
+      <input type="radio" name="scope" value="all" id="scope-all" checked={values.scope === "all"} />
+      <label for="scope-all">All contacts in the account</label>
+    </div>
+  </fieldset>
+);
+
+/**
+ * An action per result, then (in "More options") an action per reason. `warning` follows the
+ * fixed text of the delete warning, which shows while any choice is Delete.
+ */
+export const ActionsFieldset: FC<{ legend: string; intro: string; values: RunOptionValues; errors: FieldErrors; warning: Child }> = ({ legend, intro, values, errors, warning }) => {
+  const overrideErrors = VERIFICATION_REASONS.some((r) => errors[overrideField(r)]);
+  const anyOverride = Object.keys(values.overrides).length > 0;
+  return (
+    <fieldset class="group">
+      <legend>{legend}</legend>
+      <p class="hint">{intro}</p>
+      <div class="action-grid">
+        {VERIFICATION_STATUSES.map((s) => (
+          <div class={errors[s] ? "action-row has-error" : "action-row"}>
+            <div>
+              <label for={`f-${s}`} class="action-label">
+                <span class={`swatch s-${s}`} aria-hidden="true"></span>
+                {STATUS_LABELS[s]}
+              </label>
+              <p class="hint" id={`f-${s}-hint`}>
+                {STATUS_HELP[s]}
+              </p>
+              {errors[s] ? <p class="field-error">{errors[s]}</p> : null}
+            </div>
+            <select name={s} id={`f-${s}`} aria-describedby={`f-${s}-hint`} data-action-select data-status={s}>
+              {ACTIONS.map((a) => (
+                <option value={a} selected={values[s] === a}>
+                  {ACTION_LABELS[a]}
+                </option>
+              ))}
+            </select>
+          </div>
+        ))}
+      </div>
+      <p class="hint">
+        <strong>Unsubscribe</strong>: {ACTION_HELP.unsubscribe} <strong>Delete</strong>: {ACTION_HELP.delete}
+      </p>
+
+      <p class="preset" data-needs-script hidden>
+        <span>A common choice:</span>
+        <button type="button" class="secondary compact" data-preset-reason="disposable" data-preset-action="delete">
+          Delete disposable addresses
+        </button>
+        <span class="hint">Throwaway mailboxes that stop working within days.</span>
+      </p>
+
+      <details class="more-options" id="f-overrides" open={anyOverride || overrideErrors}>
+        <summary>More options: a different action for some reasons</summary>
+        <div class="more-options-body">
+          <p class="hint">
+            Each result has its reasons. Choose an action for a reason to treat it differently from the rest of its result; the others follow their result’s action.
+          </p>
+          {VERIFICATION_STATUSES.map((s) => (
+            <fieldset class="override-group">
+              <legend class="h4">
+                <span class={`swatch s-${s}`} aria-hidden="true"></span>
+                {STATUS_LABELS[s]}
+              </legend>
+              {REASONS_BY_STATUS[s].map((r) => {
+                const name = overrideField(r);
+                const error = errors[name];
+                return (
+                  <div class={error ? "override-row has-error" : "override-row"}>
+                    <label for={`f-${name}`}>{REASON_LABELS[r]}</label>
+                    {error ? (
+                      <p class="field-error" id={`f-${name}-error`}>
+                        {error}
+                      </p>
+                    ) : null}
+                    <select name={name} id={`f-${name}`} data-action-select data-override-of={s} aria-describedby={error ? `f-${name}-error` : undefined}>
+                      <option value="" selected={values.overrides[r] === undefined}>
+                        Same as {STATUS_LABELS[s]}
+                      </option>
+                      {ACTIONS.map((a) => (
+                        <option value={a} selected={values.overrides[r] === a}>
+                          {ACTION_LABELS[a]}
+                        </option>
+                      ))}
+                    </select>
+                  </div>
+                );
+              })}
+            </fieldset>
+          ))}
+        </div>
+      </details>
+
+      <div class="notice warn" id="delete-warning" role="note" hidden={!usesDeleteValues(values)}>
+        <p>
+          <strong>Delete is permanent after 30 days.</strong> Deleted contacts disappear from every list, automation and report in ActiveCampaign. ActiveCampaign can
+          restore them for 30 days only. Unsubscribe is the safer choice.
+        </p>
+        {warning}
+      </div>
+    </fieldset>
+  );
+};
+
+export const SmtpFieldset: FC<{ legend: string; allowed: boolean; checked: boolean }> = ({ legend, allowed, checked }) =>
+  allowed ? (
+    <fieldset class="group">
+      <legend>{legend}</legend>
+      <div class="choice">
+        <input type="checkbox" name="smtpProbe" id="f-smtpProbe" value="on" checked={checked} aria-describedby="f-smtpProbe-hint" />
+        <label for="f-smtpProbe">Ask each mail server whether the mailbox exists (SMTP probe)</label>
+      </div>
+      <p class="hint indent" id="f-smtpProbe-hint">
+        Finds mailboxes that no longer exist. Slower; no e-mail is sent. Without it we check syntax, the domain’s mail servers, disposable and role addresses and typos.
+      </p>
+    </fieldset>
+  ) : (
+    <p class="hint">We check syntax, the domain’s mail servers, disposable and role addresses, and typos. Mailbox probing (SMTP) is turned off on this server.</p>
+  );
