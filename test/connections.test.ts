@@ -190,6 +190,13 @@ describe("connections", () => {
     const row = () => t.db.select().from(schema.connections).where(eq(schema.connections.id, json.id)).get()!;
     expect(t.deps.keyBox.open(row().apiKeyCiphertext, json.id)).toBe(API_KEY);
 
+    const schedule = await t.request("POST", "/api/schedules", {
+      as: s,
+      body: { connectionId: json.id, scope: { kind: "all" }, dayOfMonth: 1, hour: 9, timeZone: "UTC", autoApply: false },
+    });
+    expect(schedule.status).toBe(201);
+    t.db.update(schema.schedules).set({ lastError: "The run of 1 Nov failed: ActiveCampaign refused this API key" }).run();
+
     fake.apiKeys.add(newKey);
     const ok = await t.request("PATCH", `/api/connections/${json.id}`, { as: s, body: { apiKey: newKey, name: "Renamed" } });
     expect(ok.status).toBe(200);
@@ -198,6 +205,7 @@ describe("connections", () => {
     expect(JSON.stringify(body)).not.toContain(newKey);
     expect(t.deps.keyBox.open(row().apiKeyCiphertext, json.id)).toBe(newKey);
     expect((await t.request("GET", `/api/connections/${json.id}/lists`, { as: s })).status).toBe(200);
+    expect(t.db.select().from(schema.schedules).get()?.lastError).toBeNull();
 
     const other = await signUp(t);
     expect((await t.request("PATCH", `/api/connections/${json.id}`, { as: other, body: { name: "x" } })).status).toBe(404);

@@ -1,5 +1,5 @@
 import { and, desc, eq } from "drizzle-orm";
-import { schema } from "../../db/index.ts";
+import { schema, transaction } from "../../db/index.ts";
 import { newId } from "../../db/ids.ts";
 import { AcError, assertPublicHost, createAcClient, normalizeApiUrl, type AcClient } from "../ac/index.ts";
 import type { Deps, Principal } from "../deps.ts";
@@ -131,7 +131,11 @@ export async function updateConnection(
     });
   }
   if (Object.keys(changes).length > 0) {
-    deps.db.update(schema.connections).set(changes).where(eq(schema.connections.id, row.id)).run();
+    transaction(deps.db, (tx) => {
+      tx.update(schema.connections).set(changes).where(eq(schema.connections.id, row.id)).run();
+      // A schedule whose last run failed on the old key would otherwise show that error until its next run.
+      if (input.apiKey !== undefined) tx.update(schema.schedules).set({ lastError: null }).where(eq(schema.schedules.connectionId, row.id)).run();
+    });
     deps.logger.info({ connectionId: id, workspaceId: ctx.workspaceId, keyReplaced: input.apiKey !== undefined }, "connection updated");
   }
   return getConnection(deps, { ctx, id });
