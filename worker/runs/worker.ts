@@ -1,5 +1,6 @@
 import { and, asc, eq, inArray, isNull, lt, lte, or, sql } from "drizzle-orm";
 import { randomBytes } from "node:crypto";
+import { setMaxListeners } from "node:events";
 import { schema, transaction } from "../../db/index.ts";
 import type { RunStatus } from "../../db/schema/index.ts";
 import { AcError } from "../../server/ac/index.ts";
@@ -170,6 +171,8 @@ export function createWorker(deps: Deps, opts: WorkerOptions): Worker {
       const run = claim();
       if (!run) break;
       const controller = new AbortController();
+      // Every SMTP session and AC request of the run listens to this one signal.
+      setMaxListeners(0, controller.signal);
       const done = execute(run, controller).finally(() => {
         active.delete(run.id);
         if (running) schedule(0);

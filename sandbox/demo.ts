@@ -1,0 +1,127 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { loadConfig, type Config } from "../server/config.ts";
+import { createLogger } from "../server/logger.ts";
+import { startListwarden, type Listwarden, type StartOptions } from "../server/start.ts";
+import { startDnsServer, type TestDnsServer } from "./dns.ts";
+import { startSandbox, type Sandbox } from "./server.ts";
+import { startSmtpServers, type FakeMxFleet } from "./smtp.ts";
+import { WORLD_ZONE, worldMailHosts, type World } from "./world.ts";
+
+export const DEMO_USER = { email: "demo@listwarden.test", password: "listwarden-demo" } as const;
+export const DEMO_CONNECTION_NAME = "Sandbox AC (demo)";
+export const DEMO_CREDITS = 20_000;
+
+/**
+ * Time limits short enough to watch: a tarpit is given up after 1.5 s, greylisting is retried
+ * after 0.25, 0.5 and 1 s, a silent DNS server after 2 × 0.5 s.
+ */
+export const DEMO_TIMINGS = {
+  dnsTimeoutMs: 500,
+  smtpConnectTimeoutMs: 1_000,
+  smtpReplyTimeoutMs: 1_500,
+  greylistDelaysMs: [250, 500, 1_000],
+  tarpitDelayMs: 5_000,
+} as const;
+
+export interface DemoOptions {
+  /** Contacts in the sandbox account (at least MIN_WORLD_CONTACTS). */
+  contacts?: number;
+  /** The dashboard's port; 0 picks a free one. */
+  port?: number;
+  /** The sandbox account's rate limit, which the product is set to as well. */
+  requestsPerSecond?: number;
+  /** An empty directory for the product's database; by default a new temporary one that close() removes. */
+  dataDir?: string;
+  logLevel?: Config["LOG_LEVEL"];
+  worker?: StartOptions["worker"];
+}
+
+export interface Demo {
+  /** The dashboard, e.g. http://localhost:3000. */
+  url: string;
+  /** The same on the address it listens on, for scripts. */
+  apiBase: string;
+  user: { email: string; password: string };
+  connectionId: string;
+  sandbox: Sandbox;
+  world: World;
+  dns: TestDnsServer;
+  smtp: FakeMxFleet;
+  lw: Listwarden;
+  dataDir: string;
+  close(): Promise<void>;
+}
+
+/**
+ * Everything on loopback: the sandbox AC seeded with the demo world, its DNS server, its
+ * SMTP servers (127.0.0.2-16 on one port), and Listwarden set to use them with SMTP probing
+ * on, with a demo user that has credits and a connection to the sandbox.
+ */
+export async function startDemo(opts: DemoOptions = {}): Promise<Demo> {
+  const rps = opts.requestsPerSecond ?? 5;
+  const closers: (() => Promise<void> | void)[] = [];
+  const close = async () => {
+    for (const fn of closers.splice(0).reverse()) await fn();
+  };
+  try {
+    const sandbox = await startSandbox({ contacts: opts.contacts ?? 5_000, requestsPerSecond: rps });
+    closers.push(() => sandbox.close());
+    const world = sandbox.world!;
+    const dns = await startDnsServer(WORLD_ZONE);
+    closers.push(() => dns.close());
+    const smtp = await startSmtpServers(worldMailHosts(world, { tarpitDelayMs: DEMO_TIMINGS.tarpitDelayMs }));
+    closers.push(() => smtp.close());
+
+    const dataDir = opts.dataDir ?? mkdtempSync(path.join(tmpdir(), "listwarden-demo-"));
+    if (!opts.dataDir) closers.push(() => rmSync(dataDir, { recursive: true, force: true }));
+    const config = loadConfig({
+      NODE_ENV: "development",
+      HOST: "127.0.0.1",
+      PORT: String(opts.port ?? 3000),
+      DATA_DIR: dataDir,
+      LOG_LEVEL: opts.logLevel ?? "warn",
+      SIGNUP_CREDITS: String(DEMO_CREDITS),
+      AC_ALLOW_PRIVATE_HOSTS: "on",
+      AC_REQUESTS_PER_SECOND: String(rps),
+      DNS_SERVERS: dns.address,
+      DNS_TIMEOUT_MS: String(DEMO_TIMINGS.dnsTimeoutMs),
+      SMTP_PROBE: "on",
+      SMTP_HELO: "probe.listwarden.test",
+      SMTP_MAIL_FROM: "bounces@probe.listwarden.test",
+      SMTP_PORT: String(smtp.port),
+      SMTP_CONNECT_TIMEOUT_MS: String(DEMO_TIMINGS.smtpConnectTimeoutMs),
+      SMTP_REPLY_TIMEOUT_MS: String(DEMO_TIMINGS.smtpReplyTimeoutMs),
+      SMTP_GREYLIST_DELAYS_MS: DEMO_TIMINGS.greylistDelaysMs.join(","),
+    });
+    const lw = await startListwarden({ config, logger: createLogger({ level: config.LOG_LEVEL }), worker: { pollMs: 200, ...opts.worker } });
+    closers.push(() => lw.close());
+
+    const apiBase = `http://127.0.0.1:${new URL(lw.url).port}`;
+    const connectionId = await createDemoAccount(apiBase, sandbox);
+    return { url: lw.url, apiBase, user: { ...DEMO_USER }, connectionId, sandbox, world, dns, smtp, lw, dataDir, close };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}
+
+/** Signs the demo user up through the API and connects it to the sandbox account. */
+async function createDemoAccount(apiBase: string, sandbox: Sandbox): Promise<string> {
+  const signup = await fetch(`${apiBase}/api/auth/signup`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(DEMO_USER),
+  });
+  if (signup.status !== 201) throw new Error(`demo sign-up failed: ${signup.status} ${await signup.text()}`);
+  const { csrfToken } = (await signup.json()) as { csrfToken: string };
+  const cookie = (signup.headers.get("set-cookie") ?? "").split(";")[0] ?? "";
+  const res = await fetch(`${apiBase}/api/connections`, {
+    method: "POST",
+    headers: { "content-type": "application/json", cookie, "x-csrf-token": csrfToken },
+    body: JSON.stringify({ name: DEMO_CONNECTION_NAME, apiUrl: sandbox.url, apiKey: sandbox.apiKey }),
+  });
+  if (res.status !== 201) throw new Error(`demo connection failed: ${res.status} ${await res.text()}`);
+  return ((await res.json()) as { id: string }).id;
+}
