@@ -65,7 +65,8 @@ async function api<T>(base: string, cookie: string, csrf: string, method: string
 
 async function waitFor(base: string, cookie: string, id: string, statuses: string[]): Promise<RunView> {
   for (;;) {
-    const run = await api<RunView>(base, cookie, "", "GET", `/api/runs/${id}`);
+    // A reused keep-alive socket the server just closed fails once; the next poll opens a new one.
+    const run = await api<RunView>(base, cookie, "", "GET", `/api/runs/${id}`).catch(() => api<RunView>(base, cookie, "", "GET", `/api/runs/${id}`));
     if (statuses.includes(run.status)) return run;
     if (run.status === "failed") throw new Error(`run failed: ${run.statusReason}`);
     await new Promise((r) => setTimeout(r, 100));

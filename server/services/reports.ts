@@ -65,7 +65,11 @@ async function* reportRows(db: Db, runId: string): AsyncGenerator<string[]> {
       .orderBy(asc(schema.runActions.listId))
       .all();
     const byContact = new Map<number, ActionRow[]>();
-    for (const a of actions) byContact.set(a.contactId, [...(byContact.get(a.contactId) ?? []), a]);
+    for (const a of actions) {
+      const list = byContact.get(a.contactId);
+      if (list) list.push(a);
+      else byContact.set(a.contactId, [a]);
+    }
     for (const c of contacts) {
       const lists = (JSON.parse(c.lists) as { listId: number; status: number }[]).map((l) => l.listId).join(" ");
       yield [

@@ -5,7 +5,7 @@ import { parseCsv } from "../support/runs.ts";
 import { address, WORLD_ZONE } from "../support/world.ts";
 import { findUserByEmail } from "../../server/services/accounts.ts";
 import { grantCredits } from "../../server/services/credits.ts";
-import { CHROMIUM, DESKTOP, launchChromium, SCREENSHOTS, snap, startFakeAc, startStack, type Stack } from "./stack.ts";
+import { CHROMIUM, DESKTOP, launchChromium, SCREENSHOTS, snap, startFakeAc, startStack, type Stack, watchPage } from "./stack.ts";
 
 const KEY = "5f3c9e1a7b2d4c6e8f0a1b3c5d7e9f1a2b4c6d8e0f1a3b5c7d9e1f3a5b7c9d1e3f5a7b9c";
 const WRONG_KEY = "0f0e0d0c0b0a09080706050403020100ffeeddccbbaa99887766554433221100aa55";
@@ -23,8 +23,7 @@ describe.skipIf(!haveChromium && !process.env.CI)("dashboard in Chromium", () =>
   let context: BrowserContext;
   let page: Page;
   /** What the page must never do: run injected code, break its own CSP, throw. */
-  let dialogs: string[];
-  let problems: string[];
+  let seen: ReturnType<typeof watchPage>;
   let emailCounter = 0;
   const ids: Record<string, string> = {};
   let lists: { news: string; evil: string; other: string };
@@ -56,23 +55,13 @@ describe.skipIf(!haveChromium && !process.env.CI)("dashboard in Chromium", () =>
   beforeEach(async () => {
     context = await browser.newContext({ viewport: DESKTOP, acceptDownloads: true });
     page = await context.newPage();
-    dialogs = [];
-    problems = [];
-    page.on("dialog", (d) => {
-      dialogs.push(d.message());
-      void d.dismiss();
-    });
-    page.on("console", (m) => {
-      // Form errors answer 4xx on purpose; Chromium logs those responses, which is fine.
-      if (m.type() === "error" && !/^Failed to load resource: the server responded with a status of 4\d\d/.test(m.text())) problems.push(m.text());
-    });
-    page.on("pageerror", (e) => problems.push(e.message));
+    seen = watchPage(page);
   });
 
   afterEach(async () => {
     await context.close();
-    expect(dialogs).toEqual([]);
-    expect(problems).toEqual([]);
+    expect(seen.dialogs).toEqual([]);
+    expect(seen.problems).toEqual([]);
   });
 
   const url = (p: string) => `${stack.url}${p}`;

@@ -6,7 +6,7 @@ import { schema } from "../../db/index.ts";
 import { findUserByEmail } from "../../server/services/accounts.ts";
 import { getRun } from "../../server/services/runs.ts";
 import { createSchedule } from "../../server/services/schedules.ts";
-import { CHROMIUM, DESKTOP, launchChromium, shiftedClock, snap, startFakeAc, startStack, type Stack } from "./stack.ts";
+import { CHROMIUM, DESKTOP, launchChromium, shiftedClock, snap, startFakeAc, startStack, type Stack, watchPage } from "./stack.ts";
 
 const KEY = "3c5d7e9f1a2b4c6d8e0f1a3b5c7d9e1f3a5b7c9d1e3f5a7b9c1d3e5f7a9b1c3d5e7f9a1b";
 const PASSWORD = "correct horse battery staple";
@@ -30,8 +30,7 @@ describe.skipIf(!haveChromium && !process.env.CI)("connection settings, schedule
   let browser: Browser;
   let context: BrowserContext;
   let page: Page;
-  let dialogs: string[];
-  let problems: string[];
+  let seen: ReturnType<typeof watchPage>;
   let emailCounter = 0;
   let email = "";
   const lists: Record<string, string> = {};
@@ -61,16 +60,7 @@ describe.skipIf(!haveChromium && !process.env.CI)("connection settings, schedule
   beforeEach(async () => {
     context = await browser.newContext({ viewport: DESKTOP, timezoneId: BROWSER_ZONE, locale: "en-GB" });
     page = await context.newPage();
-    dialogs = [];
-    problems = [];
-    page.on("dialog", (d) => {
-      dialogs.push(d.message());
-      void d.dismiss();
-    });
-    page.on("console", (m) => {
-      if (m.type() === "error" && !/^Failed to load resource: the server responded with a status of 4\d\d/.test(m.text())) problems.push(m.text());
-    });
-    page.on("pageerror", (e) => problems.push(e.message));
+    seen = watchPage(page);
   });
 
   afterEach(async () => {
@@ -78,8 +68,8 @@ describe.skipIf(!haveChromium && !process.env.CI)("connection settings, schedule
     // Each test's schedules end with it: a later test's clock must not start their runs.
     stack.lw.deps.db.delete(schema.schedules).run();
     clock.offsetMs = 0;
-    expect(dialogs).toEqual([]);
-    expect(problems).toEqual([]);
+    expect(seen.dialogs).toEqual([]);
+    expect(seen.problems).toEqual([]);
   });
 
   const url = (p: string) => `${stack.url}${p}`;

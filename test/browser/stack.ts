@@ -109,6 +109,24 @@ export function launchChromium(): Promise<Browser> {
 }
 
 /** Saves the page at desktop and phone width under test-results/screenshots/. */
+/**
+ * What a page did that a user would see as broken: alert/confirm dialogs (an injected script
+ * would open one) and script errors or CSP violations in the console. 4xx responses are
+ * expected on form errors and left out.
+ */
+export function watchPage(page: Page): { dialogs: string[]; problems: string[] } {
+  const seen = { dialogs: [] as string[], problems: [] as string[] };
+  page.on("dialog", (d) => {
+    seen.dialogs.push(d.message());
+    void d.dismiss();
+  });
+  page.on("console", (m) => {
+    if (m.type() === "error" && !/^Failed to load resource: the server responded with a status of 4\d\d/.test(m.text())) seen.problems.push(m.text());
+  });
+  page.on("pageerror", (e) => seen.problems.push(e.message));
+  return seen;
+}
+
 export async function snap(page: Page, name: string): Promise<void> {
   mkdirSync(SCREENSHOTS, { recursive: true });
   const original = page.viewportSize() ?? DESKTOP;

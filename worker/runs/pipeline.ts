@@ -1,4 +1,4 @@
-import { and, asc, eq, inArray, isNull, sql } from "drizzle-orm";
+import { and, asc, eq, gt, inArray, isNull, sql } from "drizzle-orm";
 import type { SQLiteUpdateSetSource } from "drizzle-orm/sqlite-core";
 import PQueue from "p-queue";
 import { schema, transaction, type Db } from "../../db/index.ts";
@@ -113,7 +113,7 @@ export async function processRun(ctx: RunContext): Promise<void> {
       setStatus(ctx, { status: "running", statusReason: null, creditsNeeded: null, notBefore: null, startedAt: run.startedAt ?? new Date(deps.clock.now()) });
       const fetchDone = await fetchAndVerify(ctx, countRequests);
       if (!fetchDone) return;
-      plan(ctx);
+      await plan(ctx);
     }
     const current = ownedRun(deps.db, ctx);
     if (current.status === "applying") await apply(ctx, countRequests);
@@ -456,77 +456,99 @@ const ACTIVE = 1;
  * from lists where the contact is active, and for a list scope only from the chosen lists;
  * a delete needs no unsubscribe first; keep costs no request.
  */
-function plan(ctx: RunContext): void {
+const PLAN_CHUNK = 2_000;
+
+async function plan(ctx: RunContext): Promise<void> {
   const { deps } = ctx;
   const now = deps.clock.now();
-  const status = transaction(deps.db, (tx): RunStatus => {
-    const run = ownedRun(tx, ctx);
-    if (run.planReady) return run.status;
-    const scope = JSON.parse(run.scope) as RunScope;
-    const actions = JSON.parse(run.actions) as RunActions;
+  const start = ownedRun(deps.db, ctx);
+  let status: RunStatus = start.status;
+  if (!start.planReady) {
+    // In chunks, each its own transaction, so a large run does not hold the event loop (and
+    // the dashboard) for seconds. Planning again after a crash gives the same rows.
+    const scope = JSON.parse(start.scope) as RunScope;
+    const actions = JSON.parse(start.actions) as RunActions;
     const chosen = scope.kind === "lists" ? new Set(scope.listIds.map(Number)) : null;
-    const contacts = tx
-      .select({
-        contactId: schema.runContacts.contactId,
-        status: schema.runContacts.status,
-        reason: schema.runContacts.reason,
-        lists: schema.runContacts.lists,
-      })
-      .from(schema.runContacts)
-      .where(eq(schema.runContacts.runId, ctx.runId))
-      .all();
+    let after = -1;
+    let contactsSeen = 0;
     let destructive = 0;
-    const rows: (typeof schema.runActions.$inferInsert)[] = [];
-    const byAction = new Map<Action, number[]>();
-    for (const c of contacts) {
-      const action = actionFor(actions, c.status as never, c.reason as never);
-      byAction.set(action, [...(byAction.get(action) ?? []), c.contactId]);
-      if (action === "delete") {
-        rows.push({ id: newId("act", now), runId: ctx.runId, contactId: c.contactId, kind: "delete", listId: 0 });
-        destructive += 1;
-      } else if (action === "unsubscribe") {
-        const lists = (JSON.parse(c.lists) as Membership[]).filter((l) => l.status === ACTIVE && (!chosen || chosen.has(l.listId)));
-        for (const l of lists) rows.push({ id: newId("act", now), runId: ctx.runId, contactId: c.contactId, kind: "unsubscribe", listId: l.listId });
-        if (lists.length > 0) destructive += 1;
+    for (;;) {
+      const chunk = transaction(deps.db, (tx) => {
+        ownedRun(tx, ctx);
+        const contacts = tx
+          .select({ contactId: schema.runContacts.contactId, status: schema.runContacts.status, reason: schema.runContacts.reason, lists: schema.runContacts.lists })
+          .from(schema.runContacts)
+          .where(and(eq(schema.runContacts.runId, ctx.runId), gt(schema.runContacts.contactId, after)))
+          .orderBy(asc(schema.runContacts.contactId))
+          .limit(PLAN_CHUNK)
+          .all();
+        if (contacts.length === 0) return null;
+        let changing = 0;
+        const rows: (typeof schema.runActions.$inferInsert)[] = [];
+        const byAction = new Map<Action, number[]>();
+        for (const c of contacts) {
+          const action = actionFor(actions, c.status as never, c.reason as never);
+          const ids = byAction.get(action);
+          if (ids) ids.push(c.contactId);
+          else byAction.set(action, [c.contactId]);
+          if (action === "delete") {
+            rows.push({ id: newId("act", now), runId: ctx.runId, contactId: c.contactId, kind: "delete", listId: 0 });
+            changing += 1;
+          } else if (action === "unsubscribe") {
+            const lists = (JSON.parse(c.lists) as Membership[]).filter((l) => l.status === ACTIVE && (!chosen || chosen.has(l.listId)));
+            for (const l of lists) rows.push({ id: newId("act", now), runId: ctx.runId, contactId: c.contactId, kind: "unsubscribe", listId: l.listId });
+            if (lists.length > 0) changing += 1;
+          }
+        }
+        for (const [action, ids] of byAction) {
+          for (let i = 0; i < ids.length; i += 500) {
+            tx.update(schema.runContacts)
+              .set({ action })
+              .where(and(eq(schema.runContacts.runId, ctx.runId), inArray(schema.runContacts.contactId, ids.slice(i, i + 500))))
+              .run();
+          }
+        }
+        for (let i = 0; i < rows.length; i += 500) tx.insert(schema.runActions).values(rows.slice(i, i + 500)).onConflictDoNothing().run();
+        return { last: contacts.at(-1)!.contactId, count: contacts.length, changing };
+      });
+      if (!chunk) break;
+      after = chunk.last;
+      contactsSeen += chunk.count;
+      destructive += chunk.changing;
+      ctx.signal.throwIfAborted();
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    status = transaction(deps.db, (tx): RunStatus => {
+      const run = ownedRun(tx, ctx);
+      const share = contactsSeen ? destructive / contactsSeen : 0;
+      const limit = run.holdThreshold ?? 0.3;
+      let next: RunStatus;
+      let reason: string | null;
+      if (destructive === 0) {
+        next = "completed";
+        reason = "Nothing to change in ActiveCampaign: every contact is kept";
+      } else if (run.autoApply && share <= limit) {
+        next = "applying";
+        reason = null;
+      } else {
+        next = "awaiting_review";
+        reason = run.autoApply
+          ? `Held for review: ${(share * 100).toFixed(1)}% of contacts would be unsubscribed or deleted, above this schedule's ${Math.round(limit * 100)}% limit`
+          : `Review the plan: ${destructive} contact(s) would be unsubscribed or deleted`;
       }
-    }
-    for (const [action, ids] of byAction) {
-      for (let i = 0; i < ids.length; i += 500) {
-        tx.update(schema.runContacts)
-          .set({ action })
-          .where(and(eq(schema.runContacts.runId, ctx.runId), inArray(schema.runContacts.contactId, ids.slice(i, i + 500))))
-          .run();
-      }
-    }
-    for (let i = 0; i < rows.length; i += 500) tx.insert(schema.runActions).values(rows.slice(i, i + 500)).onConflictDoNothing().run();
-
-    const share = contacts.length ? destructive / contacts.length : 0;
-    let next: RunStatus;
-    let reason: string | null;
-    if (destructive === 0) {
-      next = "completed";
-      reason = "Nothing to change in ActiveCampaign: every contact is kept";
-    } else if (run.autoApply && share <= (run.holdThreshold ?? 0.3)) {
-      next = "applying";
-      reason = null;
-    } else {
-      next = "awaiting_review";
-      reason = run.autoApply
-        ? `Held for review: ${(share * 100).toFixed(1)}% of contacts would be unsubscribed or deleted, above this schedule's ${Math.round((run.holdThreshold ?? 0.3) * 100)}% limit`
-        : `Review the plan: ${destructive} contact(s) would be unsubscribed or deleted`;
-    }
-    tx.update(schema.runs)
-      .set({
-        planReady: true,
-        status: next,
-        statusReason: reason,
-        ...(next === "awaiting_review" ? { reviewAt: new Date(now), leaseOwner: null, leaseExpiresAt: null } : {}),
-        ...(next === "completed" ? { finishedAt: new Date(now), leaseOwner: null, leaseExpiresAt: null } : {}),
-      })
-      .where(eq(schema.runs.id, ctx.runId))
-      .run();
-    return next;
-  });
+      tx.update(schema.runs)
+        .set({
+          planReady: true,
+          status: next,
+          statusReason: reason,
+          ...(next === "awaiting_review" ? { reviewAt: new Date(now), leaseOwner: null, leaseExpiresAt: null } : {}),
+          ...(next === "completed" ? { finishedAt: new Date(now), leaseOwner: null, leaseExpiresAt: null } : {}),
+        })
+        .where(eq(schema.runs.id, ctx.runId))
+        .run();
+      return next;
+    });
+  }
   ctx.emit({ type: "planned", runId: ctx.runId, status });
   if (status === "completed") ctx.emit({ type: "finished", runId: ctx.runId, status });
   if (status === "awaiting_review" || status === "completed") throw new Stop();
