@@ -63,7 +63,7 @@ export class ConfigError extends Error {
 }
 
 /** Parses settings; names every bad one in the thrown message. */
-export function parseConfig(env: Record<string, string | undefined>): RawConfig {
+export function parseConfig(env: Record<string, string | undefined> = process.env): RawConfig {
   const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ""));
   const result = configSchema.safeParse(cleaned);
   if (!result.success) {

@@ -13,7 +13,8 @@ type Io = { stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream; stdin:
 const defaultIo: Io = { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin };
 
 /** `npx listwarden ...`; returns the exit code. */
-export async function main(args: string[], io: Io = defaultIo, env: Record<string, string | undefined> = process.env): Promise<number> {
+/** `env` defaults to the process environment, read by the config module. */
+export async function main(args: string[], io: Io = defaultIo, env?: Record<string, string | undefined>): Promise<number> {
   const [command, ...rest] = args;
   try {
     if (command === "credits") return creditsCommand(rest, io, env);
@@ -34,7 +35,7 @@ export async function main(args: string[], io: Io = defaultIo, env: Record<strin
   }
 }
 
-function creditsCommand(args: string[], io: Io, env: Record<string, string | undefined>): number {
+function creditsCommand(args: string[], io: Io, env: Record<string, string | undefined> | undefined): number {
   const [sub, email, amountText, ...reasonWords] = args;
   const amount = Number(amountText);
   if (sub !== "grant" || !email || !Number.isSafeInteger(amount) || amount <= 0) {
