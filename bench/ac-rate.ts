@@ -1,5 +1,5 @@
 import { pathToFileURL } from "node:url";
-import { createAcClient, createAcLimiters } from "../server/ac/index.ts";
+import { createAcClient, createAcLimiters } from "../core/ac/index.ts";
 import { FakeAc, startFakeAcServer } from "../test/support/fake-ac.ts";
 
 /**

@@ -2,9 +2,9 @@ import { execFile } from "node:child_process";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { promisify } from "node:util";
 import { startDnsServer, type Zone } from "../test/support/dns-server.ts";
-import { createVerifier } from "../worker/verify/index.ts";
-import { createListChecks } from "../worker/verify/lists.ts";
-import { checkSyntax } from "../worker/verify/syntax.ts";
+import { createVerifier } from "../verify/index.ts";
+import { createListChecks } from "../verify/lists.ts";
+import { checkSyntax } from "../verify/syntax.ts";
 
 /**
  * Verification throughput. Each phase runs in a child process of its own so that its peak

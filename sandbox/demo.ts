@@ -1,9 +1,9 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { loadConfig, type Config } from "../server/config.ts";
-import { createLogger } from "../server/logger.ts";
-import { startListwarden, type Listwarden, type StartOptions } from "../server/start.ts";
+import { loadConfig, type Config } from "../core/config.ts";
+import { createLogger } from "../core/logger.ts";
+import { startListwarden, type Listwarden, type StartOptions } from "../boot/start.ts";
 import { startDnsServer, type TestDnsServer } from "./dns.ts";
 import { startSandbox, type Sandbox } from "./server.ts";
 import { startSmtpServers, type FakeMxFleet } from "./smtp.ts";

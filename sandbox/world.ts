@@ -1,4 +1,4 @@
-import type { VerificationReason, VerificationStatus } from "../worker/verify/taxonomy.ts";
+import type { VerificationReason, VerificationStatus } from "../verify/taxonomy.ts";
 import type { Zone, ZoneEntry } from "./dns.ts";
 import type { FakeAc } from "./fake-ac.ts";
 import { acceptAll, blocklisting, greylisting, slowly, strictMailboxes, type FakeMxSpec } from "./smtp.ts";

@@ -1,11 +1,10 @@
-import { Hono } from "hono";
+import { Hono, type ErrorHandler, type MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
-import { secureHeaders } from "hono/secure-headers";
 import { randomUUID } from "node:crypto";
-import type { Deps } from "./deps.ts";
+import type { Deps } from "../core/deps.ts";
+import { AppError, ERROR_STATUS, type ErrorCode } from "../core/errors.ts";
 import type { AppEnv } from "./env.ts";
-import { AppError, ERROR_STATUS, type ErrorCode } from "./errors.ts";
 import { csrfProtection, identify, requireAuth } from "./middleware/auth.ts";
 import { authRoutes } from "./routes/auth.ts";
 import { connectionRoutes } from "./routes/connections.ts";
@@ -13,17 +12,14 @@ import { creditRoutes } from "./routes/credits.ts";
 import { runRoutes } from "./routes/runs.ts";
 import { scheduleRoutes } from "./routes/schedules.ts";
 import { tokenRoutes } from "./routes/tokens.ts";
-import { webRoutes } from "../web/index.tsx";
 
-function errorBody(code: ErrorCode, message: string, requestId: string, field?: string) {
+export function errorBody(code: ErrorCode, message: string, requestId: string, field?: string) {
   return { error: { code, message, requestId, ...(field ? { field } : {}) } };
 }
 
-/** The HTTP application. Tests build it with their own deps (in-memory db, fake clock). */
-export function createApp(deps: Deps) {
-  const app = new Hono<AppEnv>();
-
-  app.use("*", async (c, next) => {
+/** Gives every request an id and a logger carrying it, and logs one line when it is answered. */
+export function requestContext(deps: Deps): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
     const requestId = c.req.header("x-request-id")?.slice(0, 64) || randomUUID();
     const log = deps.logger.child({ requestId });
     c.set("deps", deps);
@@ -37,37 +33,12 @@ export function createApp(deps: Deps) {
       { method: c.req.method, path: new URL(c.req.url).pathname, status: c.res.status, ms: Math.round(performance.now() - started) },
       "request",
     );
-  });
-  // same-origin, not no-referrer: with no-referrer browsers send "Origin: null" on form posts,
-  // which the CSRF check must refuse.
-  app.use("*", secureHeaders({ referrerPolicy: "same-origin" }));
-  app.use(
-    "/api/*",
-    bodyLimit({
-      maxSize: 1024 * 1024,
-      onError: () => {
-        throw new AppError("payload_too_large", "Request body is larger than 1 MB");
-      },
-    }),
-  );
-  app.use("/api/*", identify, csrfProtection);
+  };
+}
 
-  app.route("/api/auth", authRoutes);
-  const api = new Hono<AppEnv>();
-  api.use("*", requireAuth);
-  api.route("/tokens", tokenRoutes);
-  api.route("/credits", creditRoutes);
-  api.route("/connections", connectionRoutes);
-  api.route("/runs", runRoutes);
-  api.route("/schedules", scheduleRoutes);
-  app.route("/api", api);
-
-  app.get("/healthz", (c) => c.json({ ok: true }));
-  app.route("/", webRoutes(deps));
-
-  app.notFound((c) => c.json(errorBody("not_found", `No route for ${c.req.method} ${new URL(c.req.url).pathname}`, c.var.requestId), 404));
-
-  app.onError((err, c) => {
+/** The JSON error answer: AppError codes map to statuses; anything else is a 500 that says nothing of internals. */
+export function jsonErrors(deps: Deps): ErrorHandler<AppEnv> {
+  return (err, c) => {
     const requestId = c.var.requestId ?? "unknown";
     if (err instanceof AppError) {
       for (const [k, v] of Object.entries(err.headers ?? {})) c.header(k, v);
@@ -80,9 +51,36 @@ export function createApp(deps: Deps) {
     }
     (c.var.log ?? deps.logger).error({ err }, "unhandled error");
     return c.json(errorBody("internal", "Something went wrong on our side; it has been logged", requestId), 500);
-  });
-
-  return app;
+  };
 }
 
-export type App = ReturnType<typeof createApp>;
+/**
+ * The JSON API, mounted at /api by the boot code. It expects requestContext to run first.
+ * Tests build the whole app with their own deps (in-memory db, fake clock).
+ */
+export function createApi(deps: Deps) {
+  const api = new Hono<AppEnv>();
+  api.use(
+    "*",
+    bodyLimit({
+      maxSize: 1024 * 1024,
+      onError: () => {
+        throw new AppError("payload_too_large", "Request body is larger than 1 MB");
+      },
+    }),
+  );
+  api.use("*", identify, csrfProtection);
+  api.route("/auth", authRoutes);
+
+  const signedIn = new Hono<AppEnv>();
+  signedIn.use("*", requireAuth);
+  signedIn.route("/tokens", tokenRoutes);
+  signedIn.route("/credits", creditRoutes);
+  signedIn.route("/connections", connectionRoutes);
+  signedIn.route("/runs", runRoutes);
+  signedIn.route("/schedules", scheduleRoutes);
+  api.route("/", signedIn);
+
+  api.onError(jsonErrors(deps));
+  return api;
+}

@@ -1,5 +1,5 @@
-import type { Deps, Principal } from "./deps.ts";
-import type { Logger } from "./logger.ts";
+import type { Deps, Principal } from "../core/deps.ts";
+import type { Logger } from "../core/logger.ts";
 
 /** Hono environment: what middleware puts on every request's context. */
 export interface AppEnv {

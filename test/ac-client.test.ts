@@ -11,8 +11,8 @@ import {
   type AcClientOptions,
   type AcLimiters,
   type Sleep,
-} from "../server/ac/index.ts";
-import { createLogger } from "../server/logger.ts";
+} from "../core/ac/index.ts";
+import { createLogger } from "../core/logger.ts";
 import { FakeAc, fakeAcHandlers } from "./support/fake-ac.ts";
 
 const BASE = "https://acct.api-us1.com";

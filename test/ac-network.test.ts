@@ -7,7 +7,7 @@ import {
   createAcLimiters,
   createGuardedDispatcher,
   type LookupAll,
-} from "../server/ac/index.ts";
+} from "../core/ac/index.ts";
 import { FakeAc, startFakeAcServer, type FakeAcServer } from "./support/fake-ac.ts";
 
 let fake: FakeAc;

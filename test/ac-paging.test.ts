@@ -1,7 +1,7 @@
 import { http, HttpResponse } from "msw";
 import { setupServer } from "msw/node";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { createAcClient, createAcLimiters, type AcContact, type AcContactPage, type AcScope } from "../server/ac/index.ts";
+import { createAcClient, createAcLimiters, type AcContact, type AcContactPage, type AcScope } from "../core/ac/index.ts";
 import { FakeAc, fakeAcHandlers } from "./support/fake-ac.ts";
 
 const BASE = "https://paging.api-us1.com";

@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
-import { createAcClient, createAcLimiters, type AcLimiters } from "../server/ac/index.ts";
+import { createAcClient, createAcLimiters, type AcLimiters } from "../core/ac/index.ts";
 import { FakeAc, startFakeAcServer, type FakeAcServer } from "./support/fake-ac.ts";
 
 /** True when no `windowMs` span holds more than `cap` of the sorted times. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { AcError, API_URL_HINT, assertPublicHost, isPublicAddress, normalizeApiUrl, type LookupAll } from "../server/ac/index.ts";
+import { AcError, API_URL_HINT, assertPublicHost, isPublicAddress, normalizeApiUrl, type LookupAll } from "../core/ac/index.ts";
 
 const prod = { allowPrivateHosts: false };
 const dev = { allowPrivateHosts: true };

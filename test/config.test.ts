@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { ConfigError, loadConfig, parseConfig } from "../server/config.ts";
+import { ConfigError, loadConfig, parseConfig } from "../core/config.ts";
 
 describe("config", () => {
   it("applies the documented defaults", () => {

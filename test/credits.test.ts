@@ -4,8 +4,8 @@ import path from "node:path";
 import { PassThrough } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { openDb, transaction } from "../db/index.ts";
-import { main as cli } from "../server/cli/main.ts";
-import { balanceOf, chargeCredits, grantCredits, refundCredits } from "../server/services/credits.ts";
+import { main as cli } from "../cli/main.ts";
+import { balanceOf, chargeCredits, grantCredits, refundCredits } from "../core/services/credits.ts";
 import { FakeClock } from "./support/clock.ts";
 import { createTestApp, signUp } from "./support/app.ts";
 

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { RunView } from "../server/services/runs.ts";
+import type { RunView } from "../core/services/runs.ts";
 import type { RunEvent } from "../worker/runs/pipeline.ts";
-import { VERIFICATION_REASONS } from "../worker/verify/taxonomy.ts";
+import { VERIFICATION_REASONS } from "../verify/taxonomy.ts";
 import { DEMO_CONNECTION_NAME, startDemo, type Demo } from "../sandbox/demo.ts";
 import { KINDS, MIN_WORLD_CONTACTS, type Kind, type WorldContact } from "../sandbox/world.ts";
 import { parseCsv } from "./support/runs.ts";

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { openDb, schema } from "../db/index.ts";
-import { createDeps } from "../server/deps.ts";
+import { createDeps } from "../core/deps.ts";
 import { createWorker } from "../worker/runs/worker.ts";
 import type { RunEvent } from "../worker/runs/pipeline.ts";
 import { createRunHarness, parseCsv, type RunHarness } from "./support/runs.ts";
@@ -223,7 +223,7 @@ describe("faults from ActiveCampaign", () => {
     expect(failed.status).toBe("failed");
     expect(failed.statusReason).toMatch(/ActiveCampaign kept failing/);
     expect(failed.credits.charged).toBe(100);
-    const { balanceOf } = await import("../server/services/credits.ts");
+    const { balanceOf } = await import("../core/services/credits.ts");
     const unknown = failed.counts.byStatus.unknown ?? 0;
     expect(failed.credits.refunded).toBe(unknown);
     expect(balanceOf(h.t.db, h.user.workspaceId)).toBe(1_000 - 100 + unknown);

@@ -1,6 +1,6 @@
 import { setupServer } from "msw/node";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { balanceOf } from "../server/services/credits.ts";
+import { balanceOf } from "../core/services/credits.ts";
 import { createRunHarness, parseCsv, type RunHarness } from "./support/runs.ts";
 import { address, KINDS, type Kind } from "./support/world.ts";
 
@@ -232,7 +232,7 @@ describe("credits", () => {
     await worker.drain();
     expect((await h.getRun(run.id)).status).toBe("paused_credits");
 
-    const { grantCredits } = await import("../server/services/credits.ts");
+    const { grantCredits } = await import("../core/services/credits.ts");
     grantCredits(h.t.db, h.clock, { workspaceId: h.user.workspaceId, amount: 500, reason: "top-up" });
     h.clock.advance(5_000);
     await worker.drain();

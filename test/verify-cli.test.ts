@@ -3,8 +3,8 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { Readable, Writable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { verifyCli } from "../worker/verify/cli.ts";
-import { createVerifier } from "../worker/verify/index.ts";
+import { verifyCli } from "../cli/verify.ts";
+import { createVerifier } from "../verify/index.ts";
 import { startDnsServer, type TestDnsServer } from "./support/dns-server.ts";
 import { startSmtpServers, strictMailboxes, type FakeMxFleet } from "./support/smtp-servers.ts";
 

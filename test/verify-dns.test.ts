@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { applyAcSignals, createVerifier, type Verifier } from "../worker/verify/index.ts";
+import { applyAcSignals, createVerifier, type Verifier } from "../verify/index.ts";
 import { startDnsServer, type TestDnsServer } from "./support/dns-server.ts";
 
 const mx = (exchange: string, priority = 10) => ({ priority, exchange });

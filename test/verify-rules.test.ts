@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest";
-import { TtlCache } from "../worker/verify/cache.ts";
-import { classifyRcptReply, classifySessionReply } from "../worker/verify/classify.ts";
-import { createVerifier, REASON_PRECEDENCE, STATUS_BY_REASON, VERIFICATION_REASONS, VerifierConfigError } from "../worker/verify/index.ts";
-import { createListChecks, editDistance } from "../worker/verify/lists.ts";
-import { ReplyParser, SmtpProtocolError, type SmtpReply } from "../worker/verify/smtp-session.ts";
+import { TtlCache } from "../verify/cache.ts";
+import { classifyRcptReply, classifySessionReply } from "../verify/classify.ts";
+import { createVerifier, REASON_PRECEDENCE, STATUS_BY_REASON, VERIFICATION_REASONS, VerifierConfigError } from "../verify/index.ts";
+import { createListChecks, editDistance } from "../verify/lists.ts";
+import { ReplyParser, SmtpProtocolError, type SmtpReply } from "../verify/smtp-session.ts";
 
 describe("taxonomy", () => {
   it("has exactly the reason codes of DESIGN.md, each with its status", () => {

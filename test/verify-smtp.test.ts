@@ -1,6 +1,6 @@
 import { createServer, type Server } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createVerifier, type Verifier, type VerifierOptions } from "../worker/verify/index.ts";
+import { createVerifier, type Verifier, type VerifierOptions } from "../verify/index.ts";
 import { startDnsServer, type TestDnsServer } from "./support/dns-server.ts";
 import {
   acceptAll,

@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { checkSyntax } from "../worker/verify/syntax.ts";
+import { checkSyntax } from "../verify/syntax.ts";
 
 interface CorpusCase {
   id: string;

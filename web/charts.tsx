@@ -1,5 +1,5 @@
 import type { FC } from "hono/jsx";
-import { STATUS_BY_REASON, VERIFICATION_STATUSES, type VerificationStatus } from "../worker/verify/taxonomy.ts";
+import { STATUS_BY_REASON, VERIFICATION_STATUSES, type VerificationStatus } from "../verify/taxonomy.ts";
 import { fmt, percent, reasonLabel, shortDate, shortDateTime, STATUS_HELP, STATUS_LABELS } from "./labels.ts";
 
 /**

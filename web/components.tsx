@@ -1,7 +1,7 @@
 import type { Child, FC, PropsWithChildren } from "hono/jsx";
 import { html } from "hono/html";
 import type { RunStatus } from "../db/schema/index.ts";
-import type { Principal } from "../server/deps.ts";
+import type { Principal } from "../core/deps.ts";
 import { assetUrl } from "./assets.ts";
 import type { FieldErrors } from "./forms.ts";
 import { RUN_STATUS_WORDS, when } from "./labels.ts";

@@ -1,8 +1,8 @@
 import { z } from "zod";
-import { AppError } from "../server/errors.ts";
+import { AppError } from "../core/errors.ts";
 import { ACTIONS } from "../db/schema/index.ts";
-import { canonicalTimeZone } from "../server/services/schedules.ts";
-import { VERIFICATION_REASONS, type VerificationReason } from "../worker/verify/taxonomy.ts";
+import { canonicalTimeZone } from "../core/services/schedules.ts";
+import { VERIFICATION_REASONS, type VerificationReason } from "../verify/taxonomy.ts";
 
 /** Messages keyed by form field; `_form` is a problem with the form as a whole. */
 export type FieldErrors = Partial<Record<string, string>>;

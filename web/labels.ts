@@ -1,7 +1,7 @@
 import type { LedgerKind, OccurrenceState, RunStatus } from "../db/schema/index.ts";
-import { AUTH_MESSAGE } from "../server/ac/index.ts";
-import type { RunActions, RunScope } from "../worker/runs/options.ts";
-import { VERIFICATION_STATUSES, type VerificationReason, type VerificationStatus } from "../worker/verify/taxonomy.ts";
+import { AUTH_MESSAGE } from "../core/ac/index.ts";
+import type { RunActions, RunScope } from "../core/domain/scope-actions.ts";
+import { VERIFICATION_STATUSES, type VerificationReason, type VerificationStatus } from "../verify/taxonomy.ts";
 
 /** The words the dashboard uses for each run status: a short badge and a sentence. */
 export const RUN_STATUS_WORDS: Record<RunStatus, { badge: string; sentence: string; tone: "info" | "warn" | "ok" | "bad" | "muted" }> = {

@@ -1,7 +1,7 @@
-import type { AcNamed } from "../server/ac/index.ts";
-import type { Deps, Principal } from "../server/deps.ts";
-import { AppError } from "../server/errors.ts";
-import { listConnectionLists, listConnectionTags } from "../server/services/connections.ts";
+import type { AcNamed } from "../core/ac/index.ts";
+import type { Deps, Principal } from "../core/deps.ts";
+import { AppError } from "../core/errors.ts";
+import { listConnectionLists, listConnectionTags } from "../core/services/connections.ts";
 
 export type AcData = { ok: true; lists: AcNamed[]; tags: AcNamed[] } | { ok: false; code: string; message: string };
 

@@ -2,7 +2,7 @@ import type { Context, MiddlewareHandler } from "hono";
 import type { Child } from "hono/jsx";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { AppEnv } from "../server/env.ts";
-import { AppError } from "../server/errors.ts";
+import { AppError } from "../core/errors.ts";
 import { csrfTokenFor } from "../server/middleware/auth.ts";
 import { Layout, type LayoutProps } from "./components.tsx";
 import { formValues } from "./forms.ts";

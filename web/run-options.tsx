@@ -1,8 +1,8 @@
 import type { Child, FC } from "hono/jsx";
 import { ACTIONS, type Action } from "../db/schema/index.ts";
-import type { AcNamed } from "../server/ac/index.ts";
-import { actionsSchema, DEFAULT_ACTIONS, scopeSchema, type RunActions, type RunScope } from "../worker/runs/options.ts";
-import { STATUS_BY_REASON, VERIFICATION_REASONS, VERIFICATION_STATUSES, type VerificationReason, type VerificationStatus } from "../worker/verify/taxonomy.ts";
+import type { AcNamed } from "../core/ac/index.ts";
+import { actionsSchema, DEFAULT_ACTIONS, scopeSchema, type RunActions, type RunScope } from "../core/domain/scope-actions.ts";
+import { STATUS_BY_REASON, VERIFICATION_REASONS, VERIFICATION_STATUSES, type VerificationReason, type VerificationStatus } from "../verify/taxonomy.ts";
 import { overrideField, type FieldErrors } from "./forms.ts";
 import { ACTION_LABELS, REASON_LABELS, STATUS_HELP, STATUS_LABELS } from "./labels.ts";
 

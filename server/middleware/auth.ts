@@ -1,12 +1,12 @@
 import type { Context, MiddlewareHandler } from "hono";
 import { getConnInfo } from "@hono/node-server/conninfo";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
-import type { Deps, Principal } from "../deps.ts";
+import type { Deps, Principal } from "../../core/deps.ts";
 import type { AppEnv } from "../env.ts";
-import { AppError } from "../errors.ts";
-import { safeEqual } from "../lib/crypto.ts";
-import { principalFromSession } from "../services/accounts.ts";
-import { principalFromApiToken } from "../services/tokens.ts";
+import { AppError } from "../../core/errors.ts";
+import { safeEqual } from "../../core/lib/crypto.ts";
+import { principalFromSession } from "../../core/services/accounts.ts";
+import { principalFromApiToken } from "../../core/services/tokens.ts";
 
 export const SESSION_COOKIE = "lw_session";
 export const CSRF_HEADER = "x-csrf-token";

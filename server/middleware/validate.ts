@@ -1,7 +1,7 @@
 import { zValidator } from "@hono/zod-validator";
 import type { ValidationTargets } from "hono";
 import type { z } from "zod";
-import { AppError } from "../errors.ts";
+import { AppError } from "../../core/errors.ts";
 
 /** zod validation at the edge; the first problem becomes an error naming its field. */
 export function validate<T extends z.ZodType, Target extends keyof ValidationTargets>(target: Target, schema: T) {

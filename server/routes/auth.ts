@@ -3,7 +3,7 @@ import { z } from "zod";
 import type { AppEnv } from "../env.ts";
 import { clientIp, clearSessionCookie, csrfTokenFor, principal, requireAuth, setSessionCookie } from "../middleware/auth.ts";
 import { validate } from "../middleware/validate.ts";
-import { login, logout, signup, type SignedIn } from "../services/accounts.ts";
+import { login, logout, signup, type SignedIn } from "../../core/services/accounts.ts";
 
 const credentials = z.object({
   email: z.string({ error: "is required" }).trim().max(254, "is too long").pipe(z.email("must be an e-mail address like you@example.com")),

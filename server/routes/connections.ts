@@ -11,7 +11,7 @@ import {
   listConnectionTags,
   listConnections,
   updateConnection,
-} from "../services/connections.ts";
+} from "../../core/services/connections.ts";
 
 const name = z.string().trim().max(100, "must be at most 100 characters");
 const apiKey = z

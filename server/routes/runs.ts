@@ -1,11 +1,11 @@
 import { Hono } from "hono";
 import { z } from "zod";
-import { actionsSchema, scopeSchema } from "../../worker/runs/options.ts";
+import { actionsSchema, scopeSchema } from "../../core/domain/scope-actions.ts";
 import type { AppEnv } from "../env.ts";
 import { principal } from "../middleware/auth.ts";
 import { validate } from "../middleware/validate.ts";
-import { reportCsv, reportSummary } from "../services/reports.ts";
-import { approveRun, cancelRun, createRun, getRun, listRuns } from "../services/runs.ts";
+import { reportCsv, reportSummary } from "../../core/services/reports.ts";
+import { approveRun, cancelRun, createRun, getRun, listRuns } from "../../core/services/runs.ts";
 
 const createBody = z.object({
   connectionId: z.string({ error: "is required" }).min(1, "is required"),

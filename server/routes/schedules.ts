@@ -11,7 +11,7 @@ import {
   listSchedules,
   updateSchedule,
   updateScheduleSchema,
-} from "../services/schedules.ts";
+} from "../../core/services/schedules.ts";
 
 const listQuery = z.object({ connectionId: z.string().optional() });
 

@@ -3,7 +3,7 @@ import { z } from "zod";
 import type { AppEnv } from "../env.ts";
 import { principal } from "../middleware/auth.ts";
 import { validate } from "../middleware/validate.ts";
-import { createApiToken, deleteApiToken, listApiTokens } from "../services/tokens.ts";
+import { createApiToken, deleteApiToken, listApiTokens } from "../../core/services/tokens.ts";
 
 const createBody = z.object({
   name: z.string().trim().min(1, "is required").max(100, "must be at most 100 characters").default("API token"),

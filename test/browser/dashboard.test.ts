@@ -3,8 +3,8 @@ import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { parseCsv } from "../support/runs.ts";
 import { address, WORLD_ZONE } from "../support/world.ts";
-import { findUserByEmail } from "../../server/services/accounts.ts";
-import { grantCredits } from "../../server/services/credits.ts";
+import { findUserByEmail } from "../../core/services/accounts.ts";
+import { grantCredits } from "../../core/services/credits.ts";
 import { CHROMIUM, DESKTOP, launchChromium, SCREENSHOTS, snap, startFakeAc, startStack, type Stack, watchPage } from "./stack.ts";
 
 const KEY = "5f3c9e1a7b2d4c6e8f0a1b3c5d7e9f1a2b4c6d8e0f1a3b5c7d9e1f3a5b7c9d1e3f5a7b9c";

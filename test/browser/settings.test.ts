@@ -3,9 +3,9 @@ import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { address, WORLD_ZONE } from "../support/world.ts";
 import { schema } from "../../db/index.ts";
-import { findUserByEmail } from "../../server/services/accounts.ts";
-import { getRun } from "../../server/services/runs.ts";
-import { createSchedule } from "../../server/services/schedules.ts";
+import { findUserByEmail } from "../../core/services/accounts.ts";
+import { getRun } from "../../core/services/runs.ts";
+import { createSchedule } from "../../core/services/schedules.ts";
 import { CHROMIUM, DESKTOP, launchChromium, shiftedClock, snap, startFakeAc, startStack, type Stack, watchPage } from "./stack.ts";
 
 const KEY = "3c5d7e9f1a2b4c6d8e0f1a3b5c7d9e1f3a5b7c9d1e3f5a7b9c1d3e5f7a9b1c3d5e7f9a1b";

@@ -3,10 +3,10 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { chromium, type Browser, type Page } from "playwright-core";
-import { testConfig, type Config } from "../../server/config.ts";
-import type { Clock } from "../../server/lib/clock.ts";
-import { createLogger } from "../../server/logger.ts";
-import { startListwarden, type Listwarden } from "../../server/start.ts";
+import { testConfig, type Config } from "../../core/config.ts";
+import type { Clock } from "../../core/lib/clock.ts";
+import { createLogger } from "../../core/logger.ts";
+import { startListwarden, type Listwarden } from "../../boot/start.ts";
 import { startDnsServer, type TestDnsServer, type Zone } from "../support/dns-server.ts";
 import { FakeAc, startFakeAcServer, type FakeAcOptions, type FakeAcServer } from "../support/fake-ac.ts";
 

@@ -1,11 +1,11 @@
 import { Writable } from "node:stream";
 import { openDb, type Db } from "../../db/index.ts";
-import { createAcLimiters, type LookupAll } from "../../server/ac/index.ts";
-import { createApp } from "../../server/app.ts";
-import { testConfig, type Config } from "../../server/config.ts";
-import { createDeps, type Deps } from "../../server/deps.ts";
-import type { Clock } from "../../server/lib/clock.ts";
-import { createLogger } from "../../server/logger.ts";
+import { createAcLimiters, type LookupAll } from "../../core/ac/index.ts";
+import { createApp } from "../../boot/app.ts";
+import { testConfig, type Config } from "../../core/config.ts";
+import { createDeps, type Deps } from "../../core/deps.ts";
+import type { Clock } from "../../core/lib/clock.ts";
+import { createLogger } from "../../core/logger.ts";
 import { FakeClock } from "./clock.ts";
 
 export interface TestApp {

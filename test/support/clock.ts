@@ -1,4 +1,4 @@
-import type { Clock } from "../../server/lib/clock.ts";
+import type { Clock } from "../../core/lib/clock.ts";
 
 export class FakeClock implements Clock {
   constructor(private t = Date.parse("2026-11-02T09:00:00Z")) {}

@@ -1,8 +1,8 @@
 import type { SetupServer } from "msw/node";
-import { createRunVerifiers } from "../../worker/verifiers.ts";
-import type { BatchVerifier, RunVerifiers } from "../../worker/runs/pipeline.ts";
+import { createRunVerifiers } from "../../core/verification.ts";
+import type { BatchVerifier, RunVerifiers } from "../../core/verification.ts";
 import { createWorker, type WorkerOptions } from "../../worker/runs/worker.ts";
-import type { RunView } from "../../server/services/runs.ts";
+import type { RunView } from "../../core/services/runs.ts";
 import { createTestApp, signUp, type Session, type TestApp } from "./app.ts";
 import { FakeClock } from "./clock.ts";
 import { startDnsServer, type TestDnsServer } from "./dns-server.ts";

@@ -1,8 +1,8 @@
 import type { FC } from "hono/jsx";
-import type { AcNamed } from "../../server/ac/index.ts";
-import type { ConnectionView } from "../../server/services/connections.ts";
-import type { RunView } from "../../server/services/runs.ts";
-import type { ScheduleView } from "../../server/services/schedules.ts";
+import type { AcNamed } from "../../core/ac/index.ts";
+import type { ConnectionView } from "../../core/services/connections.ts";
+import type { RunView } from "../../core/services/runs.ts";
+import type { ScheduleView } from "../../core/services/schedules.ts";
 import { CsrfField, ErrorSummary, PageHeader, StatusBadge, TextField, Time } from "../components.tsx";
 import type { FieldErrors } from "../forms.ts";
 import type { AcData } from "../loaders.ts";

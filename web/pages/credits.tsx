@@ -1,5 +1,5 @@
 import type { FC } from "hono/jsx";
-import type { LedgerEntryView } from "../../server/services/credits.ts";
+import type { LedgerEntryView } from "../../core/services/credits.ts";
 import { PageHeader, Time } from "../components.tsx";
 import { fmt, LEDGER_LABELS } from "../labels.ts";
 

@@ -1,7 +1,7 @@
 import type { FC } from "hono/jsx";
-import type { ConnectionView } from "../../server/services/connections.ts";
-import type { RunView } from "../../server/services/runs.ts";
-import type { ScheduleView } from "../../server/services/schedules.ts";
+import type { ConnectionView } from "../../core/services/connections.ts";
+import type { RunView } from "../../core/services/runs.ts";
+import type { ScheduleView } from "../../core/services/schedules.ts";
 import { HealthBar, Legend } from "../charts.tsx";
 import { ScheduledTag, StatusBadge, Time } from "../components.tsx";
 import { fmt, isKeyRefused, plural, scopeWords } from "../labels.ts";

@@ -1,7 +1,7 @@
 import type { FC } from "hono/jsx";
 import type { RunStatus } from "../../db/schema/index.ts";
-import type { RunView } from "../../server/services/runs.ts";
-import { VERIFICATION_STATUSES } from "../../worker/verify/taxonomy.ts";
+import type { RunView } from "../../core/services/runs.ts";
+import { VERIFICATION_STATUSES } from "../../verify/taxonomy.ts";
 import { HealthBar, ReasonChart, StatusChart } from "../charts.tsx";
 import { CsrfField, ErrorSummary, PageHeader, ScheduledTag, StatusBadge, Time } from "../components.tsx";
 import type { FieldErrors } from "../forms.ts";

@@ -1,7 +1,7 @@
 import type { FC } from "hono/jsx";
-import type { ConnectionView } from "../../server/services/connections.ts";
-import type { RunView } from "../../server/services/runs.ts";
-import { VERIFICATION_STATUSES } from "../../worker/verify/taxonomy.ts";
+import type { ConnectionView } from "../../core/services/connections.ts";
+import type { RunView } from "../../core/services/runs.ts";
+import { VERIFICATION_STATUSES } from "../../verify/taxonomy.ts";
 import { TrendChart } from "../charts.tsx";
 import { PageHeader, ScheduledTag, StatusBadge, Time } from "../components.tsx";
 import { fmt, percent, scopeWords, STATUS_LABELS } from "../labels.ts";

@@ -1,7 +1,7 @@
 import type { FC } from "hono/jsx";
-import { AUTH_MESSAGE } from "../../server/ac/index.ts";
-import type { ConnectionView } from "../../server/services/connections.ts";
-import type { ScheduleView } from "../../server/services/schedules.ts";
+import { AUTH_MESSAGE } from "../../core/ac/index.ts";
+import type { ConnectionView } from "../../core/services/connections.ts";
+import type { ScheduleView } from "../../core/services/schedules.ts";
 import { CsrfField, ErrorSummary, PageHeader, StatusBadge, Time } from "../components.tsx";
 import type { FieldErrors } from "../forms.ts";
 import type { AcData } from "../loaders.ts";

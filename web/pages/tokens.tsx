@@ -1,5 +1,5 @@
 import type { FC } from "hono/jsx";
-import type { ApiTokenView } from "../../server/services/tokens.ts";
+import type { ApiTokenView } from "../../core/services/tokens.ts";
 import { CsrfField, ErrorSummary, PageHeader, TextField, Time } from "../components.tsx";
 import type { FieldErrors } from "../forms.ts";
 

@@ -1,10 +1,10 @@
 import type { Context, Hono } from "hono";
-import type { Deps } from "../../server/deps.ts";
+import type { Deps } from "../../core/deps.ts";
 import type { AppEnv } from "../../server/env.ts";
-import { notFound } from "../../server/errors.ts";
+import { notFound } from "../../core/errors.ts";
 import { principal } from "../../server/middleware/auth.ts";
-import { getConnection } from "../../server/services/connections.ts";
-import { createSchedule, deleteSchedule, getSchedule, updateSchedule, type ScheduleView } from "../../server/services/schedules.ts";
+import { getConnection } from "../../core/services/connections.ts";
+import { createSchedule, deleteSchedule, getSchedule, updateSchedule, type ScheduleView } from "../../core/services/schedules.ts";
 import { errorsFromAppError, parseForm, scheduleForm, type FieldErrors } from "../forms.ts";
 import { loadAc } from "../loaders.ts";
 import { ScheduleFormPage, type ScheduleValues } from "../pages/schedules.tsx";

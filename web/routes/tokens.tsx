@@ -1,9 +1,9 @@
 import type { Context, Hono } from "hono";
-import type { Deps } from "../../server/deps.ts";
+import type { Deps } from "../../core/deps.ts";
 import type { AppEnv } from "../../server/env.ts";
-import { notFound } from "../../server/errors.ts";
+import { notFound } from "../../core/errors.ts";
 import { principal } from "../../server/middleware/auth.ts";
-import { createApiToken, deleteApiToken, listApiTokens, type ApiTokenView } from "../../server/services/tokens.ts";
+import { createApiToken, deleteApiToken, listApiTokens, type ApiTokenView } from "../../core/services/tokens.ts";
 import { parseForm, tokenForm, type FieldErrors } from "../forms.ts";
 import { DeleteTokenPage, TokensPage } from "../pages/tokens.tsx";
 import { csrfToken, formBody, render, requirePage, str } from "../render.tsx";

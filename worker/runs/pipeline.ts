@@ -4,11 +4,12 @@ import PQueue from "p-queue";
 import { schema, transaction, type Db } from "../../db/index.ts";
 import { newId } from "../../db/ids.ts";
 import type { Action, RunStatus } from "../../db/schema/index.ts";
-import { AcError, type AcClient, type AcContact, type AcScope } from "../../server/ac/index.ts";
-import type { Deps } from "../../server/deps.ts";
-import { chargeCredits, refundCredits } from "../../server/services/credits.ts";
-import { applyAcSignals, type VerificationResult } from "../verify/taxonomy.ts";
-import { actionFor, type RunActions, type RunScope } from "./options.ts";
+import { AcError, type AcClient, type AcContact, type AcScope } from "../../core/ac/index.ts";
+import type { Deps } from "../../core/deps.ts";
+import { chargeCredits, refundCredits } from "../../core/services/credits.ts";
+import { applyAcSignals, type VerificationResult } from "../../verify/taxonomy.ts";
+import { actionFor, type RunActions, type RunScope } from "../../core/domain/scope-actions.ts";
+import type { BatchVerifier, RunVerifiers } from "../../core/verification.ts";
 
 export type RunRow = typeof schema.runs.$inferSelect;
 
@@ -18,19 +19,6 @@ export type RunEvent =
   | { type: "planned"; runId: string; status: RunStatus }
   | { type: "action_done"; runId: string; actionId: string; state: "done" | "failed" }
   | { type: "finished"; runId: string; status: RunStatus };
-
-export interface BatchVerifier {
-  verifyBatch(addresses: string[], opts?: { signal?: AbortSignal }): Promise<VerificationResult[]>;
-}
-
-export interface ProbingVerifier extends BatchVerifier {
-  preflight(target: string): Promise<{ ok: true } | { ok: false; reason: string; detail: string }>;
-}
-
-export interface RunVerifiers {
-  plain: BatchVerifier;
-  smtp: ProbingVerifier | null;
-}
 
 export interface RunContext {
   deps: Deps;

@@ -3,11 +3,12 @@ import { randomBytes } from "node:crypto";
 import { setMaxListeners } from "node:events";
 import { schema, transaction } from "../../db/index.ts";
 import type { RunStatus } from "../../db/schema/index.ts";
-import { AcError } from "../../server/ac/index.ts";
-import type { Deps } from "../../server/deps.ts";
-import { clientForConnection } from "../../server/services/connections.ts";
-import { balanceOf } from "../../server/services/credits.ts";
-import { fail, LeaseLost, processRun, type RunEvent, type RunRow, type RunVerifiers } from "./pipeline.ts";
+import { AcError } from "../../core/ac/index.ts";
+import type { Deps } from "../../core/deps.ts";
+import { clientForConnection } from "../../core/services/connections.ts";
+import { balanceOf } from "../../core/services/credits.ts";
+import type { RunVerifiers } from "../../core/verification.ts";
+import { fail, LeaseLost, processRun, type RunEvent, type RunRow } from "./pipeline.ts";
 
 /** Statuses a worker may pick up; awaiting_review waits for a person. */
 const CLAIMABLE: RunStatus[] = ["queued", "running", "paused_credits", "applying"];

@@ -3,11 +3,11 @@ import { randomBytes } from "node:crypto";
 import { schema, transaction, type Db } from "../../db/index.ts";
 import { newId } from "../../db/ids.ts";
 import type { RunStatus } from "../../db/schema/index.ts";
-import type { Deps } from "../../server/deps.ts";
-import { AppError } from "../../server/errors.ts";
-import { ACTIVE_STATUSES, createRun } from "../../server/services/runs.ts";
-import { formatInZone, occurrencesBetween, periodOf, timingOf, type OccurrenceRow, type ScheduleRow } from "../../server/services/schedules.ts";
-import type { RunActions, RunScope } from "../runs/options.ts";
+import type { Deps } from "../../core/deps.ts";
+import { AppError } from "../../core/errors.ts";
+import { ACTIVE_STATUSES, createRun } from "../../core/services/runs.ts";
+import { formatInZone, occurrencesBetween, periodOf, timingOf, type OccurrenceRow, type ScheduleRow } from "../../core/services/schedules.ts";
+import type { RunActions, RunScope } from "../../core/domain/scope-actions.ts";
 
 const DAY_MS = 86_400_000;
 /** An occurrence started this long after its time says it ran late (the process was down). */

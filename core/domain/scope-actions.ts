@@ -5,7 +5,7 @@ import {
   VERIFICATION_STATUSES,
   type VerificationReason,
   type VerificationStatus,
-} from "../verify/taxonomy.ts";
+} from "../../verify/taxonomy.ts";
 
 const acId = z
   .union([z.string(), z.number()])

@@ -3,7 +3,7 @@ import type { AcClientOptions, AcLimiters, LookupAll } from "./ac/index.ts";
 import type { Config } from "./config.ts";
 import type { Clock } from "./lib/clock.ts";
 import { Keyring, SecretBox } from "./lib/crypto.ts";
-import { LoginThrottle } from "./services/accounts.ts";
+import { LoginThrottle } from "./services/login-throttle.ts";
 import type { Logger } from "./logger.ts";
 
 /** Everything services need, built once per process (or per test) by createDeps. */

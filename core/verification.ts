@@ -1,7 +1,20 @@
-import type { Config } from "../server/config.ts";
-import type { Logger } from "../server/logger.ts";
-import type { RunVerifiers } from "./runs/pipeline.ts";
-import { createVerifier, type VerifierOptions } from "./verify/index.ts";
+import type { Config } from "./config.ts";
+import type { Logger } from "./logger.ts";
+import { createVerifier, type VerificationResult, type VerifierOptions } from "../verify/index.ts";
+
+export interface BatchVerifier {
+  verifyBatch(addresses: string[], opts?: { signal?: AbortSignal }): Promise<VerificationResult[]>;
+}
+
+export interface ProbingVerifier extends BatchVerifier {
+  preflight(target: string): Promise<{ ok: true } | { ok: false; reason: string; detail: string }>;
+}
+
+/** The verifiers runs use: DNS and list checks, and an SMTP-probing one when the server allows probes. */
+export interface RunVerifiers {
+  plain: BatchVerifier;
+  smtp: ProbingVerifier | null;
+}
 
 /** The verifier settings the configuration gives (DNS_SERVERS, SMTP_*, ...). */
 type VerifierConfig = Pick<

@@ -2,15 +2,15 @@ import { serve, type ServerType } from "@hono/node-server";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { openDb } from "../db/index.ts";
-import { createRunVerifiers } from "../worker/verifiers.ts";
+import { createRunVerifiers } from "../core/verification.ts";
 import { createWorker, type Worker, type WorkerOptions } from "../worker/runs/worker.ts";
 import { createScheduler, type Scheduler, type SchedulerOptions } from "../worker/schedules/scheduler.ts";
-import { createAcLimiters, type LookupAll } from "./ac/index.ts";
+import { createAcLimiters, type LookupAll } from "../core/ac/index.ts";
 import { createApp } from "./app.ts";
-import type { Config } from "./config.ts";
-import { createDeps, type Deps } from "./deps.ts";
-import { systemClock, type Clock } from "./lib/clock.ts";
-import type { Logger } from "./logger.ts";
+import type { Config } from "../core/config.ts";
+import { createDeps, type Deps } from "../core/deps.ts";
+import { systemClock, type Clock } from "../core/lib/clock.ts";
+import type { Logger } from "../core/logger.ts";
 
 export interface Listwarden {
   url: string;

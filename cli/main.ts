@@ -1,9 +1,9 @@
 import path from "node:path";
-import { openDb } from "../../db/index.ts";
-import { ConfigError, loadConfig, parseConfig } from "../config.ts";
-import { systemClock } from "../lib/clock.ts";
-import { findUserByEmail } from "../services/accounts.ts";
-import { balanceOf, grantCredits } from "../services/credits.ts";
+import { openDb } from "../db/index.ts";
+import { ConfigError, loadConfig, parseConfig } from "../core/config.ts";
+import { systemClock } from "../core/lib/clock.ts";
+import { findUserByEmail } from "../core/services/accounts.ts";
+import { balanceOf, grantCredits } from "../core/services/credits.ts";
 
 const USAGE = `Usage:
   listwarden credits grant <email> <amount> [reason]   add credits to a user's workspace
@@ -19,8 +19,8 @@ export async function main(args: string[], io: Io = defaultIo, env?: Record<stri
   try {
     if (command === "credits") return creditsCommand(rest, io, env);
     if (command === "verify") {
-      const { verifyCli } = await import("../../worker/verify/cli.ts");
-      const { verifierOptionsFromConfig } = await import("../../worker/verifiers.ts");
+      const { verifyCli } = await import("./verify.ts");
+      const { verifierOptionsFromConfig } = await import("../core/verification.ts");
       const { smtp, ...defaults } = verifierOptionsFromConfig(parseConfig(env));
       return await verifyCli(rest, io, { ...defaults, smtp: { ...smtp, enabled: false } });
     }

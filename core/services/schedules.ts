@@ -4,7 +4,7 @@ import { z } from "zod";
 import { schema, transaction, type Db } from "../../db/index.ts";
 import { newId } from "../../db/ids.ts";
 import type { OccurrenceState, RunStatus } from "../../db/schema/index.ts";
-import { actionsSchema, scopeSchema, usesDelete, type RunActions, type RunScope } from "../../worker/runs/options.ts";
+import { actionsSchema, scopeSchema, usesDelete, type RunActions, type RunScope } from "../domain/scope-actions.ts";
 import type { Deps, Principal } from "../deps.ts";
 import { AppError, notFound } from "../errors.ts";
 import { getConnectionRow } from "./connections.ts";

@@ -3,8 +3,8 @@ import { createReadStream } from "node:fs";
 import { access, constants } from "node:fs/promises";
 import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
-import { createVerifier, VerifierConfigError, type VerifierOptions } from "./index.ts";
-import { VERIFICATION_REASONS, VERIFICATION_STATUSES, type VerificationReason, type VerificationStatus } from "./taxonomy.ts";
+import { createVerifier, VerifierConfigError, type VerifierOptions } from "../verify/index.ts";
+import { VERIFICATION_REASONS, VERIFICATION_STATUSES, type VerificationReason, type VerificationStatus } from "../verify/taxonomy.ts";
 
 export interface VerifyCliIo {
   stdin: NodeJS.ReadableStream;

@@ -3,9 +3,7 @@ import { schema, transaction, type Db } from "../../db/index.ts";
 import { newId } from "../../db/ids.ts";
 import type { Deps, Principal } from "../deps.ts";
 import { AppError } from "../errors.ts";
-import type { Clock } from "../lib/clock.ts";
 import { hashPassword, randomToken, sha256, verifyPassword } from "../lib/crypto.ts";
-import { WindowLimiter } from "../lib/rate-limit.ts";
 import { grantCredits } from "./credits.ts";
 
 const SESSION_TTL_MS = 14 * 24 * 3600 * 1000;
@@ -45,20 +43,6 @@ export async function signup(deps: Deps, input: { email: string; password: strin
   });
   deps.logger.info({ userId: ids.userId, workspaceId: ids.workspaceId }, "account created");
   return startSession(deps, { ...ids, email });
-}
-
-const FAILED_LOGINS_PER_EMAIL = 10;
-const FAILED_LOGINS_PER_IP = 50;
-const LOGIN_WINDOW_MS = 15 * 60 * 1000;
-
-/** Failed sign-ins per e-mail and per client address, shared by the API and the sign-in form. */
-export class LoginThrottle {
-  readonly byEmail: WindowLimiter;
-  readonly byIp: WindowLimiter;
-  constructor(clock: Clock) {
-    this.byEmail = new WindowLimiter(clock, FAILED_LOGINS_PER_EMAIL, LOGIN_WINDOW_MS);
-    this.byIp = new WindowLimiter(clock, FAILED_LOGINS_PER_IP, LOGIN_WINDOW_MS);
-  }
 }
 
 /**

@@ -1,5 +1,5 @@
-import { ConfigError, loadConfig } from "./config.ts";
-import { createLogger } from "./logger.ts";
+import { ConfigError, loadConfig } from "../core/config.ts";
+import { createLogger } from "../core/logger.ts";
 import { startListwarden } from "./start.ts";
 
 /** `npm start`: the dashboard, the API and the worker in one process on an SQLite file. */
