@@ -92,6 +92,8 @@ export interface FakeMx {
   readonly sessions: readonly SmtpTranscript[];
   /** Most sessions open at the same time (a session ends at QUIT or when the connection closes). */
   readonly maxConcurrentSessions: number;
+  /** Sessions open now. */
+  readonly openSessions: number;
   /** Every RCPT TO recipient, in order. */
   recipients(): string[];
 }
@@ -126,6 +128,9 @@ class RecordingMx implements FakeMx {
   readonly sessions: SmtpTranscript[] = [];
   maxConcurrentSessions = 0;
   #open = 0;
+  get openSessions(): number {
+    return this.#open;
+  }
   readonly server: SMTPServer | null;
   port = 0;
 

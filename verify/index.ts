@@ -44,8 +44,21 @@ export interface StreamOptions {
   window?: number;
 }
 
+/** One attempt at an address: its result, or when to ask again (a mail server said "later"). */
+export type VerifyAttempt =
+  | { kind: "done"; result: VerificationResult }
+  /** `greylisted`: a 4xx answer, retried after the configured delays; `busy`: a long line at its MX. */
+  | { kind: "retry"; afterMs: number; why: "greylisted" | "busy" };
+
 export interface Verifier {
   verify(address: string, options?: { signal?: AbortSignal }): Promise<VerificationResult>;
+  /**
+   * One attempt that never waits on a mail server: when the answer must wait (greylisting, a
+   * busy MX) it says when to come back, and the caller decides (a run parks the address and
+   * goes on with the others). `greylistRetries` is how many greylisting retries this address
+   * has already had; after the last configured one, a 4xx gives the result `greylisted`.
+   */
+  attempt(address: string, options?: { signal?: AbortSignal; greylistRetries?: number }): Promise<VerifyAttempt>;
   /** Verifies many addresses sharing DNS and catch-all caches and one greylisting budget; results in input order. */
   verifyBatch(addresses: readonly string[], options?: BatchOptions): Promise<VerificationResult[]>;
   /** Like verifyBatch for a source read as it goes (a file, a paged API), with bounded memory. */
@@ -67,28 +80,51 @@ export function createVerifier(options: VerifierOptions = {}): Verifier {
   const prober = createSmtpProber(config, dns);
   const probing = config.smtp.enabled;
 
-  async function verifyOne(input: string, deadline: number, signal?: AbortSignal): Promise<VerificationResult> {
+  /** Syntax, list traits and DNS; and, when a probe is worth it, the mail route to probe. */
+  async function inspect(input: string, signal?: AbortSignal) {
     signal?.throwIfAborted();
     const syntax = checkSyntax(input);
-    if (!syntax.ok) return decide({ input, syntax });
-
+    if (!syntax.ok) return { kind: "decided", result: decide({ input, syntax }) } as const;
     const { local, domain } = syntax;
     const traits = { free: lists.isFree(domain), role: lists.isRole(local), disposable: lists.isDisposable(domain) };
     const route = await dns.mailRoute(domain);
     signal?.throwIfAborted();
-
-    let smtp: SmtpReason | undefined;
+    const evidence = { input, syntax, route, traits, typo: lists.suggestDomain(domain) };
     // Disposable domains are risky whatever their MX says; they are not worth a probe.
-    if (probing && "hosts" in route && !traits.disposable) {
-      smtp = await prober.probe(syntax, route, { deadline, signal });
+    const probeRoute = probing && "hosts" in route && !traits.disposable ? route : null;
+    return { kind: "inspected", evidence, syntax, probeRoute } as const;
+  }
+
+  async function verifyOne(input: string, deadline: number, signal?: AbortSignal): Promise<VerificationResult> {
+    const seen = await inspect(input, signal);
+    if (seen.kind === "decided") return seen.result;
+    const smtp: SmtpReason | undefined = seen.probeRoute ? await prober.probe(seen.syntax, seen.probeRoute, { deadline, signal }) : undefined;
+    return decide({ ...seen.evidence, smtp });
+  }
+
+  async function attemptOne(input: string, greylistRetries: number, signal?: AbortSignal): Promise<VerifyAttempt> {
+    const seen = await inspect(input, signal);
+    if (seen.kind === "decided") return { kind: "done", result: seen.result };
+    let smtp: SmtpReason | undefined;
+    if (seen.probeRoute) {
+      const probe = await prober.attempt(seen.syntax, seen.probeRoute, { signal, park: true });
+      if (probe.kind === "busy") return { kind: "retry", afterMs: probe.afterMs, why: "busy" };
+      if (probe.kind === "temporary") {
+        const wait = config.smtp.greylistRetryDelaysMs[greylistRetries];
+        if (wait !== undefined) return { kind: "retry", afterMs: wait, why: "greylisted" };
+        smtp = "greylisted";
+      } else {
+        smtp = probe.reason;
+      }
     }
-    return decide({ input, syntax, route, smtp, traits, typo: lists.suggestDomain(domain) });
+    return { kind: "done", result: decide({ ...seen.evidence, smtp }) };
   }
 
   const deadlineFromNow = () => config.now() + config.smtp.batchTimeBudgetMs;
 
   return {
     verify: (address, opts) => verifyOne(address, deadlineFromNow(), opts?.signal),
+    attempt: (address, opts) => attemptOne(address, opts?.greylistRetries ?? 0, opts?.signal),
 
     async verifyBatch(addresses, opts = {}) {
       const deadline = deadlineFromNow();

@@ -24,6 +24,12 @@ export interface SmtpProbeOptions {
   perMxConcurrency: number;
   /** MX hosts tried, in preference order, when connections fail. */
   maxMxHosts: number;
+  /**
+   * Probes that may wait in line for one MX address before a single attempt (`attempt`, as runs
+   * use it) answers "busy, come back later" instead of joining the line, so a slow server never
+   * holds up addresses at other servers.
+   */
+  maxWaitingPerMx: number;
   /** Waits before each retry of a greylisted (4xx) probe; their count is the number of retries. */
   greylistRetryDelaysMs: number[];
   /**
@@ -75,6 +81,7 @@ export const DEFAULT_SMTP_OPTIONS: SmtpProbeOptions = {
   replyTimeoutMs: 30_000,
   perMxConcurrency: 2,
   maxMxHosts: 3,
+  maxWaitingPerMx: 32,
   greylistRetryDelaysMs: [6 * 60_000, 30 * 60_000],
   batchTimeBudgetMs: 45 * 60_000,
   catchAllTtlMs: 7 * 24 * 3_600_000,
@@ -114,7 +121,7 @@ export function resolveOptions(options: VerifierOptions = {}): ResolvedVerifierO
     if (!Number.isInteger(value) || value <= 0) throw new VerifierConfigError(`${name} must be a whole number above 0`);
   }
   const { smtp } = resolved;
-  const smtpPositive = { port: smtp.port, connectTimeoutMs: smtp.connectTimeoutMs, replyTimeoutMs: smtp.replyTimeoutMs, perMxConcurrency: smtp.perMxConcurrency, maxMxHosts: smtp.maxMxHosts };
+  const smtpPositive = { port: smtp.port, connectTimeoutMs: smtp.connectTimeoutMs, replyTimeoutMs: smtp.replyTimeoutMs, perMxConcurrency: smtp.perMxConcurrency, maxMxHosts: smtp.maxMxHosts, maxWaitingPerMx: smtp.maxWaitingPerMx };
   for (const [name, value] of Object.entries(smtpPositive)) {
     if (!Number.isInteger(value) || value <= 0) throw new VerifierConfigError(`smtp.${name} must be a whole number above 0`);
   }

@@ -24,9 +24,25 @@ export type PreflightResult =
   | { ok: true; host: string; port: number; banner: string }
   | { ok: false; host: string | null; port: number; reason: "smtp_unavailable" | "smtp_timeout" | "smtp_blocked" | "dns_error"; detail: string };
 
+/** What one probe attempt learnt. */
+export type ProbeAttempt =
+  | { kind: "final"; reason: SmtpReason }
+  /** A 4xx (greylisting, a busy mailbox server): asking again later may get an answer. */
+  | { kind: "temporary" }
+  /** The MX address already has a long line of our probes: come back after `afterMs`. */
+  | { kind: "busy"; afterMs: number };
+
 export interface SmtpProber {
-  /** Asks the domain's MX about the mailbox: the real RCPT, then (once per domain) a made-up one. */
+  /**
+   * Asks the domain's MX about the mailbox: the real RCPT, then (once per domain) a made-up one.
+   * Greylisting is retried here, after the configured delays, within the context's deadline.
+   */
   probe(target: ProbeTarget, route: Extract<MailRoute, { hosts: string[] }>, context: ProbeContext): Promise<SmtpReason>;
+  /**
+   * One attempt and no waiting, for callers that schedule retries themselves (a run parks the
+   * address and goes on with others). With `park`, a long line at the MX answers "busy".
+   */
+  attempt(target: ProbeTarget, route: Extract<MailRoute, { hosts: string[] }>, context: { signal?: AbortSignal; park?: boolean }): Promise<ProbeAttempt>;
   /** Whether outbound SMTP works at all: connects to `target` (an IP, host or mail domain) and reads the banner. */
   preflight(target: string): Promise<PreflightResult>;
 }
@@ -39,6 +55,9 @@ type SessionResult =
   | { kind: "unreachable"; timedOut: boolean; detail: string };
 
 const ADDRESSES_PER_HOST = 2;
+/** Bounds of the "come back later" a busy MX answers, around the time its line needs. */
+const BUSY_MIN_MS = 250;
+const BUSY_MAX_MS = 5 * 60_000;
 
 const REJECTION_REASON = {
   not_found: "mailbox_not_found",
@@ -55,6 +74,9 @@ export function createSmtpProber(options: ProberOptions, dns: DnsLookup): SmtpPr
   const catchAll = new TtlCache<boolean>(now);
   const catchAllProbes = new Map<string, Promise<boolean | null>>();
   const inflight = new Map<string, Promise<SmtpReason>>();
+  const inflightAttempts = new Map<string, Promise<ProbeAttempt>>();
+  /** Smoothed length of one session per MX address, to say how long a busy line needs. */
+  const sessionMs = new Map<string, number>();
   const probeSecret = randomBytes(16);
 
   /** The made-up mailbox for a domain; stable per verifier so greylisting sees one triplet. */
@@ -131,14 +153,35 @@ export function createSmtpProber(options: ProberOptions, dns: DnsLookup): SmtpPr
     resolve(verdict);
   }
 
+  /** Runs one session in the MX address's line, timing it. */
+  async function timedSession(ip: string, target: ProbeTarget, signal?: AbortSignal): Promise<SessionResult> {
+    const started = now();
+    try {
+      return await session(ip, target, signal);
+    } finally {
+      const took = now() - started;
+      const seen = sessionMs.get(ip);
+      sessionMs.set(ip, seen === undefined ? took : seen * 0.7 + took * 0.3);
+    }
+  }
+
+  /** About how long until the line of probes waiting at `ip` is down to half its cap again. */
+  function busyFor(ip: string, queue: PQueue): number {
+    const each = sessionMs.get(ip) ?? Math.min(smtp.replyTimeoutMs, 2_000);
+    const rounds = Math.ceil((queue.size - smtp.maxWaitingPerMx / 2) / smtp.perMxConcurrency);
+    return Math.min(BUSY_MAX_MS, Math.max(BUSY_MIN_MS, Math.round(rounds * each)));
+  }
+
   /** One pass over the MX hosts in preference order, moving on when a host cannot be reached. */
-  async function attempt(target: ProbeTarget, hosts: string[], signal?: AbortSignal): Promise<SessionResult> {
+  async function attempt(target: ProbeTarget, hosts: string[], signal?: AbortSignal, park = false): Promise<SessionResult | { kind: "busy"; afterMs: number }> {
     let timedOut = false;
     for (const host of hosts.slice(0, smtp.maxMxHosts)) {
       const addresses = isIP(host) ? { kind: "ok" as const, addresses: [host] } : await dns.hostAddresses(host);
       if (addresses.kind !== "ok") continue;
       for (const ip of addresses.addresses.slice(0, ADDRESSES_PER_HOST)) {
-        const result = await queueFor(ip).add(() => session(ip, target, signal));
+        const queue = queueFor(ip);
+        if (park && queue.size >= smtp.maxWaitingPerMx) return { kind: "busy", afterMs: busyFor(ip, queue) };
+        const result = await queue.add(() => timedSession(ip, target, signal));
         if (result.kind !== "unreachable") return result;
         log("debug", "smtp host unreachable", { host, ip, detail: result.detail });
         timedOut ||= result.timedOut;
@@ -154,27 +197,41 @@ export function createSmtpProber(options: ProberOptions, dns: DnsLookup): SmtpPr
     return { kind: "final", reason: verdict ? "accept_all" : "accepted_email" };
   }
 
+  async function attemptOnce(target: ProbeTarget, hosts: string[], signal: AbortSignal | undefined, park: boolean): Promise<ProbeAttempt> {
+    let result = await attempt(target, hosts, signal, park);
+    if (result.kind === "busy") return result;
+    if (result.kind === "accepted") result = await settleAccepted(target.domain, result);
+    if (result.kind === "final") return result;
+    if (result.kind === "temporary") {
+      log("debug", "smtp temporary answer", { domain: target.domain, code: result.reply.code });
+      return { kind: "temporary" };
+    }
+    return { kind: "final", reason: "smtp_unavailable" };
+  }
+
   async function probeWithRetries(target: ProbeTarget, hosts: string[], context: ProbeContext): Promise<SmtpReason> {
     for (let retry = 0; ; retry++) {
-      let result = await attempt(target, hosts, context.signal);
-      if (result.kind === "accepted") result = await settleAccepted(target.domain, result);
+      const result = await attemptOnce(target, hosts, context.signal, false);
       if (result.kind === "final") return result.reason;
-      if (result.kind !== "temporary") return "smtp_unavailable";
       const wait = smtp.greylistRetryDelaysMs[retry];
       if (wait === undefined || now() + wait > context.deadline) return "greylisted";
-      log("debug", "smtp greylisted, retrying", { domain: target.domain, waitMs: wait, code: result.reply.code });
+      log("debug", "smtp greylisted, retrying", { domain: target.domain, waitMs: wait });
       await sleep(wait, undefined, { signal: context.signal });
     }
   }
 
+  /** Probes of one address at once share one promise. */
+  function shared<T>(map: Map<string, Promise<T>>, key: string, start: () => Promise<T>): Promise<T> {
+    const running = map.get(key);
+    if (running) return running;
+    const promise = start().finally(() => map.delete(key));
+    map.set(key, promise);
+    return promise;
+  }
+
   return {
-    probe(target, route, context) {
-      const running = inflight.get(target.normalized);
-      if (running) return running;
-      const promise = probeWithRetries(target, route.hosts, context).finally(() => inflight.delete(target.normalized));
-      inflight.set(target.normalized, promise);
-      return promise;
-    },
+    probe: (target, route, context) => shared(inflight, target.normalized, () => probeWithRetries(target, route.hosts, context)),
+    attempt: (target, route, context) => shared(inflightAttempts, target.normalized, () => attemptOnce(target, route.hosts, context.signal, context.park ?? false)),
     preflight: (target) => preflight(target, smtp, dns, log),
   };
 }
