@@ -1,21 +1,28 @@
 import { FakeAc, startFakeAcServer } from "../test/support/fake-ac.ts";
-import { benchWorld } from "./world.ts";
+import { startDnsServer } from "../test/support/dns-server.ts";
+import { startSmtpServers } from "../test/support/smtp-servers.ts";
+import { benchWorld, greylistWorld } from "./world.ts";
 
 /**
  * The fake AC for benchmarks, in a process of its own so its CPU and memory are not counted
  * as the product's. Seeds `contacts` contacts over two lists, then answers IPC messages:
- * "stats" → request arrival times and counts; "close" → exits.
+ * "stats" → request arrival times and counts; "close" → exits. With the world "greylist" it
+ * also serves that world's DNS and SMTP servers (on 127.0.0.x) from here.
  */
 const contacts = Number(process.argv[2]);
 const requestsPerSecond = Number(process.argv[3]);
-const world = benchWorld();
+const worldName = process.argv[4] ?? "plain";
+const greylistDelayMs = Number(process.argv[5] ?? 0);
+const grey = worldName === "greylist" ? greylistWorld(contacts) : null;
+const world = grey ?? benchWorld();
 const fake = new FakeAc({ baseUrl: "http://127.0.0.1:1", requestsPerSecond });
 const lists = [fake.addList("Main"), fake.addList("Second")];
 for (let i = 0; i < contacts; i++) {
   fake.addContact({ email: world.email(i), lists: i % 4 === 0 ? { [lists[0]!]: 1, [lists[1]!]: 1 } : { [lists[i % 2]!]: 1 } });
 }
 const served = await startFakeAcServer(fake);
-process.send?.({ type: "ready", url: served.url, apiKey: fake.apiKey });
+const mail = grey ? { dns: await startDnsServer(grey.zone), smtp: await startSmtpServers(grey.mx(greylistDelayMs)) } : null;
+process.send?.({ type: "ready", url: served.url, apiKey: fake.apiKey, dns: mail?.dns.address ?? null, smtpPort: mail?.smtp.port ?? null });
 process.on("message", async (msg: { type: string }) => {
   if (msg.type === "clear") {
     fake.clearRequests();
@@ -29,6 +36,8 @@ process.on("message", async (msg: { type: string }) => {
     });
   } else if (msg.type === "close") {
     await served.close();
+    await mail?.smtp.close();
+    await mail?.dns.close();
     process.exit(0);
   }
 });

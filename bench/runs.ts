@@ -17,9 +17,10 @@ interface FakeStats {
   status429: number;
 }
 
-/** Starts the fake AC in a child process and talks to it over IPC. */
-async function forkFakeAc(contacts: number, requestsPerSecond: number) {
-  const child = fork(fileURLToPath(new URL("./fake-ac-process.ts", import.meta.url)), [String(contacts), String(requestsPerSecond)], {
+/** Starts the fake AC (and, for the "greylist" world, its DNS and SMTP servers) in a child process and talks to it over IPC. */
+export async function forkFakeAc(contacts: number, requestsPerSecond: number, world: { name: "plain" } | { name: "greylist"; delayMs: number } = { name: "plain" }) {
+  const args = [String(contacts), String(requestsPerSecond), world.name, ...(world.name === "greylist" ? [String(world.delayMs)] : [])];
+  const child = fork(fileURLToPath(new URL("./fake-ac-process.ts", import.meta.url)), args, {
     execArgv: ["--import", "tsx"],
     stdio: ["ignore", "inherit", "inherit", "ipc"],
   });
@@ -31,10 +32,12 @@ async function forkFakeAc(contacts: number, requestsPerSecond: number) {
     };
     child.on("message", on);
   });
-  const ready = await next<{ url: string; apiKey: string }>("ready");
+  const ready = await next<{ url: string; apiKey: string; dns: string | null; smtpPort: number | null }>("ready");
   return {
     url: ready.url,
     apiKey: ready.apiKey,
+    dns: ready.dns,
+    smtpPort: ready.smtpPort,
     async clear() {
       const done = next("cleared");
       child.send({ type: "clear" });
@@ -53,7 +56,7 @@ async function forkFakeAc(contacts: number, requestsPerSecond: number) {
   };
 }
 
-async function api<T>(base: string, cookie: string, csrf: string, method: string, p: string, body?: unknown): Promise<T> {
+export async function api<T>(base: string, cookie: string, csrf: string, method: string, p: string, body?: unknown): Promise<T> {
   const res = await fetch(`${base}${p}`, {
     method,
     headers: { cookie, "x-csrf-token": csrf, "content-type": "application/json" },
@@ -63,7 +66,7 @@ async function api<T>(base: string, cookie: string, csrf: string, method: string
   return (await res.json()) as T;
 }
 
-async function waitFor(base: string, cookie: string, id: string, statuses: string[]): Promise<RunView> {
+export async function waitFor(base: string, cookie: string, id: string, statuses: string[]): Promise<RunView> {
   for (;;) {
     // A reused keep-alive socket the server just closed fails once; the next poll opens a new one.
     const run = await api<RunView>(base, cookie, "", "GET", `/api/runs/${id}`).catch(() => api<RunView>(base, cookie, "", "GET", `/api/runs/${id}`));

@@ -1,5 +1,6 @@
 import { ConfigError, loadConfig } from "../core/config.ts";
 import { createLogger } from "../core/logger.ts";
+import { guardProcess } from "./process-guards.ts";
 import { startListwarden } from "./start.ts";
 
 /** `npm start`: the dashboard, the API and the worker in one process on an SQLite file. */
@@ -12,6 +13,7 @@ try {
   process.exit(1);
 }
 const logger = createLogger({ level: config.LOG_LEVEL });
+guardProcess(logger);
 const lw = await startListwarden({ config, logger });
 console.log(`Listwarden is running at ${lw.url}`);
 

@@ -1,18 +1,17 @@
 import type { Config } from "./config.ts";
 import type { Logger } from "./logger.ts";
-import { createVerifier, type VerificationResult, type VerifierOptions } from "../verify/index.ts";
+import { createVerifier, type Verifier, type VerifierOptions } from "../verify/index.ts";
 
-export interface BatchVerifier {
-  verifyBatch(addresses: string[], opts?: { signal?: AbortSignal }): Promise<VerificationResult[]>;
-}
+/** What a run needs of a verifier: one attempt at an address, which may say "come back later". */
+export type AddressVerifier = Pick<Verifier, "attempt">;
 
-export interface ProbingVerifier extends BatchVerifier {
+export interface ProbingVerifier extends AddressVerifier {
   preflight(target: string): Promise<{ ok: true } | { ok: false; reason: string; detail: string }>;
 }
 
 /** The verifiers runs use: DNS and list checks, and an SMTP-probing one when the server allows probes. */
 export interface RunVerifiers {
-  plain: BatchVerifier;
+  plain: AddressVerifier;
   smtp: ProbingVerifier | null;
 }
 

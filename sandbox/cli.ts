@@ -1,5 +1,6 @@
 import { createServer } from "node:net";
 import { parseArgs } from "node:util";
+import { guardProcess } from "../boot/process-guards.ts";
 import { DEMO_CONNECTION_NAME, DEMO_CREDITS, startDemo } from "./demo.ts";
 import { startSandbox } from "./server.ts";
 import { describeWorld, LIST_NAMES, MAIL_HOST_ADDRESSES, MIN_WORLD_CONTACTS, TAG_NAMES } from "./world.ts";
@@ -139,6 +140,7 @@ async function runDemo(args: string[]): Promise<void> {
     logLevel: values.verbose ? "info" : "warn",
   });
   stopOnSignal(() => demo.close());
+  guardProcess(demo.lw.deps.logger);
   const { world } = demo;
   const listCounts = world.lists.map((l) => `${l.name} (${fmt(world.contacts.filter((c) => c.lists[l.id] !== undefined).length)})`);
   console.log(`

@@ -126,6 +126,8 @@ export interface FakeRequestLog extends FakeRequestInfo {
 export type FakeFault =
   | { status: number; body?: unknown; headers?: Record<string, string> }
   | { reset: true }
+  /** The request is carried out, then the connection drops before the answer: "reached AC, answer lost". */
+  | { answerLost: true }
   | { truncate: true }
   | { empty: true }
   | { delayMs: number };
@@ -366,6 +368,10 @@ export class FakeAc {
       res = new Response(text.slice(0, Math.max(1, Math.floor(text.length / 2))), { status: res.status, headers: res.headers });
     }
     if (fault && "empty" in fault) res = new Response("", { status: 200, headers: { "content-type": "application/json" } });
+    if (fault && "answerLost" in fault) {
+      log(res.status);
+      return Response.error();
+    }
     for (const [k, v] of Object.entries(this.#rateHeaders(at))) res.headers.set(k, v);
     log(res.status);
     return res;

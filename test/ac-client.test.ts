@@ -246,7 +246,7 @@ describe("AC client: errors", () => {
     errors.push(await failure(client.listTags()));
     errors.push(await failure(client.getContactLists("5")));
     errors.push(await failure(client.getContactLists("6")));
-    errors.push(await failure(client.unsubscribe("999", list)));
+    errors.push(await failure(client.unsubscribe(fake.addContact({ email: "x@example.com" }), "999")));
     fake.failNext(2, { status: 429, headers: { "Retry-After": "1" } });
     errors.push(await failure(client.getMe()));
     fake.failNext(2, { truncate: true });
@@ -313,14 +313,28 @@ describe("AC client: retries", () => {
     expect(client.stats.requests).toBe(2);
   });
 
-  it("retries an unsubscribe (an idempotent upsert to status 2) after a 503 and a reset", async () => {
+  it("does not send an unsubscribe or a delete again after an answer that may have been lost (503, reset): the caller checks first", async () => {
     const { client, fake } = setup();
     const list = fake.addList("Newsletter");
     const contact = fake.addContact({ email: "a@example.com", lists: { [list]: 1 } });
-    fake.failNext(1, { status: 503 }).failNext(1, { reset: true });
+    fake.failNext(1, { status: 503 });
+    await expect(client.unsubscribe(contact, list)).rejects.toMatchObject({ kind: "server", retryable: true });
+    fake.failNext(1, { reset: true });
+    await expect(client.unsubscribe(contact, list)).rejects.toMatchObject({ kind: "unreachable", retryable: true });
+    fake.failNext(1, { answerLost: true });
+    await expect(client.deleteContact(contact)).rejects.toMatchObject({ kind: "unreachable" });
+    expect(fake.requests.map((r) => `${r.method} ${r.status}`)).toEqual(["POST 503", "POST 0", "DELETE 200"]);
+    expect(fake.contacts.has(contact)).toBe(false);
+  });
+
+  it("retries an unsubscribe that got a 429: AC did nothing with it", async () => {
+    const { client, fake } = setup();
+    const list = fake.addList("Newsletter");
+    const contact = fake.addContact({ email: "a@example.com", lists: { [list]: 1 } });
+    fake.failNext(1, { status: 429, headers: { "Retry-After": "0" } });
     await client.unsubscribe(contact, list);
     expect(fake.listStatus(contact, list)).toBe(2);
-    expect(fake.requests.map((r) => r.status)).toEqual([503, 0, 200]);
+    expect(fake.requests.map((r) => r.status)).toEqual([429, 200]);
   });
 
   it("retries a 429 for any method, after pausing the host for Retry-After", async () => {

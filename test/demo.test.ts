@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunView } from "../core/services/runs.ts";
-import type { RunEvent } from "../worker/runs/pipeline.ts";
+import type { RunEvent } from "../worker/runs/context.ts";
 import { VERIFICATION_REASONS } from "../verify/taxonomy.ts";
 import { DEMO_CONNECTION_NAME, startDemo, type Demo } from "../sandbox/demo.ts";
 import { KINDS, MIN_WORLD_CONTACTS, type Kind, type WorldContact } from "../sandbox/world.ts";

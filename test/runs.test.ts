@@ -42,7 +42,9 @@ function seed(h: RunHarness) {
 
 describe("hygiene run, end to end through the HTTP API", () => {
   it("fetches two lists, verifies, holds for review, applies exactly the planned unsubscribes and deletes, and reports", async () => {
-    const h = await createRunHarness(server, { acRequestsPerSecond: 5, fakeRequestsPerSecond: 5 });
+    // The fake allows 10 a second against our 5: a 429 would take a limiter that lets bursts
+    // through, not the scheduling jitter of a busy test machine (the 5/s edge is ac-rate.test.ts's).
+    const h = await createRunHarness(server, { acRequestsPerSecond: 5, fakeRequestsPerSecond: 10 });
     const { l1, l2, l3, contacts } = seed(h);
     const started = await h.startRun({
       scope: { kind: "lists", listIds: [l1, Number(l2)] },
@@ -159,15 +161,19 @@ describe("hygiene run, end to end through the HTTP API", () => {
     await h.close();
   });
 
-  it("fails the run with AC's words when the key is refused, and refunds what was not verified", async () => {
+  it("fails the run with AC's words when the key is refused before anything is fetched, charging nothing", async () => {
     const h = await createRunHarness(server);
-    h.fake.addList("L");
+    const list = h.fake.addList("L");
+    h.fake.addContact({ email: address("deliverable", "k"), lists: { [list]: ACTIVE } });
     h.fake.apiKeys.clear();
     const run = await h.startRun({ scope: { kind: "all" } });
     await h.worker().drain();
     const failed = await h.getRun(run.id);
     expect(failed.status).toBe("failed");
     expect(failed.statusReason).toMatch(/ActiveCampaign refused this API key \(Settings → Developer\)/);
+    expect(failed.progress.fetched).toBe(0);
+    expect(failed.credits).toEqual({ charged: 0, refunded: 0, net: 0 });
+    expect(balanceOf(h.t.db, h.user.workspaceId)).toBe(10_000);
     await h.close();
   });
 });

@@ -367,6 +367,55 @@ describe("no overlap", () => {
     await s.h.close();
   });
 
+  it("a waiting occurrence whose blocker ended while Listwarden was down is skipped once past the grace window, not started months late", async () => {
+    const s = await setup();
+    seedList(s.h, 3, 1);
+    const manual = (await (await s.api("POST", "/api/runs", { connectionId: s.h.connectionId, scope: { kind: "all" } })).json()) as RunView;
+    await s.h.worker().drain();
+    const sch = await s.schedule();
+    s.h.clock.set("2026-12-01T09:00:00Z");
+    expect((await s.scheduler().tick()).map((e) => e.type)).toEqual(["waiting"]);
+    // Listwarden goes down; the blocking run is cancelled meanwhile; it comes back 71 days later.
+    s.h.clock.set("2026-12-02T09:00:00Z");
+    await s.api("POST", `/api/runs/${manual.id}/cancel`);
+    s.h.clock.set("2027-02-10T09:00:00Z");
+    const events = await s.scheduler().tick();
+    expect(events.filter((e) => e.type === "started")).toEqual([]);
+    expect(events).toContainEqual({
+      type: "skipped",
+      scheduleId: sch.id,
+      occurrenceAt: "2026-12-01T09:00:00.000Z",
+      reason: "Skipped: it could not start within 3 day(s) of its time (an earlier run of this connection had not ended, and Listwarden was not running when it did)",
+    });
+    expect(runsOf(s.h)).toHaveLength(1);
+    await s.h.close();
+  });
+
+  it("a waiting occurrence from before the schedule was retimed is skipped when its blocker ends, not started", async () => {
+    const s = await setup();
+    seedList(s.h, 3, 1);
+    const manual = (await (await s.api("POST", "/api/runs", { connectionId: s.h.connectionId, scope: { kind: "all" } })).json()) as RunView;
+    await s.h.worker().drain();
+    const sch = await s.schedule();
+    s.h.clock.set("2026-12-01T09:00:00Z");
+    const scheduler = s.scheduler();
+    expect((await scheduler.tick()).map((e) => e.type)).toEqual(["waiting"]);
+    s.h.clock.set("2026-12-01T09:30:00Z");
+    expect((await s.api("PATCH", `/api/schedules/${sch.id}`, { hour: 12 })).status).toBe(200);
+    await s.api("POST", `/api/runs/${manual.id}/cancel`);
+    s.h.clock.set("2026-12-01T09:31:00Z");
+    expect(await scheduler.tick()).toEqual([
+      {
+        type: "skipped",
+        scheduleId: sch.id,
+        occurrenceAt: "2026-12-01T09:00:00.000Z",
+        reason: "Skipped: the schedule was changed or resumed after this occurrence; it runs from the next one",
+      },
+    ]);
+    expect(runsOf(s.h)).toHaveLength(1);
+    await s.h.close();
+  });
+
   it("two schedules of one connection due at once start one run; the other waits for it", async () => {
     const s = await setup();
     seedList(s.h, 2, 0);

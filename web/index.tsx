@@ -7,7 +7,8 @@ import { clearSessionCookie, clientIp, csrfProtection, identify, principal, setS
 import { login, logout, signup } from "../core/services/accounts.ts";
 import { createConnection, deleteConnection, getConnection, listConnectionLists, listConnections, updateConnection } from "../core/services/connections.ts";
 import { balanceOf, getCredits } from "../core/services/credits.ts";
-import { ACTIVE_STATUSES, approveRun, cancelRun, createRun, getRun, listRuns, type RunView } from "../core/services/runs.ts";
+import { isActive, isLive } from "../core/domain/run-status.ts";
+import { approveRun, cancelRun, createRun, getRun, listRuns, retryRunActions, type RunView } from "../core/services/runs.ts";
 import { listSchedules, schedulesByConnection } from "../core/services/schedules.ts";
 import { assets, isAssetName } from "./assets.ts";
 import { cleanForm, connectionForm, connectionSettingsForm, errorsFromAppError, loginForm, parseForm, safeNext, signupForm, type FieldErrors } from "./forms.ts";
@@ -19,7 +20,7 @@ import { ConnectionPage, DEFAULT_CLEAN_VALUES, DeleteConnectionPage, type CleanV
 import { CreditsPage } from "./pages/credits.tsx";
 import { ErrorPage } from "./pages/error.tsx";
 import { HomePage } from "./pages/home.tsx";
-import { LIVE_STATUSES, RunPage } from "./pages/run.tsx";
+import { liveView, RunPage } from "./pages/run.tsx";
 import { RunsPage } from "./pages/runs.tsx";
 import { csrfToken, formBody, redirectToLogin, render, requirePage, rethrowNotFound, statusOf, str } from "./render.tsx";
 import { runOptionsFrom, runOptionValues } from "./run-options.tsx";
@@ -54,7 +55,7 @@ const pageHeaders: MiddlewareHandler<AppEnv> = async (c, next) => {
 async function listNamesFor(deps: Deps, ctx: Principal, run: RunView): Promise<Map<string, string> | null> {
   const wanted = run.scope.kind === "lists" || (run.plan?.sample.some((s) => s.lists.length > 0) ?? false);
   // While a run talks to AC, its requests have the account's rate limit to themselves.
-  if (!wanted || !run.connectionId || LIVE_STATUSES.includes(run.status)) return null;
+  if (!wanted || !run.connectionId || isLive(run.status)) return null;
   const lists = listConnectionLists(deps, { ctx, id: run.connectionId }).catch(() => null);
   const timeout = new Promise<null>((resolve) => setTimeout(() => resolve(null), 3_000).unref());
   const result = await Promise.race([lists, timeout]);
@@ -221,7 +222,7 @@ export function webRoutes(deps: Deps): Hono<AppEnv> {
         errors={state.errors ?? {}}
         settings={state.settings ?? { name: connection.name, errors: {} }}
         smtpAllowed={deps.config.SMTP_PROBE}
-        activeRun={runs.find((r) => ACTIVE_STATUSES.includes(r.status))}
+        activeRun={runs.find((r) => isActive(r.status))}
         lastRun={runs.find((r) => r.status === "completed")}
         schedules={listSchedules(deps, { ctx, connectionId: id })}
         csrfToken={csrfToken(c)}
@@ -287,7 +288,7 @@ export function webRoutes(deps: Deps): Hono<AppEnv> {
   web.get("/connections/:id/delete", requirePage, (c) => {
     const ctx = principal(c);
     const connection = getConnection(deps, { ctx, id: c.req.param("id") });
-    const activeRuns = listRuns(deps, { ctx, connectionId: connection.id }).filter((r) => ACTIVE_STATUSES.includes(r.status));
+    const activeRuns = listRuns(deps, { ctx, connectionId: connection.id }).filter((r) => isActive(r.status));
     return render(c, { title: `Delete ${connection.name}` }, <DeleteConnectionPage connection={connection} activeRuns={activeRuns} csrfToken={csrfToken(c)} />);
   });
 
@@ -301,7 +302,7 @@ export function webRoutes(deps: Deps): Hono<AppEnv> {
   async function runPage(c: Context<AppEnv>, errors: FieldErrors, status = 200) {
     const ctx = principal(c);
     const run = getRun(deps, { ctx, id: c.req.param("id") ?? "" });
-    const live = LIVE_STATUSES.includes(run.status);
+    const live = isLive(run.status);
     return render(
       c,
       { title: `Run on ${run.connectionName}`, scripts: ["run.js"], ...(live ? { refreshWithoutScript: 5 } : {}) },
@@ -311,6 +312,9 @@ export function webRoutes(deps: Deps): Hono<AppEnv> {
   }
 
   web.get("/runs/:id", requirePage, (c) => runPage(c, {}));
+
+  // What web/static/run.js updates in place while a run moves.
+  web.get("/runs/:id/live", requirePage, (c) => c.json(liveView(getRun(deps, { ctx: principal(c), id: c.req.param("id") }))));
 
   web.post("/runs/:id/approve", requirePage, async (c) => {
     const body = await formBody(c);
@@ -333,6 +337,16 @@ export function webRoutes(deps: Deps): Hono<AppEnv> {
       return runPage(c, errorsFromAppError(err), err instanceof AppError ? err.status : 400);
     }
     // The run's own status says it was cancelled and that nothing changed.
+    return c.redirect(`/runs/${c.req.param("id")}`, 303);
+  });
+
+  web.post("/runs/:id/retry", requirePage, (c) => {
+    try {
+      retryRunActions(deps, { ctx: principal(c), id: c.req.param("id") });
+    } catch (err) {
+      if (err instanceof AppError && err.code === "not_found") throw err;
+      return runPage(c, errorsFromAppError(err), err instanceof AppError ? err.status : 400);
+    }
     return c.redirect(`/runs/${c.req.param("id")}`, 303);
   });
 

@@ -6,6 +6,7 @@ import {
   AUTH_MESSAGE,
   AcError,
   API_URL_HINT,
+  isContactGone,
   UNREACHABLE_MESSAGE,
   type AcErrorDetail,
 } from "./errors.ts";
@@ -105,8 +106,11 @@ export interface AcClient {
   /** Every page of a scope in id order, from `afterId` on (resume a run with its last id). */
   contactPages(opts: PageContactsOptions): AsyncGenerator<AcContactPage, void, undefined>;
   getContactLists(contactId: string, opts?: Opts): Promise<AcListMembership[]>;
-  /** Sets the contact's status on the list to 2. There is deliberately no way to send 1. */
-  unsubscribe(contactId: string, listId: string, opts?: Opts): Promise<void>;
+  /**
+   * Sets the contact's status on the list to 2. There is deliberately no way to send 1.
+   * `contactGone`: AC no longer has the contact (deleted since it was read).
+   */
+  unsubscribe(contactId: string, listId: string, opts?: Opts): Promise<{ contactGone: boolean }>;
   deleteContact(contactId: string, opts?: Opts): Promise<{ alreadyGone: boolean }>;
 }
 
@@ -452,18 +456,26 @@ export function createAcClient(opts: AcClientOptions): AcClient {
     async unsubscribe(contactId, listId, o = {}) {
       assertId(contactId, "contactId");
       assertId(listId, "listId");
-      // An upsert of (contact, list) to status 2: sending it twice leaves the same state,
-      // so it is retried like a GET.
-      await request("POST", "/api/3/contactLists", {
-        body: { contactList: { list: Number(listId), contact: Number(contactId), status: 2 } },
-        idempotent: true,
-        signal: o.signal,
-      });
+      // Not resent blindly after an answer that may have been lost (5xx, timeout, reset): AC
+      // may have applied it, and every change is applied at most once. The caller looks at
+      // the contact's lists before sending it again. 429s are still retried (AC did nothing).
+      try {
+        await request("POST", "/api/3/contactLists", {
+          body: { contactList: { list: Number(listId), contact: Number(contactId), status: 2 } },
+          idempotent: false,
+          signal: o.signal,
+        });
+        return { contactGone: false };
+      } catch (err) {
+        if (err instanceof AcError && isContactGone(err)) return { contactGone: true };
+        throw err;
+      }
     },
     async deleteContact(contactId, o = {}) {
       assertId(contactId, "contactId");
       try {
-        await request("DELETE", `/api/3/contacts/${contactId}`, { signal: o.signal });
+        // As for unsubscribes: a lost answer is checked by the caller, not answered with a second DELETE.
+        await request("DELETE", `/api/3/contacts/${contactId}`, { signal: o.signal, idempotent: false });
         return { alreadyGone: false };
       } catch (err) {
         if (err instanceof AcError && err.kind === "not_found") return { alreadyGone: true };

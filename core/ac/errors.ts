@@ -53,6 +53,17 @@ export class AcError extends Error {
 export const isAcError = (err: unknown, kind?: AcErrorKind): err is AcError =>
   err instanceof AcError && (kind === undefined || err.kind === kind);
 
+/**
+ * Weather: ActiveCampaign busy or briefly away (429s, 5xx, timeouts, resets, a reply cut short)
+ * after the client's own retries. Wait and send again; never a final failure.
+ */
+export const isWeather = (err: AcError): boolean => err.kind === "rate_limited" || err.retryable;
+
+/** AC's 422 to a contactLists write for a contact that no longer exists ("The related contact does not exist."). */
+export const isContactGone = (err: AcError): boolean =>
+  err.kind === "validation" &&
+  (err.details ?? []).some((d) => /related contact does not exist/i.test(`${d.title} ${d.detail ?? ""}`) || (d.code === "related_missing" && /contact$/.test(d.pointer ?? "")));
+
 export const API_URL_HINT = "API URL must look like https://youraccount.api-us1.com (Settings → Developer in ActiveCampaign)";
 export const AUTH_MESSAGE = "ActiveCampaign refused this API key (Settings → Developer)";
 export const UNREACHABLE_MESSAGE = "Could not reach that API URL";

@@ -20,10 +20,13 @@ export {
   AUTH_MESSAGE,
   UNREACHABLE_MESSAGE,
   isAcError,
+  isContactGone,
+  isWeather,
   type AcErrorDetail,
   type AcErrorKind,
 } from "./errors.ts";
 export {
+  accountKey,
   createAcLimiters,
   realSleep,
   type AcLimiter,

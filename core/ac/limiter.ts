@@ -60,13 +60,27 @@ export interface AcLimiter {
 
 export interface AcLimiters {
   readonly requestsPerSecond: number;
-  /** The limiter of one AC account host, created on first use and shared from then on. */
+  /** The limiter of the AC account behind `host`, created on first use and shared from then on. */
   forHost(host: string): AcLimiter;
 }
 
 /**
- * One limiter per AC account host for the whole process. The app creates the registry
- * once and passes it to every client, so all runs on an account share its 5 req/s.
+ * AC serves one account under several host names (`acct.api-us1.com`, `acct.activehosted.com`,
+ * other regions' `acct.api-<region><n>.com`), and its 5 requests per second are the account's,
+ * whichever name a request uses. Those names share one key; any other host is its own account.
+ */
+const AC_ACCOUNT_HOST = /^([a-z0-9][a-z0-9-]*)\.(?:api-[a-z]{2,4}\d{0,3}\.com|activehosted\.com)$/;
+
+export function accountKey(host: string): string {
+  const name = host.trim().toLowerCase().replace(/\.$/, "").replace(/:\d+$/, "");
+  const account = AC_ACCOUNT_HOST.exec(name)?.[1];
+  return account ? `ac-account:${account}` : name;
+}
+
+/**
+ * One limiter per AC account for the whole process. The app creates the registry once and
+ * passes it to every client, so all runs (and dashboard reads) on an account share its
+ * 5 req/s. Another process has its own registry: see README, "Rate limits".
  */
 export function createAcLimiters(opts: AcLimiterOptions = {}): AcLimiters {
   const requestsPerSecond = opts.requestsPerSecond ?? 5;
@@ -77,7 +91,7 @@ export function createAcLimiters(opts: AcLimiterOptions = {}): AcLimiters {
   return {
     requestsPerSecond,
     forHost(host) {
-      const key = host.toLowerCase();
+      const key = accountKey(host);
       let limiter = byHost.get(key);
       if (!limiter) {
         limiter = new HostLimiter(key, { ...opts, requestsPerSecond });

@@ -1,5 +1,5 @@
 import { and, desc, eq } from "drizzle-orm";
-import { schema, transaction } from "../../db/index.ts";
+import { schema, transaction, type Db } from "../../db/index.ts";
 import { newId } from "../../db/ids.ts";
 import { AcError, assertPublicHost, createAcClient, normalizeApiUrl, type AcClient } from "../ac/index.ts";
 import type { Deps, Principal } from "../deps.ts";
@@ -160,6 +160,11 @@ export function getConnectionRow(deps: Deps, { workspaceId, id }: { workspaceId:
     .get();
   if (!row) throw notFound("Connection");
   return row;
+}
+
+/** A connection by id alone, for the worker (the run it serves already names its workspace). */
+export function connectionRow(db: Db, id: string): ConnectionRow | undefined {
+  return db.select().from(schema.connections).where(eq(schema.connections.id, id)).get();
 }
 
 export function getConnection(deps: Deps, { ctx, id }: { ctx: Principal; id: string }): ConnectionView {

@@ -104,7 +104,7 @@ export function reportCsv(deps: Deps, { ctx, id }: { ctx: Pick<Principal, "works
 
 export function reportSummary(deps: Deps, { ctx, id }: { ctx: Pick<Principal, "workspaceId">; id: string }) {
   const run = getRunRow(deps.db, { workspaceId: ctx.workspaceId, id });
-  const view = runView(deps.db, run, { withPlan: true });
+  const view = runView(deps.db, run, { withPlan: true, now: deps.clock.now() });
   return {
     runId: view.id,
     connection: view.connectionName,

@@ -2,18 +2,16 @@ import { and, asc, desc, eq, inArray, sql } from "drizzle-orm";
 import type { z } from "zod";
 import { schema, transaction, type Db } from "../../db/index.ts";
 import { newId } from "../../db/ids.ts";
-import type { RunStatus } from "../../db/schema/index.ts";
 import { actionsSchema, scopeSchema, usesDelete, type RunActions, type RunScope } from "../domain/scope-actions.ts";
-import { VERIFICATION_STATUSES } from "../../verify/taxonomy.ts";
+import { isCancellable, type RunStatus } from "../domain/run-status.ts";
+import { VERIFICATION_STATUSES } from "../../verify/index.ts";
 import type { Deps, Principal } from "../deps.ts";
 import { AppError, notFound } from "../errors.ts";
+import { cancelRunRow, insertRun, moveRun, RunMoveRefused } from "../runs/store.ts";
 import { getConnectionRow } from "./connections.ts";
-import { refundCredits } from "./credits.ts";
 
 type RunRow = typeof schema.runs.$inferSelect;
 
-export const ACTIVE_STATUSES: RunStatus[] = ["queued", "running", "paused_credits", "awaiting_review", "applying"];
-const CANCELLABLE: RunStatus[] = ["queued", "running", "paused_credits", "awaiting_review"];
 const SAMPLE_SIZE = 20;
 
 export interface CreateRunInput {
@@ -23,16 +21,25 @@ export interface CreateRunInput {
   smtpProbe?: boolean;
 }
 
+/** What a schedule adds to the runs it starts. */
+export interface ScheduledRunInput {
+  id: string;
+  autoApply: boolean;
+  holdThreshold: number;
+  deleteConfirmed: boolean;
+  notes: string[];
+}
+
 export function createRun(
   deps: Deps,
-  { ctx, input, schedule }: { ctx: Pick<Principal, "workspaceId">; input: CreateRunInput; schedule?: { id: string; autoApply: boolean; holdThreshold: number } },
+  { ctx, input, schedule }: { ctx: Pick<Principal, "workspaceId">; input: CreateRunInput; schedule?: ScheduledRunInput },
 ): RunView {
   const connection = getConnectionRow(deps, { workspaceId: ctx.workspaceId, id: input.connectionId });
   if (input.smtpProbe && !deps.config.SMTP_PROBE) {
     throw new AppError("invalid_input", "smtpProbe: SMTP probing is turned off on this server (SMTP_PROBE=off)", "smtpProbe");
   }
   const now = deps.clock.now();
-  const row: typeof schema.runs.$inferInsert = {
+  const row = insertRun(deps.db, {
     id: newId("run", now),
     workspaceId: ctx.workspaceId,
     connectionId: connection.id,
@@ -40,13 +47,13 @@ export function createRun(
     scope: JSON.stringify(parseOrThrow(scopeSchema, input.scope, "scope")),
     actions: JSON.stringify(parseOrThrow(actionsSchema, input.actions, "actions")),
     smtpProbe: input.smtpProbe ?? false,
-    status: "queued",
     scheduleId: schedule?.id ?? null,
     autoApply: schedule?.autoApply ?? false,
     holdThreshold: schedule?.holdThreshold ?? null,
+    deleteConfirmed: schedule?.deleteConfirmed ?? false,
+    notes: schedule?.notes.length ? JSON.stringify(schedule.notes) : null,
     createdAt: new Date(now),
-  };
-  deps.db.insert(schema.runs).values(row).run();
+  });
   deps.logger.info({ runId: row.id, workspaceId: ctx.workspaceId, connectionId: connection.id }, "run queued");
   return getRun(deps, { ctx, id: row.id });
 }
@@ -81,19 +88,28 @@ export function listRuns(deps: Deps, { ctx, connectionId, limit = 50 }: { ctx: P
     .orderBy(desc(schema.runs.createdAt), desc(schema.runs.id))
     .limit(limit)
     .all()
-    .map((row) => runView(deps.db, row, { withPlan: false }));
+    .map((row) => runView(deps.db, row, { withPlan: false, now: deps.clock.now() }));
 }
 
 export function getRun(deps: Deps, { ctx, id }: { ctx: Pick<Principal, "workspaceId">; id: string }): RunView {
-  return runView(deps.db, getRunRow(deps.db, { workspaceId: ctx.workspaceId, id }), { withPlan: true });
+  return runView(deps.db, getRunRow(deps.db, { workspaceId: ctx.workspaceId, id }), { withPlan: true, now: deps.clock.now() });
+}
+
+const words = (status: RunStatus) => status.replace("_", " ");
+
+/** A refused move as the user reads it. */
+function refused(err: unknown, what: string): never {
+  if (err instanceof RunMoveRefused) throw new AppError("conflict", `This run is ${words(err.from)}; ${what}`);
+  throw err;
 }
 
 /** Approves the reviewed plan; deletes need `confirmDelete: true`. The worker then applies it. */
 export function approveRun(deps: Deps, { ctx, id, confirmDelete }: { ctx: Pick<Principal, "workspaceId">; id: string; confirmDelete: boolean }): RunView {
   transaction(deps.db, (tx) => {
     const run = getRunRow(tx, { workspaceId: ctx.workspaceId, id });
-    if (run.status !== "awaiting_review") {
-      throw new AppError("conflict", `This run is ${run.status.replace("_", " ")}; only a run awaiting review can be approved`);
+    if (run.status !== "awaiting_review") refused(new RunMoveRefused(id, run.status, "applying"), "only a run awaiting review can be approved");
+    if (!run.connectionId) {
+      throw new AppError("conflict", "The ActiveCampaign connection of this run was deleted; nothing can be applied. Cancel the run, or connect the account again and start a new run");
     }
     const deletes = tx
       .select({ n: sql<number>`count(*)` })
@@ -107,10 +123,7 @@ export function approveRun(deps: Deps, { ctx, id, confirmDelete }: { ctx: Pick<P
         "confirmDelete",
       );
     }
-    tx.update(schema.runs)
-      .set({ status: "applying", statusReason: null, approvedAt: new Date(deps.clock.now()), deleteConfirmed: confirmDelete, notBefore: null })
-      .where(eq(schema.runs.id, id))
-      .run();
+    moveRun(tx, run, "applying", { statusReason: null, approvedAt: new Date(deps.clock.now()), deleteConfirmed: confirmDelete, notBefore: null });
   });
   deps.logger.info({ runId: id }, "run approved");
   return getRun(deps, { ctx, id });
@@ -123,28 +136,39 @@ export function approveRun(deps: Deps, { ctx, id, confirmDelete }: { ctx: Pick<P
 export function cancelRun(deps: Deps, { ctx, id }: { ctx: Pick<Principal, "workspaceId">; id: string }): RunView {
   transaction(deps.db, (tx) => {
     const run = getRunRow(tx, { workspaceId: ctx.workspaceId, id });
-    if (!CANCELLABLE.includes(run.status)) {
-      throw new AppError("conflict", `This run is ${run.status.replace("_", " ")} and can no longer be cancelled`);
-    }
-    const unverified = tx
-      .select({ n: sql<number>`count(*)` })
-      .from(schema.runContacts)
-      .where(and(eq(schema.runContacts.runId, id), sql`${schema.runContacts.verifiedAt} is null`))
-      .get();
-    refundCredits(tx, deps.clock, {
-      workspaceId: run.workspaceId,
-      amount: unverified?.n ?? 0,
-      reason: "Refund: run cancelled before these contacts were verified",
-      runId: id,
-      idempotencyKey: `run:${id}:cancel`,
-    });
-    const now = new Date(deps.clock.now());
-    tx.update(schema.runs)
-      .set({ status: "cancelled", statusReason: "Cancelled; nothing was changed in ActiveCampaign", finishedAt: now, leaseOwner: null, leaseExpiresAt: null })
-      .where(eq(schema.runs.id, id))
-      .run();
+    if (!isCancellable(run.status)) refused(new RunMoveRefused(id, run.status, "cancelled"), "it can no longer be cancelled");
+    cancelRunRow(tx, deps.clock, run);
   });
   deps.logger.info({ runId: id }, "run cancelled");
+  return getRun(deps, { ctx, id });
+}
+
+/**
+ * Sends again the changes of an approved run that failed (ActiveCampaign refused them, or the
+ * run stopped on a refused key before sending them), without verifying or charging again.
+ */
+export function retryRunActions(deps: Deps, { ctx, id }: { ctx: Pick<Principal, "workspaceId">; id: string }): RunView {
+  const retried = transaction(deps.db, (tx) => {
+    const run = getRunRow(tx, { workspaceId: ctx.workspaceId, id });
+    if ((run.status !== "completed" && run.status !== "failed") || !run.approvedAt) {
+      throw new AppError("conflict", `This run is ${words(run.status)}; only an applied run with changes that failed can retry them`);
+    }
+    if (!run.connectionId) throw new AppError("conflict", "The ActiveCampaign connection of this run was deleted; its changes cannot be sent");
+    const reset = tx
+      .update(schema.runActions)
+      .set({ state: "pending", nextAttemptAt: null, updatedAt: new Date(deps.clock.now()) })
+      .where(and(eq(schema.runActions.runId, id), eq(schema.runActions.state, "failed")))
+      .run().changes;
+    const left = tx
+      .select({ n: sql<number>`count(*)` })
+      .from(schema.runActions)
+      .where(and(eq(schema.runActions.runId, id), inArray(schema.runActions.state, ["pending", "sending"])))
+      .get();
+    if (Number(left?.n ?? 0) === 0) throw new AppError("conflict", "This run has no failed changes to retry");
+    moveRun(tx, run, "applying", { statusReason: null, finishedAt: null, notBefore: null, transientFailures: 0 });
+    return reset;
+  });
+  deps.logger.info({ runId: id, retried }, "run changes retried");
   return getRun(deps, { ctx, id });
 }
 
@@ -159,7 +183,21 @@ export interface RunView {
   status: RunStatus;
   statusReason: string | null;
   notes: string[];
-  progress: { total: number | null; fetched: number; verified: number; applied: number; failed: number; planned: number };
+  progress: {
+    total: number | null;
+    fetched: number;
+    /** Contacts with a result (decided). */
+    verified: number;
+    /** Addresses parked until their mail server lets us ask again (greylisting, a busy server), and when the first is due. */
+    waiting: { count: number; nextAt: string | null };
+    applied: number;
+    failed: number;
+    /** Changes waiting to be sent again after ActiveCampaign weather (429, 5xx, timeouts). */
+    retrying: number;
+    planned: number;
+  };
+  /** An applied run with changes that failed (or were never sent) can send them again. */
+  canRetryActions: boolean;
   counts: { byStatus: Record<string, number>; byReason: Record<string, number> };
   credits: { charged: number; refunded: number; net: number };
   acRequests: number;
@@ -192,22 +230,30 @@ function iso(d: Date | null): string | null {
   return d ? d.toISOString() : null;
 }
 
-export function runView(db: Db, row: RunRow, { withPlan }: { withPlan: boolean }): RunView {
+export function runView(db: Db, row: RunRow, { withPlan, now }: { withPlan: boolean; now: number }): RunView {
   const contacts = db
     .select({
       fetched: sql<number>`count(*)`,
       verified: sql<number>`count(${schema.runContacts.verifiedAt})`,
+      waiting: sql<number>`count(case when ${schema.runContacts.verifiedAt} is null and ${schema.runContacts.retryAt} > ${now} then 1 end)`,
+      nextAt: sql<number | null>`min(case when ${schema.runContacts.verifiedAt} is null and ${schema.runContacts.retryAt} > ${now} then ${schema.runContacts.retryAt} end)`,
     })
     .from(schema.runContacts)
     .where(eq(schema.runContacts.runId, row.id))
     .get();
   const actions = db
-    .select({ state: schema.runActions.state, n: sql<number>`count(*)` })
+    .select({
+      state: schema.runActions.state,
+      n: sql<number>`count(*)`,
+      retrying: sql<number>`count(case when ${schema.runActions.attempts} > 0 then 1 end)`,
+    })
     .from(schema.runActions)
     .where(eq(schema.runActions.runId, row.id))
     .groupBy(schema.runActions.state)
     .all();
   const byState = Object.fromEntries(actions.map((a) => [a.state, Number(a.n)]));
+  const retrying = Number(actions.find((a) => a.state === "pending")?.retrying ?? 0);
+  const unsent = (byState.failed ?? 0) + (byState.pending ?? 0) + (byState.sending ?? 0);
   const ledger = db
     .select({ kind: schema.creditLedger.kind, total: sql<number>`sum(${schema.creditLedger.amount})` })
     .from(schema.creditLedger)
@@ -234,10 +280,13 @@ export function runView(db: Db, row: RunRow, { withPlan }: { withPlan: boolean }
       total: row.fetchDone ? Number(contacts?.fetched ?? 0) : row.total,
       fetched: Number(contacts?.fetched ?? 0),
       verified: Number(contacts?.verified ?? 0),
+      waiting: { count: Number(contacts?.waiting ?? 0), nextAt: contacts?.nextAt ? new Date(Number(contacts.nextAt)).toISOString() : null },
       applied: byState.done ?? 0,
       failed: byState.failed ?? 0,
+      retrying,
       planned: Object.values(byState).reduce((a, b) => a + b, 0),
     },
+    canRetryActions: (row.status === "completed" || row.status === "failed") && row.approvedAt !== null && row.connectionId !== null && unsent > 0,
     counts: { byStatus, byReason: countBy(db, row.id, schema.runContacts.reason) },
     credits: { charged, refunded, net: charged - refunded },
     acRequests: row.acRequests,

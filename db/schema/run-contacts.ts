@@ -27,6 +27,10 @@ export const runContacts = sqliteTable(
     suggestion: text("suggestion"),
     normalized: text("normalized"),
     verifiedAt: timestamp("verified_at"),
+    /** A mail server asked us to come back later (greylisting, busy): not tried again before this. */
+    retryAt: timestamp("retry_at"),
+    /** Greylisting retries already spent on this address. */
+    verifyAttempts: integer("verify_attempts").notNull().default(0),
     action: text("action", { enum: ACTIONS }),
   },
   (t) => [primaryKey({ columns: [t.runId, t.contactId] }), index("run_contacts_unverified_idx").on(t.runId, t.verifiedAt)],

@@ -50,10 +50,12 @@ export const runs = sqliteTable(
     holdThreshold: real("hold_threshold"),
     deleteConfirmed: integer("delete_confirmed", { mode: "boolean" }).notNull().default(false),
     acRequests: integer("ac_requests").notNull().default(0),
-    /** AC failures in a row (after the client's own retries); progress resets it. */
+    /** AC failures in a row (after the client's own retries); progress resets it. They set the backoff, never fail the run. */
     transientFailures: integer("transient_failures").notNull().default(0),
     notes: text("notes"),
     leaseOwner: text("lease_owner"),
+    /** A new random value on every claim: a write from an older attempt no longer matches it. */
+    leaseToken: text("lease_token"),
     leaseExpiresAt: timestamp("lease_expires_at"),
     /** A paused run is not picked up again before this time. */
     notBefore: timestamp("not_before"),

@@ -5,7 +5,7 @@ import type { AppEnv } from "../env.ts";
 import { principal } from "../middleware/auth.ts";
 import { validate } from "../middleware/validate.ts";
 import { reportCsv, reportSummary } from "../../core/services/reports.ts";
-import { approveRun, cancelRun, createRun, getRun, listRuns } from "../../core/services/runs.ts";
+import { approveRun, cancelRun, createRun, getRun, listRuns, retryRunActions } from "../../core/services/runs.ts";
 
 const createBody = z.object({
   connectionId: z.string({ error: "is required" }).min(1, "is required"),
@@ -32,6 +32,7 @@ export const runRoutes = new Hono<AppEnv>()
     c.json(approveRun(c.var.deps, { ctx: principal(c), id: c.req.param("id"), confirmDelete: c.req.valid("json").confirmDelete })),
   )
   .post("/:id/cancel", (c) => c.json(cancelRun(c.var.deps, { ctx: principal(c), id: c.req.param("id") })))
+  .post("/:id/retry", (c) => c.json(retryRunActions(c.var.deps, { ctx: principal(c), id: c.req.param("id") })))
   .get("/:id/report.csv", (c) => {
     const id = c.req.param("id");
     const body = reportCsv(c.var.deps, { ctx: principal(c), id });

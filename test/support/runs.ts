@@ -1,6 +1,7 @@
 import type { SetupServer } from "msw/node";
+import type { Config } from "../../core/config.ts";
 import { createRunVerifiers } from "../../core/verification.ts";
-import type { BatchVerifier, RunVerifiers } from "../../core/verification.ts";
+import type { AddressVerifier, RunVerifiers } from "../../core/verification.ts";
 import { createWorker, type WorkerOptions } from "../../worker/runs/worker.ts";
 import type { RunView } from "../../core/services/runs.ts";
 import { createTestApp, signUp, type Session, type TestApp } from "./app.ts";
@@ -19,7 +20,7 @@ export interface RunHarness {
   clock: FakeClock;
   user: Session;
   connectionId: string;
-  /** How many times each address went through a verifier, across every worker. */
+  /** How many times each address got a result from a verifier, across every worker. */
   verifications: Map<string, number>;
   verifiers: RunVerifiers;
   worker(opts?: Partial<WorkerOptions>): ReturnType<typeof createWorker>;
@@ -28,12 +29,12 @@ export interface RunHarness {
   close(): Promise<void>;
 }
 
-function counting(verifier: BatchVerifier, seen: Map<string, number>): BatchVerifier {
+function counting(verifier: AddressVerifier, seen: Map<string, number>): AddressVerifier {
   return {
-    async verifyBatch(addresses, opts) {
-      const results = await verifier.verifyBatch(addresses, opts);
-      for (const a of addresses) seen.set(a, (seen.get(a) ?? 0) + 1);
-      return results;
+    async attempt(address, opts) {
+      const attempt = await verifier.attempt(address, opts);
+      if (attempt.kind === "done") seen.set(address, (seen.get(address) ?? 0) + 1);
+      return attempt;
     },
   };
 }
@@ -44,14 +45,24 @@ function counting(verifier: BatchVerifier, seen: Map<string, number>): BatchVeri
  */
 export async function createRunHarness(
   server: SetupServer,
-  opts: { acRequestsPerSecond?: number; fakeRequestsPerSecond?: number; signupCredits?: number; dbFile?: string; sideloadContactLists?: boolean } = {},
+  opts: {
+    acRequestsPerSecond?: number;
+    fakeRequestsPerSecond?: number;
+    signupCredits?: number;
+    dbFile?: string;
+    sideloadContactLists?: boolean;
+    config?: Partial<Config>;
+    /** Let the harness clock move with real time too (greylisting waits). */
+    realTime?: boolean;
+  } = {},
 ): Promise<RunHarness> {
   const dns = await startDnsServer(WORLD_ZONE);
   const clock = new FakeClock();
+  if (opts.realTime) clock.run();
   const t = createTestApp({
     clock,
     ...(opts.dbFile ? { dbFile: opts.dbFile } : {}),
-    config: { DNS_SERVERS: [dns.address], DNS_TIMEOUT_MS: 300, SIGNUP_CREDITS: opts.signupCredits ?? 10_000, LOG_LEVEL: "warn" },
+    config: { DNS_SERVERS: [dns.address], DNS_TIMEOUT_MS: 300, SIGNUP_CREDITS: opts.signupCredits ?? 10_000, LOG_LEVEL: "warn", ...opts.config },
     acRequestsPerSecond: opts.acRequestsPerSecond ?? 1000,
     acClientOptions: { backoffBaseMs: 5, backoffMaxMs: 20, timeoutMs: 1_000, maxRetryAfterMs: 2_000 },
   });
@@ -81,7 +92,9 @@ export async function createRunHarness(
     connectionId,
     verifications,
     verifiers,
-    worker: (o = {}) => createWorker(t.deps, { verifiers, leaseMs: 60_000, pollMs: 10, verifyBatchSize: 50, creditsPollMs: 1_000, ...o }),
+    // holdMs 0: with the fake clock nothing becomes due by waiting, so an attempt lets go of the
+    // run at once and the test advances the clock instead.
+    worker: (o = {}) => createWorker(t.deps, { verifiers, leaseMs: 60_000, pollMs: 10, verifyWindow: 50, creditsPollMs: 1_000, holdMs: 0, ...o }),
     async startRun(body) {
       const r = await t.request("POST", "/api/runs", { as: user, body: { connectionId, ...body } });
       if (r.status !== 202) throw new Error(`run not started: ${r.status} ${await r.text()}`);

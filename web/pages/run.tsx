@@ -1,5 +1,6 @@
 import type { FC } from "hono/jsx";
 import type { RunStatus } from "../../db/schema/index.ts";
+import { isCancellable, isLive } from "../../core/domain/run-status.ts";
 import type { RunView } from "../../core/services/runs.ts";
 import { VERIFICATION_STATUSES } from "../../verify/taxonomy.ts";
 import { HealthBar, ReasonChart, StatusChart } from "../charts.tsx";
@@ -7,8 +8,6 @@ import { CsrfField, ErrorSummary, PageHeader, ScheduledTag, StatusBadge, Time } 
 import type { FieldErrors } from "../forms.ts";
 import { actionLabel, duration, fmt, plural, reasonLabel, RUN_STATUS_WORDS, scopeWords, STATUS_LABELS, statusLabel } from "../labels.ts";
 
-export const LIVE_STATUSES: RunStatus[] = ["queued", "running", "paused_credits", "applying"];
-const CANCELLABLE: RunStatus[] = ["queued", "running", "paused_credits", "awaiting_review"];
 
 export interface RunPageProps {
   run: RunView;
@@ -17,9 +16,12 @@ export interface RunPageProps {
   csrfToken: string;
 }
 
-/** The progress bar's value, maximum (null: indeterminate) and sentence; run.js mirrors this. */
+/**
+ * The progress bar's value, maximum (null: indeterminate) and sentence. Rendered here only:
+ * the live page (web/static/run.js) receives it from GET /runs/:id/live.
+ */
 export function progressOf(run: RunView): { value: number; max: number | null; text: string } {
-  const { total, fetched, verified, applied, failed, planned } = run.progress;
+  const { total, fetched, verified, applied, failed, planned, waiting, retrying } = run.progress;
   switch (run.status) {
     case "queued":
       return { value: 0, max: null, text: "Waiting to start…" };
@@ -28,12 +30,19 @@ export function progressOf(run: RunView): { value: number; max: number | null; t
       const of = total ?? fetched;
       const prefix = run.status === "paused_credits" ? "Paused. " : "";
       if (of === 0) return { value: 0, max: null, text: `${prefix}Fetching contacts from ActiveCampaign…` };
-      return { value: verified, max: Math.max(of, 1), text: `${prefix}Checked ${fmt(verified)} of ${total === null ? `${fmt(fetched)} fetched so far` : plural(total, "contact")}.` };
+      const wait = waiting.count
+        ? ` ${plural(waiting.count, "address", "addresses")} ${waiting.count === 1 ? "waits" : "wait"} for a mail server that asked us to try again later${waiting.nextAt ? ` (next try ${waiting.nextAt.slice(11, 16)} UTC)` : ""}.`
+        : "";
+      return { value: verified, max: Math.max(of, 1), text: `${prefix}Checked ${fmt(verified)} of ${total === null ? `${fmt(fetched)} fetched so far` : plural(total, "contact")}.${wait}` };
     }
     case "awaiting_review":
       return { value: 1, max: 1, text: `All ${plural(verified, "contact")} checked. Waiting for your review.` };
     case "applying":
-      return { value: applied + failed, max: Math.max(planned, 1), text: `Applied ${fmt(applied + failed)} of ${plural(planned, "change")}.` };
+      return {
+        value: applied + failed,
+        max: Math.max(planned, 1),
+        text: `Applied ${fmt(applied + failed)} of ${plural(planned, "change")}.${retrying ? ` ${plural(retrying, "change")} will be sent again: ActiveCampaign was busy.` : ""}`,
+      };
     case "completed":
       return { value: 1, max: 1, text: `Done: ${plural(verified, "contact")} checked, ${plural(applied, "change")} applied${failed ? `, ${fmt(failed)} failed` : ""}.` };
     case "failed":
@@ -63,10 +72,28 @@ const Stages: FC<{ status: RunStatus }> = ({ status }) => {
   );
 };
 
+/** What the live page updates in place, computed here so the script holds no rules of its own. */
+export function liveView(run: RunView) {
+  return {
+    status: run.status,
+    live: isLive(run.status),
+    progress: progressOf(run),
+    text: {
+      fetched: fmt(run.progress.fetched),
+      verified: fmt(run.progress.verified),
+      applied: fmt(run.progress.applied),
+      planned: fmt(run.progress.planned),
+      charged: fmt(run.credits.charged),
+      refunded: fmt(run.credits.refunded),
+    },
+    byStatus: run.counts.byStatus,
+  };
+}
+
 export const RunPage: FC<RunPageProps> = ({ run, listNames, errors, csrfToken }) => {
   const words = RUN_STATUS_WORDS[run.status];
   const progress = progressOf(run);
-  const live = LIVE_STATUSES.includes(run.status);
+  const live = isLive(run.status);
   const listName = (id: number | string) => listNames?.get(String(id)) ?? `List #${id}`;
   const verifiedTotal = VERIFICATION_STATUSES.reduce((a, s) => a + (run.counts.byStatus[s] ?? 0), 0);
   const back = run.connectionId ? { href: `/connections/${run.connectionId}`, label: run.connectionName } : { href: "/", label: "Home" };
@@ -95,7 +122,7 @@ export const RunPage: FC<RunPageProps> = ({ run, listNames, errors, csrfToken })
         </p>
       ) : null}
 
-      <section class="card run-status" id="run" data-run-id={run.id} data-status={run.status} aria-labelledby="status-h">
+      <section class="card run-status" id="run" data-run-id={run.id} data-status={run.status} data-live={live ? "yes" : "no"} aria-labelledby="status-h">
         <div class="status-line">
           <h2 id="status-h" class="h3">
             <StatusBadge status={run.status} />
@@ -157,7 +184,17 @@ export const RunPage: FC<RunPageProps> = ({ run, listNames, errors, csrfToken })
             This page updates by itself. <a href={`/runs/${run.id}`}>Refresh</a>
           </p>
         ) : null}
-        {CANCELLABLE.includes(run.status) && run.status !== "awaiting_review" ? (
+        {run.canRetryActions ? (
+          <form method="post" action={`/runs/${run.id}/retry`} class="actions">
+            <CsrfField token={csrfToken} />
+            <button type="submit">Retry the changes not made</button>
+            <span class="small muted">
+              {plural(run.progress.planned - run.progress.applied, "change")} did not go through. They are sent again as planned; nothing is checked or
+              charged again.
+            </span>
+          </form>
+        ) : null}
+        {isCancellable(run.status) && run.status !== "awaiting_review" ? (
           <form method="post" action={`/runs/${run.id}/cancel`} class="actions">
             <CsrfField token={csrfToken} />
             <button type="submit" class="secondary">

@@ -1,52 +1,20 @@
-// Listwarden: live progress on a run's page. Polls GET /api/runs/:id and updates the numbers,
+// Listwarden: live progress on a run's page. Polls GET /runs/:id/live and updates the numbers,
 // the progress bar and the status chart in place; reloads the page when the status changes,
 // so the server renders what the new status needs (the review step, the final charts).
 "use strict";
 
 (function () {
   var root = document.getElementById("run");
-  if (!root) return;
+  if (!root || root.getAttribute("data-live") !== "yes") return;
   var id = root.getAttribute("data-run-id");
   var status = root.getAttribute("data-status");
-  var LIVE = ["queued", "running", "paused_credits", "applying"];
-  if (LIVE.indexOf(status) === -1) return;
 
   var number = new Intl.NumberFormat("en-US");
-  var fmt = function (n) {
-    return number.format(n);
-  };
-  var plural = function (n, one, many) {
-    return fmt(n) + " " + (n === 1 ? one : many || one + "s");
-  };
   var bar = document.getElementById("run-progress");
   var text = document.getElementById("progress-text");
   var announcer = document.getElementById("progress-announcer");
   var lastMilestone = -1;
   var delay = 1500;
-
-  // Mirrors progressOf() in web/pages/run.tsx.
-  function progressOf(run) {
-    var p = run.progress;
-    switch (run.status) {
-      case "queued":
-        return { value: 0, max: null, text: "Waiting to start…" };
-      case "running":
-      case "paused_credits": {
-        var of = p.total === null ? p.fetched : p.total;
-        var prefix = run.status === "paused_credits" ? "Paused. " : "";
-        if (of === 0) return { value: 0, max: null, text: prefix + "Fetching contacts from ActiveCampaign…" };
-        return {
-          value: p.verified,
-          max: Math.max(of, 1),
-          text: prefix + "Checked " + fmt(p.verified) + " of " + (p.total === null ? fmt(p.fetched) + " fetched so far" : plural(p.total, "contact")) + ".",
-        };
-      }
-      case "applying":
-        return { value: p.applied + p.failed, max: Math.max(p.planned, 1), text: "Applied " + fmt(p.applied + p.failed) + " of " + plural(p.planned, "change") + "." };
-      default:
-        return { value: 1, max: 1, text: "" };
-    }
-  }
 
   function setText(sel, value) {
     document.querySelectorAll(sel).forEach(function (el) {
@@ -54,8 +22,9 @@
     });
   }
 
-  function update(run) {
-    var pr = progressOf(run);
+  // `view` comes from GET /runs/:id/live: the server words the sentence and formats the numbers.
+  function update(view) {
+    var pr = view.progress;
     if (bar) {
       if (pr.max === null) {
         bar.removeAttribute("value");
@@ -72,15 +41,11 @@
       if (lastMilestone !== -1) announcer.textContent = pr.text;
       lastMilestone = milestone;
     }
+    Object.keys(view.text).forEach(function (k) {
+      setText('[data-bind="' + k + '"]', view.text[k]);
+    });
 
-    setText('[data-bind="fetched"]', fmt(run.progress.fetched));
-    setText('[data-bind="verified"]', fmt(run.progress.verified));
-    setText('[data-bind="applied"]', fmt(run.progress.applied));
-    setText('[data-bind="planned"]', fmt(run.progress.planned));
-    setText('[data-bind="charged"]', fmt(run.credits.charged));
-    setText('[data-bind="refunded"]', fmt(run.credits.refunded));
-
-    var byStatus = run.counts.byStatus;
+    var byStatus = view.byStatus;
     var total = 0;
     Object.keys(byStatus).forEach(function (k) {
       total += byStatus[k];
@@ -91,7 +56,7 @@
       document.querySelectorAll('[data-bar="' + k + '"]').forEach(function (rect) {
         rect.setAttribute("width", share.toFixed(2) + "%");
       });
-      setText('[data-count="' + k + '"]', fmt(n));
+      setText('[data-count="' + k + '"]', number.format(n));
       setText('[data-share="' + k + '"]', "(" + (share > 0 && share < 1 ? "<1" : Math.round(share)) + "%)");
     });
   }
@@ -105,23 +70,24 @@
       document.addEventListener("visibilitychange", poll, { once: true });
       return;
     }
-    fetch("/api/runs/" + encodeURIComponent(id), { headers: { accept: "application/json" }, credentials: "same-origin", cache: "no-store" })
+    fetch("/runs/" + encodeURIComponent(id) + "/live", { headers: { accept: "application/json" }, credentials: "same-origin", cache: "no-store" })
       .then(function (res) {
-        if (res.status === 401 || res.status === 404) {
+        // Signed out (sent to the sign-in page) or the run is gone: let the page say so.
+        if (res.redirected || res.status === 404) {
           location.reload();
           return null;
         }
         if (!res.ok) throw new Error("HTTP " + res.status);
         return res.json();
       })
-      .then(function (run) {
-        if (!run) return;
+      .then(function (view) {
+        if (!view) return;
         delay = 1500;
-        if (run.status !== status) {
+        if (view.status !== status || !view.live) {
           location.replace(location.pathname);
           return;
         }
-        update(run);
+        update(view);
         schedule();
       })
       .catch(function () {

@@ -5,14 +5,14 @@ import { newId } from "../../db/ids.ts";
 import type { RunStatus } from "../../db/schema/index.ts";
 import type { Deps } from "../../core/deps.ts";
 import { AppError } from "../../core/errors.ts";
-import { ACTIVE_STATUSES, createRun } from "../../core/services/runs.ts";
+import { ACTIVE, FINISHED } from "../../core/domain/run-status.ts";
+import { createRun } from "../../core/services/runs.ts";
 import { formatInZone, occurrencesBetween, periodOf, timingOf, type OccurrenceRow, type ScheduleRow } from "../../core/services/schedules.ts";
 import type { RunActions, RunScope } from "../../core/domain/scope-actions.ts";
 
 const DAY_MS = 86_400_000;
 /** An occurrence started this long after its time says it ran late (the process was down). */
 const LATE_MS = 15 * 60_000;
-const FINISHED: RunStatus[] = ["completed", "failed", "cancelled"];
 
 export interface SchedulerOptions {
   /** Identifies this process in logs; random by default. */
@@ -65,7 +65,7 @@ export function createScheduler(deps: Deps, opts: SchedulerOptions = {}): Schedu
     return tx
       .select({ id: schema.runs.id, status: schema.runs.status })
       .from(schema.runs)
-      .where(and(eq(schema.runs.connectionId, connectionId), inArray(schema.runs.status, ACTIVE_STATUSES)))
+      .where(and(eq(schema.runs.connectionId, connectionId), inArray(schema.runs.status, [...ACTIVE])))
       .orderBy(asc(schema.runs.createdAt))
       .get();
   }
@@ -73,10 +73,19 @@ export function createScheduler(deps: Deps, opts: SchedulerOptions = {}): Schedu
   /** Starts the occurrence's run, or says why it waits or is skipped. Call inside a transaction. */
   function decide(tx: Db, s: ScheduleRow, occ: OccurrenceRow, now: number): Outcome {
     if (s.paused) return { state: "skipped", reason: "Skipped: the schedule was paused before this occurrence could start" };
+    // An edit of the timing (or a resume) starts the schedule afresh: nothing before it runs.
+    if (occ.occurrenceAt.getTime() <= s.activeFrom.getTime()) {
+      return { state: "skipped", reason: "Skipped: the schedule was changed or resumed after this occurrence; it runs from the next one" };
+    }
     const blocker = activeRun(tx, s.connectionId);
+    const late = now - occ.occurrenceAt.getTime() > graceMs;
+    if (late && !blocker) {
+      // Its blocker ended while Listwarden was down: too late now, whatever happened meanwhile.
+      return { state: "skipped", reason: `Skipped: it could not start within ${graceWords} of its time (an earlier run of this connection had not ended, and Listwarden was not running when it did)` };
+    }
     if (blocker) {
       const words = blocker.status.replace("_", " ");
-      if (now - occ.occurrenceAt.getTime() > graceMs) {
+      if (late) {
         return { state: "skipped", reason: `Skipped: run ${blocker.id} of this connection was still ${words} ${graceWords} after this occurrence` };
       }
       return {
@@ -90,14 +99,15 @@ export function createScheduler(deps: Deps, opts: SchedulerOptions = {}): Schedu
       {
         ctx: { workspaceId: s.workspaceId },
         input: { connectionId: s.connectionId, scope: JSON.parse(s.scope) as RunScope, actions: JSON.parse(s.actions) as RunActions, smtpProbe },
-        schedule: { id: s.id, autoApply: s.autoApply, holdThreshold: s.holdThreshold },
+        schedule: {
+          id: s.id,
+          autoApply: s.autoApply,
+          holdThreshold: s.holdThreshold,
+          deleteConfirmed: s.deleteConfirmed,
+          notes: s.smtpProbe && !smtpProbe ? ["SMTP probing was asked for, but it is turned off on this server (SMTP_PROBE=off); results come from DNS and list checks"] : [],
+        },
       },
     );
-    const notes = s.smtpProbe && !smtpProbe ? ["SMTP probing was asked for, but it is turned off on this server (SMTP_PROBE=off); results come from DNS and list checks"] : [];
-    tx.update(schema.runs)
-      .set({ deleteConfirmed: s.deleteConfirmed, ...(notes.length ? { notes: JSON.stringify(notes) } : {}) })
-      .where(eq(schema.runs.id, run.id))
-      .run();
     return { state: "started", runId: run.id };
   }
 
@@ -218,7 +228,7 @@ export function createScheduler(deps: Deps, opts: SchedulerOptions = {}): Schedu
       .select({ occ: schema.scheduleOccurrences, status: schema.runs.status, statusReason: schema.runs.statusReason })
       .from(schema.scheduleOccurrences)
       .innerJoin(schema.runs, eq(schema.runs.id, schema.scheduleOccurrences.runId))
-      .where(and(eq(schema.scheduleOccurrences.state, "started"), isNull(schema.scheduleOccurrences.settledAt), inArray(schema.runs.status, FINISHED)))
+      .where(and(eq(schema.scheduleOccurrences.state, "started"), isNull(schema.scheduleOccurrences.settledAt), inArray(schema.runs.status, [...FINISHED])))
       .orderBy(asc(schema.scheduleOccurrences.occurrenceAt))
       .all();
     const events: ScheduleEvent[] = [];

@@ -1,0 +1,84 @@
+import { setMaxListeners } from "node:events";
+import { isClaimable } from "../../core/domain/run-status.ts";
+import { applyRun } from "./apply.ts";
+import type { RunContext } from "./context.ts";
+import { fetchContacts, type FetchOutcome } from "./fetch.ts";
+import { planRun } from "./plan.ts";
+import { VerifyStage, type FetchState, type VerifyOutcome } from "./verify.ts";
+
+/** Where one attempt left the run. */
+export type AttemptOutcome =
+  | { kind: "awaiting_review" }
+  | { kind: "completed" }
+  | { kind: "paused_credits" }
+  /** Nothing to do before `until` (parked addresses, actions held by weather): let go until then. */
+  | { kind: "waiting"; until: number; reason: string };
+
+/**
+ * One attempt at a claimed run, told as the run's story: check the contacts (fetch and verify,
+ * overlapping), plan, then stop for review or apply. Each stage stores its progress before
+ * the next begins and says what happened; a later attempt (after a pause, a crash or a wait)
+ * picks up where this one stopped. AC errors and a lost lease are thrown to the worker.
+ */
+export async function runAttempt(ctx: RunContext): Promise<AttemptOutcome> {
+  const { store, clock } = ctx;
+  const run = store.run();
+  if (isClaimable(run.status) && run.status !== "applying") {
+    store.move("running", { statusReason: null, creditsNeeded: null, notBefore: null, startedAt: run.startedAt ?? new Date(clock.now()) });
+    const checked = await checkContacts(ctx);
+    if (checked.kind === "paused") {
+      store.pauseForCredits(checked.needed, clock.now() + ctx.settings.creditsPollMs);
+      return { kind: "paused_credits" };
+    }
+    if (checked.kind === "waiting") {
+      return { kind: "waiting", until: checked.nextAt, reason: waitingReason(checked.count, checked.nextAt) };
+    }
+    store.update({ verifiedAt: new Date(clock.now()) });
+    const planned = await planRun(ctx);
+    if (planned === "completed") ctx.emit({ type: "finished", runId: ctx.runId, status: "completed" });
+    if (planned !== "applying") return { kind: planned };
+  }
+  const applied = await applyRun(ctx);
+  if (applied.kind === "waiting") {
+    const minutes = Math.max(1, Math.round((applied.nextAt - clock.now()) / 60_000));
+    return { kind: "waiting", until: applied.nextAt, reason: `ActiveCampaign is busy; ${applied.pending} change(s) will be sent again in about ${minutes} minute(s)` };
+  }
+  return { kind: "completed" };
+}
+
+type Checked = { kind: "done" } | Extract<FetchOutcome, { kind: "paused" }> | Extract<VerifyOutcome, { kind: "waiting" }>;
+
+/** Fetching and verifying overlap: results are stored as pages arrive. */
+async function checkContacts(ctx: RunContext): Promise<Checked> {
+  const stop = new AbortController();
+  const phase: RunContext = { ...ctx, signal: AbortSignal.any([ctx.signal, stop.signal]) };
+  setMaxListeners(0, phase.signal);
+  const verify = new VerifyStage(phase);
+  let fetchState: FetchState = "running";
+  const fetching = fetchContacts(phase, () => verify.wake()).then(
+    (outcome) => {
+      fetchState = outcome.kind === "done" ? "done" : "paused";
+      verify.wake();
+      return outcome;
+    },
+    (err: unknown) => {
+      // Fetching failed: stop verifying too, then report the fetch's error.
+      stop.abort(err);
+      throw err;
+    },
+  );
+  const verifying = verify.run(() => fetchState).catch((err: unknown) => {
+    stop.abort(err);
+    throw err;
+  });
+  const [fetched, verified] = await Promise.allSettled([fetching, verifying]);
+  if (fetched.status === "rejected") throw fetched.reason;
+  if (verified.status === "rejected") throw verified.reason;
+  if (fetched.value.kind === "paused") return fetched.value;
+  return verified.value;
+}
+
+function waitingReason(count: number, nextAt: number): string {
+  const at = new Date(nextAt).toISOString().slice(11, 16);
+  return `${count} address(es) wait for their mail server, which asked us to try again later (greylisting); the next try is at ${at} UTC`;
+}

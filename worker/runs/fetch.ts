@@ -1,0 +1,116 @@
+import { setMaxListeners } from "node:events";
+import type { AcScope } from "../../core/ac/index.ts";
+import type { RunScope } from "../../core/domain/scope-actions.ts";
+import type { RunContext } from "./context.ts";
+
+const PAGE_SIZE = 100;
+
+/** Where fetching stands: the scope part, and each shard's keyset position within it. */
+export interface FetchCursor {
+  part: number;
+  shards: Shard[] | null;
+}
+
+interface Shard {
+  afterId: string | null;
+  belowId: string | null;
+  done: boolean;
+}
+
+export type FetchOutcome = { kind: "done" } | { kind: "paused"; needed: number };
+
+function partsOf(scope: RunScope): AcScope[] {
+  if (scope.kind === "lists") return scope.listIds.map((listId) => ({ kind: "list", listId }));
+  if (scope.kind === "tag") return [{ kind: "tag", tagId: scope.tagId }];
+  return [{ kind: "all" }];
+}
+
+/** Splits a part's id range (0, maxId] into `count` shards walked in parallel; the last is open-ended. */
+function shardsFor(maxId: string, count: number): Shard[] {
+  const top = BigInt(maxId) + 1n;
+  const cuts = Array.from({ length: count + 1 }, (_, i) => (top * BigInt(i)) / BigInt(count));
+  return cuts.slice(0, -1).map((lo, i) => ({
+    afterId: lo === 0n ? null : String(lo),
+    belowId: i === count - 1 ? null : String(cuts[i + 1]! + 1n),
+    done: false,
+  }));
+}
+
+/**
+ * Pages every part of the scope (each chosen list, the tag, or all contacts) by keyset, with
+ * the part's id range split into shards fetched in parallel, so the run is paced by the
+ * account's rate limit rather than by one request's latency. Each page, its charge and the
+ * shard's new position are stored in one transaction. When one shard fails, the others are
+ * stopped and awaited before the error goes up: nothing of this attempt writes after it ends.
+ */
+export async function fetchContacts(ctx: RunContext, stored: () => void): Promise<FetchOutcome> {
+  const start = ctx.store.run();
+  if (start.fetchDone) return { kind: "done" };
+  const parts = partsOf(JSON.parse(start.scope) as RunScope);
+  let cursor: FetchCursor = start.fetchCursor ? (JSON.parse(start.fetchCursor) as FetchCursor) : { part: 0, shards: null };
+
+  while (cursor.part < parts.length) {
+    ctx.signal.throwIfAborted();
+    const scope = parts[cursor.part]!;
+    if (!cursor.shards) {
+      const range = await ctx.client.contactIdRange({ scope, signal: ctx.signal });
+      const count = Math.max(1, Math.min(ctx.settings.fetchConcurrency, Math.ceil(range.total / (PAGE_SIZE * 2))));
+      const next: FetchCursor = range.maxId ? { part: cursor.part, shards: shardsFor(range.maxId, count) } : { part: cursor.part + 1, shards: null };
+      ctx.store.startPart(next, range.total, next.part >= parts.length);
+      cursor = next;
+      continue;
+    }
+    const outcome = await fetchPart(ctx, { part: cursor.part, last: cursor.part === parts.length - 1 }, cursor.shards, scope, stored);
+    if (outcome.kind === "paused") return outcome;
+    cursor = JSON.parse(ctx.store.run().fetchCursor ?? "null") as FetchCursor;
+  }
+  return { kind: "done" };
+}
+
+async function fetchPart(ctx: RunContext, { part, last }: { part: number; last: boolean }, shards: Shard[], scope: AcScope, stored: () => void): Promise<FetchOutcome> {
+  const stop = new AbortController();
+  const signal = AbortSignal.any([ctx.signal, stop.signal]);
+  setMaxListeners(0, signal);
+  // Set from the shards' callbacks; typed so the checks below are not narrowed away.
+  let failure = null as { error: unknown } | null;
+  let needed = null as number | null;
+
+  const walk = async (initial: Shard, index: number) => {
+    let shard = initial;
+    while (!shard.done && needed === null) {
+      signal.throwIfAborted();
+      const page = await ctx.client.pageContacts({ scope, afterId: shard.afterId, belowId: shard.belowId, limit: PAGE_SIZE, includeLists: true, signal });
+      signal.throwIfAborted();
+      const moved: Shard = page.contacts.length < PAGE_SIZE || !page.lastId ? { ...shard, done: true } : { ...shard, afterId: page.lastId };
+      const outcome = ctx.store.storePage({
+        key: `${part}:${index}:${shard.afterId ?? "start"}`,
+        contacts: page.contacts,
+        cursor: (stored) => {
+          const current = stored as FetchCursor | null;
+          const all = (current?.part === part && current.shards ? current.shards : shards).map((s, i) => (i === index ? moved : s));
+          return all.every((s) => s.done) ? { cursor: { part: part + 1, shards: null }, done: last } : { cursor: { part, shards: all }, done: false };
+        },
+      });
+      if ("needed" in outcome) {
+        needed ??= outcome.needed;
+        return;
+      }
+      shard = moved;
+      ctx.emit({ type: "page_stored", runId: ctx.runId, contacts: outcome.stored });
+      stored();
+    }
+  };
+
+  await Promise.allSettled(
+    shards.map((shard, index) =>
+      walk(shard, index).catch((error: unknown) => {
+        // The first failure stops the other shards; what they throw on the way out is not news.
+        if (!failure && !stop.signal.aborted) failure = { error };
+        stop.abort(error);
+      }),
+    ),
+  );
+  if (failure) throw failure.error;
+  ctx.signal.throwIfAborted();
+  return needed === null ? { kind: "done" } : { kind: "paused", needed };
+}

@@ -1,0 +1,190 @@
+import { setMaxListeners } from "node:events";
+import { applyAcSignals } from "../../verify/index.ts";
+import type { ContactResult, DueContact, ParkedContact } from "../../core/runs/attempt.ts";
+import type { AddressVerifier } from "../../core/verification.ts";
+import { Waker, type RunContext } from "./context.ts";
+
+export type VerifyOutcome =
+  /** Every stored contact has its result. */
+  | { kind: "done" }
+  /** Only parked addresses are left, the first due at `nextAt`: too long to wait in this attempt. */
+  | { kind: "waiting"; count: number; nextAt: number };
+
+/** How the fetch beside it is doing: verification only ends once fetching has. */
+export type FetchState = "running" | "done" | "paused";
+
+/**
+ * Verification as a stream: stored contacts flow through the verifier, `verifyWindow` at a
+ * time, and each result is stored as soon as it is known (results finished in the same turn
+ * of the event loop share a transaction). An address whose mail server says "later"
+ * (greylisting, a long line at its MX) is parked with the time of its next try, and the rest
+ * go on; it comes back when due. So a run pays one greylisting delay, not one per batch.
+ */
+export class VerifyStage {
+  readonly #ctx: RunContext;
+  readonly #news = new Waker();
+  /** Contacts started and not yet stored: never handed out twice. */
+  readonly #busy = new Set<number>();
+  #inFlight = 0;
+  #results: ContactResult[] = [];
+  #parked: ParkedContact[] = [];
+  #flushQueued = false;
+  #failure: { error: unknown } | null = null;
+  #verifier: Promise<AddressVerifier> | null = null;
+  readonly #tasks = new Set<Promise<void>>();
+  /** Aborted when the stage fails, so addresses in flight stop instead of being waited for. */
+  readonly #stop = new AbortController();
+  readonly #signal: AbortSignal;
+
+  constructor(ctx: RunContext) {
+    this.#ctx = ctx;
+    this.#signal = AbortSignal.any([ctx.signal, this.#stop.signal]);
+    // Every SMTP session in flight listens to this one signal.
+    setMaxListeners(0, this.#signal);
+  }
+
+  #fail(error: unknown): void {
+    this.#failure ??= { error };
+    this.#stop.abort(error);
+    this.#news.notify();
+  }
+
+  /** New contacts were stored (or fetching changed state): look again. */
+  wake(): void {
+    this.#news.notify();
+  }
+
+  async run(fetchState: () => FetchState): Promise<VerifyOutcome> {
+    const { settings, store, clock } = this.#ctx;
+    const signal = this.#signal;
+    try {
+      for (;;) {
+        if (this.#failure) throw this.#failure.error;
+        signal.throwIfAborted();
+        const room = settings.verifyWindow - this.#inFlight;
+        // Refill when a quarter of the window is free, so a query fetches a useful number of rows.
+        if (room >= Math.max(1, Math.floor(settings.verifyWindow / 4)) || this.#inFlight === 0) {
+          const due = store.dueContacts(room, this.#busy);
+          if (due.length > 0) {
+            const verifier = await this.#chooseVerifier(due);
+            for (const contact of due) this.#start(verifier, contact);
+            continue;
+          }
+        }
+        if (this.#inFlight > 0) {
+          await this.#news.wait(60_000, signal);
+          continue;
+        }
+        this.#flush();
+        const state = fetchState();
+        const waiting = store.waiting();
+        if (state === "running") {
+          // Sleep until a page is stored or the first parked address is due.
+          await this.#news.wait(waiting.nextAt === null ? 60_000 : waiting.nextAt - clock.now(), signal);
+          continue;
+        }
+        if (waiting.count === 0) {
+          // Nothing due, nothing parked: unless a contact became due between the two reads, done.
+          if (store.dueContacts(1, this.#busy).length === 0) return { kind: "done" };
+          continue;
+        }
+        const wait = waiting.nextAt! - clock.now();
+        if (state === "paused" || wait > settings.holdMs) return { kind: "waiting", count: waiting.count, nextAt: waiting.nextAt! };
+        await this.#news.wait(wait, signal);
+      }
+    } catch (error) {
+      this.#fail(error);
+      throw error;
+    } finally {
+      // Nothing of this attempt may run on after it: stop and wait for every address in flight.
+      await Promise.allSettled([...this.#tasks]);
+      if (!signal.aborted && !this.#failure) this.#flush();
+    }
+  }
+
+  #start(verifier: AddressVerifier, contact: DueContact): void {
+    const { clock } = this.#ctx;
+    const signal = this.#signal;
+    this.#busy.add(contact.contactId);
+    this.#inFlight += 1;
+    const task = verifier
+      .attempt(contact.email, { signal, greylistRetries: contact.verifyAttempts })
+      .then((attempt) => {
+        if (attempt.kind === "done") {
+          this.#results.push({ contactId: contact.contactId, result: applyAcSignals(attempt.result, { bouncedHard: contact.bouncedHard }) });
+        } else {
+          this.#parked.push({
+            contactId: contact.contactId,
+            retryAt: clock.now() + attempt.afterMs,
+            verifyAttempts: contact.verifyAttempts + (attempt.why === "greylisted" ? 1 : 0),
+          });
+        }
+        this.#queueFlush();
+      })
+      .catch((error: unknown) => {
+        if (!signal.aborted) this.#fail(error);
+      })
+      .finally(() => {
+        this.#inFlight -= 1;
+        this.#tasks.delete(task);
+        this.#news.notify();
+      });
+    this.#tasks.add(task);
+  }
+
+  #queueFlush(): void {
+    if (this.#flushQueued) return;
+    this.#flushQueued = true;
+    setImmediate(() => {
+      this.#flushQueued = false;
+      if (this.#signal.aborted || this.#failure) return;
+      try {
+        this.#flush();
+      } catch (error) {
+        this.#fail(error);
+      }
+    });
+  }
+
+  /** Stores what is known, in one transaction, and lets those contacts be handed out again if parked. */
+  #flush(): void {
+    if (this.#results.length === 0 && this.#parked.length === 0) return;
+    const results = this.#results;
+    const parked = this.#parked;
+    this.#results = [];
+    this.#parked = [];
+    this.#ctx.store.saveVerification(results, parked);
+    for (const r of results) this.#busy.delete(r.contactId);
+    for (const p of parked) this.#busy.delete(p.contactId);
+    this.#ctx.emit({ type: "results_stored", runId: this.#ctx.runId, contacts: results.length, parked: parked.length });
+  }
+
+  /**
+   * SMTP probing only when the run asked for it, the server allows it, and a preflight to the
+   * most common domain of the first contacts shows outbound SMTP works; otherwise the run says
+   * so and uses DNS checks, instead of marking thousands of addresses unknown.
+   */
+  #chooseVerifier(first: DueContact[]): Promise<AddressVerifier> {
+    this.#verifier ??= (async () => {
+      const { store, verifiers } = this.#ctx;
+      if (!store.run().smtpProbe) return verifiers.plain;
+      const smtp = verifiers.smtp;
+      if (!smtp) {
+        store.note("SMTP probing was asked for, but it is turned off on this server (SMTP_PROBE=off); results come from DNS and list checks");
+        return verifiers.plain;
+      }
+      const domains = new Map<string, number>();
+      for (const { email } of first) {
+        const domain = email.slice(email.lastIndexOf("@") + 1).trim().toLowerCase();
+        if (domain) domains.set(domain, (domains.get(domain) ?? 0) + 1);
+      }
+      const target = [...domains.entries()].sort((a, b) => b[1] - a[1])[0]?.[0];
+      if (!target) return smtp;
+      const check = await smtp.preflight(target);
+      if (check.ok) return smtp;
+      store.note(`SMTP probing was asked for, but outbound SMTP does not work from this server (${check.reason}: ${check.detail}); results come from DNS and list checks`);
+      return verifiers.plain;
+    })();
+    return this.#verifier;
+  }
+}
