@@ -11,6 +11,7 @@ const benches: [string, string, string[]][] = [
   ["verification engine (issue 3)", "verify.ts", []],
   ["hygiene run, 50,000 contacts, limit raised to 200 req/s (issue 4)", "runs.ts", ["50000", "200"]],
   ["hygiene run, 1,000 contacts at AC's real 5 req/s (issue 4)", "runs.ts", ["1000", "5"]],
+  ["sign-in burst: 200 guesses from one network, another user signing in (issue 11)", "sign-in-burst.ts", ["200"]],
 ];
 
 let failed = 0;

@@ -3,7 +3,7 @@ import { HTTPException } from "hono/http-exception";
 import type { Deps, Principal } from "../core/deps.ts";
 import type { AppEnv } from "../server/env.ts";
 import { AppError, notFound } from "../core/errors.ts";
-import { clearSessionCookie, clientIp, csrfProtection, identify, principal, setSessionCookie } from "../server/middleware/auth.ts";
+import { clearSessionCookie, clientIp, csrfProtection, deviceCookie, identify, principal, setSignInCookies } from "../server/middleware/auth.ts";
 import { login, logout, signup } from "../core/services/accounts.ts";
 import { createConnection, deleteConnection, getConnection, listConnectionLists, listConnections, updateConnection } from "../core/services/connections.ts";
 import { balanceOf, getCredits } from "../core/services/credits.ts";
@@ -117,9 +117,9 @@ export function webRoutes(deps: Deps): Hono<AppEnv> {
       render(c, { title: "Create account" }, <SignupPage values={{ email: str(values.email) }} errors={errors} signupCredits={deps.config.SIGNUP_CREDITS} />, status);
     if (!parsed.ok) return again(parsed.errors, 400);
     try {
-      const signedIn = await signup(deps, parsed.data);
-      setSessionCookie(c, signedIn.sessionToken, signedIn.expiresAt);
-      return c.redirect("/?notice=welcome", 303);
+      const created = await signup(deps, { ...parsed.data, ip: clientIp(c) });
+      setSignInCookies(c, created);
+      return c.redirect(created.creditsGranted > 0 || deps.config.SIGNUP_CREDITS === 0 ? "/?notice=welcome" : "/?notice=welcome-no-credits", 303);
     } catch (err) {
       return again(errorsFromAppError(err), err instanceof AppError ? err.status : 400);
     }
@@ -138,8 +138,8 @@ export function webRoutes(deps: Deps): Hono<AppEnv> {
     const parsed = parseForm(loginForm, values);
     if (!parsed.ok) return again(parsed.errors, 400);
     try {
-      const signedIn = await login(deps, { ...parsed.data, ip: clientIp(c) });
-      setSessionCookie(c, signedIn.sessionToken, signedIn.expiresAt);
+      const signedIn = await login(deps, { ...parsed.data, ip: clientIp(c), deviceToken: deviceCookie(c) });
+      setSignInCookies(c, signedIn);
       return c.redirect(next, 303);
     } catch (err) {
       if (!(err instanceof AppError)) throw err;

@@ -11,6 +11,8 @@ import { formValues } from "./forms.ts";
 const NOTICES: Record<string, string> = {
   "signed-out": "You are signed out.",
   welcome: "Your account is ready. Start by connecting ActiveCampaign.",
+  "welcome-no-credits":
+    "Your account is ready. Free credits go to one new account per network each day, so this one starts with none: ask your Listwarden operator for credits, then connect ActiveCampaign.",
   connected: "Connected. Choose what to check below.",
   "connection-deleted": "Connection deleted. Its past runs stay in your history.",
   "connection-saved": "Saved.",

@@ -9,6 +9,8 @@ import { principalFromSession } from "../../core/services/accounts.ts";
 import { principalFromApiToken } from "../../core/services/tokens.ts";
 
 export const SESSION_COOKIE = "lw_session";
+/** Proof that this browser signed in to an account before (LoginThrottle); no authority of its own. */
+export const DEVICE_COOKIE = "lw_device";
 export const CSRF_HEADER = "x-csrf-token";
 const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
 
@@ -39,6 +41,18 @@ export function setSessionCookie(c: Context<AppEnv>, token: string, expiresAt: D
     path: "/",
     expires: expiresAt,
   });
+}
+
+/** Sets the session cookie and, when the sign-in issued one, the device cookie (kept a year). */
+export function setSignInCookies(c: Context<AppEnv>, signedIn: { sessionToken: string; expiresAt: Date; deviceToken?: string }): void {
+  setSessionCookie(c, signedIn.sessionToken, signedIn.expiresAt);
+  if (signedIn.deviceToken) {
+    setCookie(c, DEVICE_COOKIE, signedIn.deviceToken, { httpOnly: true, sameSite: "Lax", secure: isHttps(c), path: "/", maxAge: 365 * 24 * 3600 });
+  }
+}
+
+export function deviceCookie(c: Context<AppEnv>): string | null {
+  return getCookie(c, DEVICE_COOKIE) ?? null;
 }
 
 export function clearSessionCookie(c: Context<AppEnv>): void {
