@@ -159,7 +159,21 @@ export function formValues(body: Record<string, string | File | (string | File)[
   return out;
 }
 
-/** A redirect target from `?next=`: a path on this site only. */
-export function safeNext(next: string | undefined): string {
-  return next && next.startsWith("/") && !next.startsWith("//") && !next.startsWith("/\\") ? next : "/";
+/** Whitespace (browsers drop tabs and newlines from URLs), control and format characters (bidi overrides), backslashes. */
+const UNSAFE_IN_NEXT = /[\s\p{Cc}\p{Cf}\\]/u;
+
+/**
+ * A redirect target from `?next=`: parsed against the site's own origin and kept only when it
+ * is a path there; anything else, and anything with whitespace, control characters or a
+ * backslash, is "/". The one check for every `next`.
+ */
+export function safeNext(next: string | undefined, origin: string): string {
+  if (!next || !next.startsWith("/") || UNSAFE_IN_NEXT.test(next)) return "/";
+  let url: URL;
+  try {
+    url = new URL(next, origin);
+  } catch {
+    return "/";
+  }
+  return url.origin === new URL(origin).origin ? `${url.pathname}${url.search}${url.hash}` : "/";
 }

@@ -3,7 +3,7 @@ import { HTTPException } from "hono/http-exception";
 import type { Deps, Principal } from "../core/deps.ts";
 import type { AppEnv } from "../server/env.ts";
 import { AppError, notFound } from "../core/errors.ts";
-import { clearSessionCookie, clientIp, csrfProtection, deviceCookie, identify, principal, setSignInCookies } from "../server/middleware/auth.ts";
+import { clearSessionCookie, clientIp, csrfProtection, deviceCookie, identify, principal, setSignInCookies, siteOrigin } from "../server/middleware/auth.ts";
 import { login, logout, signup } from "../core/services/accounts.ts";
 import { createConnection, deleteConnection, getConnection, listConnectionLists, listConnections, updateConnection } from "../core/services/connections.ts";
 import { balanceOf, getCredits } from "../core/services/credits.ts";
@@ -126,13 +126,13 @@ export function webRoutes(deps: Deps): Hono<AppEnv> {
   });
 
   web.get("/login", (c) => {
-    if (c.var.principal) return c.redirect(safeNext(c.req.query("next")), 303);
-    return render(c, { title: "Sign in" }, <LoginPage values={{}} errors={{}} next={safeNext(c.req.query("next"))} />);
+    if (c.var.principal) return c.redirect(safeNext(c.req.query("next"), siteOrigin(c)), 303);
+    return render(c, { title: "Sign in" }, <LoginPage values={{}} errors={{}} next={safeNext(c.req.query("next"), siteOrigin(c))} />);
   });
 
   web.post("/login", async (c) => {
     const values = await formBody(c);
-    const next = safeNext(c.req.query("next"));
+    const next = safeNext(c.req.query("next"), siteOrigin(c));
     const again = (errors: FieldErrors, status: number) =>
       render(c, { title: "Sign in" }, <LoginPage values={{ email: str(values.email) }} errors={errors} next={next} />, status);
     const parsed = parseForm(loginForm, values);

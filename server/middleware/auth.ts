@@ -24,6 +24,12 @@ function isHttps(c: Context<AppEnv>): boolean {
   return publicUrl ? publicUrl.startsWith("https:") : new URL(c.req.url).protocol === "https:";
 }
 
+/** The site's own origin: PUBLIC_URL's when set, else the request's. */
+export function siteOrigin(c: Context<AppEnv>): string {
+  const publicUrl = c.var.deps.config.PUBLIC_URL;
+  return new URL(publicUrl ?? c.req.url).origin;
+}
+
 /** The peer's address; the server listens directly, so no forwarded header is trusted. */
 export function clientIp(c: Context<AppEnv>): string {
   try {
@@ -85,7 +91,7 @@ export const csrfProtection: MiddlewareHandler<AppEnv> = async (c, next) => {
   if (SAFE_METHODS.has(c.req.method)) return next();
   const origin = c.req.header("origin");
   const site = c.req.header("sec-fetch-site");
-  const expectedOrigin = c.var.deps.config.PUBLIC_URL ? new URL(c.var.deps.config.PUBLIC_URL).origin : new URL(c.req.url).origin;
+  const expectedOrigin = siteOrigin(c);
   if ((origin && origin !== expectedOrigin) || site === "cross-site") {
     throw new AppError("csrf_failed", "Cross-site request refused");
   }
