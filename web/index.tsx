@@ -1,4 +1,5 @@
 import { Hono, type Context, type MiddlewareHandler } from "hono";
+import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import type { Deps, Principal } from "../core/deps.ts";
 import type { AppEnv } from "../server/env.ts";
@@ -38,6 +39,15 @@ export const CONTENT_SECURITY_POLICY = [
   "base-uri 'none'",
 ].join("; ");
 
+/** The dashboard's forms are small; README ("Security") states the limit. */
+export const FORM_BODY_LIMIT = 256 * 1024;
+const formSizeLimit = bodyLimit({
+  maxSize: FORM_BODY_LIMIT,
+  onError: () => {
+    throw new AppError("payload_too_large", "The form is larger than 256 kB; send less at once");
+  },
+});
+
 /** Page requests only: the JSON API has its own middleware and answers. */
 const onPages =
   (mw: MiddlewareHandler<AppEnv>): MiddlewareHandler<AppEnv> =>
@@ -72,6 +82,8 @@ export function webRoutes(deps: Deps): Hono<AppEnv> {
         csrf_failed: "This form has expired",
         forbidden: "Not allowed",
         rate_limited: "Too many attempts",
+        invalid_input: "Bad request",
+        payload_too_large: "Too large",
       };
       const message =
         err.code === "csrf_failed"
@@ -82,6 +94,7 @@ export function webRoutes(deps: Deps): Hono<AppEnv> {
       return render(c, { title: titles[err.code] ?? "Something is not right" }, <ErrorPage title={titles[err.code] ?? "Something is not right"} message={message} signedIn={Boolean(c.var.principal)} />, err.status);
     }
     if (err instanceof HTTPException && err.status < 500) {
+      (c.var.log ?? deps.logger).warn({ status: err.status, reason: err.message.slice(0, 200) }, "page request refused");
       return render(c, { title: "Bad request" }, <ErrorPage title="Bad request" message="The browser sent something we could not read. Go back and try again." signedIn={Boolean(c.var.principal)} />, err.status);
     }
     (c.var.log ?? deps.logger).error({ err }, "unhandled error in a page");
@@ -93,7 +106,7 @@ export function webRoutes(deps: Deps): Hono<AppEnv> {
     );
   });
 
-  web.use("*", onPages(identify), onPages(csrfProtection), onPages(pageHeaders));
+  web.use("*", onPages(formSizeLimit), onPages(identify), onPages(csrfProtection), onPages(pageHeaders));
 
   web.get("/static/:name", (c) => {
     const name = c.req.param("name");

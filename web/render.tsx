@@ -4,6 +4,7 @@ import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { AppEnv } from "../server/env.ts";
 import { AppError } from "../core/errors.ts";
 import { csrfTokenFor } from "../server/middleware/auth.ts";
+import { readForm } from "../server/middleware/body.ts";
 import { Layout, type LayoutProps } from "./components.tsx";
 import { formValues } from "./forms.ts";
 
@@ -56,7 +57,7 @@ export function render(c: Context<AppEnv>, options: PageOptions, body: Child, st
 }
 
 export async function formBody(c: Context<AppEnv>, arrays: string[] = []) {
-  return formValues(await c.req.parseBody({ all: true }), arrays);
+  return formValues(await readForm(c), arrays);
 }
 
 export const str = (v: string | string[] | undefined) => (typeof v === "string" ? v : "");

@@ -7,6 +7,7 @@ import { AppError } from "../../core/errors.ts";
 import { safeEqual } from "../../core/lib/crypto.ts";
 import { principalFromSession } from "../../core/services/accounts.ts";
 import { principalFromApiToken } from "../../core/services/tokens.ts";
+import { readForm } from "./body.ts";
 
 export const SESSION_COOKIE = "lw_session";
 /** Proof that this browser signed in to an account before (LoginThrottle); no authority of its own. */
@@ -100,7 +101,7 @@ export const csrfProtection: MiddlewareHandler<AppEnv> = async (c, next) => {
     let sent = c.req.header(CSRF_HEADER);
     const type = c.req.header("content-type") ?? "";
     if (!sent && (type.startsWith("application/x-www-form-urlencoded") || type.startsWith("multipart/form-data"))) {
-      const field = (await c.req.parseBody())["_csrf"];
+      const field = (await readForm(c))["_csrf"];
       sent = typeof field === "string" ? field : undefined;
     }
     if (!sent || !safeEqual(sent, csrfTokenFor(c.var.deps, principal.sessionHash))) {
