@@ -70,6 +70,11 @@ export function createApi(deps: Deps) {
       },
     }),
   );
+  // Answers carry session-bound data (the CSRF token, a new API token): never cached.
+  api.use("*", async (c, next) => {
+    await next();
+    c.header("Cache-Control", "no-store");
+  });
   api.use("*", identify, csrfProtection);
   api.route("/auth", authRoutes);
 

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { cleanName } from "../core/domain/names.ts";
 import { AppError } from "../core/errors.ts";
 import { ACTIONS } from "../db/schema/index.ts";
 import { canonicalTimeZone } from "../core/services/schedules.ts";
@@ -30,8 +31,10 @@ export const loginForm = z.object({
 const WHERE = "copy it from Settings → Developer in ActiveCampaign";
 
 /** The same rules as POST /api/connections. */
+const formName = z.string().max(1000, "Use at most 100 characters").transform(cleanName).pipe(z.string().max(100, "Use at most 100 characters"));
+
 export const connectionForm = z.object({
-  name: z.string().trim().max(100, "Use at most 100 characters").optional(),
+  name: formName.optional(),
   apiUrl: z.string().trim().min(1, `Enter the API URL: ${WHERE}`).max(300, "That URL is too long"),
   apiKey: z
     .string()
@@ -111,7 +114,7 @@ export type ScheduleForm = z.infer<typeof scheduleForm>;
 
 /** Renaming a connection and replacing its key (PATCH /api/connections/:id). */
 export const connectionSettingsForm = z.object({
-  name: z.string().trim().max(100, "Use at most 100 characters").default(""),
+  name: formName.default(""),
   apiKey: z
     .string()
     .trim()
@@ -123,7 +126,11 @@ export const connectionSettingsForm = z.object({
 
 /** A new API token (POST /api/tokens). */
 export const tokenForm = z.object({
-  name: z.string().trim().min(1, "Enter a name, e.g. the program that will use it").max(100, "Use at most 100 characters"),
+  name: z
+    .string()
+    .max(1000, "Use at most 100 characters")
+    .transform(cleanName)
+    .pipe(z.string().min(1, "Enter a name, e.g. the program that will use it").max(100, "Use at most 100 characters")),
 });
 
 /** Parses a form body; every field's first problem becomes its message. */

@@ -8,8 +8,8 @@ import { login, logout, signup, type SignedIn } from "../../core/services/accoun
 const credentials = z.object({
   email: z.string({ error: "is required" }).trim().max(254, "is too long").pipe(z.email("must be an e-mail address like you@example.com")),
   password: z.string().min(10, "must be at least 10 characters").max(200, "must be at most 200 characters"),
-});
-const loginBody = credentials.extend({ password: z.string().min(1, "is required").max(200) });
+}).strict();
+const loginBody = credentials.extend({ password: z.string().min(1, "is required").max(200) }).strict();
 
 /** Sets the session cookie and answers with the user and the session's CSRF token. */
 function startSession(c: Context<AppEnv>, signedIn: SignedIn) {
