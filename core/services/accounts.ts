@@ -90,7 +90,7 @@ export async function login(deps: Deps, input: { email: string; password: string
     const message =
       admission.reason === "in_progress"
         ? "Another sign-in to this account is still being checked; wait a moment and try again"
-        : `Too many sign-in attempts; for your safety, wait ${Math.ceil(admission.retryAfter / 60)} minute(s) and try again`;
+        : `Too many failed sign-in attempts; for your safety, wait ${Math.ceil(admission.retryAfter / 60)} minute(s) and try again`;
     throw new AppError("rate_limited", message, undefined, { "Retry-After": String(admission.retryAfter) });
   }
   const { ticket } = admission;

@@ -1,8 +1,7 @@
 // Issue 11, test hole 1: the connect-time guard must judge EVERY address a name resolves to,
 // in both families, not only the first. Nothing here leaves the machine: the lookups are
 // fakes, and the one real connection goes to a fake AC on 127.0.0.1.
-import type { LookupAddress } from "node:dns";
-import type { LookupOptions } from "node:net";
+import type { LookupAddress, LookupOptions } from "node:dns";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AcError, assertPublicHost, createAcClient, createAcLimiters, createGuardedDispatcher, createGuardedLookup, type LookupAll } from "../../core/ac/index.ts";
 import { FakeAc, startFakeAcServer, type FakeAcServer } from "../support/fake-ac.ts";
