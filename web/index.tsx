@@ -134,6 +134,7 @@ export function webRoutes(deps: Deps): Hono<AppEnv> {
       setSignInCookies(c, created);
       return c.redirect(created.creditsGranted > 0 || deps.config.SIGNUP_CREDITS === 0 ? "/?notice=welcome" : "/?notice=welcome-no-credits", 303);
     } catch (err) {
+      if (err instanceof AppError) for (const [k, v] of Object.entries(err.headers ?? {})) c.header(k, v);
       return again(errorsFromAppError(err), err instanceof AppError ? err.status : 400);
     }
   });

@@ -34,6 +34,14 @@ describe("sign-up throttle", () => {
     expect(refused.status).toBe(429);
     expect(Number(refused.headers.get("retry-after"))).toBeGreaterThan(0);
     expect(((await refused.json()) as { error: { message: string } }).error.message).toMatch(/wait \d+ minute/);
+    const form = await t.request("POST", "/signup", {
+      ip: "203.0.113.10",
+      body: new URLSearchParams({ email: uniqueEmail(), password: PASSWORD }).toString(),
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+    });
+    expect(form.status).toBe(429);
+    expect(Number(form.headers.get("retry-after"))).toBeGreaterThan(0);
+    expect(await form.text()).toMatch(/Too many sign-ups from your network/);
     // Another network is not held back by this one.
     expect((await signup(t, uniqueEmail(), { ip: "198.51.100.20" })).status).toBe(201);
     clock.advance(61 * 60 * 1000);
