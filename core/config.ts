@@ -25,6 +25,8 @@ export const configSchema = z.object({
   APP_SECRET: z.string().min(32, "must be at least 32 characters (or leave it unset to generate one)").optional(),
   PUBLIC_URL: z.url("must be a URL like https://listwarden.example.com").optional(),
   SIGNUP_CREDITS: z.coerce.number({ error: "must be a number" }).int().min(0, "must be 0 or more").default(100),
+  SIGNUP_PER_HOUR: positiveInt.max(10_000).default(5),
+  SIGNUP_CREDITS_PER_DAY: z.coerce.number({ error: "must be a number" }).int("must be a whole number").min(0, "must be 0 or more").default(1),
   AC_ALLOW_PRIVATE_HOSTS: onOff.default(false),
   AC_REQUESTS_PER_SECOND: positiveInt.max(1000).default(5),
   AC_TIMEOUT_MS: positiveInt.default(30_000),
@@ -100,7 +102,8 @@ function readOrCreateSecret(dataDir: string): string {
 /** A complete config for tests and tools, without touching process.env or the disk. */
 export function testConfig(overrides: Partial<Config> = {}): Config {
   return {
-    ...parseConfig({ NODE_ENV: "test", LOG_LEVEL: "silent" }),
+    // Tests sign up many users from one in-process "network"; test/security/ sets the real limits.
+    ...parseConfig({ NODE_ENV: "test", LOG_LEVEL: "silent", SIGNUP_PER_HOUR: "10000", SIGNUP_CREDITS_PER_DAY: "10000" }),
     APP_SECRET: "test-secret-test-secret-test-secret-0123",
     DATA_DIR: ":memory:",
     ...overrides,

@@ -3,7 +3,9 @@ import type { AcClientOptions, AcLimiters, LookupAll } from "./ac/index.ts";
 import type { Config } from "./config.ts";
 import type { Clock } from "./lib/clock.ts";
 import { Keyring, SecretBox } from "./lib/crypto.ts";
+import { WorkGate } from "./lib/work-gate.ts";
 import { LoginThrottle } from "./services/login-throttle.ts";
+import { SignupThrottle } from "./services/signup-throttle.ts";
 import type { Logger } from "./logger.ts";
 
 /** Everything services need, built once per process (or per test) by createDeps. */
@@ -17,6 +19,10 @@ export interface Deps {
   keyBox: SecretBox;
   /** Failed sign-ins, counted for the API and the dashboard alike. */
   loginThrottle: LoginThrottle;
+  /** Sign-ups per network, and which new accounts get the free credits. */
+  signupThrottle: SignupThrottle;
+  /** Password hashing, a few at a time, so a burst of sign-ins cannot take every thread. */
+  passwordWork: WorkGate;
   /** One rate limiter per AC account host, shared by every caller in the process. */
   acLimiters: AcLimiters;
   /** Overrides the fetch used to call AC (tests leave it unset: msw intercepts globalThis.fetch). */
@@ -37,7 +43,17 @@ export interface Principal {
   sessionHash?: string;
 }
 
-export function createDeps(input: Omit<Deps, "keyring" | "keyBox" | "loginThrottle">): Deps {
+/** scrypt jobs at once (libuv has 4 threads; DNS lookups need the rest) and queued behind them. */
+const PASSWORD_WORK = { concurrency: 2, maxWaiting: 32 };
+
+export function createDeps(input: Omit<Deps, "keyring" | "keyBox" | "loginThrottle" | "signupThrottle" | "passwordWork">): Deps {
   const keyring = new Keyring(input.config.APP_SECRET);
-  return { ...input, keyring, keyBox: new SecretBox(keyring.key("ac-api-key")), loginThrottle: new LoginThrottle(input.clock) };
+  return {
+    ...input,
+    keyring,
+    keyBox: new SecretBox(keyring.key("ac-api-key")),
+    loginThrottle: new LoginThrottle(input.clock),
+    signupThrottle: new SignupThrottle(input.clock, input.config),
+    passwordWork: new WorkGate(PASSWORD_WORK.concurrency, PASSWORD_WORK.maxWaiting),
+  };
 }

@@ -7,6 +7,7 @@ export const ERROR_STATUS = {
   not_found: 404,
   conflict: 409,
   payload_too_large: 413,
+  unsupported_media_type: 415,
   insufficient_credits: 402,
   rate_limited: 429,
   ac_key_refused: 422,

@@ -45,6 +45,7 @@ export function jsonErrors(deps: Deps): ErrorHandler<AppEnv> {
       return c.json(errorBody(err.code, err.message, requestId, err.field), err.status as 400);
     }
     if (err instanceof HTTPException && err.status < 500) {
+      (c.var.log ?? deps.logger).warn({ status: err.status, reason: err.message.slice(0, 200) }, "request refused");
       const code: ErrorCode = err.status === 413 ? "payload_too_large" : err.status === 401 ? "unauthenticated" : "invalid_input";
       const message = /json/i.test(err.message) ? "Request body is not valid JSON" : err.message || "Bad request";
       return c.json(errorBody(code, message, requestId), ERROR_STATUS[code]);
@@ -69,6 +70,11 @@ export function createApi(deps: Deps) {
       },
     }),
   );
+  // Answers carry session-bound data (the CSRF token, a new API token): never cached.
+  api.use("*", async (c, next) => {
+    await next();
+    c.header("Cache-Control", "no-store");
+  });
   api.use("*", identify, csrfProtection);
   api.route("/auth", authRoutes);
 

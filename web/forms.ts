@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { cleanName } from "../core/domain/names.ts";
 import { AppError } from "../core/errors.ts";
 import { ACTIONS } from "../db/schema/index.ts";
 import { canonicalTimeZone } from "../core/services/schedules.ts";
@@ -30,8 +31,10 @@ export const loginForm = z.object({
 const WHERE = "copy it from Settings → Developer in ActiveCampaign";
 
 /** The same rules as POST /api/connections. */
+const formName = z.string().max(1000, "Use at most 100 characters").transform(cleanName).pipe(z.string().max(100, "Use at most 100 characters"));
+
 export const connectionForm = z.object({
-  name: z.string().trim().max(100, "Use at most 100 characters").optional(),
+  name: formName.optional(),
   apiUrl: z.string().trim().min(1, `Enter the API URL: ${WHERE}`).max(300, "That URL is too long"),
   apiKey: z
     .string()
@@ -111,7 +114,7 @@ export type ScheduleForm = z.infer<typeof scheduleForm>;
 
 /** Renaming a connection and replacing its key (PATCH /api/connections/:id). */
 export const connectionSettingsForm = z.object({
-  name: z.string().trim().max(100, "Use at most 100 characters").default(""),
+  name: formName.default(""),
   apiKey: z
     .string()
     .trim()
@@ -123,7 +126,11 @@ export const connectionSettingsForm = z.object({
 
 /** A new API token (POST /api/tokens). */
 export const tokenForm = z.object({
-  name: z.string().trim().min(1, "Enter a name, e.g. the program that will use it").max(100, "Use at most 100 characters"),
+  name: z
+    .string()
+    .max(1000, "Use at most 100 characters")
+    .transform(cleanName)
+    .pipe(z.string().min(1, "Enter a name, e.g. the program that will use it").max(100, "Use at most 100 characters")),
 });
 
 /** Parses a form body; every field's first problem becomes its message. */
@@ -159,7 +166,21 @@ export function formValues(body: Record<string, string | File | (string | File)[
   return out;
 }
 
-/** A redirect target from `?next=`: a path on this site only. */
-export function safeNext(next: string | undefined): string {
-  return next && next.startsWith("/") && !next.startsWith("//") && !next.startsWith("/\\") ? next : "/";
+/** Whitespace (browsers drop tabs and newlines from URLs), control and format characters (bidi overrides), backslashes. */
+const UNSAFE_IN_NEXT = /[\s\p{Cc}\p{Cf}\\]/u;
+
+/**
+ * A redirect target from `?next=`: parsed against the site's own origin and kept only when it
+ * is a path there; anything else, and anything with whitespace, control characters or a
+ * backslash, is "/". The one check for every `next`.
+ */
+export function safeNext(next: string | undefined, origin: string): string {
+  if (!next || !next.startsWith("/") || UNSAFE_IN_NEXT.test(next)) return "/";
+  let url: URL;
+  try {
+    url = new URL(next, origin);
+  } catch {
+    return "/";
+  }
+  return url.origin === new URL(origin).origin ? `${url.pathname}${url.search}${url.hash}` : "/";
 }

@@ -1,9 +1,10 @@
 import { Hono, type Context, type MiddlewareHandler } from "hono";
+import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import type { Deps, Principal } from "../core/deps.ts";
 import type { AppEnv } from "../server/env.ts";
 import { AppError, notFound } from "../core/errors.ts";
-import { clearSessionCookie, clientIp, csrfProtection, identify, principal, setSessionCookie } from "../server/middleware/auth.ts";
+import { clearSessionCookie, clientIp, csrfProtection, deviceCookie, identify, principal, setSignInCookies, siteOrigin } from "../server/middleware/auth.ts";
 import { login, logout, signup } from "../core/services/accounts.ts";
 import { createConnection, deleteConnection, getConnection, listConnectionLists, listConnections, updateConnection } from "../core/services/connections.ts";
 import { balanceOf, getCredits } from "../core/services/credits.ts";
@@ -39,6 +40,15 @@ export const CONTENT_SECURITY_POLICY = [
   "base-uri 'none'",
 ].join("; ");
 
+/** The dashboard's forms are small; README ("Security") states the limit. */
+export const FORM_BODY_LIMIT = 256 * 1024;
+const formSizeLimit = bodyLimit({
+  maxSize: FORM_BODY_LIMIT,
+  onError: () => {
+    throw new AppError("payload_too_large", "The form is larger than 256 kB; send less at once");
+  },
+});
+
 /** Page requests only: the JSON API has its own middleware and answers. */
 const onPages =
   (mw: MiddlewareHandler<AppEnv>): MiddlewareHandler<AppEnv> =>
@@ -73,6 +83,8 @@ export function webRoutes(deps: Deps): Hono<AppEnv> {
         csrf_failed: "This form has expired",
         forbidden: "Not allowed",
         rate_limited: "Too many attempts",
+        invalid_input: "Bad request",
+        payload_too_large: "Too large",
       };
       const message =
         err.code === "csrf_failed"
@@ -83,6 +95,7 @@ export function webRoutes(deps: Deps): Hono<AppEnv> {
       return render(c, { title: titles[err.code] ?? "Something is not right" }, <ErrorPage title={titles[err.code] ?? "Something is not right"} message={message} signedIn={Boolean(c.var.principal)} />, err.status);
     }
     if (err instanceof HTTPException && err.status < 500) {
+      (c.var.log ?? deps.logger).warn({ status: err.status, reason: err.message.slice(0, 200) }, "page request refused");
       return render(c, { title: "Bad request" }, <ErrorPage title="Bad request" message="The browser sent something we could not read. Go back and try again." signedIn={Boolean(c.var.principal)} />, err.status);
     }
     (c.var.log ?? deps.logger).error({ err }, "unhandled error in a page");
@@ -94,7 +107,7 @@ export function webRoutes(deps: Deps): Hono<AppEnv> {
     );
   });
 
-  web.use("*", onPages(identify), onPages(csrfProtection), onPages(pageHeaders));
+  web.use("*", onPages(formSizeLimit), onPages(identify), onPages(csrfProtection), onPages(pageHeaders));
 
   web.get("/static/:name", (c) => {
     const name = c.req.param("name");
@@ -118,29 +131,30 @@ export function webRoutes(deps: Deps): Hono<AppEnv> {
       render(c, { title: "Create account" }, <SignupPage values={{ email: str(values.email) }} errors={errors} signupCredits={deps.config.SIGNUP_CREDITS} />, status);
     if (!parsed.ok) return again(parsed.errors, 400);
     try {
-      const signedIn = await signup(deps, parsed.data);
-      setSessionCookie(c, signedIn.sessionToken, signedIn.expiresAt);
-      return c.redirect("/?notice=welcome", 303);
+      const created = await signup(deps, { ...parsed.data, ip: clientIp(c) });
+      setSignInCookies(c, created);
+      return c.redirect(created.creditsGranted > 0 || deps.config.SIGNUP_CREDITS === 0 ? "/?notice=welcome" : "/?notice=welcome-no-credits", 303);
     } catch (err) {
+      if (err instanceof AppError) for (const [k, v] of Object.entries(err.headers ?? {})) c.header(k, v);
       return again(errorsFromAppError(err), err instanceof AppError ? err.status : 400);
     }
   });
 
   web.get("/login", (c) => {
-    if (c.var.principal) return c.redirect(safeNext(c.req.query("next")), 303);
-    return render(c, { title: "Sign in" }, <LoginPage values={{}} errors={{}} next={safeNext(c.req.query("next"))} />);
+    if (c.var.principal) return c.redirect(safeNext(c.req.query("next"), siteOrigin(c)), 303);
+    return render(c, { title: "Sign in" }, <LoginPage values={{}} errors={{}} next={safeNext(c.req.query("next"), siteOrigin(c))} />);
   });
 
   web.post("/login", async (c) => {
     const values = await formBody(c);
-    const next = safeNext(c.req.query("next"));
+    const next = safeNext(c.req.query("next"), siteOrigin(c));
     const again = (errors: FieldErrors, status: number) =>
       render(c, { title: "Sign in" }, <LoginPage values={{ email: str(values.email) }} errors={errors} next={next} />, status);
     const parsed = parseForm(loginForm, values);
     if (!parsed.ok) return again(parsed.errors, 400);
     try {
-      const signedIn = await login(deps, { ...parsed.data, ip: clientIp(c) });
-      setSessionCookie(c, signedIn.sessionToken, signedIn.expiresAt);
+      const signedIn = await login(deps, { ...parsed.data, ip: clientIp(c), deviceToken: deviceCookie(c) });
+      setSignInCookies(c, signedIn);
       return c.redirect(next, 303);
     } catch (err) {
       if (!(err instanceof AppError)) throw err;

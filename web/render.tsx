@@ -4,6 +4,7 @@ import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { AppEnv } from "../server/env.ts";
 import { AppError } from "../core/errors.ts";
 import { csrfTokenFor } from "../server/middleware/auth.ts";
+import { readForm } from "../server/middleware/body.ts";
 import { Layout, type LayoutProps } from "./components.tsx";
 import { formValues } from "./forms.ts";
 
@@ -11,6 +12,8 @@ import { formValues } from "./forms.ts";
 const NOTICES: Record<string, string> = {
   "signed-out": "You are signed out.",
   welcome: "Your account is ready. Start by connecting ActiveCampaign.",
+  "welcome-no-credits":
+    "Your account is ready. Free credits go to one new account per network each day, so this one starts with none: ask your Listwarden operator for credits, then connect ActiveCampaign.",
   connected: "Connected. Choose what to check below.",
   "connection-deleted": "Connection deleted. Its past runs stay in your history.",
   "connection-saved": "Saved.",
@@ -54,7 +57,7 @@ export function render(c: Context<AppEnv>, options: PageOptions, body: Child, st
 }
 
 export async function formBody(c: Context<AppEnv>, arrays: string[] = []) {
-  return formValues(await c.req.parseBody({ all: true }), arrays);
+  return formValues(await readForm(c), arrays);
 }
 
 export const str = (v: string | string[] | undefined) => (typeof v === "string" ? v : "");

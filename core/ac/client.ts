@@ -157,6 +157,12 @@ const defaultGuardedDispatcher = () => (guardedDispatcher ??= createGuardedDispa
 const API_KEY_SHAPE = /^[\x21-\x7e]+$/;
 const DIGITS = /^[1-9][0-9]{0,18}$/;
 const PAGE_SIZE = 100;
+/**
+ * The most of one response the client reads. AC's pages are a few hundred kB (100 contacts
+ * with their list memberships); an API URL can point anywhere, and a server that answers
+ * with gigabytes must not be able to fill this process's memory.
+ */
+export const MAX_RESPONSE_BYTES = 4 * 1024 * 1024;
 
 export function createAcClient(opts: AcClientOptions): AcClient {
   const allowPrivateHosts = opts.allowPrivateHosts ?? false;
@@ -254,7 +260,7 @@ export function createAcClient(opts: AcClientOptions): AcClient {
         rateLimitRemaining = remaining;
         limiter.noteRemaining(remaining);
       }
-      text = await res.text();
+      text = await readCapped(res, MAX_RESPONSE_BYTES);
     } catch (err) {
       if (callerSignal?.aborted) throw callerSignal.reason;
       const mapped = timeout.aborted
@@ -483,6 +489,36 @@ export function createAcClient(opts: AcClientOptions): AcClient {
       }
     },
   };
+}
+
+/** The body as text, read as it streams in; past `limit` bytes (decompressed) it stops and throws. */
+async function readCapped(res: Response, limit: number): Promise<string> {
+  const tooLarge = () =>
+    new AcError(
+      "bad_response",
+      `That API URL answered with more than ${limit / 1024 / 1024} MB, which ActiveCampaign never sends; check that it is your account's API URL`,
+      { status: res.status },
+    );
+  const declared = Number(res.headers.get("content-length") ?? "");
+  if (Number.isFinite(declared) && declared > limit) {
+    await res.body?.cancel().catch(() => {});
+    throw tooLarge();
+  }
+  if (!res.body) return "";
+  const reader = res.body.getReader();
+  const decoder = new TextDecoder();
+  let size = 0;
+  let text = "";
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) return text + decoder.decode();
+    size += value.byteLength;
+    if (size > limit) {
+      await reader.cancel().catch(() => {});
+      throw tooLarge();
+    }
+    text += decoder.decode(value, { stream: true });
+  }
 }
 
 function assertId(value: string, name: string): void {

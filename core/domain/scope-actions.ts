@@ -8,7 +8,11 @@ import {
 } from "../../verify/taxonomy.ts";
 
 const acId = z
-  .union([z.string(), z.number()])
+  .union([
+    z.string(),
+    // JSON numbers past 2^53 arrive already rounded: refuse them rather than use another id.
+    z.number().refine(Number.isSafeInteger, 'is too large for a JSON number (it would be rounded): send it as a string, e.g. "9007199254740993"'),
+  ])
   .transform((v) => String(v).trim())
   .pipe(z.string().regex(/^[1-9][0-9]{0,18}$/, "must be an ActiveCampaign id (a positive whole number)"));
 

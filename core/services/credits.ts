@@ -54,8 +54,12 @@ function append(db: Db, clock: Clock, kind: LedgerKind, signedAmount: number, e:
   return result.changes === 1;
 }
 
+/** Adds credits; a balance past Number.MAX_SAFE_INTEGER could not be counted exactly, so it is refused. */
 export function grantCredits(db: Db, clock: Clock, e: Entry): boolean {
-  if (e.amount <= 0) throw new AppError("invalid_input", "amount must be a positive whole number", "amount");
+  if (!Number.isSafeInteger(e.amount) || e.amount <= 0) throw new AppError("invalid_input", "amount must be a positive whole number", "amount");
+  if (balanceOf(db, e.workspaceId) + e.amount > Number.MAX_SAFE_INTEGER) {
+    throw new AppError("invalid_input", `the balance would pass ${Number.MAX_SAFE_INTEGER}, which cannot be counted exactly`, "amount");
+  }
   return append(db, clock, "grant", e.amount, e);
 }
 

@@ -93,12 +93,20 @@ async function* reportRows(db: Db, runId: string): AsyncGenerator<string[]> {
 }
 
 /**
- * The run's report as CSV, streamed in chunks so a large run never sits in memory. Cells
- * starting with = + - @ (or a tab or carriage return) are escaped against formula injection.
+ * Spreadsheets run a cell as a formula when it starts with = + - @, and trim leading spaces,
+ * tabs and line breaks first; a cell starting with a tab or CR is also treated as a formula
+ * by some. Such cells get a leading ' (OWASP's advice), which shows as text.
+ */
+const FORMULA_START = /^[\s\p{Cc}]*[=+\-@]|^[\t\r\n]/u;
+export const neutralizeCell = (cell: string) => (FORMULA_START.test(cell) ? `'${cell}` : cell);
+
+/**
+ * The run's report as CSV, streamed in chunks so a large run never sits in memory, every
+ * cell passed through neutralizeCell against formula injection (AC data is anyone's).
  */
 export function reportCsv(deps: Deps, { ctx, id }: { ctx: Pick<Principal, "workspaceId">; id: string }): ReadableStream<Uint8Array> {
   const run = getRunRow(deps.db, { workspaceId: ctx.workspaceId, id });
-  const csv = Readable.from(reportRows(deps.db, run.id)).pipe(stringify({ escape_formulas: true, bom: true }));
+  const csv = Readable.from(reportRows(deps.db, run.id)).pipe(stringify({ bom: true, cast: { string: neutralizeCell } }));
   return Readable.toWeb(csv) as ReadableStream<Uint8Array>;
 }
 

@@ -7,8 +7,11 @@ import { AppError } from "../../core/errors.ts";
 import { safeEqual } from "../../core/lib/crypto.ts";
 import { principalFromSession } from "../../core/services/accounts.ts";
 import { principalFromApiToken } from "../../core/services/tokens.ts";
+import { readForm } from "./body.ts";
 
 export const SESSION_COOKIE = "lw_session";
+/** Proof that this browser signed in to an account before (LoginThrottle); no authority of its own. */
+export const DEVICE_COOKIE = "lw_device";
 export const CSRF_HEADER = "x-csrf-token";
 const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
 
@@ -20,6 +23,12 @@ export function csrfTokenFor(deps: Deps, sessionHash: string): string {
 function isHttps(c: Context<AppEnv>): boolean {
   const publicUrl = c.var.deps.config.PUBLIC_URL;
   return publicUrl ? publicUrl.startsWith("https:") : new URL(c.req.url).protocol === "https:";
+}
+
+/** The site's own origin: PUBLIC_URL's when set, else the request's. */
+export function siteOrigin(c: Context<AppEnv>): string {
+  const publicUrl = c.var.deps.config.PUBLIC_URL;
+  return new URL(publicUrl ?? c.req.url).origin;
 }
 
 /** The peer's address; the server listens directly, so no forwarded header is trusted. */
@@ -39,6 +48,18 @@ export function setSessionCookie(c: Context<AppEnv>, token: string, expiresAt: D
     path: "/",
     expires: expiresAt,
   });
+}
+
+/** Sets the session cookie and, when the sign-in issued one, the device cookie (kept a year). */
+export function setSignInCookies(c: Context<AppEnv>, signedIn: { sessionToken: string; expiresAt: Date; deviceToken?: string }): void {
+  setSessionCookie(c, signedIn.sessionToken, signedIn.expiresAt);
+  if (signedIn.deviceToken) {
+    setCookie(c, DEVICE_COOKIE, signedIn.deviceToken, { httpOnly: true, sameSite: "Lax", secure: isHttps(c), path: "/", maxAge: 365 * 24 * 3600 });
+  }
+}
+
+export function deviceCookie(c: Context<AppEnv>): string | null {
+  return getCookie(c, DEVICE_COOKIE) ?? null;
 }
 
 export function clearSessionCookie(c: Context<AppEnv>): void {
@@ -71,7 +92,7 @@ export const csrfProtection: MiddlewareHandler<AppEnv> = async (c, next) => {
   if (SAFE_METHODS.has(c.req.method)) return next();
   const origin = c.req.header("origin");
   const site = c.req.header("sec-fetch-site");
-  const expectedOrigin = c.var.deps.config.PUBLIC_URL ? new URL(c.var.deps.config.PUBLIC_URL).origin : new URL(c.req.url).origin;
+  const expectedOrigin = siteOrigin(c);
   if ((origin && origin !== expectedOrigin) || site === "cross-site") {
     throw new AppError("csrf_failed", "Cross-site request refused");
   }
@@ -80,7 +101,7 @@ export const csrfProtection: MiddlewareHandler<AppEnv> = async (c, next) => {
     let sent = c.req.header(CSRF_HEADER);
     const type = c.req.header("content-type") ?? "";
     if (!sent && (type.startsWith("application/x-www-form-urlencoded") || type.startsWith("multipart/form-data"))) {
-      const field = (await c.req.parseBody())["_csrf"];
+      const field = (await readForm(c))["_csrf"];
       sent = typeof field === "string" ? field : undefined;
     }
     if (!sent || !safeEqual(sent, csrfTokenFor(c.var.deps, principal.sessionHash))) {

@@ -1,15 +1,33 @@
 import { zValidator } from "@hono/zod-validator";
-import type { ValidationTargets } from "hono";
+import type { Context, ValidationTargets } from "hono";
+import type { AppEnv } from "../env.ts";
 import type { z } from "zod";
 import { AppError } from "../../core/errors.ts";
+import { jsonBody } from "./body.ts";
 
-/** zod validation at the edge; the first problem becomes an error naming its field. */
+/**
+ * zod validation at the edge; the first problem becomes an error naming its field. For JSON
+ * bodies, jsonBody runs first (415 for another Content-Type, 400 for unreadable JSON).
+ */
 export function validate<T extends z.ZodType, Target extends keyof ValidationTargets>(target: Target, schema: T) {
-  return zValidator(target, schema, (result) => {
+  const validator = zValidator(target, schema, (result) => {
     if (!result.success) {
       const issue = result.error.issues[0];
+      if (issue?.code === "unrecognized_keys") {
+        const field = [...issue.path.map(String), issue.keys[0] ?? ""].filter(Boolean).join(".");
+        throw new AppError("invalid_input", `${field}: is not a field this route accepts`, field);
+      }
       const field = issue?.path.map(String).join(".") || target;
       throw new AppError("invalid_input", `${field}: ${issue?.message ?? "is invalid"}`, field);
     }
   });
+  if (target !== "json") return validator;
+  const withBody: typeof validator = async (c, next) => {
+    let result: Response | void = undefined;
+    await jsonBody(c as unknown as Context<AppEnv>, async () => {
+      result = await validator(c, next);
+    });
+    return result;
+  };
+  return withBody;
 }

@@ -1,27 +1,30 @@
 import { Hono, type Context } from "hono";
 import { z } from "zod";
 import type { AppEnv } from "../env.ts";
-import { clientIp, clearSessionCookie, csrfTokenFor, principal, requireAuth, setSessionCookie } from "../middleware/auth.ts";
+import { clientIp, clearSessionCookie, csrfTokenFor, deviceCookie, principal, requireAuth, setSignInCookies } from "../middleware/auth.ts";
 import { validate } from "../middleware/validate.ts";
 import { login, logout, signup, type SignedIn } from "../../core/services/accounts.ts";
 
 const credentials = z.object({
   email: z.string({ error: "is required" }).trim().max(254, "is too long").pipe(z.email("must be an e-mail address like you@example.com")),
   password: z.string().min(10, "must be at least 10 characters").max(200, "must be at most 200 characters"),
-});
-const loginBody = credentials.extend({ password: z.string().min(1, "is required").max(200) });
+}).strict();
+const loginBody = credentials.extend({ password: z.string().min(1, "is required").max(200) }).strict();
 
 /** Sets the session cookie and answers with the user and the session's CSRF token. */
 function startSession(c: Context<AppEnv>, signedIn: SignedIn) {
-  setSessionCookie(c, signedIn.sessionToken, signedIn.expiresAt);
+  setSignInCookies(c, signedIn);
   const { userId, workspaceId, email, sessionHash } = signedIn.principal;
   return { user: { id: userId, workspaceId, email }, csrfToken: csrfTokenFor(c.var.deps, sessionHash!) };
 }
 
 export const authRoutes = new Hono<AppEnv>()
-  .post("/signup", validate("json", credentials), async (c) => c.json(startSession(c, await signup(c.var.deps, c.req.valid("json"))), 201))
+  .post("/signup", validate("json", credentials), async (c) => {
+    const created = await signup(c.var.deps, { ...c.req.valid("json"), ip: clientIp(c) });
+    return c.json({ ...startSession(c, created), creditsGranted: created.creditsGranted }, 201);
+  })
   .post("/login", validate("json", loginBody), async (c) =>
-    c.json(startSession(c, await login(c.var.deps, { ...c.req.valid("json"), ip: clientIp(c) }))),
+    c.json(startSession(c, await login(c.var.deps, { ...c.req.valid("json"), ip: clientIp(c), deviceToken: deviceCookie(c) }))),
   )
   .post("/logout", requireAuth, (c) => {
     const p = principal(c);

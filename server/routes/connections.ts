@@ -1,5 +1,6 @@
 import { Hono } from "hono";
 import { z } from "zod";
+import { cleanName } from "../../core/domain/names.ts";
 import type { AppEnv } from "../env.ts";
 import { principal } from "../middleware/auth.ts";
 import { validate } from "../middleware/validate.ts";
@@ -13,7 +14,7 @@ import {
   updateConnection,
 } from "../../core/services/connections.ts";
 
-const name = z.string().trim().max(100, "must be at most 100 characters");
+const name = z.string().max(1000, "must be at most 100 characters").transform(cleanName).pipe(z.string().max(100, "must be at most 100 characters"));
 const apiKey = z
   .string({ error: "is required: copy it from Settings → Developer in ActiveCampaign" })
   .trim()
@@ -29,7 +30,7 @@ const createBody = z.object({
     .min(1, "is required: copy it from Settings → Developer in ActiveCampaign")
     .max(300, "is too long"),
   apiKey,
-});
+}).strict();
 
 const updateBody = z.object({ name: name.optional(), apiKey: apiKey.optional() }).strict();
 

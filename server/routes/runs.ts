@@ -12,9 +12,9 @@ const createBody = z.object({
   scope: scopeSchema,
   actions: actionsSchema,
   smtpProbe: z.boolean({ error: "must be true or false" }).optional(),
-});
+}).strict();
 
-const approveBody = z.object({ confirmDelete: z.boolean({ error: "must be true or false" }).default(false) }).default({ confirmDelete: false });
+const approveBody = z.object({ confirmDelete: z.boolean({ error: "must be true or false" }).default(false) }).strict().default({ confirmDelete: false });
 
 const listQuery = z.object({
   connectionId: z.string().optional(),

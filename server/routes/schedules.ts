@@ -16,7 +16,8 @@ import {
 const listQuery = z.object({ connectionId: z.string().optional() });
 
 export const scheduleRoutes = new Hono<AppEnv>()
-  .post("/", validate("json", createScheduleSchema), (c) =>
+  // Strict here, like PATCH: an unknown field is refused, not silently dropped.
+  .post("/", validate("json", createScheduleSchema.strict()), (c) =>
     c.json(createSchedule(c.var.deps, { ctx: principal(c), input: c.req.valid("json") }), 201),
   )
   .get("/", validate("query", listQuery), (c) =>

@@ -25,6 +25,8 @@ export interface RequestOpts {
   csrf?: boolean;
   bearer?: string;
   headers?: Record<string, string>;
+  /** The client's address, as the Node server would report its socket (default: none, "unknown"). */
+  ip?: string;
 }
 
 export interface Session {
@@ -81,7 +83,8 @@ export function createTestApp(opts: TestAppOptions = {}): TestApp {
     }
     if (o.bearer) headers.authorization = `Bearer ${o.bearer}`;
     const body = o.body === undefined ? undefined : typeof o.body === "string" ? o.body : JSON.stringify(o.body);
-    return app.request(`${ORIGIN}${path}`, { method, headers, body });
+    const env = o.ip ? { incoming: { socket: { remoteAddress: o.ip, remotePort: 40000, remoteFamily: o.ip.includes(":") ? "IPv6" : "IPv4" } } } : undefined;
+    return app.request(`${ORIGIN}${path}`, { method, headers, body }, env);
   }
 
   return { app, deps, db, clock, logs, request };

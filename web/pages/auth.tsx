@@ -40,7 +40,7 @@ export const SignupPage: FC<AuthProps> = ({ values, errors, signupCredits }) => 
     <form method="post" action="/signup" class="card stack" novalidate>
       <ErrorSummary errors={errors} labels={LABELS} />
       <TextField name="email" label={LABELS.email} type="email" autocomplete="email" value={values.email} error={errors.email} required spellcheck={false} autofocus />
-      <TextField name="password" label={LABELS.password} type="password" autocomplete="new-password" hint="At least 10 characters." error={errors.password} required />
+      <TextField name="password" label={LABELS.password} type="password" autocomplete="new-password" hint="At least 10 characters, and not a common password: a few unrelated words work well." error={errors.password} required />
       <div class="actions">
         <button type="submit" class="primary">
           Create account

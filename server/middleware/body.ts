@@ -1,0 +1,61 @@
+import type { Context, MiddlewareHandler } from "hono";
+import type { AppEnv } from "../env.ts";
+import { AppError } from "../../core/errors.ts";
+
+type FormBody = Record<string, string | File | (string | File)[]>;
+
+/**
+ * The request's form fields (multipart or URL-encoded). A body that cannot be read is the
+ * sender's mistake: 400 with a message, logged at warn without a stack, never a 500.
+ */
+export async function readForm(c: Context<AppEnv>): Promise<FormBody> {
+  try {
+    return (await c.req.parseBody({ all: true })) as FormBody;
+  } catch (err) {
+    c.var.log.warn({ reason: reasonOf(err), contentType: c.req.header("content-type")?.slice(0, 100) }, "unreadable form body");
+    throw new AppError("invalid_input", "The form could not be read: it is not valid form data. Reload the page and send it again");
+  }
+}
+
+const JSON_TYPE = /^application\/([\w.-]+\+)?json$/i;
+/** Keys that mean something to JavaScript objects rather than to any of our routes. */
+const FORBIDDEN_KEYS = new Set(["__proto__", "constructor", "prototype"]);
+
+/**
+ * Before a JSON route's validation: a body of another Content-Type is refused with 415
+ * (rather than ignored and validated as {}), a body that is not JSON with 400, and keys like
+ * `__proto__` anywhere with 400. No body at all is an empty object, as before.
+ */
+export const jsonBody: MiddlewareHandler<AppEnv> = async (c, next) => {
+  const media = (c.req.header("content-type") ?? "").split(";")[0]!.trim();
+  if (!JSON_TYPE.test(media)) {
+    const text = c.req.raw.body ? await c.req.text() : "";
+    if (text !== "") {
+      c.var.log.warn({ contentType: media.slice(0, 100) }, "non-JSON body sent to a JSON route");
+      throw new AppError("unsupported_media_type", "This route takes a JSON body: send it with Content-Type: application/json");
+    }
+    return next();
+  }
+  let body: unknown;
+  try {
+    body = await c.req.json();
+  } catch (err) {
+    c.var.log.warn({ reason: reasonOf(err) }, "unreadable JSON body");
+    throw new AppError("invalid_input", "Request body is not valid JSON");
+  }
+  const bad = forbiddenKey(body, 0);
+  if (bad) throw new AppError("invalid_input", `${bad}: is not a field this route accepts`, bad);
+  await next();
+};
+
+function forbiddenKey(value: unknown, depth: number): string | null {
+  if (depth > 32 || typeof value !== "object" || value === null) return null;
+  for (const key of Object.keys(value)) {
+    if (FORBIDDEN_KEYS.has(key)) return key;
+    const inner = forbiddenKey((value as Record<string, unknown>)[key], depth + 1);
+    if (inner) return inner;
+  }
+  return null;
+}
+
+const reasonOf = (err: unknown) => (err instanceof Error ? err.message : String(err)).slice(0, 200);
