@@ -149,9 +149,7 @@ export function parseForm<T extends z.ZodType>(schema: T, body: unknown): FormRe
 export function errorsFromAppError(err: unknown): FieldErrors {
   if (!(err instanceof AppError)) throw err;
   if (!err.field) return { _form: err.message };
-  const prefix = `${err.field}: `;
-  const message = err.message.startsWith(prefix) ? err.message.slice(prefix.length) : err.message;
-  return { [err.field]: message.charAt(0).toUpperCase() + message.slice(1) };
+  return { [err.field]: err.message.charAt(0).toUpperCase() + err.message.slice(1) };
 }
 
 /** Multi-value form fields (checkboxes) as arrays, single ones as strings. */

@@ -284,7 +284,7 @@ export function webRoutes(deps: Deps): Hono<AppEnv> {
       rethrowNotFound(err);
       const errors = errorsFromAppError(err);
       if (err instanceof AppError && err.code === "ac_key_refused") {
-        const too = isKeyRefused(current.lastError) ? " too" : "";
+        const too = isKeyRefused(current.lastErrorCode) ? " too" : "";
         errors.apiKey = `ActiveCampaign refused this API key${too}. Copy the key shown under Settings → Developer in ActiveCampaign, exactly as it is.`;
       }
       return again(errors, statusOf(err));

@@ -1,5 +1,4 @@
 import type { LedgerKind, OccurrenceState, RunStatus } from "../db/schema/index.ts";
-import { AUTH_MESSAGE } from "../core/ac/index.ts";
 import type { RunActions, RunScope } from "../core/domain/scope-actions.ts";
 import { VERIFICATION_STATUSES, type VerificationReason, type VerificationStatus } from "../verify/taxonomy.ts";
 
@@ -80,9 +79,9 @@ export const OCCURRENCE_WORDS: Record<OccurrenceState, { badge: string; tone: "i
   skipped: { badge: "Skipped", tone: "muted" },
 };
 
-/** A connection's last error says ActiveCampaign refused its key: the user must paste a new one. */
-export function isKeyRefused(lastError: string | null): boolean {
-  return lastError?.startsWith(AUTH_MESSAGE) ?? false;
+/** The last error (by its code) is ActiveCampaign refusing the key: the user must paste a new one. */
+export function isKeyRefused(lastErrorCode: string | null): boolean {
+  return lastErrorCode === "ac_key_refused";
 }
 
 export const LEDGER_LABELS: Record<LedgerKind, string> = { grant: "Added", charge: "Charged", refund: "Refunded" };

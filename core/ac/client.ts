@@ -12,6 +12,8 @@ import {
 } from "./errors.ts";
 import { realSleep, type AcLimiter, type AcLimiters, type Sleep } from "./limiter.ts";
 import { createGuardedDispatcher, normalizeApiUrl } from "./url.ts";
+import { API_KEY_SHAPE } from "../domain/connection.ts";
+import { AC_ID_SHAPE } from "../domain/scope-actions.ts";
 
 export type AcMethod = "GET" | "POST" | "PUT" | "DELETE";
 
@@ -153,9 +155,7 @@ export interface AcClientOptions {
 let guardedDispatcher: Dispatcher | undefined;
 const defaultGuardedDispatcher = () => (guardedDispatcher ??= createGuardedDispatcher());
 
-// Header values are visible ASCII; anything else would make fetch throw with the key in the message.
-const API_KEY_SHAPE = /^[\x21-\x7e]+$/;
-const DIGITS = /^[1-9][0-9]{0,18}$/;
+const DIGITS = AC_ID_SHAPE;
 const PAGE_SIZE = 100;
 /**
  * The most of one response the client reads. AC's pages are a few hundred kB (100 contacts

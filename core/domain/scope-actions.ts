@@ -7,14 +7,17 @@ import {
   type VerificationStatus,
 } from "../../verify/taxonomy.ts";
 
-const acId = z
+/** An ActiveCampaign id as AC sends it: a positive whole number, as a string of digits. */
+export const AC_ID_SHAPE = /^[1-9][0-9]{0,18}$/;
+
+export const acIdSchema = z
   .union([
     z.string(),
     // JSON numbers past 2^53 arrive already rounded: refuse them rather than use another id.
     z.number().refine(Number.isSafeInteger, 'is too large for a JSON number (it would be rounded): send it as a string, e.g. "9007199254740993"'),
   ])
   .transform((v) => String(v).trim())
-  .pipe(z.string().regex(/^[1-9][0-9]{0,18}$/, "must be an ActiveCampaign id (a positive whole number)"));
+  .pipe(z.string().regex(AC_ID_SHAPE, "must be an ActiveCampaign id (a positive whole number)"));
 
 export const scopeSchema = z.discriminatedUnion(
   "kind",
@@ -23,12 +26,12 @@ export const scopeSchema = z.discriminatedUnion(
     z.object({
       kind: z.literal("lists"),
       listIds: z
-        .array(acId, { error: "must be a list of ActiveCampaign list ids" })
+        .array(acIdSchema, { error: "must be a list of ActiveCampaign list ids" })
         .min(1, "pick at least one list")
         .max(100, "at most 100 lists per run")
         .transform((ids) => [...new Set(ids)]),
     }),
-    z.object({ kind: z.literal("tag"), tagId: acId }),
+    z.object({ kind: z.literal("tag"), tagId: acIdSchema }),
   ],
   { error: 'must be {"kind":"all"}, {"kind":"lists","listIds":[...]} or {"kind":"tag","tagId":...}' },
 );
@@ -36,7 +39,7 @@ export type RunScope = z.infer<typeof scopeSchema>;
 
 const action = z.enum(ACTIONS, { error: 'must be "keep", "unsubscribe" or "delete"' });
 
-/** DESIGN.md: undeliverable → Unsubscribe; risky, unknown, deliverable → Keep. */
+/** The defaults (docs/architecture.md, "Safety rules"): undeliverable → Unsubscribe; risky, unknown, deliverable → Keep. */
 export const DEFAULT_ACTIONS: Record<VerificationStatus, Action> = {
   deliverable: "keep",
   risky: "keep",

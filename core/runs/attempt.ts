@@ -7,7 +7,7 @@ import type { RunStatus } from "../domain/run-status.ts";
 import type { Clock } from "../lib/clock.ts";
 import { balanceOf, chargeCredits, refundCredits } from "../services/credits.ts";
 import type { VerificationResult } from "../../verify/index.ts";
-import { addNote, failRun, leasedRun, moveRun, updateLeasedRun, type Lease, type RunRow, type RunValues } from "./store.ts";
+import { addNote, failRun, leasedRun, moveRun, updateLeasedRun, type FailureCode, type Lease, type RunRow, type RunValues } from "./store.ts";
 
 /**
  * What the stages of one attempt at a run (fetch, verify, plan, apply) may read and write,
@@ -23,7 +23,7 @@ export interface AttemptStore {
   move(to: RunStatus, values?: RunValues): RunRow;
   update(values: RunValues): RunRow;
   note(text: string): void;
-  fail(reason: string): RunRow;
+  fail(reason: string, code: FailureCode): RunRow;
 
   // fetch
   /** Adds AC's count of a scope part to the run's total and stores the new cursor (`done`: nothing left to fetch). */
@@ -136,7 +136,7 @@ export function sqliteAttemptStore(db: Db, clock: Clock, lease: Lease, requests:
     move: (to, values) => leased((tx, run) => moveRun(tx, run, to, values)),
     update: (values) => leased((tx) => updateLeasedRun(tx, lease, values)),
     note: (text) => leased((tx) => addNote(tx, lease, text)),
-    fail: (reason) => failRun(db, clock, lease, reason),
+    fail: (reason, code) => failRun(db, clock, lease, reason, code),
 
     startPart(cursor, total, done) {
       leased((tx) =>

@@ -108,12 +108,15 @@ export function refundUnverified(tx: Db, clock: Clock, run: RunRow, why: "failed
   return amount;
 }
 
-/** Fails the run with a reason for the user, refunding what was not verified, in one transaction. */
-export function failRun(db: Db, clock: Clock, run: RunRow | Lease, reason: string): RunRow {
+/** Why a run failed, as a code stored beside the words ("ac_<kind>" for AC's refusals). */
+export type FailureCode = "ac_key_refused" | "connection_deleted" | "internal" | `ac_${string}`;
+
+/** Fails the run with a reason for the user (and its code), refunding what was not verified, in one transaction. */
+export function failRun(db: Db, clock: Clock, lease: Lease, reason: string, code: FailureCode): RunRow {
   return transaction(db, (tx) => {
-    const current = "token" in run ? leasedRun(tx, run) : readRun(tx, run.id)!;
+    const current = leasedRun(tx, lease);
     refundUnverified(tx, clock, current, "failed", "Refund: the run failed before these contacts were verified");
-    return moveRun(tx, current, "failed", { statusReason: reason, finishedAt: new Date(clock.now()) });
+    return moveRun(tx, current, "failed", { statusReason: reason, statusCode: code, finishedAt: new Date(clock.now()) });
   });
 }
 

@@ -43,7 +43,7 @@ export async function signup(deps: Deps, input: { email: string; password: strin
   const email = normalizeEmail(input.email);
   const ip = input.ip ?? "unknown";
   const problem = passwordProblem(input.password, email);
-  if (problem) throw new AppError("invalid_input", `password: ${problem}`, "password");
+  if (problem) throw new AppError("invalid_input", problem, "password");
   const network = networkOf(ip);
   const throttle = deps.signupThrottle;
   const wait = throttle.attempts.retryAfter(network);

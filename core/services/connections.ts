@@ -15,6 +15,8 @@ export interface ConnectionView {
   acAccountEmail: string | null;
   lastCheckedAt: string | null;
   lastError: string | null;
+  /** What kind of failure `lastError` is (an error code such as "ac_key_refused"). */
+  lastErrorCode: string | null;
   createdAt: string;
 }
 
@@ -27,6 +29,7 @@ export function connectionView(row: ConnectionRow): ConnectionView {
     acAccountEmail: row.acAccountEmail,
     lastCheckedAt: row.lastCheckedAt?.toISOString() ?? null,
     lastError: row.lastError,
+    lastErrorCode: row.lastErrorCode,
     createdAt: row.createdAt.toISOString(),
   };
 }
@@ -96,6 +99,7 @@ export async function createConnection(
     acAccountEmail: me.email ?? null,
     lastCheckedAt: new Date(now),
     lastError: null,
+    lastErrorCode: null,
     createdAt: new Date(now),
   };
   deps.db.insert(schema.connections).values(row).run();
@@ -128,13 +132,14 @@ export async function updateConnection(
       acAccountEmail: me.email ?? null,
       lastCheckedAt: new Date(deps.clock.now()),
       lastError: null,
+      lastErrorCode: null,
     });
   }
   if (Object.keys(changes).length > 0) {
     transaction(deps.db, (tx) => {
       tx.update(schema.connections).set(changes).where(eq(schema.connections.id, row.id)).run();
       // A schedule whose last run failed on the old key would otherwise show that error until its next run.
-      if (input.apiKey !== undefined) tx.update(schema.schedules).set({ lastError: null }).where(eq(schema.schedules.connectionId, row.id)).run();
+      if (input.apiKey !== undefined) tx.update(schema.schedules).set({ lastError: null, lastErrorCode: null }).where(eq(schema.schedules.connectionId, row.id)).run();
     });
     deps.logger.info({ connectionId: id, workspaceId: ctx.workspaceId, keyReplaced: input.apiKey !== undefined }, "connection updated");
   }
@@ -185,10 +190,10 @@ export function clientForConnection(deps: Deps, row: ConnectionRow, opts: { inte
   return acClient(deps, row.apiUrl, deps.keyBox.open(row.apiKeyCiphertext, row.id), opts.interactive);
 }
 
-function recordCheck(deps: Deps, id: string, lastError: string | null): void {
+function recordCheck(deps: Deps, id: string, failure: AppError | null): void {
   deps.db
     .update(schema.connections)
-    .set({ lastCheckedAt: new Date(deps.clock.now()), lastError })
+    .set({ lastCheckedAt: new Date(deps.clock.now()), lastError: failure?.message ?? null, lastErrorCode: failure?.code ?? null })
     .where(eq(schema.connections.id, id))
     .run();
 }
@@ -201,7 +206,7 @@ async function readFromAc<T>(deps: Deps, ctx: Principal, id: string, read: (c: A
     return result;
   } catch (err) {
     const appErr = acErrorToAppError(err);
-    recordCheck(deps, id, appErr.message);
+    recordCheck(deps, id, appErr);
     throw appErr;
   }
 }

@@ -36,7 +36,7 @@ export function createRun(
 ): RunView {
   const connection = getConnectionRow(deps, { workspaceId: ctx.workspaceId, id: input.connectionId });
   if (input.smtpProbe && !deps.config.SMTP_PROBE) {
-    throw new AppError("invalid_input", "smtpProbe: SMTP probing is turned off on this server (SMTP_PROBE=off)", "smtpProbe");
+    throw new AppError("invalid_input", "SMTP probing is turned off on this server (SMTP_PROBE=off)", "smtpProbe");
   }
   const now = deps.clock.now();
   const row = insertRun(deps.db, {
@@ -64,7 +64,7 @@ function parseOrThrow<T extends z.ZodType>(schema: T, value: unknown, name: stri
   if (result.success) return result.data;
   const issue = result.error.issues[0];
   const field = [name, ...(issue?.path.map(String) ?? [])].join(".");
-  throw new AppError("invalid_input", `${field}: ${issue?.message ?? "is invalid"}`, field);
+  throw new AppError("invalid_input", issue?.message ?? "is invalid", field);
 }
 
 export function getRunRow(db: Db, { workspaceId, id }: { workspaceId: string; id: string }): RunRow {
@@ -119,7 +119,7 @@ export function approveRun(deps: Deps, { ctx, id, confirmDelete }: { ctx: Pick<P
     if ((deletes?.n ?? 0) > 0 && !confirmDelete) {
       throw new AppError(
         "invalid_input",
-        `confirmDelete: this plan deletes ${deletes?.n} contact(s) from ActiveCampaign; send {"confirmDelete": true} to approve it`,
+        `This plan deletes ${deletes?.n} contact(s) from ActiveCampaign; send {"confirmDelete": true} to approve it`,
         "confirmDelete",
       );
     }

@@ -277,6 +277,8 @@ export interface ScheduleView {
   nextRun: ZonedTime | null;
   /** Why the last scheduled run failed or could not start; null after one completes. */
   lastError: string | null;
+  /** What kind of failure `lastError` is: the failed run's status code, or why a run could not start. */
+  lastErrorCode: string | null;
   /** Newest first; a waiting occurrence (and why it waits) is the first. */
   recentOccurrences: OccurrenceView[];
   createdAt: string;
@@ -348,6 +350,7 @@ export function scheduleView(deps: Pick<Deps, "db" | "clock">, row: ScheduleRow)
     paused: row.paused,
     nextRun: next ? formatInZone(next, row.timeZone) : null,
     lastError: row.lastError,
+    lastErrorCode: row.lastErrorCode,
     recentOccurrences: recentOccurrences(deps.db, row.id, row.timeZone),
     createdAt: row.createdAt.toISOString(),
     updatedAt: row.updatedAt.toISOString(),
@@ -359,12 +362,12 @@ export function scheduleView(deps: Pick<Deps, "db" | "clock">, row: ScheduleRow)
 
 function checkOptions(deps: Deps, input: { smtpProbe: boolean; actions: RunActions; confirmDelete: boolean | undefined; confirmRequired: boolean }) {
   if (input.smtpProbe && !deps.config.SMTP_PROBE) {
-    throw new AppError("invalid_input", "smtpProbe: SMTP probing is turned off on this server (SMTP_PROBE=off)", "smtpProbe");
+    throw new AppError("invalid_input", "SMTP probing is turned off on this server (SMTP_PROBE=off)", "smtpProbe");
   }
   if (input.confirmRequired && usesDelete(input.actions) && input.confirmDelete !== true) {
     throw new AppError(
       "invalid_input",
-      'confirmDelete: this schedule\'s actions delete contacts from ActiveCampaign; send {"confirmDelete": true} to save it',
+      'This schedule\'s actions delete contacts from ActiveCampaign; send {"confirmDelete": true} to save it',
       "confirmDelete",
     );
   }
@@ -402,6 +405,7 @@ export function createSchedule(deps: Deps, { ctx, input }: { ctx: Pick<Principal
     deleteConfirmed: usesDelete(actions),
     paused: false,
     lastError: null,
+    lastErrorCode: null,
     activeFrom: now,
     createdAt: now,
     updatedAt: now,

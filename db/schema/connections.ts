@@ -16,7 +16,10 @@ export const connections = sqliteTable(
     keyHint: text("key_hint").notNull(),
     acAccountEmail: text("ac_account_email"),
     lastCheckedAt: timestamp("last_checked_at"),
+    /** The last check's failure, in words for the user; `lastErrorCode` says what kind it was. */
     lastError: text("last_error"),
+    /** An AppError code: "ac_key_refused", "ac_unreachable", "ac_error"… Pages decide by it, never by the words. */
+    lastErrorCode: text("last_error_code"),
     createdAt: createdAt(),
   },
   (t) => [index("connections_workspace_idx").on(t.workspaceId)],

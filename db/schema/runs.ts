@@ -36,6 +36,8 @@ export const runs = sqliteTable(
     status: text("status", { enum: RUN_STATUSES }).notNull(),
     /** Why the run is where it is, in words for the user (paused, failed, held for review). */
     statusReason: text("status_reason"),
+    /** Why it failed, as a code ("ac_key_refused", "connection_deleted", "ac_<kind>", "internal"), beside the words. */
+    statusCode: text("status_code"),
     /** JSON { part, afterId }: the keyset position of the next page to fetch. */
     fetchCursor: text("fetch_cursor"),
     fetchDone: integer("fetch_done", { mode: "boolean" }).notNull().default(false),

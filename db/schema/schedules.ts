@@ -35,6 +35,8 @@ export const schedules = sqliteTable(
     paused: integer("paused", { mode: "boolean" }).notNull().default(false),
     /** Why the last scheduled run failed (or could not start); cleared when one completes. */
     lastError: text("last_error"),
+    /** What kind of failure `lastError` describes: the failed run's `statusCode`, or the AppError code that kept a run from starting. */
+    lastErrorCode: text("last_error_code"),
     /**
      * Occurrences at or before this instant never run: set at creation, on resume and when the
      * day, hour or time zone change, so an edit never reaches back to "missed" occurrences.

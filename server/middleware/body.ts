@@ -44,7 +44,7 @@ export const jsonBody: MiddlewareHandler<AppEnv> = async (c, next) => {
     throw new AppError("invalid_input", "Request body is not valid JSON");
   }
   const bad = forbiddenKey(body, 0);
-  if (bad) throw new AppError("invalid_input", `${bad}: is not a field this route accepts`, bad);
+  if (bad) throw new AppError("invalid_input", "is not a field this route accepts", bad);
   await next();
 };
 

@@ -1,15 +1,12 @@
 import { Hono, type Context } from "hono";
-import { z } from "zod";
+import { loginSchema, signupSchema } from "../../core/domain/account.ts";
 import type { AppEnv } from "../env.ts";
 import { clientIp, clearSessionCookie, csrfTokenFor, deviceCookie, principal, requireAuth, setSignInCookies } from "../middleware/auth.ts";
 import { validate } from "../middleware/validate.ts";
 import { login, logout, signup, type SignedIn } from "../../core/services/accounts.ts";
 
-const credentials = z.object({
-  email: z.string({ error: "is required" }).trim().max(254, "is too long").pipe(z.email("must be an e-mail address like you@example.com")),
-  password: z.string().min(10, "must be at least 10 characters").max(200, "must be at most 200 characters"),
-}).strict();
-const loginBody = credentials.extend({ password: z.string().min(1, "is required").max(200) }).strict();
+const credentials = signupSchema.strict();
+const loginBody = loginSchema.strict();
 
 /** Sets the session cookie and answers with the user and the session's CSRF token. */
 function startSession(c: Context<AppEnv>, signedIn: SignedIn) {

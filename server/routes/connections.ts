@@ -1,6 +1,5 @@
 import { Hono } from "hono";
-import { z } from "zod";
-import { cleanName } from "../../core/domain/names.ts";
+import { connectionInputSchema, connectionUpdateSchema } from "../../core/domain/connection.ts";
 import type { AppEnv } from "../env.ts";
 import { principal } from "../middleware/auth.ts";
 import { validate } from "../middleware/validate.ts";
@@ -14,25 +13,8 @@ import {
   updateConnection,
 } from "../../core/services/connections.ts";
 
-const name = z.string().max(1000, "must be at most 100 characters").transform(cleanName).pipe(z.string().max(100, "must be at most 100 characters"));
-const apiKey = z
-  .string({ error: "is required: copy it from Settings → Developer in ActiveCampaign" })
-  .trim()
-  .min(20, "looks too short: copy the whole key from Settings → Developer in ActiveCampaign")
-  .max(200, "is too long")
-  .regex(/^[\x21-\x7e]+$/, "must be the key exactly as ActiveCampaign shows it, without spaces");
-
-const createBody = z.object({
-  name: name.optional(),
-  apiUrl: z
-    .string({ error: "is required: copy it from Settings → Developer in ActiveCampaign" })
-    .trim()
-    .min(1, "is required: copy it from Settings → Developer in ActiveCampaign")
-    .max(300, "is too long"),
-  apiKey,
-}).strict();
-
-const updateBody = z.object({ name: name.optional(), apiKey: apiKey.optional() }).strict();
+const createBody = connectionInputSchema.strict();
+const updateBody = connectionUpdateSchema.strict();
 
 export const connectionRoutes = new Hono<AppEnv>()
   .post("/", validate("json", createBody), async (c) =>

@@ -1,18 +1,13 @@
 import { Hono } from "hono";
 import { z } from "zod";
-import { cleanName } from "../../core/domain/names.ts";
+import { displayNameSchema } from "../../core/domain/connection.ts";
 import type { AppEnv } from "../env.ts";
 import { principal } from "../middleware/auth.ts";
 import { validate } from "../middleware/validate.ts";
 import { createApiToken, deleteApiToken, listApiTokens } from "../../core/services/tokens.ts";
 
 const createBody = z.object({
-  name: z
-    .string()
-    .max(1000, "must be at most 100 characters")
-    .transform(cleanName)
-    .pipe(z.string().min(1, "is required").max(100, "must be at most 100 characters"))
-    .default("API token"),
+  name: displayNameSchema.pipe(z.string().min(1, "is required")).default("API token"),
 }).strict();
 
 export const tokenRoutes = new Hono<AppEnv>()

@@ -41,7 +41,7 @@ describe("create routes refuse unknown fields, as PATCH routes do", () => {
     for (const [path, body, field] of cases) {
       const res = await h.t.request("POST", path, { as: h.user, body });
       expect({ path, status: res.status }).toEqual({ path, status: 400 });
-      expect(await res.json()).toMatchObject({ error: { code: "invalid_input", field, message: `${field}: is not a field this route accepts` } });
+      expect(await res.json()).toMatchObject({ error: { code: "invalid_input", field, message: "is not a field this route accepts" } });
     }
     await h.close();
   });
@@ -89,7 +89,7 @@ describe("names lose hidden characters", () => {
     const s = await signUp(t);
     const res = await t.request("POST", "/api/tokens", { as: s, body: { name: "\u202E\u0000\u2066" } });
     expect(res.status).toBe(400);
-    expect(await res.json()).toMatchObject({ error: { field: "name", message: "name: is required" } });
+    expect(await res.json()).toMatchObject({ error: { field: "name", message: "is required" } });
   });
 });
 

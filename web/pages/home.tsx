@@ -69,7 +69,7 @@ export const HomePage: FC<{ connections: ConnectionView[]; balance: number; runs
                   {c.lastError ? (
                     <p class="notice bad small">
                       <strong>Last check failed:</strong> {c.lastError}
-                      {isKeyRefused(c.lastError) ? (
+                      {isKeyRefused(c.lastErrorCode) ? (
                         <>
                           {" "}
                           <a href={`/connections/${c.id}#replace-key`}>Replace the API key</a>

@@ -1,11 +1,10 @@
 import type { FC } from "hono/jsx";
-import { AUTH_MESSAGE } from "../../core/ac/index.ts";
 import type { ConnectionView } from "../../core/services/connections.ts";
 import type { ScheduleView } from "../../core/services/schedules.ts";
 import { CsrfField, ErrorSummary, PageHeader, StatusBadge, Time } from "../components.tsx";
 import type { FieldErrors } from "../forms.ts";
 import type { AcData } from "../loaders.ts";
-import { actionsWords, OCCURRENCE_WORDS, scopeWords } from "../labels.ts";
+import { actionsWords, isKeyRefused, OCCURRENCE_WORDS, scopeWords } from "../labels.ts";
 import { ActionsFieldset, RUN_OPTION_LABELS, ScopeFieldset, SmtpFieldset, type RunOptionValues } from "../run-options.tsx";
 
 export interface ScheduleValues extends RunOptionValues {
@@ -88,7 +87,7 @@ const ScheduleCard: FC<{ schedule: ScheduleView; listNames: Map<string, string> 
       {s.lastError ? (
         <p class="notice bad schedule-error" role="status">
           <strong>Last scheduled run:</strong> {s.lastError}
-          {acOk && s.lastError.includes(AUTH_MESSAGE) ? <span class="sub-line">ActiveCampaign accepts this account’s key now: the next run uses it.</span> : null}
+          {acOk && isKeyRefused(s.lastErrorCode) ? <span class="sub-line">ActiveCampaign accepts this account’s key now: the next run uses it.</span> : null}
         </p>
       ) : null}
       {s.recentOccurrences.length > 0 ? (

@@ -3,7 +3,7 @@ import { setMaxListeners } from "node:events";
 import { AcError, AUTH_MESSAGE, isWeather } from "../../core/ac/index.ts";
 import type { Deps } from "../../core/deps.ts";
 import { sqliteAttemptStore } from "../../core/runs/attempt.ts";
-import { claimRun, failRun, LeaseLost, readRun, releaseForWeather, releaseLease, renewLease, type Lease, type RunRow } from "../../core/runs/store.ts";
+import { claimRun, failRun, LeaseLost, readRun, releaseForWeather, releaseLease, renewLease, type FailureCode, type Lease, type RunRow } from "../../core/runs/store.ts";
 import { connectionRow, clientForConnection } from "../../core/services/connections.ts";
 import type { RunVerifiers } from "../../core/verification.ts";
 import type { RunEvent, RunSettings } from "./context.ts";
@@ -82,9 +82,9 @@ export function createWorker(deps: Deps, opts: WorkerOptions): Worker {
   };
 
   /** Fails the run unless the attempt no longer holds it (then whoever does decides). */
-  function failQuietly(lease: Lease, reason: string): void {
+  function failQuietly(lease: Lease, reason: string, code: FailureCode): void {
     try {
-      failRun(deps.db, deps.clock, lease, reason);
+      failRun(deps.db, deps.clock, lease, reason, code);
       emit({ type: "finished", runId: lease.runId, status: "failed" });
       log.warn({ runId: lease.runId, reason }, "run failed");
     } catch (err) {
@@ -110,7 +110,7 @@ export function createWorker(deps: Deps, opts: WorkerOptions): Worker {
     try {
       const connection = run.connectionId ? connectionRow(deps.db, run.connectionId) : undefined;
       if (!connection) {
-        failQuietly(lease, "The ActiveCampaign connection of this run was deleted");
+        failQuietly(lease, "The ActiveCampaign connection of this run was deleted", "connection_deleted");
         return;
       }
       const client = clientForConnection(deps, connection);
@@ -134,11 +134,11 @@ export function createWorker(deps: Deps, opts: WorkerOptions): Worker {
         });
         runLog.warn({ err: err.message, kind: err.kind, failures }, "ActiveCampaign weather; the run will be tried again");
       } else if (err instanceof AcError) {
-        const hint = err.kind === "auth" ? `${AUTH_MESSAGE}. Update the connection's API key, then retry the run's changes or start a new run` : err.message;
-        failQuietly(lease, hint);
+        if (err.kind === "auth") failQuietly(lease, `${AUTH_MESSAGE}. Update the connection's API key, then retry the run's changes or start a new run`, "ac_key_refused");
+        else failQuietly(lease, err.message, `ac_${err.kind}`);
       } else {
         runLog.error({ err }, "run attempt crashed");
-        failQuietly(lease, "The run stopped on an internal error; it has been logged");
+        failQuietly(lease, "The run stopped on an internal error; it has been logged", "internal");
       }
     } finally {
       clearInterval(heartbeat);

@@ -166,7 +166,7 @@ export function createScheduler(deps: Deps, opts: SchedulerOptions = {}): Schedu
     } catch (err) {
       if (!(err instanceof AppError)) throw err;
       const reason = `Skipped: the run could not start: ${err.message}`;
-      tx.update(schema.schedules).set({ lastError: reason }).where(eq(schema.schedules.id, s.id)).run();
+      tx.update(schema.schedules).set({ lastError: reason, lastErrorCode: err.code }).where(eq(schema.schedules.id, s.id)).run();
       return { state: "skipped", reason };
     }
   }
@@ -225,14 +225,14 @@ export function createScheduler(deps: Deps, opts: SchedulerOptions = {}): Schedu
   /** Reflects each finished scheduled run on its schedule: a failure sets lastError, a completion clears it. */
   function settle(now: number): ScheduleEvent[] {
     const finished = deps.db
-      .select({ occ: schema.scheduleOccurrences, status: schema.runs.status, statusReason: schema.runs.statusReason })
+      .select({ occ: schema.scheduleOccurrences, status: schema.runs.status, statusReason: schema.runs.statusReason, statusCode: schema.runs.statusCode })
       .from(schema.scheduleOccurrences)
       .innerJoin(schema.runs, eq(schema.runs.id, schema.scheduleOccurrences.runId))
       .where(and(eq(schema.scheduleOccurrences.state, "started"), isNull(schema.scheduleOccurrences.settledAt), inArray(schema.runs.status, [...FINISHED])))
       .orderBy(asc(schema.scheduleOccurrences.occurrenceAt))
       .all();
     const events: ScheduleEvent[] = [];
-    for (const { occ, status, statusReason } of finished) {
+    for (const { occ, status, statusReason, statusCode } of finished) {
       const settled = transaction(deps.db, (tx) => {
         const marked = tx
           .update(schema.scheduleOccurrences)
@@ -251,8 +251,9 @@ export function createScheduler(deps: Deps, opts: SchedulerOptions = {}): Schedu
           .orderBy(desc(schema.scheduleOccurrences.occurrenceAt))
           .get();
         if (newer && newer.id !== occ.id) return true;
-        const lastError = status === "failed" ? `The run of ${label(s, occ.occurrenceAt)} failed: ${statusReason ?? "no reason was recorded"}` : null;
-        tx.update(schema.schedules).set({ lastError }).where(eq(schema.schedules.id, s.id)).run();
+        const failed = status === "failed";
+        const lastError = failed ? `The run of ${label(s, occ.occurrenceAt)} failed: ${statusReason ?? "no reason was recorded"}` : null;
+        tx.update(schema.schedules).set({ lastError, lastErrorCode: failed ? (statusCode ?? "internal") : null }).where(eq(schema.schedules.id, s.id)).run();
         return true;
       });
       if (settled && occ.runId) events.push({ type: "settled", scheduleId: occ.scheduleId, runId: occ.runId, status });
