@@ -2,8 +2,8 @@ import { createServer, type IncomingHttpHeaders } from "node:http";
 import type { AddressInfo } from "node:net";
 
 /**
- * The sandbox ActiveCampaign account: in memory, answering like AC API v3 does (DESIGN.md,
- * "Facts about the AC API v3"): `Api-Token` auth with 403 for a bad key, `/users/me`, lists
+ * The sandbox ActiveCampaign account: in memory, answering like AC API v3 does
+ * (docs/activecampaign.md): `Api-Token` auth with 403 for a bad key, `/users/me`, lists
  * and tags paged by limit (max 100) and offset with meta.total as a string, contacts with
  * string fields, keyset paging (orders[id] + id_greater; without orders[id] the order is not
  * by id), listid/tagid filters, contactLists (statuses 0-3, include=contactLists

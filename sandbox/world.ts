@@ -6,7 +6,7 @@ import { acceptAll, blocklisting, greylisting, slowly, strictMailboxes, type Fak
 /**
  * The demo's mail world: an ActiveCampaign account (4 lists, 3 tags, contacts) whose
  * addresses sit on made-up domains served by the sandbox DNS and SMTP servers, chosen so
- * that together they produce every verification outcome of DESIGN.md that DNS, SMTP, the
+ * that together they produce every verification outcome (docs/verification.md) that DNS, SMTP, the
  * lists and AC's hard-bounce flag can give. Each contact carries its ground truth: the
  * status and reason the verifier must report, with and without SMTP probing.
  *

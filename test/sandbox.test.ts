@@ -3,8 +3,8 @@ import { FakeAc, startFakeAcServer, type FakeAcOptions, type FakeAcServer } from
 import { startSandbox, type Sandbox } from "../sandbox/server.ts";
 
 /**
- * The sandbox ActiveCampaign over real HTTP, point by point against DESIGN.md's "Facts about
- * the AC API v3 that the design rests on". test/ac-fake.test.ts covers the same fake in
+ * The sandbox ActiveCampaign over real HTTP, point by point against the facts of
+ * docs/activecampaign.md. test/ac-fake.test.ts covers the same fake in
  * process (sliding-window timing, fault injection, body validation details).
  */
 

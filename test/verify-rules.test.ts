@@ -6,7 +6,7 @@ import { createListChecks, editDistance } from "../verify/lists.ts";
 import { ReplyParser, SmtpProtocolError, type SmtpReply } from "../verify/smtp-session.ts";
 
 describe("taxonomy", () => {
-  it("has exactly the reason codes of DESIGN.md, each with its status", () => {
+  it("has exactly the reason codes of docs/verification.md, each with its status", () => {
     expect(STATUS_BY_REASON).toEqual({
       accepted_email: "deliverable",
       mail_domain_ok: "deliverable",

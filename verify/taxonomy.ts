@@ -1,5 +1,5 @@
 /**
- * The verification vocabulary (DESIGN.md, "Verification"): the status each reason implies,
+ * The verification vocabulary (docs/verification.md): the status each reason implies,
  * the flags, and the order in which reasons win when several apply to one address.
  */
 
