@@ -6,7 +6,7 @@ import { createVerifier, type Verifier, type VerifierOptions } from "../verify/i
 export type AddressVerifier = Pick<Verifier, "attempt">;
 
 export interface ProbingVerifier extends AddressVerifier {
-  preflight(target: string): Promise<{ ok: true } | { ok: false; reason: string; detail: string }>;
+  preflight(target: string, signal?: AbortSignal): Promise<{ ok: true } | { ok: false; reason: string; detail: string }>;
 }
 
 /** The verifiers runs use: DNS and list checks, and an SMTP-probing one when the server allows probes. */

@@ -24,6 +24,27 @@ export function openDb(file: string): Db {
   return db;
 }
 
+/** The better-sqlite3 connection under a database or a transaction handed out by `transaction`. */
+export function sqliteOf(db: Db): Database.Database {
+  return (db as unknown as { session: { client: Database.Database } }).session.client;
+}
+
+const statements = new WeakMap<Database.Database, Map<string, Database.Statement>>();
+
+/**
+ * A prepared statement for `source`, prepared once per connection and reused: for the hot
+ * paths (a run's pages, results and actions), where building a query per row would cost more
+ * than the work. Plain SQL that PostgreSQL also reads; parameters are always bound.
+ */
+export function statement(db: Db, source: string): Database.Statement {
+  const client = sqliteOf(db);
+  let cache = statements.get(client);
+  if (!cache) statements.set(client, (cache = new Map()));
+  let prepared = cache.get(source);
+  if (!prepared) cache.set(source, (prepared = client.prepare(source)));
+  return prepared;
+}
+
 /**
  * Runs `fn` in one synchronous transaction. better-sqlite3 transactions cannot span an
  * await, so `fn` must not be async: it is rejected at runtime if it returns a promise.

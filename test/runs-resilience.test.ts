@@ -11,7 +11,7 @@ import { createWorker } from "../worker/runs/worker.ts";
 import type { RunEvent } from "../worker/runs/context.ts";
 import { balanceOf } from "../core/services/credits.ts";
 import type { RunView } from "../core/services/runs.ts";
-import { createRunHarness, parseCsv, type RunHarness } from "./support/runs.ts";
+import { createRunHarness, expectCountersMatchRows, parseCsv, type RunHarness } from "./support/runs.ts";
 import { address, type Kind } from "./support/world.ts";
 
 const server = setupServer();
@@ -91,6 +91,7 @@ function assertExactlyOnce(h: RunHarness, runId: string) {
 }
 
 async function expectCompleteReport(h: RunHarness, runId: string) {
+  await expectCountersMatchRows(h, runId);
   const rows = parseCsv(await (await h.t.request("GET", `/api/runs/${runId}/report.csv`, { as: h.user })).text());
   expect(rows).toHaveLength(CONTACTS);
   expect(rows.every((r) => r.status !== "")).toBe(true);

@@ -68,7 +68,7 @@ export interface Verifier {
    * configured port and reads the banner. Run it before a probing run so that a blocked port 25
    * is reported as such instead of as thousands of `smtp_unavailable` addresses.
    */
-  preflight(target: string): Promise<PreflightResult>;
+  preflight(target: string, signal?: AbortSignal): Promise<PreflightResult>;
 }
 
 const DEFAULT_STREAM_WINDOW = 1_000;
@@ -154,7 +154,7 @@ export function createVerifier(options: VerifierOptions = {}): Verifier {
       while (pending.length > 0) yield await pending.shift()!;
     },
 
-    preflight: (target) => prober.preflight(target),
+    preflight: (target, signal) => prober.preflight(target, signal),
   };
 }
 

@@ -44,7 +44,7 @@ export interface SmtpProber {
    */
   attempt(target: ProbeTarget, route: Extract<MailRoute, { hosts: string[] }>, context: { signal?: AbortSignal; park?: boolean }): Promise<ProbeAttempt>;
   /** Whether outbound SMTP works at all: connects to `target` (an IP, host or mail domain) and reads the banner. */
-  preflight(target: string): Promise<PreflightResult>;
+  preflight(target: string, signal?: AbortSignal): Promise<PreflightResult>;
 }
 
 type SessionResult =
@@ -74,9 +74,10 @@ export function createSmtpProber(options: ProberOptions, dns: DnsLookup): SmtpPr
   const catchAll = new TtlCache<boolean>(now);
   const catchAllProbes = new Map<string, Promise<boolean | null>>();
   const inflight = new Map<string, Promise<SmtpReason>>();
-  const inflightAttempts = new Map<string, Promise<ProbeAttempt>>();
   /** Smoothed length of one session per MX address, to say how long a busy line needs. */
   const sessionMs = new Map<string, number>();
+  /** The next free turn per MX address for probes turned away from its full line. */
+  const nextTurn = new Map<string, number>();
   const probeSecret = randomBytes(16);
 
   /** The made-up mailbox for a domain; stable per verifier so greylisting sees one triplet. */
@@ -165,11 +166,19 @@ export function createSmtpProber(options: ProberOptions, dns: DnsLookup): SmtpPr
     }
   }
 
-  /** About how long until the line of probes waiting at `ip` is down to half its cap again. */
+  /**
+   * When a probe turned away from a full line at `ip` should come back: each gets its own
+   * turn, one session-length ÷ concurrency after the last one handed out, starting when the
+   * line is down to half its cap. So a popular MX's addresses come back about once each, in
+   * step with how fast the server answers, instead of all polling at the same time.
+   */
   function busyFor(ip: string, queue: PQueue): number {
     const each = sessionMs.get(ip) ?? Math.min(smtp.replyTimeoutMs, 2_000);
-    const rounds = Math.ceil((queue.size - smtp.maxWaitingPerMx / 2) / smtp.perMxConcurrency);
-    return Math.min(BUSY_MAX_MS, Math.max(BUSY_MIN_MS, Math.round(rounds * each)));
+    const step = each / smtp.perMxConcurrency;
+    const halfDrained = now() + Math.max(0, queue.size + queue.pending - smtp.maxWaitingPerMx / 2) * step;
+    const turn = Math.max(halfDrained, nextTurn.get(ip) ?? 0);
+    nextTurn.set(ip, turn + step);
+    return Math.min(BUSY_MAX_MS, Math.max(BUSY_MIN_MS, Math.round(turn - now())));
   }
 
   /** One pass over the MX hosts in preference order, moving on when a host cannot be reached. */
@@ -181,7 +190,8 @@ export function createSmtpProber(options: ProberOptions, dns: DnsLookup): SmtpPr
       for (const ip of addresses.addresses.slice(0, ADDRESSES_PER_HOST)) {
         const queue = queueFor(ip);
         if (park && queue.size >= smtp.maxWaitingPerMx) return { kind: "busy", afterMs: busyFor(ip, queue) };
-        const result = await queue.add(() => timedSession(ip, target, signal));
+        // With the caller's signal, a cancelled probe leaves the line at once instead of waiting its turn.
+        const result = await queue.add(() => timedSession(ip, target, signal), { signal });
         if (result.kind !== "unreachable") return result;
         log("debug", "smtp host unreachable", { host, ip, detail: result.detail });
         timedOut ||= result.timedOut;
@@ -231,8 +241,9 @@ export function createSmtpProber(options: ProberOptions, dns: DnsLookup): SmtpPr
 
   return {
     probe: (target, route, context) => shared(inflight, target.normalized, () => probeWithRetries(target, route.hosts, context)),
-    attempt: (target, route, context) => shared(inflightAttempts, target.normalized, () => attemptOnce(target, route.hosts, context.signal, context.park ?? false)),
-    preflight: (target) => preflight(target, smtp, dns, log),
+    // Not shared between callers: each has its own signal (a run's cancel must not end another run's probe).
+    attempt: (target, route, context) => attemptOnce(target, route.hosts, context.signal, context.park ?? false),
+    preflight: (target, signal) => preflight(target, smtp, dns, log, signal),
   };
 }
 
@@ -242,7 +253,7 @@ function deferred<T>(): { promise: Promise<T>; resolve: (value: T) => void } {
   return { promise, resolve };
 }
 
-async function preflight(target: string, smtp: SmtpProbeOptions, dns: DnsLookup, log: VerifierLog): Promise<PreflightResult> {
+async function preflight(target: string, smtp: SmtpProbeOptions, dns: DnsLookup, log: VerifierLog, signal?: AbortSignal): Promise<PreflightResult> {
   const { port } = smtp;
   let ip = isIP(target) ? target : null;
   if (!ip) {
@@ -256,7 +267,7 @@ async function preflight(target: string, smtp: SmtpProbeOptions, dns: DnsLookup,
   }
   let conversation: SmtpSession | null = null;
   try {
-    conversation = await SmtpSession.connect({ host: ip, port, connectTimeoutMs: smtp.connectTimeoutMs, replyTimeoutMs: smtp.replyTimeoutMs });
+    conversation = await SmtpSession.connect({ host: ip, port, connectTimeoutMs: smtp.connectTimeoutMs, replyTimeoutMs: smtp.replyTimeoutMs, signal });
     const banner = await conversation.readReply();
     await conversation.quit();
     if (banner.code === 220) return { ok: true, host: ip, port, banner: banner.text };

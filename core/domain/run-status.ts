@@ -29,7 +29,9 @@ export const isClaimable = among(CLAIMABLE);
 export const isActive = among(ACTIVE);
 export const isCancellable = among(CANCELLABLE);
 export const isLive = among(LIVE);
-export const isFinished = among(FINISHED);
+/** Still checking the contacts: a worker fetches and verifies them. */
+export const CHECKING = ["queued", "running", "paused_credits"] as const satisfies readonly RunStatus[];
+export const isChecking = among(CHECKING);
 
 /** Every allowed move. A run never goes back to checking once its plan exists. */
 export const TRANSITIONS: Readonly<Record<RunStatus, readonly RunStatus[]>> = {
@@ -47,6 +49,3 @@ export const TRANSITIONS: Readonly<Record<RunStatus, readonly RunStatus[]>> = {
 export function canMove(from: RunStatus, to: RunStatus): boolean {
   return TRANSITIONS[from].includes(to);
 }
-
-/** The sets the browser script needs, handed to it in the page (never copied into it). */
-export const STATUS_SETS_FOR_PAGES = { live: LIVE, cancellable: CANCELLABLE, finished: FINISHED } as const;

@@ -72,11 +72,6 @@ export type RunActions = z.infer<typeof actionsSchema>;
 
 export { VERIFICATION_STATUSES };
 
-/** The action the user chose for a result: a per-reason override wins over the status. */
-export function actionFor(actions: RunActions, status: VerificationStatus, reason: VerificationReason): Action {
-  return actions.overrides.find((o) => o.reason === reason)?.action ?? actions[status];
-}
-
 export function usesDelete(actions: RunActions): boolean {
   return VERIFICATION_STATUSES.some((s) => actions[s] === "delete") || actions.overrides.some((o) => o.action === "delete");
 }

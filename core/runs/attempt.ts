@@ -1,19 +1,22 @@
-import { and, asc, eq, gt, inArray, isNull, lte, notInArray, or, sql, min } from "drizzle-orm";
-import { schema, transaction, type Db } from "../../db/index.ts";
-import { newId } from "../../db/ids.ts";
+import { schema, sqliteOf, statement, transaction, type Db } from "../../db/index.ts";
 import type { Action } from "../../db/schema/index.ts";
 import type { AcContact } from "../ac/index.ts";
 import type { RunStatus } from "../domain/run-status.ts";
 import type { Clock } from "../lib/clock.ts";
 import { balanceOf, chargeCredits, refundCredits } from "../services/credits.ts";
 import type { VerificationResult } from "../../verify/index.ts";
-import { addNote, failRun, leasedRun, moveRun, updateLeasedRun, type FailureCode, type Lease, type RunRow, type RunValues } from "./store.ts";
+import { addNote, failRun, LeaseLost, moveRun, readRun, updateLeasedRun, type FailureCode, type Lease, type RunRow, type RunValues } from "./store.ts";
 
 /**
  * What the stages of one attempt at a run (fetch, verify, plan, apply) may read and write,
  * all of it checked against the attempt's lease: a write from an attempt that lost its
  * claim (cancelled, or taken over after a stall) throws LeaseLost and changes nothing. It is
  * the seam between the stages and the database: the stages decide, this stores.
+ *
+ * The hot paths (a page of contacts, a turn's results, an action's outcome) are plain SQL in
+ * statements prepared once per connection, each batch in one transaction that also keeps the
+ * run's counters (contacts, results per status and reason, credits, actions): a progress poll
+ * reads those instead of counting rows. The SQL is portable (no SQLite-only functions).
  */
 export interface AttemptStore {
   readonly runId: string;
@@ -33,29 +36,32 @@ export interface AttemptStore {
   pauseForCredits(needed: number, retryAt: number): void;
 
   // verify
-  /** Unverified contacts due now (never parked into the future), oldest id first, minus those in flight. */
-  dueContacts(limit: number, inFlight: ReadonlySet<number>): DueContact[];
+  /** Unverified contacts due now (not parked into the future), by id after `afterId`. */
+  dueContacts(afterId: number, limit: number): DueContact[];
   /** Stores results (refunding unknowns) and parks the addresses that must wait, in one transaction. */
   saveVerification(results: ContactResult[], parked: ParkedContact[]): void;
   /** Addresses waiting for their mail server, and when the first is due. */
   waiting(): { count: number; nextAt: number | null };
 
   // plan
-  contactsToPlan(afterContactId: number, limit: number): PlanContact[];
-  savePlan(actions: { contactId: number; action: Action }[], requests: PlannedRequest[]): void;
+  /** Plans the contacts after `afterId` (at most `limit`): their action, and the AC requests it takes. */
+  planChunk(afterId: number, limit: number, rule: PlanRule): { last: number | null };
+  /** How many contacts were planned, and how many of them an unsubscribe or delete touches. */
+  planSummary(): { contacts: number; destructive: number };
 
   // apply
-  /** Actions to send now: pending and due, or left `sending` by a crash. */
+  /** Actions to send now: pending and due, or left `sending` by a crash; oldest contact first. */
   dueActions(limit: number, inFlight: ReadonlySet<string>): ActionRow[];
-  markAction(id: string, values: ActionUpdate): void;
+  /** Records that these actions are about to be sent (each with its new attempt count). */
+  markSending(actions: { id: string; attempts: number }[]): void;
+  /** Stores the outcomes of sent actions, in one transaction. */
+  saveActionOutcomes(outcomes: ActionOutcome[]): void;
   actionCounts(): Record<"pending" | "sending" | "done" | "failed", number>;
   /** When the next pending action is due, if every one left waits for weather. */
   nextActionAt(): number | null;
 }
 
 export interface StorePage {
-  /** Makes the charge idempotent: the same page stored again is not charged again. */
-  key: string;
   contacts: AcContact[];
   /** The cursor after this page, computed from the stored one inside the transaction. */
   cursor: (stored: unknown) => { cursor: unknown; done: boolean };
@@ -79,23 +85,43 @@ export interface ParkedContact {
   verifyAttempts: number;
 }
 
-export interface PlanContact {
-  contactId: number;
-  status: string | null;
-  reason: string | null;
-  lists: string;
-}
-
-export interface PlannedRequest {
-  contactId: number;
-  kind: "unsubscribe" | "delete";
-  listId: number;
+/** Who gets which action: the first matching case wins; `chosenLists` limits unsubscribes (null: any list). */
+export interface PlanRule {
+  cases: ({ reason: string; action: Action } | { status: string; action: Action })[];
+  otherwise: Action;
+  chosenLists: number[] | null;
 }
 
 export type ActionRow = typeof schema.runActions.$inferSelect;
-export type ActionUpdate = Partial<Pick<ActionRow, "state" | "error" | "resultCode" | "attempts" | "nextAttemptAt">>;
 
-const CHUNK = 500;
+export type ActionOutcome =
+  | { id: string; state: "done"; resultCode: string | null; error: string | null }
+  | { id: string; state: "failed"; resultCode: string; error: string }
+  /** Weather: back to pending, not sent again before `nextAttemptAt`. */
+  | { id: string; state: "pending"; resultCode: string; error: string; nextAttemptAt: number };
+
+const ACTIVE = 1;
+
+/** Thrown inside a page's transaction to roll it back when the balance falls short. */
+class ShortOfCredits extends Error {
+  constructor(readonly needed: number) {
+    super("short of credits");
+  }
+}
+
+interface ActionSqlRow {
+  id: string;
+  run_id: string;
+  contact_id: number;
+  kind: "unsubscribe" | "delete";
+  list_id: number;
+  state: ActionRow["state"];
+  error: string | null;
+  result_code: string | null;
+  attempts: number;
+  next_attempt_at: number | null;
+  updated_at: number | null;
+}
 
 /**
  * The SQLite attempt store. `requests` reads how many AC requests the attempt's client has
@@ -103,84 +129,107 @@ const CHUNK = 500;
  */
 export function sqliteAttemptStore(db: Db, clock: Clock, lease: Lease, requests: () => number = () => 0): AttemptStore {
   const runId = lease.runId;
+  const client = sqliteOf(db);
+  const sql = (source: string) => statement(db, source);
   let counted = requests();
   const now = () => clock.now();
+  const workspaceId = readRun(db, runId)?.workspaceId ?? "";
 
-  /** A transaction on a run this attempt still holds; it also stores the request count. */
-  function leased<T>(fn: (tx: Db, run: RunRow) => T): T {
-    return transaction(db, (tx) => {
-      const run = leasedRun(tx, lease);
-      const result = fn(tx, run);
-      const delta = requests() - counted;
-      if (delta > 0) {
-        counted += delta;
-        tx.update(schema.runs).set({ acRequests: sql`${schema.runs.acRequests} + ${delta}` }).where(eq(schema.runs.id, runId)).run();
-      }
-      return result;
-    });
+  /** Throws LeaseLost unless this attempt still holds the run. The cheap check of every write. */
+  const checkLease = () => {
+    const row = sql("SELECT lease_token FROM runs WHERE id = ?").get(runId) as { lease_token: string | null } | undefined;
+    if (!row || row.lease_token !== lease.token) throw new LeaseLost(runId);
+  };
+
+  /** A transaction on a run this attempt still holds; it also adds the AC requests sent since the last one. */
+  function leased<T>(fn: () => T): T {
+    return client
+      .transaction(() => {
+        checkLease();
+        const result = fn();
+        const delta = requests() - counted;
+        if (delta > 0) {
+          counted += delta;
+          sql("UPDATE runs SET ac_requests = ac_requests + ? WHERE id = ?").run(delta, runId);
+        }
+        return result;
+      })
+      .immediate();
   }
 
-  const storeResult = (tx: Db) => {
-    const p = (name: string) => sql`${sql.placeholder(name)}`;
-    return tx
-      .update(schema.runContacts)
-      .set({ status: p("status"), reason: p("reason"), flags: p("flags"), suggestion: p("suggestion"), normalized: p("normalized"), verifiedAt: p("verifiedAt"), retryAt: null })
-      .where(and(eq(schema.runContacts.runId, runId), eq(schema.runContacts.contactId, p("contactId")), isNull(schema.runContacts.verifiedAt)))
-      .prepare();
-  };
+  /** A transaction on the whole run row, through the run store (status moves, notes). */
+  const leasedRow = <T>(fn: (tx: Db, run: RunRow) => T): T =>
+    transaction(db, (tx) => {
+      const run = readRun(tx, runId);
+      if (!run || run.leaseToken !== lease.token) throw new LeaseLost(runId);
+      return fn(tx, run);
+    });
+
+  const bump = (kind: "status" | "reason" | "action", key: string, n: number) =>
+    sql("INSERT INTO run_counts (run_id, kind, key, n) VALUES (?, ?, ?, ?) ON CONFLICT (run_id, kind, key) DO UPDATE SET n = n + excluded.n").run(runId, kind, key, n);
 
   return {
     runId,
     lease,
-    run: () => leased((_tx, run) => run),
-    move: (to, values) => leased((tx, run) => moveRun(tx, run, to, values)),
-    update: (values) => leased((tx) => updateLeasedRun(tx, lease, values)),
-    note: (text) => leased((tx) => addNote(tx, lease, text)),
+    run: () => leasedRow((_tx, run) => run),
+    move: (to, values) => leasedRow((tx, run) => moveRun(tx, run, to, values)),
+    update: (values) => leasedRow((tx) => updateLeasedRun(tx, lease, values)),
+    note: (text) => leasedRow((tx) => addNote(tx, lease, text)),
     fail: (reason, code) => failRun(db, clock, lease, reason, code),
 
     startPart(cursor, total, done) {
-      leased((tx) =>
-        tx
-          .update(schema.runs)
-          .set({
-            fetchCursor: JSON.stringify(cursor),
-            total: sql`coalesce(${schema.runs.total}, 0) + ${total}`,
-            fetchDone: done,
-            ...(done ? { fetchedAt: new Date(now()) } : {}),
-          })
-          .where(eq(schema.runs.id, runId))
-          .run(),
+      leased(() =>
+        sql("UPDATE runs SET fetch_cursor = ?, total = coalesce(total, 0) + ?, fetch_done = ?, fetched_at = CASE WHEN ? THEN ? ELSE fetched_at END WHERE id = ?").run(
+          JSON.stringify(cursor),
+          total,
+          done ? 1 : 0,
+          done ? 1 : 0,
+          now(),
+          runId,
+        ),
       );
     },
 
     storePage(page) {
-      return leased((tx, run) => {
-        const fresh = newContacts(tx, runId, page.contacts);
-        const charge = chargeCredits(tx, clock, {
-          workspaceId: run.workspaceId,
-          amount: fresh.length,
-          reason: `Run ${runId}: ${fresh.length} contact(s) to verify`,
-          runId,
-          idempotencyKey: `run:${runId}:page:${page.key}`,
+      try {
+        return leased(() => {
+          const insertContact = sql("INSERT INTO run_contacts (run_id, contact_id, email, first_name, last_name, bounced_hard) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING");
+          const insertMembership = sql("INSERT INTO run_memberships (run_id, contact_id, list_id, status) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING");
+          // A contact in two chosen lists arrives twice: only its first arrival is stored and charged.
+          let fresh = 0;
+          let firstFresh: string | null = null;
+          for (const c of page.contacts) {
+            if (insertContact.run(runId, c.id, c.email ?? "", c.firstName ?? "", c.lastName ?? "", c.bouncedHard ? 1 : 0).changes === 0) continue;
+            fresh += 1;
+            firstFresh ??= c.id;
+            for (const l of c.lists) insertMembership.run(runId, c.id, l.listId, l.status);
+          }
+          if (fresh > 0) {
+            // Each contact is inserted once, so its id names the charge for it uniquely.
+            const charge = chargeCredits(db, clock, {
+              workspaceId,
+              amount: fresh,
+              reason: `Run ${runId}: ${fresh} contact(s) to verify`,
+              runId,
+              idempotencyKey: `run:${runId}:contacts:${firstFresh}`,
+            });
+            if (charge === "insufficient") throw new ShortOfCredits(fresh);
+          }
+          const stored = sql("SELECT fetch_cursor FROM runs WHERE id = ?").get(runId) as { fetch_cursor: string | null };
+          const next = page.cursor(stored.fetch_cursor ? JSON.parse(stored.fetch_cursor) : null);
+          sql(
+            "UPDATE runs SET fetch_cursor = ?, fetch_done = ?, transient_failures = 0, contacts_fetched = contacts_fetched + ?, fetched_at = CASE WHEN ? THEN ? ELSE fetched_at END WHERE id = ?",
+          ).run(JSON.stringify(next.cursor), next.done ? 1 : 0, fresh, next.done ? 1 : 0, now(), runId);
+          return { stored: fresh };
         });
-        if (charge === "insufficient") return { needed: fresh.length };
-        insertContacts(tx, runId, fresh);
-        const next = page.cursor(run.fetchCursor ? JSON.parse(run.fetchCursor) : null);
-        tx.update(schema.runs)
-          .set({
-            fetchCursor: JSON.stringify(next.cursor),
-            fetchDone: next.done,
-            transientFailures: 0,
-            ...(next.done ? { fetchedAt: new Date(now()) } : {}),
-          })
-          .where(eq(schema.runs.id, runId))
-          .run();
-        return { stored: fresh.length };
-      });
+      } catch (err) {
+        if (err instanceof ShortOfCredits) return { needed: err.needed };
+        throw err;
+      }
     },
 
     pauseForCredits(needed, retryAt) {
-      leased((tx, run) => {
+      leasedRow((tx, run) => {
         const balance = balanceOf(tx, run.workspaceId);
         moveRun(tx, run, "paused_credits", {
           creditsNeeded: needed,
@@ -190,196 +239,177 @@ export function sqliteAttemptStore(db: Db, clock: Clock, lease: Lease, requests:
       });
     },
 
-    dueContacts(limit, inFlight) {
-      return db
-        .select({
-          contactId: schema.runContacts.contactId,
-          email: schema.runContacts.email,
-          bouncedHard: schema.runContacts.bouncedHard,
-          verifyAttempts: schema.runContacts.verifyAttempts,
-        })
-        .from(schema.runContacts)
-        .where(
-          and(
-            eq(schema.runContacts.runId, runId),
-            isNull(schema.runContacts.verifiedAt),
-            or(isNull(schema.runContacts.retryAt), lte(schema.runContacts.retryAt, new Date(now()))),
-            inFlight.size ? notInArray(schema.runContacts.contactId, [...inFlight]) : undefined,
-          ),
-        )
-        .orderBy(asc(schema.runContacts.contactId))
-        .limit(limit)
-        .all();
+    dueContacts(afterId, limit) {
+      const rows = sql(
+        "SELECT contact_id, email, bounced_hard, verify_attempts FROM run_contacts WHERE run_id = ? AND verified_at IS NULL AND contact_id > ? AND (retry_at IS NULL OR retry_at <= ?) ORDER BY contact_id LIMIT ?",
+      ).all(runId, afterId, now(), limit) as { contact_id: number; email: string; bounced_hard: number; verify_attempts: number }[];
+      return rows.map((r) => ({ contactId: r.contact_id, email: r.email, bouncedHard: r.bounced_hard === 1, verifyAttempts: r.verify_attempts }));
     },
 
     saveVerification(results, parked) {
       if (results.length === 0 && parked.length === 0) return;
-      leased((tx, run) => {
-        const store = storeResult(tx);
+      leased(() => {
+        const store = sql(
+          "UPDATE run_contacts SET status = ?, reason = ?, flags = ?, suggestion = ?, normalized = ?, verified_at = ?, retry_at = NULL WHERE run_id = ? AND contact_id = ? AND verified_at IS NULL",
+        );
         const at = now();
-        let unknown = 0;
+        const byStatus = new Map<string, number>();
+        const byReason = new Map<string, number>();
+        let stored = 0;
         let firstStored: number | null = null;
         for (const { contactId, result } of results) {
-          const written = store.run({
-            contactId,
-            status: result.status,
-            reason: result.reason,
-            flags: JSON.stringify(result.flags),
-            suggestion: result.suggestion,
-            normalized: result.normalized,
-            verifiedAt: at,
-          });
-          if (written.changes === 0) continue;
+          if (store.run(result.status, result.reason, result.flags.join(" "), result.suggestion, result.normalized, at, runId, contactId).changes === 0) continue;
+          stored += 1;
           firstStored = firstStored === null ? contactId : Math.min(firstStored, contactId);
-          if (result.status === "unknown") unknown += 1;
+          byStatus.set(result.status, (byStatus.get(result.status) ?? 0) + 1);
+          byReason.set(result.reason, (byReason.get(result.reason) ?? 0) + 1);
         }
+        for (const [key, n] of byStatus) bump("status", key, n);
+        for (const [key, n] of byReason) bump("reason", key, n);
+        if (stored > 0) sql("UPDATE runs SET contacts_verified = contacts_verified + ? WHERE id = ?").run(stored, runId);
         // A contact's result is stored once, so the smallest id stored names this refund uniquely.
-        if (firstStored !== null) {
-          refundCredits(tx, clock, {
-            workspaceId: run.workspaceId,
+        const unknown = byStatus.get("unknown") ?? 0;
+        if (firstStored !== null && unknown > 0) {
+          refundCredits(db, clock, {
+            workspaceId,
             amount: unknown,
             reason: `Refund: ${unknown} address(es) could not be verified (unknown)`,
             runId,
             idempotencyKey: `run:${runId}:refund:${firstStored}`,
           });
         }
-        for (const p of parked) {
-          tx.update(schema.runContacts)
-            .set({ retryAt: new Date(p.retryAt), verifyAttempts: p.verifyAttempts })
-            .where(and(eq(schema.runContacts.runId, runId), eq(schema.runContacts.contactId, p.contactId), isNull(schema.runContacts.verifiedAt)))
-            .run();
-        }
+        const park = sql("UPDATE run_contacts SET retry_at = ?, verify_attempts = ? WHERE run_id = ? AND contact_id = ? AND verified_at IS NULL");
+        for (const p of parked) park.run(p.retryAt, p.verifyAttempts, runId, p.contactId);
       });
     },
 
     waiting() {
-      const row = db
-        .select({ n: sql<number>`count(*)`, next: min(schema.runContacts.retryAt) })
-        .from(schema.runContacts)
-        .where(and(eq(schema.runContacts.runId, runId), isNull(schema.runContacts.verifiedAt), gt(schema.runContacts.retryAt, new Date(now()))))
-        .get();
-      const next = row?.next as Date | number | null | undefined;
-      return { count: Number(row?.n ?? 0), nextAt: next === null || next === undefined ? null : new Date(next).getTime() };
+      const row = sql("SELECT count(*) AS n, min(retry_at) AS next FROM run_contacts WHERE run_id = ? AND verified_at IS NULL AND retry_at > ?").get(runId, now()) as {
+        n: number;
+        next: number | null;
+      };
+      return { count: Number(row.n), nextAt: row.next === null ? null : Number(row.next) };
     },
 
-    contactsToPlan(after, limit) {
-      return db
-        .select({ contactId: schema.runContacts.contactId, status: schema.runContacts.status, reason: schema.runContacts.reason, lists: schema.runContacts.lists })
-        .from(schema.runContacts)
-        .where(and(eq(schema.runContacts.runId, runId), gt(schema.runContacts.contactId, after)))
-        .orderBy(asc(schema.runContacts.contactId))
-        .limit(limit)
-        .all();
-    },
-
-    savePlan(actions, requests) {
-      leased((tx) => {
-        const byAction = new Map<Action, number[]>();
-        for (const { contactId, action } of actions) {
-          const ids = byAction.get(action);
-          if (ids) ids.push(contactId);
-          else byAction.set(action, [contactId]);
-        }
-        for (const [action, ids] of byAction) {
-          for (let i = 0; i < ids.length; i += CHUNK) {
-            tx.update(schema.runContacts)
-              .set({ action })
-              .where(and(eq(schema.runContacts.runId, runId), inArray(schema.runContacts.contactId, ids.slice(i, i + CHUNK))))
-              .run();
-          }
+    planChunk(afterId, limit, rule) {
+      return leased(() => {
+        const end = sql("SELECT max(contact_id) AS last FROM (SELECT contact_id FROM run_contacts WHERE run_id = ? AND contact_id > ? ORDER BY contact_id LIMIT ?)").get(
+          runId,
+          afterId,
+          limit,
+        ) as { last: number | null };
+        if (end.last === null) return { last: null };
+        const range = [runId, afterId, end.last] as const;
+        // The action of each contact, decided in one statement: overrides by reason first, then by status.
+        const cases = rule.cases.map((c) => ("reason" in c ? "WHEN reason = ? THEN ?" : "WHEN status = ? THEN ?")).join(" ");
+        const caseArgs = rule.cases.flatMap((c) => ["reason" in c ? c.reason : c.status, c.action]);
+        client
+          .prepare(`UPDATE run_contacts SET action = CASE ${cases} ELSE ? END WHERE run_id = ? AND contact_id > ? AND contact_id <= ?`)
+          .run(...caseArgs, rule.otherwise, ...range);
+        for (const row of sql("SELECT action, count(*) AS n FROM run_contacts WHERE run_id = ? AND contact_id > ? AND contact_id <= ? GROUP BY action").all(...range) as {
+          action: string;
+          n: number;
+        }[]) {
+          bump("action", row.action, row.n);
         }
         const at = now();
-        const rows = requests.map((r) => ({ id: newId("act", at), runId, ...r, updatedAt: new Date(at) }));
-        for (let i = 0; i < rows.length; i += CHUNK) tx.insert(schema.runActions).values(rows.slice(i, i + CHUNK)).onConflictDoNothing().run();
+        sql(
+          "INSERT INTO run_actions (id, run_id, contact_id, kind, list_id, state, attempts, updated_at) SELECT 'act_' || run_id || '_' || contact_id || '_delete', run_id, contact_id, 'delete', 0, 'pending', 0, ? FROM run_contacts WHERE run_id = ? AND contact_id > ? AND contact_id <= ? AND action = 'delete' ON CONFLICT DO NOTHING",
+        ).run(at, ...range);
+        // Unsubscribe only from lists where the contact is active, and for a list scope only the chosen lists.
+        const chosen = rule.chosenLists ? ` AND m.list_id IN (${rule.chosenLists.map(() => "?").join(", ")})` : "";
+        client
+          .prepare(
+            `INSERT INTO run_actions (id, run_id, contact_id, kind, list_id, state, attempts, updated_at) SELECT 'act_' || m.run_id || '_' || m.contact_id || '_' || m.list_id, m.run_id, m.contact_id, 'unsubscribe', m.list_id, 'pending', 0, ? FROM run_memberships m JOIN run_contacts c ON c.run_id = m.run_id AND c.contact_id = m.contact_id WHERE m.run_id = ? AND m.contact_id > ? AND m.contact_id <= ? AND c.action = 'unsubscribe' AND m.status = ${ACTIVE}${chosen} ON CONFLICT DO NOTHING`,
+          )
+          .run(at, ...range, ...(rule.chosenLists ?? []));
+        return { last: end.last };
+      });
+    },
+
+    planSummary() {
+      return leased(() => {
+        const contacts = (sql("SELECT contacts_fetched AS n FROM runs WHERE id = ?").get(runId) as { n: number }).n;
+        const byKind = sql("SELECT kind, count(*) AS n, count(DISTINCT contact_id) AS contacts FROM run_actions WHERE run_id = ? GROUP BY kind").all(runId) as {
+          kind: "unsubscribe" | "delete";
+          n: number;
+          contacts: number;
+        }[];
+        const of = (kind: string) => byKind.find((k) => k.kind === kind) ?? { n: 0, contacts: 0 };
+        const totals = { unsubscribe_requests: of("unsubscribe").n, unsubscribe_contacts: of("unsubscribe").contacts, delete_contacts: of("delete").contacts };
+        const upsert = sql("INSERT INTO run_counts (run_id, kind, key, n) VALUES (?, 'plan', ?, ?) ON CONFLICT (run_id, kind, key) DO UPDATE SET n = excluded.n");
+        for (const [key, n] of Object.entries(totals)) upsert.run(runId, key, n);
+        const planned = of("unsubscribe").n + of("delete").n;
+        sql("UPDATE runs SET actions_planned = ? WHERE id = ?").run(planned, runId);
+        return { contacts: Number(contacts), destructive: totals.unsubscribe_contacts + totals.delete_contacts };
       });
     },
 
     dueActions(limit, inFlight) {
-      return db
-        .select()
-        .from(schema.runActions)
-        .where(
-          and(
-            eq(schema.runActions.runId, runId),
-            or(
-              eq(schema.runActions.state, "sending"),
-              and(eq(schema.runActions.state, "pending"), or(isNull(schema.runActions.nextAttemptAt), lte(schema.runActions.nextAttemptAt, new Date(now())))),
-            ),
-            inFlight.size ? notInArray(schema.runActions.id, [...inFlight]) : undefined,
-          ),
-        )
-        .orderBy(asc(schema.runActions.contactId), asc(schema.runActions.listId))
-        .limit(limit)
-        .all();
+      const rows = sql(
+        "SELECT * FROM run_actions WHERE run_id = ? AND (state = 'sending' OR (state = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at <= ?))) ORDER BY contact_id, list_id LIMIT ?",
+      ).all(runId, now(), limit + inFlight.size) as ActionSqlRow[];
+      return rows
+        .filter((r) => !inFlight.has(r.id))
+        .slice(0, limit)
+        .map((r) => ({
+          id: r.id,
+          runId: r.run_id,
+          contactId: r.contact_id,
+          kind: r.kind,
+          listId: r.list_id,
+          state: r.state,
+          error: r.error,
+          resultCode: r.result_code,
+          attempts: r.attempts,
+          nextAttemptAt: r.next_attempt_at === null ? null : new Date(r.next_attempt_at),
+          updatedAt: r.updated_at === null ? null : new Date(r.updated_at),
+        }));
     },
 
-    markAction(id, values) {
-      leased((tx) => {
-        tx.update(schema.runActions)
-          .set({ ...values, updatedAt: new Date(now()) })
-          .where(and(eq(schema.runActions.id, id), eq(schema.runActions.runId, runId)))
-          .run();
-        if (values.state === "done") tx.update(schema.runs).set({ transientFailures: 0 }).where(eq(schema.runs.id, runId)).run();
+    markSending(actions) {
+      if (actions.length === 0) return;
+      leased(() => {
+        const mark = sql("UPDATE run_actions SET state = 'sending', attempts = ?, updated_at = ? WHERE id = ? AND run_id = ?");
+        const at = now();
+        for (const a of actions) mark.run(a.attempts, at, a.id, runId);
+      });
+    },
+
+    saveActionOutcomes(outcomes) {
+      if (outcomes.length === 0) return;
+      leased(() => {
+        const save = sql("UPDATE run_actions SET state = ?, result_code = ?, error = ?, next_attempt_at = ?, updated_at = ? WHERE id = ? AND run_id = ? AND state <> 'done'");
+        const at = now();
+        let done = 0;
+        let failed = 0;
+        for (const o of outcomes) {
+          const changed = save.run(o.state, o.resultCode, o.error, o.state === "pending" ? o.nextAttemptAt : null, at, o.id, runId).changes;
+          if (changed && o.state === "done") done += 1;
+          if (changed && o.state === "failed") failed += 1;
+        }
+        if (done || failed) {
+          sql("UPDATE runs SET actions_done = actions_done + ?, actions_failed = actions_failed + ?, transient_failures = CASE WHEN ? > 0 THEN 0 ELSE transient_failures END WHERE id = ?").run(
+            done,
+            failed,
+            done,
+            runId,
+          );
+        }
       });
     },
 
     actionCounts() {
       const counts = { pending: 0, sending: 0, done: 0, failed: 0 };
-      for (const r of db
-        .select({ state: schema.runActions.state, n: sql<number>`count(*)` })
-        .from(schema.runActions)
-        .where(eq(schema.runActions.runId, runId))
-        .groupBy(schema.runActions.state)
-        .all()) {
+      for (const r of sql("SELECT state, count(*) AS n FROM run_actions WHERE run_id = ? GROUP BY state").all(runId) as { state: keyof typeof counts; n: number }[]) {
         counts[r.state] = Number(r.n);
       }
       return counts;
     },
 
     nextActionAt() {
-      const row = db
-        .select({ next: min(schema.runActions.nextAttemptAt) })
-        .from(schema.runActions)
-        .where(and(eq(schema.runActions.runId, runId), eq(schema.runActions.state, "pending")))
-        .get();
-      const next = row?.next as Date | number | null | undefined;
-      return next === null || next === undefined ? null : new Date(next).getTime();
+      const row = sql("SELECT min(next_attempt_at) AS next FROM run_actions WHERE run_id = ? AND state = 'pending'").get(runId) as { next: number | null };
+      return row.next === null ? null : Number(row.next);
     },
   };
-}
-
-/** Contacts of the page this run has not stored yet (a contact in two chosen lists counts once). */
-function newContacts(tx: Db, runId: string, contacts: AcContact[]): AcContact[] {
-  if (contacts.length === 0) return [];
-  const ids = contacts.map((c) => Number(c.id));
-  const seen = new Set(
-    tx
-      .select({ id: schema.runContacts.contactId })
-      .from(schema.runContacts)
-      .where(and(eq(schema.runContacts.runId, runId), inArray(schema.runContacts.contactId, ids)))
-      .all()
-      .map((r) => r.id),
-  );
-  const unique = new Map<number, AcContact>();
-  for (const c of contacts) if (!seen.has(Number(c.id))) unique.set(Number(c.id), c);
-  return [...unique.values()];
-}
-
-function insertContacts(tx: Db, runId: string, contacts: AcContact[]): void {
-  for (let i = 0; i < contacts.length; i += CHUNK) {
-    tx.insert(schema.runContacts)
-      .values(
-        contacts.slice(i, i + CHUNK).map((c) => ({
-          runId,
-          contactId: Number(c.id),
-          email: c.email ?? "",
-          firstName: c.firstName ?? "",
-          lastName: c.lastName ?? "",
-          bouncedHard: c.bouncedHard,
-          lists: JSON.stringify(c.lists.map((l) => ({ listId: Number(l.listId), status: l.status }))),
-        })),
-      )
-      .onConflictDoNothing()
-      .run();
-  }
 }

@@ -126,6 +126,28 @@ export function cancelRunRow(tx: Db, clock: Clock, run: RunRow): RunRow {
   return moveRun(tx, run, "cancelled", { statusReason: "Cancelled; nothing was changed in ActiveCampaign", finishedAt: new Date(clock.now()) });
 }
 
+/**
+ * Puts a finished run's failed changes back to pending (and its counters with them) and moves
+ * it to applying; null, changing nothing, when no change is left to send.
+ */
+export function reopenActions(tx: Db, clock: Clock, run: RunRow): number | null {
+  const reopened = tx
+    .update(schema.runActions)
+    .set({ state: "pending", nextAttemptAt: null, updatedAt: new Date(clock.now()) })
+    .where(and(eq(schema.runActions.runId, run.id), eq(schema.runActions.state, "failed")))
+    .run().changes;
+  if (run.actionsPlanned - run.actionsDone === 0) return null;
+  moveRun(tx, run, "applying", {
+    statusReason: null,
+    statusCode: null,
+    finishedAt: null,
+    notBefore: null,
+    transientFailures: 0,
+    actionsFailed: run.actionsFailed - reopened,
+  });
+  return reopened;
+}
+
 /** Adds a note for the user (each text once). */
 export function addNote(tx: Db, lease: Lease, note: string): void {
   updateLeasedRun(tx, lease, (run) => {
@@ -233,9 +255,4 @@ export function releaseForWeather(db: Db, lease: Lease, retryAt: (failures: numb
     }
     return failures;
   });
-}
-
-/** Runs that may hold a lease the process should know about (for tests and shutdown). */
-export function statusOf(db: Db, runId: string): RunStatus | undefined {
-  return db.select({ status: schema.runs.status }).from(schema.runs).where(eq(schema.runs.id, runId)).get()?.status;
 }

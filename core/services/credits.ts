@@ -1,5 +1,5 @@
 import { desc, eq, sql } from "drizzle-orm";
-import { schema, type Db } from "../../db/index.ts";
+import { schema, statement, type Db } from "../../db/index.ts";
 import { newId } from "../../db/ids.ts";
 import type { LedgerKind } from "../../db/schema/index.ts";
 import type { Deps, Principal } from "../deps.ts";
@@ -15,13 +15,10 @@ export interface LedgerEntryView {
   createdAt: string;
 }
 
+/** The workspace's balance: SUM of its ledger, kept on the workspace row by every append. */
 export function balanceOf(db: Db, workspaceId: string): number {
-  const row = db
-    .select({ total: sql<number>`coalesce(sum(${schema.creditLedger.amount}), 0)` })
-    .from(schema.creditLedger)
-    .where(eq(schema.creditLedger.workspaceId, workspaceId))
-    .get();
-  return Number(row?.total ?? 0);
+  const row = statement(db, "SELECT balance FROM workspaces WHERE id = ?").get(workspaceId) as { balance: number } | undefined;
+  return Number(row?.balance ?? 0);
 }
 
 interface Entry {
@@ -33,25 +30,23 @@ interface Entry {
   idempotencyKey?: string;
 }
 
-/** Appends one ledger row; returns false when the idempotency key was already used. */
+/**
+ * Appends one ledger row and moves the balance (and the run's charged/refunded counters) with
+ * it; returns false, changing nothing, when the idempotency key was already used. Call it inside
+ * the caller's transaction (every caller here does), so the row and the sums land together.
+ */
 function append(db: Db, clock: Clock, kind: LedgerKind, signedAmount: number, e: Entry): boolean {
   if (!Number.isSafeInteger(signedAmount)) throw new Error("credit amounts are integers");
   const now = clock.now();
-  const result = db
-    .insert(schema.creditLedger)
-    .values({
-      id: newId("led", now),
-      workspaceId: e.workspaceId,
-      kind,
-      amount: signedAmount,
-      reason: e.reason,
-      runId: e.runId ?? null,
-      idempotencyKey: e.idempotencyKey ?? null,
-      createdAt: new Date(now),
-    })
-    .onConflictDoNothing({ target: schema.creditLedger.idempotencyKey })
-    .run();
-  return result.changes === 1;
+  const inserted = statement(
+    db,
+    "INSERT INTO credit_ledger (id, workspace_id, kind, amount, reason, run_id, idempotency_key, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING",
+  ).run(newId("led", now), e.workspaceId, kind, signedAmount, e.reason, e.runId ?? null, e.idempotencyKey ?? null, now);
+  if (inserted.changes !== 1) return false;
+  statement(db, "UPDATE workspaces SET balance = balance + ? WHERE id = ?").run(signedAmount, e.workspaceId);
+  if (e.runId && kind === "charge") statement(db, "UPDATE runs SET credits_charged = credits_charged + ? WHERE id = ?").run(-signedAmount, e.runId);
+  if (e.runId && kind === "refund") statement(db, "UPDATE runs SET credits_refunded = credits_refunded + ? WHERE id = ?").run(signedAmount, e.runId);
+  return true;
 }
 
 /** Adds credits; a balance past Number.MAX_SAFE_INTEGER could not be counted exactly, so it is refused. */
@@ -69,12 +64,7 @@ export function grantCredits(db: Db, clock: Clock, e: Entry): boolean {
  */
 export function chargeCredits(db: Db, clock: Clock, e: Entry & { idempotencyKey: string }): "charged" | "already_charged" | "insufficient" {
   if (e.amount <= 0) return "charged";
-  const exists = db
-    .select({ id: schema.creditLedger.id })
-    .from(schema.creditLedger)
-    .where(eq(schema.creditLedger.idempotencyKey, e.idempotencyKey))
-    .get();
-  if (exists) return "already_charged";
+  if (statement(db, "SELECT 1 FROM credit_ledger WHERE idempotency_key = ?").get(e.idempotencyKey)) return "already_charged";
   if (balanceOf(db, e.workspaceId) < e.amount) return "insufficient";
   append(db, clock, "charge", -e.amount, e);
   return "charged";

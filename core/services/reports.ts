@@ -1,5 +1,5 @@
 import { stringify } from "csv-stringify";
-import { and, asc, eq, gt, inArray } from "drizzle-orm";
+import { and, asc, eq, gt, lte } from "drizzle-orm";
 import { Readable } from "node:stream";
 import { schema, type Db } from "../../db/index.ts";
 import type { Deps, Principal } from "../deps.ts";
@@ -38,6 +38,16 @@ export function actionResult(action: string | null, runStatus: string, actions: 
   return actions.map((a, i) => `list ${a.listId}: ${outcomes[i]}`).join("; ");
 }
 
+function groupBy<T extends { contactId: number }>(rows: T[]): Map<number, T[]> {
+  const byContact = new Map<number, T[]>();
+  for (const row of rows) {
+    const list = byContact.get(row.contactId);
+    if (list) list.push(row);
+    else byContact.set(row.contactId, [row]);
+  }
+  return byContact;
+}
+
 async function* reportRows(db: Db, runId: string): AsyncGenerator<string[]> {
   const run = db.select({ status: schema.runs.status }).from(schema.runs).where(eq(schema.runs.id, runId)).get();
   const runStatus = run?.status ?? "";
@@ -61,26 +71,28 @@ async function* reportRows(db: Db, runId: string): AsyncGenerator<string[]> {
         error: schema.runActions.error,
       })
       .from(schema.runActions)
-      .where(and(eq(schema.runActions.runId, runId), inArray(schema.runActions.contactId, contacts.map((c) => c.contactId))))
+      .where(and(eq(schema.runActions.runId, runId), gt(schema.runActions.contactId, after), lte(schema.runActions.contactId, contacts.at(-1)!.contactId)))
       .orderBy(asc(schema.runActions.listId))
       .all();
-    const byContact = new Map<number, ActionRow[]>();
-    for (const a of actions) {
-      const list = byContact.get(a.contactId);
-      if (list) list.push(a);
-      else byContact.set(a.contactId, [a]);
-    }
+    const byContact = groupBy(actions);
+    const memberships = groupBy(
+      db
+        .select({ contactId: schema.runMemberships.contactId, listId: schema.runMemberships.listId })
+        .from(schema.runMemberships)
+        .where(and(eq(schema.runMemberships.runId, runId), gt(schema.runMemberships.contactId, after), lte(schema.runMemberships.contactId, contacts.at(-1)!.contactId)))
+        .orderBy(asc(schema.runMemberships.contactId), asc(schema.runMemberships.listId))
+        .all(),
+    );
     for (const c of contacts) {
-      const lists = (JSON.parse(c.lists) as { listId: number; status: number }[]).map((l) => l.listId).join(" ");
       yield [
         String(c.contactId),
         c.email,
         c.firstName,
         c.lastName,
-        lists,
+        (memberships.get(c.contactId) ?? []).map((m) => m.listId).join(" "),
         c.status ?? "",
         c.reason ?? "",
-        c.flags ? (JSON.parse(c.flags) as string[]).join(" ") : "",
+        c.flags ?? "",
         c.suggestion ?? "",
         c.action ?? "",
         actionResult(c.action, runStatus, byContact.get(c.contactId) ?? []),

@@ -1,13 +1,13 @@
 import { and, asc, desc, eq, inArray, sql } from "drizzle-orm";
 import type { z } from "zod";
-import { schema, transaction, type Db } from "../../db/index.ts";
+import { schema, statement, transaction, type Db } from "../../db/index.ts";
 import { newId } from "../../db/ids.ts";
 import { actionsSchema, scopeSchema, usesDelete, type RunActions, type RunScope } from "../domain/scope-actions.ts";
-import { isCancellable, type RunStatus } from "../domain/run-status.ts";
+import { isCancellable, isLive, type RunStatus } from "../domain/run-status.ts";
 import { VERIFICATION_STATUSES } from "../../verify/index.ts";
 import type { Deps, Principal } from "../deps.ts";
 import { AppError, notFound } from "../errors.ts";
-import { cancelRunRow, insertRun, moveRun, RunMoveRefused } from "../runs/store.ts";
+import { cancelRunRow, insertRun, moveRun, reopenActions, RunMoveRefused } from "../runs/store.ts";
 import { getConnectionRow } from "./connections.ts";
 
 type RunRow = typeof schema.runs.$inferSelect;
@@ -154,19 +154,9 @@ export function retryRunActions(deps: Deps, { ctx, id }: { ctx: Pick<Principal, 
       throw new AppError("conflict", `This run is ${words(run.status)}; only an applied run with changes that failed can retry them`);
     }
     if (!run.connectionId) throw new AppError("conflict", "The ActiveCampaign connection of this run was deleted; its changes cannot be sent");
-    const reset = tx
-      .update(schema.runActions)
-      .set({ state: "pending", nextAttemptAt: null, updatedAt: new Date(deps.clock.now()) })
-      .where(and(eq(schema.runActions.runId, id), eq(schema.runActions.state, "failed")))
-      .run().changes;
-    const left = tx
-      .select({ n: sql<number>`count(*)` })
-      .from(schema.runActions)
-      .where(and(eq(schema.runActions.runId, id), inArray(schema.runActions.state, ["pending", "sending"])))
-      .get();
-    if (Number(left?.n ?? 0) === 0) throw new AppError("conflict", "This run has no failed changes to retry");
-    moveRun(tx, run, "applying", { statusReason: null, finishedAt: null, notBefore: null, transientFailures: 0 });
-    return reset;
+    const reopened = reopenActions(tx, deps.clock, run);
+    if (reopened === null) throw new AppError("conflict", "This run has no failed changes to retry");
+    return reopened;
   });
   deps.logger.info({ runId: id, retried }, "run changes retried");
   return getRun(deps, { ctx, id });
@@ -216,54 +206,35 @@ export interface RunPlanView {
   sample: { contactId: number; email: string; firstName: string; lastName: string; status: string; reason: string; action: string; lists: number[] }[];
 }
 
-function countBy(db: Db, runId: string, column: typeof schema.runContacts.status | typeof schema.runContacts.reason) {
-  const rows = db
-    .select({ key: column, n: sql<number>`count(*)` })
-    .from(schema.runContacts)
-    .where(and(eq(schema.runContacts.runId, runId), sql`${column} is not null`))
-    .groupBy(column)
-    .all();
-  return Object.fromEntries(rows.map((r) => [r.key as string, Number(r.n)]));
+/** The maintained counts of a run's contacts per status, reason or planned action. */
+function countsOf(db: Db, runId: string, kind: "status" | "reason" | "action" | "plan"): Record<string, number> {
+  const rows = statement(db, "SELECT key, n FROM run_counts WHERE run_id = ? AND kind = ? AND n > 0").all(runId, kind) as { key: string; n: number }[];
+  return Object.fromEntries(rows.map((r) => [r.key, Number(r.n)]));
 }
 
 function iso(d: Date | null): string | null {
   return d ? d.toISOString() : null;
 }
 
+/**
+ * A run as the API and pages show it. Reads the counters the run store keeps, never counts a
+ * large run's rows: a progress poll costs a few indexed reads whatever the run's size.
+ */
 export function runView(db: Db, row: RunRow, { withPlan, now }: { withPlan: boolean; now: number }): RunView {
-  const contacts = db
-    .select({
-      fetched: sql<number>`count(*)`,
-      verified: sql<number>`count(${schema.runContacts.verifiedAt})`,
-      waiting: sql<number>`count(case when ${schema.runContacts.verifiedAt} is null and ${schema.runContacts.retryAt} > ${now} then 1 end)`,
-      nextAt: sql<number | null>`min(case when ${schema.runContacts.verifiedAt} is null and ${schema.runContacts.retryAt} > ${now} then ${schema.runContacts.retryAt} end)`,
-    })
-    .from(schema.runContacts)
-    .where(eq(schema.runContacts.runId, row.id))
-    .get();
-  const actions = db
-    .select({
-      state: schema.runActions.state,
-      n: sql<number>`count(*)`,
-      retrying: sql<number>`count(case when ${schema.runActions.attempts} > 0 then 1 end)`,
-    })
-    .from(schema.runActions)
-    .where(eq(schema.runActions.runId, row.id))
-    .groupBy(schema.runActions.state)
-    .all();
-  const byState = Object.fromEntries(actions.map((a) => [a.state, Number(a.n)]));
-  const retrying = Number(actions.find((a) => a.state === "pending")?.retrying ?? 0);
-  const unsent = (byState.failed ?? 0) + (byState.pending ?? 0) + (byState.sending ?? 0);
-  const ledger = db
-    .select({ kind: schema.creditLedger.kind, total: sql<number>`sum(${schema.creditLedger.amount})` })
-    .from(schema.creditLedger)
-    .where(eq(schema.creditLedger.runId, row.id))
-    .groupBy(schema.creditLedger.kind)
-    .all();
-  const charged = -Number(ledger.find((l) => l.kind === "charge")?.total ?? 0);
-  const refunded = Number(ledger.find((l) => l.kind === "refund")?.total ?? 0);
+  const waiting = isLive(row.status)
+    ? (statement(db, "SELECT count(*) AS n, min(retry_at) AS next FROM run_contacts WHERE run_id = ? AND verified_at IS NULL AND retry_at > ?").get(row.id, now) as {
+        n: number;
+        next: number | null;
+      })
+    : { n: 0, next: null };
+  const retrying =
+    row.status === "applying"
+      ? Number((statement(db, "SELECT count(*) AS n FROM run_actions WHERE run_id = ? AND state = 'pending' AND attempts > 0").get(row.id) as { n: number }).n)
+      : 0;
+  const charged = row.creditsCharged;
+  const refunded = row.creditsRefunded;
   const byStatus = Object.fromEntries(VERIFICATION_STATUSES.map((s) => [s, 0]));
-  Object.assign(byStatus, countBy(db, row.id, schema.runContacts.status));
+  Object.assign(byStatus, countsOf(db, row.id, "status"));
   const end = row.finishedAt ?? null;
   return {
     id: row.id,
@@ -277,17 +248,17 @@ export function runView(db: Db, row: RunRow, { withPlan, now }: { withPlan: bool
     statusReason: row.statusReason,
     notes: row.notes ? (JSON.parse(row.notes) as string[]) : [],
     progress: {
-      total: row.fetchDone ? Number(contacts?.fetched ?? 0) : row.total,
-      fetched: Number(contacts?.fetched ?? 0),
-      verified: Number(contacts?.verified ?? 0),
-      waiting: { count: Number(contacts?.waiting ?? 0), nextAt: contacts?.nextAt ? new Date(Number(contacts.nextAt)).toISOString() : null },
-      applied: byState.done ?? 0,
-      failed: byState.failed ?? 0,
+      total: row.fetchDone ? row.contactsFetched : row.total,
+      fetched: row.contactsFetched,
+      verified: row.contactsVerified,
+      waiting: { count: Number(waiting.n), nextAt: waiting.next === null ? null : new Date(Number(waiting.next)).toISOString() },
+      applied: row.actionsDone,
+      failed: row.actionsFailed,
       retrying,
-      planned: Object.values(byState).reduce((a, b) => a + b, 0),
+      planned: row.actionsPlanned,
     },
-    canRetryActions: (row.status === "completed" || row.status === "failed") && row.approvedAt !== null && row.connectionId !== null && unsent > 0,
-    counts: { byStatus, byReason: countBy(db, row.id, schema.runContacts.reason) },
+    canRetryActions: (row.status === "completed" || row.status === "failed") && row.approvedAt !== null && row.connectionId !== null && row.actionsPlanned > row.actionsDone,
+    counts: { byStatus, byReason: countsOf(db, row.id, "reason") },
     credits: { charged, refunded, net: charged - refunded },
     acRequests: row.acRequests,
     plan: withPlan && row.planReady ? planView(db, row.id) : null,
@@ -305,20 +276,9 @@ export function runView(db: Db, row: RunRow, { withPlan, now }: { withPlan: bool
 }
 
 export function planView(db: Db, runId: string): RunPlanView {
-  const byAction = db
-    .select({ action: schema.runContacts.action, n: sql<number>`count(*)` })
-    .from(schema.runContacts)
-    .where(eq(schema.runContacts.runId, runId))
-    .groupBy(schema.runContacts.action)
-    .all();
-  const count = (a: string) => Number(byAction.find((r) => r.action === a)?.n ?? 0);
-  const requests = db
-    .select({ kind: schema.runActions.kind, n: sql<number>`count(*)`, contacts: sql<number>`count(distinct ${schema.runActions.contactId})` })
-    .from(schema.runActions)
-    .where(eq(schema.runActions.runId, runId))
-    .groupBy(schema.runActions.kind)
-    .all();
-  const unsub = requests.find((r) => r.kind === "unsubscribe");
+  const byAction = countsOf(db, runId, "action");
+  const totals = countsOf(db, runId, "plan");
+  const count = (a: string) => byAction[a] ?? 0;
   const sampleRows = db
     .select({
       contactId: schema.runContacts.contactId,
@@ -343,10 +303,10 @@ export function planView(db: Db, runId: string): RunPlanView {
       .all();
     for (const a of acts) if (a.listId) listsOf.set(a.contactId, [...(listsOf.get(a.contactId) ?? []), a.listId]);
   }
-  const unsubContacts = Number(unsub?.contacts ?? 0);
+  const unsubContacts = totals.unsubscribe_contacts ?? 0;
   return {
     keep: count("keep"),
-    unsubscribe: { contacts: unsubContacts, requests: Number(unsub?.n ?? 0) },
+    unsubscribe: { contacts: unsubContacts, requests: totals.unsubscribe_requests ?? 0 },
     delete: { contacts: count("delete") },
     nothingToDo: count("unsubscribe") - unsubContacts,
     sample: sampleRows.map((r) => ({

@@ -18,11 +18,9 @@ export const runContacts = sqliteTable(
     firstName: text("first_name").notNull().default(""),
     lastName: text("last_name").notNull().default(""),
     bouncedHard: integer("bounced_hard", { mode: "boolean" }).notNull().default(false),
-    /** JSON [{ listId, status }]: every list membership AC returned. */
-    lists: text("lists").notNull(),
     status: text("status"),
     reason: text("reason"),
-    /** JSON string[] */
+    /** Space-separated flags ("free role"); "" when none. */
     flags: text("flags"),
     suggestion: text("suggestion"),
     normalized: text("normalized"),
@@ -33,5 +31,45 @@ export const runContacts = sqliteTable(
     verifyAttempts: integer("verify_attempts").notNull().default(0),
     action: text("action", { enum: ACTIONS }),
   },
-  (t) => [primaryKey({ columns: [t.runId, t.contactId] }), index("run_contacts_unverified_idx").on(t.runId, t.verifiedAt)],
+  (t) => [
+    primaryKey({ columns: [t.runId, t.contactId] }),
+    index("run_contacts_unverified_idx").on(t.runId, t.verifiedAt, t.contactId),
+    // The review's sample and filters by planned action.
+    index("run_contacts_action_idx").on(t.runId, t.action, t.contactId),
+  ],
+);
+
+/** Every list membership AC returned for a run's contact (status 0-3), as fetched. */
+export const runMemberships = sqliteTable(
+  "run_memberships",
+  {
+    runId: text("run_id")
+      .notNull()
+      .references(() => runs.id, { onDelete: "cascade" }),
+    contactId: integer("contact_id").notNull(),
+    listId: integer("list_id").notNull(),
+    status: integer("status").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.runId, t.contactId, t.listId] })],
+);
+
+/** "plan" holds the plan's totals: unsubscribe_requests, unsubscribe_contacts, delete_contacts. */
+export const COUNT_KINDS = ["status", "reason", "action", "plan"] as const;
+
+/**
+ * Counts of a run's contacts per status, reason and planned action, and the plan's totals,
+ * kept up to date in the transactions that store results and plans, so a progress poll reads a few rows instead of
+ * counting a million.
+ */
+export const runCounts = sqliteTable(
+  "run_counts",
+  {
+    runId: text("run_id")
+      .notNull()
+      .references(() => runs.id, { onDelete: "cascade" }),
+    kind: text("kind", { enum: COUNT_KINDS }).notNull(),
+    key: text("key").notNull(),
+    n: integer("n").notNull().default(0),
+  },
+  (t) => [primaryKey({ columns: [t.runId, t.kind, t.key] })],
 );

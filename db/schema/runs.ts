@@ -16,8 +16,8 @@ export const RUN_STATUSES = [
 export type RunStatus = (typeof RUN_STATUSES)[number];
 
 /**
- * One hygiene run. Progress counts are not stored here: they are counted from run_contacts
- * and run_actions, so they cannot drift from the rows they describe.
+ * One hygiene run. Its progress counters are updated in the same transactions that write the
+ * rows they count (contacts, results, ledger entries, actions), so they cannot drift from them.
  */
 export const runs = sqliteTable(
   "runs",
@@ -52,6 +52,14 @@ export const runs = sqliteTable(
     holdThreshold: real("hold_threshold"),
     deleteConfirmed: integer("delete_confirmed", { mode: "boolean" }).notNull().default(false),
     acRequests: integer("ac_requests").notNull().default(0),
+    // Progress counters, kept in the transactions that change what they count (core/runs).
+    contactsFetched: integer("contacts_fetched").notNull().default(0),
+    contactsVerified: integer("contacts_verified").notNull().default(0),
+    creditsCharged: integer("credits_charged").notNull().default(0),
+    creditsRefunded: integer("credits_refunded").notNull().default(0),
+    actionsPlanned: integer("actions_planned").notNull().default(0),
+    actionsDone: integer("actions_done").notNull().default(0),
+    actionsFailed: integer("actions_failed").notNull().default(0),
     /** AC failures in a row (after the client's own retries); progress resets it. They set the backoff, never fail the run. */
     transientFailures: integer("transient_failures").notNull().default(0),
     notes: text("notes"),

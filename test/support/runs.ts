@@ -144,3 +144,38 @@ export function parseCsv(text: string): Record<string, string>[] {
   const [header, ...body] = rows;
   return body.map((r) => Object.fromEntries(header!.map((h, i) => [h, r[i] ?? ""])));
 }
+
+/**
+ * The counters a run keeps (shown on every progress poll) agree with a count of the rows they
+ * describe: contacts, results per status and reason, planned actions, ledger, sent changes.
+ */
+export async function expectCountersMatchRows(h: RunHarness, runId: string): Promise<void> {
+  const { expect } = await import("vitest");
+  const db = h.t.db.$client;
+  const one = (sql: string) => Number((db.prepare(sql).get(runId) as { n: number }).n);
+  const groups = (sql: string) => Object.fromEntries((db.prepare(sql).all(runId) as { k: string; n: number }[]).map((r) => [r.k, Number(r.n)]));
+  const view = await h.getRun(runId);
+  expect({
+    fetched: view.progress.fetched,
+    verified: view.progress.verified,
+    planned: view.progress.planned,
+    applied: view.progress.applied,
+    failed: view.progress.failed,
+    charged: view.credits.charged,
+    refunded: view.credits.refunded,
+    byReason: view.counts.byReason,
+    byStatus: Object.fromEntries(Object.entries(view.counts.byStatus).filter(([, n]) => n > 0)),
+  }).toEqual({
+    fetched: one("SELECT count(*) AS n FROM run_contacts WHERE run_id = ?"),
+    verified: one("SELECT count(verified_at) AS n FROM run_contacts WHERE run_id = ?"),
+    planned: one("SELECT count(*) AS n FROM run_actions WHERE run_id = ?"),
+    applied: one("SELECT count(*) AS n FROM run_actions WHERE run_id = ? AND state = 'done'"),
+    failed: one("SELECT count(*) AS n FROM run_actions WHERE run_id = ? AND state = 'failed'"),
+    charged: one("SELECT coalesce(-sum(amount), 0) AS n FROM credit_ledger WHERE run_id = ? AND kind = 'charge'"),
+    refunded: one("SELECT coalesce(sum(amount), 0) AS n FROM credit_ledger WHERE run_id = ? AND kind = 'refund'"),
+    byReason: groups("SELECT reason AS k, count(*) AS n FROM run_contacts WHERE run_id = ? AND reason IS NOT NULL GROUP BY reason"),
+    byStatus: groups("SELECT status AS k, count(*) AS n FROM run_contacts WHERE run_id = ? AND status IS NOT NULL GROUP BY status"),
+  });
+  const balance = (db.prepare("SELECT balance FROM workspaces WHERE id = ?").get(h.user.workspaceId) as { balance: number }).balance;
+  expect(balance).toBe(one(`SELECT coalesce(sum(amount), 0) AS n FROM credit_ledger WHERE workspace_id = (SELECT workspace_id FROM runs WHERE id = ?)`));
+}

@@ -1,6 +1,6 @@
 import type { FC } from "hono/jsx";
 import type { RunStatus } from "../../db/schema/index.ts";
-import { isCancellable, isLive } from "../../core/domain/run-status.ts";
+import { CHECKING, isCancellable, isLive } from "../../core/domain/run-status.ts";
 import type { RunView } from "../../core/services/runs.ts";
 import { VERIFICATION_STATUSES } from "../../verify/taxonomy.ts";
 import { HealthBar, ReasonChart, StatusChart } from "../charts.tsx";
@@ -51,8 +51,8 @@ export function progressOf(run: RunView): { value: number; max: number | null; t
   }
 }
 
-const STAGES: { key: string; label: string; statuses: RunStatus[] }[] = [
-  { key: "check", label: "Check", statuses: ["queued", "running", "paused_credits"] },
+const STAGES: { key: string; label: string; statuses: readonly RunStatus[] }[] = [
+  { key: "check", label: "Check", statuses: CHECKING },
   { key: "review", label: "Review", statuses: ["awaiting_review"] },
   { key: "apply", label: "Apply", statuses: ["applying"] },
   { key: "done", label: "Done", statuses: ["completed"] },

@@ -1,6 +1,7 @@
 import { setMaxListeners } from "node:events";
 import { AcError, isWeather } from "../../core/ac/index.ts";
-import type { ActionRow } from "../../core/runs/attempt.ts";
+import type { ActionOutcome, ActionRow } from "../../core/runs/attempt.ts";
+import { LeaseLost } from "../../core/runs/store.ts";
 import { Waker, type RunContext } from "./context.ts";
 
 export type ApplyOutcome =
@@ -24,28 +25,62 @@ export async function applyRun(parent: RunContext): Promise<ApplyOutcome> {
   const ctx: RunContext = { ...parent, signal: AbortSignal.any([parent.signal, stop.signal]) };
   setMaxListeners(0, ctx.signal);
   const { store, settings, signal, clock } = ctx;
-  const inFlight = new Set<string>();
+  /** Actions being sent, or sent with their outcome not stored yet: never handed out twice. */
+  const holding = new Set<string>();
+  let running = 0;
   const tasks = new Set<Promise<void>>();
   const settled = new Waker();
   // Set from the tasks' callbacks; typed so the checks below are not narrowed away.
   let failure = null as { error: unknown } | null;
+  // Outcomes of one turn of the event loop are stored together.
+  let outcomes: ActionOutcome[] = [];
+  let flushQueued = false;
+  const flush = () => {
+    const batch = outcomes;
+    outcomes = [];
+    store.saveActionOutcomes(batch);
+    for (const o of batch) {
+      holding.delete(o.id);
+      ctx.emit({ type: "action_done", runId: ctx.runId, actionId: o.id, state: o.state });
+    }
+  };
+  const record = (outcome: ActionOutcome) => {
+    outcomes.push(outcome);
+    if (flushQueued) return;
+    flushQueued = true;
+    setImmediate(() => {
+      flushQueued = false;
+      if (signal.aborted || failure) return;
+      try {
+        flush();
+      } catch (error) {
+        failure ??= { error };
+        stop.abort(error);
+        settled.notify();
+      }
+    });
+  };
   try {
     for (;;) {
       if (failure) throw failure.error;
       signal.throwIfAborted();
-      const room = settings.applyConcurrency - inFlight.size;
+      const room = settings.applyConcurrency - running;
       if (room > 0) {
-        const due = store.dueActions(Math.min(room, BATCH), inFlight);
+        const due = store.dueActions(Math.min(room, BATCH), holding);
+        // Recorded as `sending` before any of them leaves, so a crash from here on is visible.
+        store.markSending(due.map((a) => ({ id: a.id, attempts: a.attempts + 1 })));
         for (const action of due) {
-          inFlight.add(action.id);
+          holding.add(action.id);
+          running += 1;
           const task = applyOne(ctx, action)
+            .then(record)
             .catch((error: unknown) => {
               if (signal.aborted) return;
               failure ??= { error };
               stop.abort(error);
             })
             .finally(() => {
-              inFlight.delete(action.id);
+              running -= 1;
               tasks.delete(task);
               settled.notify();
             });
@@ -53,8 +88,12 @@ export async function applyRun(parent: RunContext): Promise<ApplyOutcome> {
         }
         if (due.length > 0) continue;
       }
-      if (inFlight.size > 0) {
+      if (running > 0) {
         await settled.wait(60_000, signal);
+        continue;
+      }
+      if (outcomes.length > 0) {
+        flush();
         continue;
       }
       const counts = store.actionCounts();
@@ -78,6 +117,14 @@ export async function applyRun(parent: RunContext): Promise<ApplyOutcome> {
     throw error;
   } finally {
     await Promise.allSettled([...tasks]);
+    // Outcomes already known are stored unless the attempt lost the run.
+    if (outcomes.length > 0 && !parent.signal.aborted && !(failure?.error instanceof LeaseLost)) {
+      try {
+        flush();
+      } catch (err) {
+        if (!(err instanceof LeaseLost)) throw err;
+      }
+    }
   }
 }
 
@@ -105,37 +152,18 @@ function backoffMs(ctx: RunContext, attempts: number): number {
   return Math.round(full / 2 + (Math.random() * full) / 2);
 }
 
-async function applyOne(ctx: RunContext, action: ActionRow): Promise<void> {
-  const { store } = ctx;
-  const done = (resultCode: string | null, error: string | null) => {
-    store.markAction(action.id, { state: "done", resultCode, error, nextAttemptAt: null });
-    ctx.emit({ type: "action_done", runId: ctx.runId, actionId: action.id, state: "done" });
-  };
+/** Sends one action (after checking it if it may have landed already) and says how it ended. */
+async function applyOne(ctx: RunContext, action: ActionRow): Promise<ActionOutcome> {
   const attempts = action.attempts + 1;
+  const done = (gone: boolean): ActionOutcome => ({ id: action.id, state: "done", resultCode: gone ? "contact_gone" : null, error: gone ? CONTACT_GONE : null });
   try {
     // Sent before (a crash in `sending`, or weather after the request left): it may have landed.
-    if ((action.state === "sending" || action.attempts > 0) && (await alreadyApplied(ctx, action))) return done(null, null);
-    store.markAction(action.id, { state: "sending", attempts });
-    if (action.kind === "delete") {
-      const { alreadyGone } = await ctx.client.deleteContact(String(action.contactId), { signal: ctx.signal });
-      return done(alreadyGone ? "contact_gone" : null, alreadyGone ? CONTACT_GONE : null);
-    }
-    const { contactGone } = await ctx.client.unsubscribe(String(action.contactId), String(action.listId), { signal: ctx.signal });
-    return done(contactGone ? "contact_gone" : null, contactGone ? CONTACT_GONE : null);
+    if ((action.state === "sending" || action.attempts > 0) && (await alreadyApplied(ctx, action))) return done(false);
+    if (action.kind === "delete") return done((await ctx.client.deleteContact(String(action.contactId), { signal: ctx.signal })).alreadyGone);
+    return done((await ctx.client.unsubscribe(String(action.contactId), String(action.listId), { signal: ctx.signal })).contactGone);
   } catch (err) {
     if (ctx.signal.aborted || !(err instanceof AcError) || err.kind === "auth") throw err;
-    if (isWeather(err)) {
-      store.markAction(action.id, {
-        state: "pending",
-        attempts,
-        error: err.message,
-        resultCode: err.kind,
-        nextAttemptAt: new Date(ctx.clock.now() + backoffMs(ctx, attempts)),
-      });
-      ctx.emit({ type: "action_done", runId: ctx.runId, actionId: action.id, state: "pending" });
-      return;
-    }
-    store.markAction(action.id, { state: "failed", attempts, error: err.message, resultCode: err.kind, nextAttemptAt: null });
-    ctx.emit({ type: "action_done", runId: ctx.runId, actionId: action.id, state: "failed" });
+    if (isWeather(err)) return { id: action.id, state: "pending", resultCode: err.kind, error: err.message, nextAttemptAt: ctx.clock.now() + backoffMs(ctx, attempts) };
+    return { id: action.id, state: "failed", resultCode: err.kind, error: err.message };
   }
 }

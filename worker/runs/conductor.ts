@@ -1,5 +1,5 @@
 import { setMaxListeners } from "node:events";
-import { isClaimable } from "../../core/domain/run-status.ts";
+import { isChecking } from "../../core/domain/run-status.ts";
 import { applyRun } from "./apply.ts";
 import type { RunContext } from "./context.ts";
 import { fetchContacts, type FetchOutcome } from "./fetch.ts";
@@ -23,7 +23,7 @@ export type AttemptOutcome =
 export async function runAttempt(ctx: RunContext): Promise<AttemptOutcome> {
   const { store, clock } = ctx;
   const run = store.run();
-  if (isClaimable(run.status) && run.status !== "applying") {
+  if (isChecking(run.status)) {
     store.move("running", { statusReason: null, creditsNeeded: null, notBefore: null, startedAt: run.startedAt ?? new Date(clock.now()) });
     const checked = await checkContacts(ctx);
     if (checked.kind === "paused") {
@@ -80,5 +80,5 @@ async function checkContacts(ctx: RunContext): Promise<Checked> {
 
 function waitingReason(count: number, nextAt: number): string {
   const at = new Date(nextAt).toISOString().slice(11, 16);
-  return `${count} address(es) wait for their mail server, which asked us to try again later (greylisting); the next try is at ${at} UTC`;
+  return `${count} address(es) wait for their mail server, which asked us to try again later (greylisting, or a busy server); the next try is at ${at} UTC`;
 }

@@ -7,7 +7,8 @@ import type { RunVerifiers } from "../../core/verification.ts";
 
 /** What happened, for tests and for anyone who wants to watch a run move. */
 export type RunEvent =
-  | { type: "page_stored"; runId: string; contacts: number }
+  /** `part`, `shard` and `afterId` say which page it was: the scope part, the id range, the position in it. */
+  | { type: "page_stored"; runId: string; contacts: number; part: number; shard: number; afterId: string | null }
   | { type: "results_stored"; runId: string; contacts: number; parked: number }
   | { type: "planned"; runId: string; status: RunStatus }
   | { type: "action_done"; runId: string; actionId: string; state: "done" | "failed" | "pending" }

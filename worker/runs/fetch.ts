@@ -83,7 +83,6 @@ async function fetchPart(ctx: RunContext, { part, last }: { part: number; last: 
       signal.throwIfAborted();
       const moved: Shard = page.contacts.length < PAGE_SIZE || !page.lastId ? { ...shard, done: true } : { ...shard, afterId: page.lastId };
       const outcome = ctx.store.storePage({
-        key: `${part}:${index}:${shard.afterId ?? "start"}`,
         contacts: page.contacts,
         cursor: (stored) => {
           const current = stored as FetchCursor | null;
@@ -95,8 +94,8 @@ async function fetchPart(ctx: RunContext, { part, last }: { part: number; last: 
         needed ??= outcome.needed;
         return;
       }
+      ctx.emit({ type: "page_stored", runId: ctx.runId, contacts: outcome.stored, part, shard: index, afterId: shard.afterId });
       shard = moved;
-      ctx.emit({ type: "page_stored", runId: ctx.runId, contacts: outcome.stored });
       stored();
     }
   };

@@ -1,64 +1,50 @@
 import type { Action } from "../../db/schema/index.ts";
-import { actionFor, type RunActions, type RunScope } from "../../core/domain/scope-actions.ts";
-import type { PlannedRequest } from "../../core/runs/attempt.ts";
-import type { VerificationReason, VerificationStatus } from "../../verify/index.ts";
+import { VERIFICATION_STATUSES } from "../../verify/index.ts";
+import type { RunActions, RunScope } from "../../core/domain/scope-actions.ts";
+import type { PlanRule } from "../../core/runs/attempt.ts";
 import type { RunContext } from "./context.ts";
 
 export type PlanOutcome = "awaiting_review" | "applying" | "completed";
 
-interface Membership {
-  listId: number;
-  status: number;
-}
-
-const ACTIVE = 1;
-const CHUNK = 2_000;
+const CHUNK = 20_000;
 /** A scheduled run that would unsubscribe or delete more than this share holds for review. */
 export const DEFAULT_HOLD_THRESHOLD = 0.3;
 
+/** The user's choices as the store applies them: a per-reason override wins over the status. */
+export function planRule(actions: RunActions, scope: RunScope): PlanRule {
+  return {
+    cases: [
+      ...actions.overrides.map((o) => ({ reason: o.reason, action: o.action as Action })),
+      ...VERIFICATION_STATUSES.map((status) => ({ status, action: actions[status] })),
+    ],
+    otherwise: "keep",
+    chosenLists: scope.kind === "lists" ? scope.listIds.map(Number) : null,
+  };
+}
+
 /**
- * Decides every contact's action and records the AC requests it needs. Unsubscribe only
- * from lists where the contact is active, and for a list scope only from the chosen lists;
- * a delete needs no unsubscribe first; keep costs no request. Then the run stops for review,
+ * Decides every contact's action and records the AC requests it needs: unsubscribe only from
+ * lists where the contact is active, and for a list scope only from the chosen lists; a
+ * delete needs no unsubscribe first; keep costs no request. Then the run stops for review,
  * applies by itself (a scheduled run under its hold threshold), or completes (nothing to do).
  */
 export async function planRun(ctx: RunContext): Promise<PlanOutcome> {
   const { store } = ctx;
   const start = store.run();
   if (start.planReady) return start.status as PlanOutcome;
-  const scope = JSON.parse(start.scope) as RunScope;
-  const actions = JSON.parse(start.actions) as RunActions;
-  const chosen = scope.kind === "lists" ? new Set(scope.listIds.map(Number)) : null;
+  const rule = planRule(JSON.parse(start.actions) as RunActions, JSON.parse(start.scope) as RunScope);
 
   // In chunks, each its own transaction, so a large run does not hold the event loop (and the
-  // dashboard) for seconds. Planning again after a crash gives the same rows.
-  let after = -1;
-  let contacts = 0;
-  let destructive = 0;
-  for (;;) {
+  // dashboard) for long. Planning again after a crash gives the same rows.
+  for (let after = -1; ; ) {
     ctx.signal.throwIfAborted();
-    const chunk = store.contactsToPlan(after, CHUNK);
-    if (chunk.length === 0) break;
-    const decided: { contactId: number; action: Action }[] = [];
-    const requests: PlannedRequest[] = [];
-    for (const c of chunk) {
-      const action = actionFor(actions, c.status as VerificationStatus, c.reason as VerificationReason);
-      decided.push({ contactId: c.contactId, action });
-      if (action === "delete") {
-        requests.push({ contactId: c.contactId, kind: "delete", listId: 0 });
-        destructive += 1;
-      } else if (action === "unsubscribe") {
-        const lists = (JSON.parse(c.lists) as Membership[]).filter((l) => l.status === ACTIVE && (!chosen || chosen.has(l.listId)));
-        for (const l of lists) requests.push({ contactId: c.contactId, kind: "unsubscribe", listId: l.listId });
-        if (lists.length > 0) destructive += 1;
-      }
-    }
-    store.savePlan(decided, requests);
-    after = chunk.at(-1)!.contactId;
-    contacts += chunk.length;
+    const { last } = store.planChunk(after, CHUNK, rule);
+    if (last === null) break;
+    after = last;
     await new Promise((resolve) => setImmediate(resolve));
   }
 
+  const { contacts, destructive } = store.planSummary();
   const run = store.run();
   const share = contacts ? destructive / contacts : 0;
   const limit = run.holdThreshold ?? DEFAULT_HOLD_THRESHOLD;
@@ -69,7 +55,8 @@ export async function planRun(ctx: RunContext): Promise<PlanOutcome> {
     store.move("completed", { planReady: true, statusReason: "Nothing to change in ActiveCampaign: every contact is kept", finishedAt: now });
   } else if (run.autoApply && share <= limit) {
     next = "applying";
-    store.move("applying", { planReady: true, statusReason: null });
+    // The schedule's auto-apply is the user's standing approval.
+    store.move("applying", { planReady: true, statusReason: null, approvedAt: now });
   } else {
     next = "awaiting_review";
     store.move("awaiting_review", {

@@ -25,6 +25,8 @@ export class VerifyStage {
   readonly #news = new Waker();
   /** Contacts started and not yet stored: never handed out twice. */
   readonly #busy = new Set<number>();
+  /** Where the keyset scan for due contacts goes on from. */
+  #scanAfter = -1;
   #inFlight = 0;
   #results: ContactResult[] = [];
   #parked: ParkedContact[] = [];
@@ -64,7 +66,7 @@ export class VerifyStage {
         const room = settings.verifyWindow - this.#inFlight;
         // Refill when a quarter of the window is free, so a query fetches a useful number of rows.
         if (room >= Math.max(1, Math.floor(settings.verifyWindow / 4)) || this.#inFlight === 0) {
-          const due = store.dueContacts(room, this.#busy);
+          const due = this.#takeDue(room);
           if (due.length > 0) {
             const verifier = await this.#chooseVerifier(due);
             for (const contact of due) this.#start(verifier, contact);
@@ -85,7 +87,7 @@ export class VerifyStage {
         }
         if (waiting.count === 0) {
           // Nothing due, nothing parked: unless a contact became due between the two reads, done.
-          if (store.dueContacts(1, this.#busy).length === 0) return { kind: "done" };
+          if (this.#takeDue(1).length === 0) return { kind: "done" };
           continue;
         }
         const wait = waiting.nextAt! - clock.now();
@@ -100,6 +102,33 @@ export class VerifyStage {
       await Promise.allSettled([...this.#tasks]);
       if (!signal.aborted && !this.#failure) this.#flush();
     }
+  }
+
+  /**
+   * Up to `room` due contacts not already in hand, scanning by id from where the last scan
+   * stopped and starting over once at the end (new pages and parked addresses that came due
+   * may sit below it). It reads at most `room` rows plus those in hand.
+   */
+  #takeDue(room: number): DueContact[] {
+    const taken: DueContact[] = [];
+    const seen = new Set<number>();
+    let wrapped = this.#scanAfter === -1;
+    while (taken.length < room) {
+      const want = room - taken.length;
+      const rows = this.#ctx.store.dueContacts(this.#scanAfter, want);
+      for (const row of rows) {
+        if (this.#busy.has(row.contactId) || seen.has(row.contactId)) continue;
+        seen.add(row.contactId);
+        taken.push(row);
+      }
+      if (rows.length > 0) this.#scanAfter = rows.at(-1)!.contactId;
+      if (rows.length < want) {
+        this.#scanAfter = -1;
+        if (wrapped) break;
+        wrapped = true;
+      }
+    }
+    return taken;
   }
 
   #start(verifier: AddressVerifier, contact: DueContact): void {
@@ -180,7 +209,7 @@ export class VerifyStage {
       }
       const target = [...domains.entries()].sort((a, b) => b[1] - a[1])[0]?.[0];
       if (!target) return smtp;
-      const check = await smtp.preflight(target);
+      const check = await smtp.preflight(target, this.#signal);
       if (check.ok) return smtp;
       store.note(`SMTP probing was asked for, but outbound SMTP does not work from this server (${check.reason}: ${check.detail}); results come from DNS and list checks`);
       return verifiers.plain;

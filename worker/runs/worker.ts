@@ -120,7 +120,8 @@ export function createWorker(deps: Deps, opts: WorkerOptions): Worker {
       else releaseLease(deps.db, lease);
       runLog.info({ outcome: outcome.kind }, "run attempt finished");
     } catch (err) {
-      if (err instanceof LeaseLost || controller.signal.reason instanceof LeaseLost) {
+      // Only this run's lost lease: another run's never explains this attempt's end.
+      if ((err instanceof LeaseLost && err.runId === run.id) || controller.signal.reason instanceof LeaseLost) {
         runLog.info("run left by this worker (cancelled or taken over)");
       } else if (controller.signal.aborted) {
         runLog.info("run attempt stopped");
