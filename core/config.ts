@@ -27,6 +27,8 @@ export const configSchema = z.object({
   SIGNUP_CREDITS: z.coerce.number({ error: "must be a number" }).int().min(0, "must be 0 or more").default(100),
   SIGNUP_PER_HOUR: positiveInt.max(10_000).default(5),
   SIGNUP_CREDITS_PER_DAY: z.coerce.number({ error: "must be a number" }).int("must be a whole number").min(0, "must be 0 or more").default(1),
+  SIGNUP_CREDITS_SITE_PER_DAY: z.coerce.number({ error: "must be a number" }).int("must be a whole number").min(0, "must be 0 or more").default(50),
+  TRUST_PROXY: z.coerce.number({ error: "must be a number" }).int("must be a whole number").min(0, "must be 0 or more").max(10).default(0),
   AC_ALLOW_PRIVATE_HOSTS: onOff.default(false),
   AC_REQUESTS_PER_SECOND: positiveInt.max(1000).default(5),
   AC_TIMEOUT_MS: positiveInt.default(30_000),
@@ -103,7 +105,7 @@ function readOrCreateSecret(dataDir: string): string {
 export function testConfig(overrides: Partial<Config> = {}): Config {
   return {
     // Tests sign up many users from one in-process "network"; test/security/ sets the real limits.
-    ...parseConfig({ NODE_ENV: "test", LOG_LEVEL: "silent", SIGNUP_PER_HOUR: "10000", SIGNUP_CREDITS_PER_DAY: "10000" }),
+    ...parseConfig({ NODE_ENV: "test", LOG_LEVEL: "silent", SIGNUP_PER_HOUR: "10000", SIGNUP_CREDITS_PER_DAY: "10000", SIGNUP_CREDITS_SITE_PER_DAY: "100000" }),
     APP_SECRET: "test-secret-test-secret-test-secret-0123",
     DATA_DIR: ":memory:",
     ...overrides,

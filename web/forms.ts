@@ -180,5 +180,9 @@ export function safeNext(next: string | undefined, origin: string): string {
   } catch {
     return "/";
   }
-  return url.origin === new URL(origin).origin ? `${url.pathname}${url.search}${url.hash}` : "/";
+  if (url.origin !== new URL(origin).origin) return "/";
+  // Dot segments collapse ("/.//evil.example" parses to the path "//evil.example"): a path that
+  // now starts with two slashes would send the browser to another host.
+  if (/^\/[\\/]/.test(url.pathname)) return "/";
+  return `${url.pathname}${url.search}${url.hash}`;
 }

@@ -65,11 +65,12 @@ export interface AcLimiters {
 }
 
 /**
- * AC serves one account under several host names (`acct.api-us1.com`, `acct.activehosted.com`,
- * other regions' `acct.api-<region><n>.com`), and its 5 requests per second are the account's,
- * whichever name a request uses. Those names share one key; any other host is its own account.
+ * AC serves one account under several host names (`acct.api-us1.com`, `acct.activehosted.com`),
+ * and its 5 requests per second are the account's, whichever name a request uses. Names under
+ * those two domains (AC's own, where nobody else can register `acct.`) share one key; any other
+ * host is its own account, so a look-alike domain cannot pause another tenant's limiter.
  */
-const AC_ACCOUNT_HOST = /^([a-z0-9][a-z0-9-]*)\.(?:api-[a-z]{2,4}\d{0,3}\.com|activehosted\.com)$/;
+const AC_ACCOUNT_HOST = /^([a-z0-9][a-z0-9-]*)\.(?:api-us1\.com|activehosted\.com)$/;
 
 export function accountKey(host: string): string {
   const name = host.trim().toLowerCase().replace(/\.$/, "").replace(/:\d+$/, "");

@@ -60,8 +60,12 @@ export async function signup(deps: Deps, input: { email: string; password: strin
     deps.logger.info({ ip }, "sign-up for an existing account refused");
     throw new AppError("conflict", SIGNUP_REFUSED, "email");
   }
-  const credits = deps.config.SIGNUP_CREDITS > 0 && throttle.freeCredits.retryAfter(network) === 0 ? deps.config.SIGNUP_CREDITS : 0;
-  if (credits > 0) throttle.freeCredits.hit(network);
+  const credits =
+    deps.config.SIGNUP_CREDITS > 0 && throttle.freeCredits.retryAfter(network) === 0 && throttle.freeCreditsSite.retryAfter("site") === 0 ? deps.config.SIGNUP_CREDITS : 0;
+  if (credits > 0) {
+    throttle.freeCredits.hit(network);
+    throttle.freeCreditsSite.hit("site");
+  }
   const ids = transaction(deps.db, (tx) => {
     const workspaceId = newId("ws", now);
     const userId = newId("usr", now);

@@ -10,8 +10,11 @@ import { WindowLimiter } from "../lib/rate-limit.ts";
 export class SignupThrottle {
   readonly attempts: WindowLimiter;
   readonly freeCredits: WindowLimiter;
-  constructor(clock: Clock, config: Pick<Config, "SIGNUP_PER_HOUR" | "SIGNUP_CREDITS_PER_DAY">) {
+  /** Free-credit accounts a day for the whole site: a script with many networks (an IPv6 /48) still gets few. */
+  readonly freeCreditsSite: WindowLimiter;
+  constructor(clock: Clock, config: Pick<Config, "SIGNUP_PER_HOUR" | "SIGNUP_CREDITS_PER_DAY" | "SIGNUP_CREDITS_SITE_PER_DAY">) {
     this.attempts = new WindowLimiter(clock, config.SIGNUP_PER_HOUR, 3600 * 1000);
     this.freeCredits = new WindowLimiter(clock, config.SIGNUP_CREDITS_PER_DAY, 24 * 3600 * 1000);
+    this.freeCreditsSite = new WindowLimiter(clock, config.SIGNUP_CREDITS_SITE_PER_DAY, 24 * 3600 * 1000);
   }
 }

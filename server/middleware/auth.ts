@@ -31,8 +31,19 @@ export function siteOrigin(c: Context<AppEnv>): string {
   return new URL(publicUrl ?? c.req.url).origin;
 }
 
-/** The peer's address; the server listens directly, so no forwarded header is trusted. */
+/**
+ * The client's address. By default the peer's: no forwarded header is trusted. Behind
+ * TRUST_PROXY reverse proxies (e.g. 1 for a TLS-terminating nginx), the address the nearest
+ * trusted proxy saw: X-Forwarded-For's entry that many places from the right, which a client
+ * cannot forge (it can only add entries on the left).
+ */
 export function clientIp(c: Context<AppEnv>): string {
+  const hops = c.var.deps.config.TRUST_PROXY;
+  if (hops > 0) {
+    const forwarded = (c.req.header("x-forwarded-for") ?? "").split(",").map((s) => s.trim()).filter(Boolean);
+    const entry = forwarded[forwarded.length - hops];
+    if (entry) return entry;
+  }
   try {
     return getConnInfo(c).remote.address ?? "unknown";
   } catch {

@@ -26,6 +26,11 @@ const HOSTILE = [
   "/%E2%80%AE/evil.example",
   "evil.example",
   "",
+  // Dot segments collapse into "//evil.example" once parsed.
+  "/.//evil.example",
+  "/x/..//evil.example",
+  "/%2e//evil.example",
+  "/./%5Cevil.example",
 ];
 
 describe("next after sign-in", () => {

@@ -65,7 +65,7 @@ describe("sign-up throttle", () => {
   });
 });
 
-describe("sign-up does not confirm that an account exists", () => {
+describe("the answer to a taken e-mail (a 409: without e-mail, a sign-up cannot look the same for a taken address; the throttle keeps probing slow)", () => {
   it("answers a taken e-mail with a message that neither says it exists nor names the owner", async () => {
     const t = createTestApp(REAL_LIMITS);
     const taken = uniqueEmail();
