@@ -93,6 +93,7 @@ const ROUTE_REASON: Record<MailRoute["kind"], VerificationReason> = {
   null_mx: "null_mx",
   not_found: "domain_not_found",
   no_mail_server: "no_mail_server",
+  dangling_mx: "no_mail_server",
   error: "dns_error",
 };
 
