@@ -13,15 +13,19 @@ export interface TestSocksServer {
   readonly connects: readonly string[];
   /** Handshakes that asked for nothing (health checks). */
   readonly handshakesOnly: number;
+  /** Most connections piped to a destination at once. */
+  readonly maxOpen: number;
   close(): Promise<void>;
 }
 
-export async function startSocksServer(options: { host?: string; username?: string; password?: string } = {}): Promise<TestSocksServer> {
+export async function startSocksServer(options: { host?: string; port?: number; username?: string; password?: string } = {}): Promise<TestSocksServer> {
   const host = options.host ?? "127.0.0.1";
   if (!isLoopback(host)) throw new Error(`the test SOCKS5 server only listens on loopback, not ${host}`);
   const connects: string[] = [];
   const sockets = new Set<Socket>();
   let handshakesOnly = 0;
+  let open = 0;
+  let maxOpen = 0;
   const needAuth = options.username !== undefined;
 
   const server: Server = createServer((client) => {
@@ -92,6 +96,9 @@ export async function startSocksServer(options: { host?: string; username?: stri
           if (!client.destroyed) client.end(Buffer.from([5, code, 0, 1, 0, 0, 0, 0, 0, 0]));
         });
         upstream.once("connect", () => {
+          open += 1;
+          maxOpen = Math.max(maxOpen, open);
+          upstream.once("close", () => (open -= 1));
           client.write(Buffer.from([5, 0, 0, 1, 127, 0, 0, 1, 0, 0]));
           client.pipe(upstream);
           upstream.pipe(client);
@@ -102,7 +109,7 @@ export async function startSocksServer(options: { host?: string; username?: stri
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
-    server.listen(0, host, () => resolve());
+    server.listen(options.port ?? 0, host, () => resolve());
   });
   const address = server.address();
   const port = typeof address === "object" && address ? address.port : 0;
@@ -112,6 +119,9 @@ export async function startSocksServer(options: { host?: string; username?: stri
     connects,
     get handshakesOnly() {
       return handshakesOnly;
+    },
+    get maxOpen() {
+      return maxOpen;
     },
     close: () =>
       new Promise<void>((resolve) => {
