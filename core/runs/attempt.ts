@@ -77,6 +77,8 @@ export interface ParkedContact {
   contactId: number;
   retryAt: number;
   verifyAttempts: number;
+  /** Why it waits: its mail server said "later" (greylisted, busy), or the probe budget is spent. */
+  why?: "greylisted" | "busy" | "budget";
 }
 
 export interface PlanContact {
@@ -124,7 +126,17 @@ export function sqliteAttemptStore(db: Db, clock: Clock, lease: Lease, requests:
     const p = (name: string) => sql`${sql.placeholder(name)}`;
     return tx
       .update(schema.runContacts)
-      .set({ status: p("status"), reason: p("reason"), flags: p("flags"), suggestion: p("suggestion"), normalized: p("normalized"), verifiedAt: p("verifiedAt"), retryAt: null })
+      .set({
+        status: p("status"),
+        reason: p("reason"),
+        flags: p("flags"),
+        suggestion: p("suggestion"),
+        normalized: p("normalized"),
+        provider: p("provider"),
+        verifiedAt: p("verifiedAt"),
+        retryAt: null,
+        retryWhy: null,
+      })
       .where(and(eq(schema.runContacts.runId, runId), eq(schema.runContacts.contactId, p("contactId")), isNull(schema.runContacts.verifiedAt)))
       .prepare();
   };
@@ -227,6 +239,7 @@ export function sqliteAttemptStore(db: Db, clock: Clock, lease: Lease, requests:
             flags: JSON.stringify(result.flags),
             suggestion: result.suggestion,
             normalized: result.normalized,
+            provider: result.provider,
             verifiedAt: at,
           });
           if (written.changes === 0) continue;
@@ -245,7 +258,7 @@ export function sqliteAttemptStore(db: Db, clock: Clock, lease: Lease, requests:
         }
         for (const p of parked) {
           tx.update(schema.runContacts)
-            .set({ retryAt: new Date(p.retryAt), verifyAttempts: p.verifyAttempts })
+            .set({ retryAt: new Date(p.retryAt), verifyAttempts: p.verifyAttempts, retryWhy: p.why ?? null })
             .where(and(eq(schema.runContacts.runId, runId), eq(schema.runContacts.contactId, p.contactId), isNull(schema.runContacts.verifiedAt)))
             .run();
         }

@@ -15,6 +15,7 @@ export const REPORT_COLUMNS = [
   "reason",
   "flags",
   "suggestion",
+  "provider",
   "action",
   "action_result",
 ] as const;
@@ -82,6 +83,7 @@ async function* reportRows(db: Db, runId: string): AsyncGenerator<string[]> {
         c.reason ?? "",
         c.flags ? (JSON.parse(c.flags) as string[]).join(" ") : "",
         c.suggestion ?? "",
+        c.provider ?? "",
         c.action ?? "",
         actionResult(c.action, runStatus, byContact.get(c.contactId) ?? []),
       ];

@@ -188,8 +188,11 @@ export interface RunView {
     fetched: number;
     /** Contacts with a result (decided). */
     verified: number;
-    /** Addresses parked until their mail server lets us ask again (greylisting, a busy server), and when the first is due. */
-    waiting: { count: number; nextAt: string | null };
+    /**
+     * Addresses parked until their mail server lets us ask again (greylisting, a busy server)
+     * or the probe budget has room (`forBudget` of them), and when the first is due.
+     */
+    waiting: { count: number; forBudget: number; nextAt: string | null };
     applied: number;
     failed: number;
     /** Changes waiting to be sent again after ActiveCampaign weather (429, 5xx, timeouts). */
@@ -236,6 +239,7 @@ export function runView(db: Db, row: RunRow, { withPlan, now }: { withPlan: bool
       fetched: sql<number>`count(*)`,
       verified: sql<number>`count(${schema.runContacts.verifiedAt})`,
       waiting: sql<number>`count(case when ${schema.runContacts.verifiedAt} is null and ${schema.runContacts.retryAt} > ${now} then 1 end)`,
+      forBudget: sql<number>`count(case when ${schema.runContacts.verifiedAt} is null and ${schema.runContacts.retryAt} > ${now} and ${schema.runContacts.retryWhy} = 'budget' then 1 end)`,
       nextAt: sql<number | null>`min(case when ${schema.runContacts.verifiedAt} is null and ${schema.runContacts.retryAt} > ${now} then ${schema.runContacts.retryAt} end)`,
     })
     .from(schema.runContacts)
@@ -280,7 +284,7 @@ export function runView(db: Db, row: RunRow, { withPlan, now }: { withPlan: bool
       total: row.fetchDone ? Number(contacts?.fetched ?? 0) : row.total,
       fetched: Number(contacts?.fetched ?? 0),
       verified: Number(contacts?.verified ?? 0),
-      waiting: { count: Number(contacts?.waiting ?? 0), nextAt: contacts?.nextAt ? new Date(Number(contacts.nextAt)).toISOString() : null },
+      waiting: { count: Number(contacts?.waiting ?? 0), forBudget: Number(contacts?.forBudget ?? 0), nextAt: contacts?.nextAt ? new Date(Number(contacts.nextAt)).toISOString() : null },
       applied: byState.done ?? 0,
       failed: byState.failed ?? 0,
       retrying,

@@ -80,5 +80,5 @@ async function checkContacts(ctx: RunContext): Promise<Checked> {
 
 function waitingReason(count: number, nextAt: number): string {
   const at = new Date(nextAt).toISOString().slice(11, 16);
-  return `${count} address(es) wait for their mail server, which asked us to try again later (greylisting); the next try is at ${at} UTC`;
+  return `${count} address(es) wait for their mail server, which asked us to try again later (greylisting), or for the probe budget; the next try is at ${at} UTC`;
 }
