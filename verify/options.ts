@@ -1,3 +1,4 @@
+import { VerifierConfigError } from "./errors.ts";
 import type { ProviderRule } from "./providers.ts";
 import type { SocksProxy } from "./smtp-session.ts";
 import { checkSyntax } from "./syntax.ts";
@@ -125,9 +126,7 @@ export const DEFAULT_VERIFIER_OPTIONS = {
   dnsErrorTtlMs: 60_000,
 } as const;
 
-export class VerifierConfigError extends Error {
-  override name = "VerifierConfigError";
-}
+export { VerifierConfigError };
 
 const HOSTNAME = /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+$/i;
 

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { VerifierConfigError } from "./options.ts";
+import { VerifierConfigError } from "./errors.ts";
 
 /**
  * What large mail providers' answers to a probe can and cannot prove, kept as data (as
