@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
  */
 const benches: [string, string, string[]][] = [
   ["AC client rate limiter: 200 requests at 5 req/s (issue 2)", "ac-rate.ts", []],
-  ["verification engine (issue 3)", "verify.ts", []],
+  ["verification engine (issues 3 and 16: SMTP sessions with and without reuse)", "verify.ts", []],
   ["hygiene run, 50,000 contacts, limit raised to 200 req/s (issue 4)", "runs.ts", ["50000", "200"]],
   ["hygiene run, 1,000 contacts at AC's real 5 req/s (issue 4)", "runs.ts", ["1000", "5"]],
   // At 1 req/s the fetch (100 contacts/s) is slower than the loopback mail servers answer

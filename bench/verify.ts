@@ -2,6 +2,7 @@ import { execFile } from "node:child_process";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { promisify } from "node:util";
 import { startDnsServer, type Zone } from "../test/support/dns-server.ts";
+import { startSmtpServers, strictMailboxes } from "../test/support/smtp-servers.ts";
 import { createVerifier } from "../verify/index.ts";
 import { createListChecks } from "../verify/lists.ts";
 import { checkSyntax } from "../verify/syntax.ts";
@@ -15,6 +16,9 @@ import { checkSyntax } from "../verify/syntax.ts";
 const OFFLINE_COUNT = 100_000;
 const DNS_COUNT = 10_000;
 const DNS_DOMAINS = 500;
+const SMTP_COUNT = 2_000;
+const SMTP_DOMAINS = 100;
+const SMTP_HOSTS = 8;
 
 type PhaseReport = { count: number; seconds: number; maxRssKb: number };
 
@@ -64,6 +68,44 @@ function benchZone(): Zone {
   return zone;
 }
 
+/** 100 domains on 8 loopback MX servers (127.0.0.2 to .9); every 10th address has no mailbox. */
+const smtpAddress = (i: number) => `${i % 10 === 9 ? "ghost" : "user"}${i}@s${i % SMTP_DOMAINS}.bench.test`;
+
+function smtpZone(): Zone {
+  const zone: Zone = {};
+  for (let h = 0; h < SMTP_HOSTS; h++) zone[`mx${h}.smtp.bench.test`] = { a: [`127.0.0.${h + 2}`] };
+  for (let d = 0; d < SMTP_DOMAINS; d++) zone[`s${d}.bench.test`] = { mx: [{ priority: 10, exchange: `mx${d % SMTP_HOSTS}.smtp.bench.test` }] };
+  return zone;
+}
+
+async function smtpPhase(dnsServer: string, port: number, recipientsPerSession: number): Promise<PhaseReport> {
+  const verifier = createVerifier({
+    dnsServers: [dnsServer],
+    dnsTimeoutMs: 1_000,
+    dnsTries: 1,
+    smtp: {
+      enabled: true,
+      helo: "probe.listwarden.test",
+      mailFrom: "bounces@probe.listwarden.test",
+      port,
+      recipientsPerSession,
+      budgetPerMxPerMinute: 0,
+      budgetPerPathPerDay: 0,
+      greylistRetryDelaysMs: [],
+      connectTimeoutMs: 5_000,
+      replyTimeoutMs: 10_000,
+      maxWaitingPerMx: 10_000,
+    },
+  });
+  const addresses = Array.from({ length: SMTP_COUNT }, (_, i) => smtpAddress(i));
+  const started = performance.now();
+  const results = await verifier.verifyBatch(addresses);
+  const seconds = (performance.now() - started) / 1000;
+  const wrong = results.filter((r, i) => r.reason !== (i % 10 === 9 ? "mailbox_not_found" : "accepted_email"));
+  if (wrong.length > 0) throw new Error(`${wrong.length} addresses came out wrong, e.g. ${JSON.stringify(wrong[0])}`);
+  return { count: SMTP_COUNT, seconds, maxRssKb: process.resourceUsage().maxRSS };
+}
+
 async function runPhase(args: string[]): Promise<PhaseReport> {
   const script = fileURLToPath(import.meta.url);
   const { stdout } = await promisify(execFile)(process.execPath, ["--import", import.meta.resolve("tsx"), script, ...args], { maxBuffer: 1 << 20 });
@@ -88,11 +130,31 @@ export async function benchVerify(): Promise<void> {
   } finally {
     await dns.close();
   }
+
+  const smtpDns = await startDnsServer(smtpZone());
+  const mailboxes = strictMailboxes({ mailboxes: Array.from({ length: SMTP_COUNT }, (_, i) => smtpAddress(i)).filter((a) => a.startsWith("user")) });
+  const fleet = await startSmtpServers(Array.from({ length: SMTP_HOSTS }, (_, h) => ({ host: `127.0.0.${h + 2}`, rcpt: mailboxes })));
+  const sessionCount = () => Array.from({ length: SMTP_HOSTS }, (_, h) => fleet.get(`127.0.0.${h + 2}`).sessions.length).reduce((a, b) => a + b, 0);
+  try {
+    for (const cap of [5, 1]) {
+      const before = sessionCount();
+      const report = await runPhase(["--phase", "smtp", "--dns", smtpDns.address, "--port", String(fleet.port), "--cap", String(cap)]);
+      const sessions = sessionCount() - before;
+      console.log(
+        `verify with SMTP probes, session reuse ${cap > 1 ? `on (${cap} recipients per session)` : "off (1 per session)"} (${fmt(report.count)} addresses, ${SMTP_DOMAINS} domains on ${SMTP_HOSTS} loopback MX servers, 2 sessions per server at once): ${fmt((sessions / report.count) * 1000)} sessions per 1,000 probed addresses; ${fmt(report.count / report.seconds)} addresses decided/s (${report.seconds.toFixed(2)} s); peak RSS ${mb(report.maxRssKb)} (own child process)`,
+      );
+    }
+  } finally {
+    await fleet.close();
+    await smtpDns.close();
+  }
 }
 
 async function phaseMain(argv: string[]): Promise<void> {
   const phase = argv[argv.indexOf("--phase") + 1];
-  const report = phase === "offline" ? offlinePhase() : await dnsPhase(argv[argv.indexOf("--dns") + 1] ?? "");
+  const arg = (name: string) => argv[argv.indexOf(name) + 1] ?? "";
+  const report =
+    phase === "offline" ? offlinePhase() : phase === "smtp" ? await smtpPhase(arg("--dns"), Number(arg("--port")), Number(arg("--cap"))) : await dnsPhase(arg("--dns"));
   process.stdout.write(`${JSON.stringify(report)}\n`);
 }
 

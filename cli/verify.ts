@@ -9,13 +9,19 @@ import { VERIFICATION_REASONS, VERIFICATION_STATUSES, type VerificationReason, t
 export interface VerifyCliIo {
   stdin: NodeJS.ReadableStream;
   stdout: NodeJS.WritableStream;
-  stderr: NodeJS.WritableStream;
+  /** Progress goes here too, when it is a terminal (`isTTY`). */
+  stderr: NodeJS.WritableStream & { isTTY?: boolean };
+  /** How often the progress line is redrawn; 500 ms. */
+  progressEveryMs?: number;
 }
 
 export const VERIFY_USAGE = `Usage: listwarden verify [options] [FILE]
 
 Verifies e-mail addresses, one per line, from FILE or standard input. Prints one JSON
-object per address on standard output and a summary on standard error.
+object per input line on standard output, in input order (a blank line, or one that is not
+valid UTF-8, gives invalid_syntax), and a summary on standard error, with progress while it
+runs when standard error is a terminal. SMTP probes use the SMTP_* settings of the
+environment too (proxies, budget, recipients per session).
 
 Options:
   --dns HOST[:PORT]     DNS server to ask (repeatable; default: the system's)
@@ -85,6 +91,7 @@ export async function verifyCli(args: string[], io: VerifyCliIo, defaults: Parti
   if (values.preflight !== undefined) {
     if (!smtp.enabled) return fail("--preflight only makes sense with --smtp", 2);
     const check = await verifier.preflight(values.preflight);
+    for (const path of check.paths) io.stderr.write(`SMTP preflight via ${path.path}: ${path.ok ? "works" : "fails"} (${path.detail})\n`);
     if (!check.ok) return fail(`SMTP preflight to ${values.preflight} failed (${check.reason}: ${check.detail}); outbound SMTP does not work from here`, 1);
     io.stderr.write(`SMTP preflight: ${check.host}:${check.port} answered\n`);
   }
@@ -104,20 +111,24 @@ export async function verifyCli(args: string[], io: VerifyCliIo, defaults: Parti
   const byStatus = new Map<VerificationStatus, number>();
   const byReason = new Map<VerificationReason, number>();
   let total = 0;
+  // Every line gives a line out, so outputs join to inputs by position: a blank line, or one
+  // whose bytes are not UTF-8 (decoded with U+FFFD), comes out as invalid_syntax.
   const lines = createInterface({ input, crlfDelay: Infinity });
+  const progress = io.stderr.isTTY ? startProgress(io, verifier, () => total, started) : null;
   try {
-    for await (const result of verifier.verifyStream(nonEmpty(lines))) {
+    for await (const result of verifier.verifyStream(lines)) {
       total += 1;
       byStatus.set(result.status, (byStatus.get(result.status) ?? 0) + 1);
       byReason.set(result.reason, (byReason.get(result.reason) ?? 0) + 1);
-      const { email, normalized, status, reason, flags, suggestion } = result;
-      if (!io.stdout.write(`${JSON.stringify({ email, normalized, status, reason, flags, suggestion })}\n`)) {
+      const { email, normalized, status, reason, flags, suggestion, provider } = result;
+      if (!io.stdout.write(`${JSON.stringify({ email, normalized, status, reason, flags, suggestion, provider })}\n`)) {
         await once(io.stdout, "drain");
       }
     }
   } catch (err) {
     return fail(`reading input failed: ${(err as Error).message}`, 1);
   } finally {
+    progress?.stop();
     lines.close();
   }
 
@@ -130,10 +141,28 @@ export async function verifyCli(args: string[], io: VerifyCliIo, defaults: Parti
   return 0;
 }
 
-async function* nonEmpty(lines: AsyncIterable<string>): AsyncGenerator<string> {
-  for await (const line of lines) {
-    if (line.trim() !== "") yield line;
-  }
+/**
+ * One line on standard error, redrawn in place: addresses done, in flight, and how many wait
+ * for a greylisting retry or the probe budget (which can take minutes with nothing printed).
+ */
+function startProgress(io: VerifyCliIo, verifier: { activity(): { inFlight: number; waitingGreylisted: number; waitingBudget: number; sessions: number } }, done: () => number, started: number) {
+  const draw = () => {
+    const a = verifier.activity();
+    const seconds = (performance.now() - started) / 1000;
+    const parts = [`${done().toLocaleString("en-US")} done`, `${a.inFlight} in progress`];
+    if (a.sessions > 0) parts.push(`${a.sessions} SMTP session${a.sessions === 1 ? "" : "s"}`);
+    if (a.waitingGreylisted > 0) parts.push(`${a.waitingGreylisted} waiting for a greylisting retry`);
+    if (a.waitingBudget > 0) parts.push(`${a.waitingBudget} waiting for the probe budget`);
+    io.stderr.write(`\r\x1b[K${parts.join(", ")} (${seconds.toFixed(0)} s)`);
+  };
+  const timer = setInterval(draw, io.progressEveryMs ?? 500);
+  timer.unref();
+  return {
+    stop() {
+      clearInterval(timer);
+      io.stderr.write("\r\x1b[K");
+    },
+  };
 }
 
 function summary(total: number, seconds: number, byStatus: Map<VerificationStatus, number>, byReason: Map<VerificationReason, number>): string {

@@ -11,6 +11,29 @@ const onOff = z
 
 const positiveInt = z.coerce.number({ error: "must be a number" }).int("must be a whole number").positive("must be above 0");
 
+const wholeOrZero = z.coerce.number({ error: "must be a number" }).int("must be a whole number").min(0, "must be 0 or more");
+
+/** socks5://[user:password@]host:port, the user and password percent-encoded. */
+const socksProxy = z.string().transform((text, ctx) => {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    ctx.addIssue({ code: "custom", message: `"${text.replace(/\/\/[^@/]*@/, "//***@")}" must look like socks5://host:1080 or socks5://user:password@host:1080` });
+    return z.NEVER;
+  }
+  const port = Number(url.port);
+  if (url.protocol !== "socks5:" || !url.hostname || !Number.isInteger(port) || port <= 0 || url.pathname.replace(/^\/$/, "") !== "") {
+    ctx.addIssue({ code: "custom", message: `"${url.protocol}//${url.host}" must look like socks5://host:1080 (SOCKS5, with a port)` });
+    return z.NEVER;
+  }
+  return {
+    host: url.hostname.replace(/^\[(.*)\]$/, "$1"),
+    port,
+    ...(url.username ? { username: decodeURIComponent(url.username), password: decodeURIComponent(url.password) } : {}),
+  };
+});
+
 const hostPort = z
   .string()
   .regex(/^[^\s,]+(:\d{1,5})?$/, "must look like 127.0.0.1:5353")
@@ -50,6 +73,16 @@ export const configSchema = z.object({
     .default("360000,1800000")
     .transform((s) => s.split(",").map((x) => x.trim()).filter(Boolean).map(Number))
     .pipe(z.array(z.number().int("must be whole milliseconds").min(0)).max(5, "at most 5 retries")),
+  SMTP_RECIPIENTS_PER_SESSION: positiveInt.max(50, "must be at most 50").default(5),
+  SMTP_BUDGET_PER_MX_PER_MINUTE: wholeOrZero.default(60),
+  SMTP_BUDGET_PER_PATH_PER_DAY: wholeOrZero.default(10_000),
+  SMTP_PROXIES: z
+    .string()
+    .default("")
+    .transform((s) => s.split(",").map((x) => x.trim()).filter(Boolean))
+    .pipe(z.array(socksProxy)),
+  SMTP_PROXY_CONCURRENCY: positiveInt.max(100).default(4),
+  SMTP_PROVIDER_RULES_FILE: z.string().min(1).optional(),
   WORKER: onOff.default(true),
   WORKER_CONCURRENCY: positiveInt.max(32).default(2),
   SCHEDULE_GRACE_DAYS: z.coerce
@@ -105,7 +138,16 @@ function readOrCreateSecret(dataDir: string): string {
 export function testConfig(overrides: Partial<Config> = {}): Config {
   return {
     // Tests sign up many users from one in-process "network"; test/security/ sets the real limits.
-    ...parseConfig({ NODE_ENV: "test", LOG_LEVEL: "silent", SIGNUP_PER_HOUR: "10000", SIGNUP_CREDITS_PER_DAY: "10000", SIGNUP_CREDITS_SITE_PER_DAY: "100000" }),
+    // Nor do they pace probes of their loopback mail servers: tests of the probe budget set it.
+    ...parseConfig({
+      NODE_ENV: "test",
+      LOG_LEVEL: "silent",
+      SIGNUP_PER_HOUR: "10000",
+      SIGNUP_CREDITS_PER_DAY: "10000",
+      SIGNUP_CREDITS_SITE_PER_DAY: "100000",
+      SMTP_BUDGET_PER_MX_PER_MINUTE: "0",
+      SMTP_BUDGET_PER_PATH_PER_DAY: "0",
+    }),
     APP_SECRET: "test-secret-test-secret-test-secret-0123",
     DATA_DIR: ":memory:",
     ...overrides,

@@ -94,6 +94,9 @@ export async function startDemo(opts: DemoOptions = {}): Promise<Demo> {
       SMTP_CONNECT_TIMEOUT_MS: String(DEMO_TIMINGS.smtpConnectTimeoutMs),
       SMTP_REPLY_TIMEOUT_MS: String(DEMO_TIMINGS.smtpReplyTimeoutMs),
       SMTP_GREYLIST_DELAYS_MS: DEMO_TIMINGS.greylistDelaysMs.join(","),
+      // The sandbox's mail servers are ours, on loopback: no need to pace probes to them.
+      SMTP_BUDGET_PER_MX_PER_MINUTE: "0",
+      SMTP_BUDGET_PER_PATH_PER_DAY: "0",
     });
     const lw = await startListwarden({ config, logger: createLogger({ level: config.LOG_LEVEL }), worker: { pollMs: 200, ...opts.worker } });
     closers.push(() => lw.close());

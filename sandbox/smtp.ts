@@ -11,6 +11,8 @@ export interface RcptContext {
   remoteAddress: string;
   /** Aborted when the fleet closes, so slow policies stop waiting. */
   signal: AbortSignal;
+  /** RCPT commands in this session so far, this one included (RSET does not reset it). */
+  sessionRcpts: number;
 }
 
 /** "accept" answers 250; otherwise the reply code and its text (write the enhanced code into the text). */
@@ -67,6 +69,27 @@ export function slowly(delayMs: number, next: RcptPolicy): RcptPolicy {
   };
 }
 
+/** Yahoo-like: 250 to every RCPT, whoever it names (unknown mailboxes are refused only after DATA). */
+export const acceptAllUntilData = (): RcptPolicy => () => "accept";
+
+/**
+ * Microsoft 365 without directory-based edge blocking: "250 2.1.5 Recipient OK" for every
+ * recipient, real or not. With `known`, the tenant blocks at the edge instead: 550 5.4.1
+ * "Access denied" for anyone else.
+ */
+export function recipientOkForAll(options: { known?: readonly string[] } = {}): RcptPolicy {
+  const known = options.known ? lower(options.known) : null;
+  return ({ recipient }) => {
+    if (!known || known.has(recipient.toLowerCase())) return { code: 250, text: "2.1.5 Recipient OK" };
+    return { code: 550, text: "5.4.1 Recipient address rejected: Access denied. AS(201806281)" };
+  };
+}
+
+/** Outlook-like: the second RCPT of a session (and any after it) gets 452 4.5.3, whatever it names. */
+export function oneRecipientPerSession(next: RcptPolicy): RcptPolicy {
+  return (rcpt) => (rcpt.sessionRcpts > 1 ? { code: 452, text: "4.5.3 Too many recipients" } : next(rcpt));
+}
+
 /** Refuses everyone because the client's IP is on a block list. */
 export function blocklisting(text = "5.7.1 Service unavailable; Client host [127.0.0.1] blocked using zen.spamhaus.org"): RcptPolicy {
   return () => ({ code: 550, text });
@@ -78,6 +101,13 @@ export interface FakeMxSpec {
   rcpt?: RcptPolicy;
   /** Leave the port closed on this host, so connections are refused. */
   refuse?: boolean;
+  /**
+   * Put the client on a block list after this many sessions from its address: later sessions
+   * are refused at the greeting (554 5.7.1 ... blocked using zen.spamhaus.org).
+   */
+  blockAfterSessions?: number;
+  /** The answer to DATA (never reached by the verifier, which never sends it). */
+  dataReply?: { code: number; text: string };
 }
 
 /** What one client said in one session, line by line. */
@@ -134,13 +164,15 @@ class RecordingMx implements FakeMx {
   readonly server: SMTPServer | null;
   port = 0;
 
-  constructor(
-    readonly host: string,
-    policy: RcptPolicy,
-    signal: AbortSignal,
-    refuse: boolean,
-  ) {
-    this.server = refuse ? null : this.#create(policy, signal);
+  readonly host: string;
+  readonly #spec: FakeMxSpec;
+  readonly #rcptsBySession = new Map<string, number>();
+  readonly #sessionsByClient = new Map<string, number>();
+
+  constructor(spec: FakeMxSpec, signal: AbortSignal) {
+    this.host = spec.host;
+    this.#spec = spec;
+    this.server = spec.refuse ? null : this.#create(spec.rcpt ?? acceptAll(), signal);
   }
 
   recipients(): string[] {
@@ -156,9 +188,20 @@ class RecordingMx implements FakeMx {
       disableReverseLookup: true,
       logger: false,
       closeTimeout: 100,
+      onConnect: (session, callback) => {
+        const seen = (this.#sessionsByClient.get(session.remoteAddress) ?? 0) + 1;
+        this.#sessionsByClient.set(session.remoteAddress, seen);
+        const limit = this.#spec.blockAfterSessions;
+        if (limit !== undefined && seen > limit) {
+          return callback(Object.assign(new Error(`5.7.1 Service unavailable; Client host [${session.remoteAddress}] blocked using zen.spamhaus.org`), { responseCode: 554 }));
+        }
+        callback();
+      },
       onRcptTo: (address, session, callback) => {
         const mailFrom = session.envelope.mailFrom ? session.envelope.mailFrom.address : "";
-        Promise.resolve(policy({ recipient: address.address, mailFrom, remoteAddress: session.remoteAddress, signal })).then(
+        const sessionRcpts = (this.#rcptsBySession.get(session.id) ?? 0) + 1;
+        this.#rcptsBySession.set(session.id, sessionRcpts);
+        Promise.resolve(policy({ recipient: address.address, mailFrom, remoteAddress: session.remoteAddress, signal, sessionRcpts })).then(
           (answer) => {
             if (answer === "accept") return callback();
             callback(Object.assign(new Error(answer.text), { responseCode: answer.code }));
@@ -168,7 +211,8 @@ class RecordingMx implements FakeMx {
       },
       onData: (stream, _session, callback) => {
         stream.resume();
-        stream.on("end", () => callback(Object.assign(new Error("5.7.0 This test server refuses DATA"), { responseCode: 554 })));
+        const reply = this.#spec.dataReply ?? { code: 554, text: "5.7.0 This test server refuses DATA" };
+        stream.on("end", () => callback(Object.assign(new Error(reply.text), { responseCode: reply.code })));
       },
     });
     server.server.on("connection", (socket: Socket) => this.#record(socket));
@@ -218,7 +262,7 @@ class RecordingMx implements FakeMx {
 
 async function startOnSharedPort(specs: readonly FakeMxSpec[]): Promise<FakeMxFleet> {
   const closing = new AbortController();
-  const hosts = specs.map((spec) => new RecordingMx(spec.host, spec.rcpt ?? acceptAll(), closing.signal, spec.refuse ?? false));
+  const hosts = specs.map((spec) => new RecordingMx(spec, closing.signal));
   const close = async () => {
     closing.abort();
     await Promise.all(hosts.map((h) => h.close()));

@@ -70,8 +70,13 @@ export const WORLD_ZONE: Zone = {
   "mx.offline.test": { a: [MAIL_HOSTS.offline] },
   "fortress.test": mx("mx.fortress.test"),
   "mx.fortress.test": { a: [MAIL_HOSTS.blocking] },
+  // A consumer Outlook.com-style domain: the provider rules say its answers prove nothing.
+  "hotmail-like.test": mx("hotmail-like-test.olc.protection.outlook.com"),
+  "hotmail-like-test.olc.protection.outlook.com": { a: [MAIL_HOSTS.catchAll] },
   "parked.test": { mx: "null" },
   "dormant.test": {},
+  // A dangling MX: its host name does not exist.
+  "adrift.test": mx("mx.gone.adrift.test"),
   "brokendns.test": { rcode: "SERVFAIL" },
   "silentdns.test": { silent: true },
 };
@@ -112,7 +117,15 @@ export const KINDS = {
   timeout: { about: "a server slower than the reply timeout", domains: ["tarpit.test"], share: 0.002, min: 1, smtp: unknown("smtp_timeout"), dns: DOMAIN_OK },
   unavailable: { about: "an MX that refuses connections", domains: ["offline.test"], share: 0.015, min: 1, smtp: unknown("smtp_unavailable"), dns: DOMAIN_OK },
   nullMx: { about: "a domain with a null MX (RFC 7505)", domains: ["parked.test"], share: 0.01, min: 1, smtp: undeliverable("null_mx"), dns: undeliverable("null_mx") },
-  noMailServer: { about: "a domain with no MX and no A/AAAA", domains: ["dormant.test"], share: 0.01, min: 1, smtp: undeliverable("no_mail_server"), dns: undeliverable("no_mail_server") },
+  providerUnverifiable: {
+    about: "an Outlook.com-style mailbox: its answers prove nothing",
+    domains: ["hotmail-like.test"],
+    share: 0.01,
+    min: 1,
+    smtp: unknown("provider_unverifiable"),
+    dns: DOMAIN_OK,
+  },
+  noMailServer: { about: "a domain with no MX and no A/AAAA, or a dangling MX", domains: ["dormant.test", "adrift.test"], share: 0.01, min: 1, smtp: undeliverable("no_mail_server"), dns: undeliverable("no_mail_server") },
   domainNotFound: { about: "a domain that does not exist (NXDOMAIN)", domains: ["vanished.test"], share: 0.015, min: 2, smtp: undeliverable("domain_not_found"), dns: undeliverable("domain_not_found") },
   dnsServfail: { about: "a domain whose DNS answers SERVFAIL", domains: ["brokendns.test"], share: 0.01, min: 1, smtp: unknown("dns_error"), dns: unknown("dns_error") },
   dnsTimeout: { about: "a domain whose DNS never answers", domains: ["silentdns.test"], share: 0.003, min: 1, smtp: unknown("dns_error"), dns: unknown("dns_error") },

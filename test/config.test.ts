@@ -2,7 +2,9 @@ import { mkdtempSync, readFileSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { ConfigError, loadConfig, parseConfig } from "../core/config.ts";
+import { writeFileSync } from "node:fs";
+import { ConfigError, loadConfig, parseConfig, testConfig } from "../core/config.ts";
+import { verifierOptionsFromConfig } from "../core/verification.ts";
 
 describe("config", () => {
   it("applies the documented defaults", () => {
@@ -35,5 +37,40 @@ describe("config", () => {
     expect(first.APP_SECRET.length).toBeGreaterThanOrEqual(32);
     expect(loadConfig({ DATA_DIR: dir }).APP_SECRET).toBe(first.APP_SECRET);
     expect(loadConfig({ DATA_DIR: dir, APP_SECRET: "x".repeat(40) }).APP_SECRET).toBe("x".repeat(40));
+  });
+
+  it("reads the probe's session, budget and proxy settings, with safe defaults", () => {
+    expect(parseConfig({})).toMatchObject({
+      SMTP_RECIPIENTS_PER_SESSION: 5,
+      SMTP_BUDGET_PER_MX_PER_MINUTE: 60,
+      SMTP_BUDGET_PER_PATH_PER_DAY: 10_000,
+      SMTP_PROXIES: [],
+      SMTP_PROXY_CONCURRENCY: 4,
+    });
+    const c = parseConfig({ SMTP_PROXIES: "socks5://10.0.0.5:1080, socks5://probe%40us:p%3Ass@proxy.example.net:1081", SMTP_BUDGET_PER_MX_PER_MINUTE: "0" });
+    expect(c.SMTP_PROXIES).toEqual([
+      { host: "10.0.0.5", port: 1080 },
+      { host: "proxy.example.net", port: 1081, username: "probe@us", password: "p:ss" },
+    ]);
+    expect(c.SMTP_BUDGET_PER_MX_PER_MINUTE).toBe(0);
+    expect(() => parseConfig({ SMTP_PROXIES: "http://proxy:8080" })).toThrow(/SMTP_PROXIES/);
+    expect(() => parseConfig({ SMTP_PROXIES: "socks5://user:secret@proxy" })).toThrow(/SMTP_PROXIES/);
+    try {
+      parseConfig({ SMTP_PROXIES: "socks5://user:secret@proxy" });
+    } catch (err) {
+      expect((err as Error).message).not.toContain("secret");
+    }
+    expect(() => parseConfig({ SMTP_RECIPIENTS_PER_SESSION: "0" })).toThrow(/SMTP_RECIPIENTS_PER_SESSION/);
+  });
+
+  it("loads provider rules from SMTP_PROVIDER_RULES_FILE and refuses a bad file, naming the setting", () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "lw-rules-"));
+    const good = path.join(dir, "rules.json");
+    writeFileSync(good, JSON.stringify([{ id: "mimecast", name: "Mimecast", mx: ["mimecast.com"], accepted: "proves_nothing", rejected: "proves_nothing", catchAllProbe: false, why: "x" }]));
+    expect(verifierOptionsFromConfig(testConfig({ SMTP_PROVIDER_RULES_FILE: good })).providerRules?.map((r) => r.id)).toEqual(["mimecast"]);
+    const bad = path.join(dir, "bad.json");
+    writeFileSync(bad, JSON.stringify([{ id: "x" }]));
+    expect(() => verifierOptionsFromConfig(testConfig({ SMTP_PROVIDER_RULES_FILE: bad }))).toThrow(/SMTP_PROVIDER_RULES_FILE/);
+    expect(() => verifierOptionsFromConfig(testConfig({ SMTP_PROVIDER_RULES_FILE: path.join(dir, "missing.json") }))).toThrow(ConfigError);
   });
 });

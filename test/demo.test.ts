@@ -135,6 +135,10 @@ describe("npm run demo", () => {
       return !e || r.status !== e.status || r.reason !== e.reason;
     });
     expect(mismatches.map((r) => `${r.email}: ${r.status}/${r.reason}, expected ${JSON.stringify(expected.get(r.email!))}`)).toEqual([]);
+    // The report names the provider whose rules read the probe: the Outlook.com-style domain's.
+    const withProvider = rows.filter((r) => r.provider !== "");
+    expect(withProvider.length).toBeGreaterThan(0);
+    expect(new Set(withProvider.map((r) => `${r.email!.split("@")[1]} ${r.provider}`))).toEqual(new Set(["hotmail-like.test outlook"]));
     for (const r of rows) {
       const c = inScope.find((x) => x.email === r.email)!;
       expect({ email: r.email, action: r.action }).toEqual({ email: r.email, action: action(c) });

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { verifyCli } from "../cli/verify.ts";
 import { createVerifier } from "../verify/index.ts";
 import { startDnsServer, type TestDnsServer } from "./support/dns-server.ts";
-import { startSmtpServers, strictMailboxes, type FakeMxFleet } from "./support/smtp-servers.ts";
+import { greylisting, startSmtpServers, strictMailboxes, type FakeMxFleet } from "./support/smtp-servers.ts";
 
 class Collector extends Writable {
   text = "";
@@ -27,10 +27,16 @@ let fleet: FakeMxFleet;
 let dir: string;
 
 beforeAll(async () => {
-  fleet = await startSmtpServers([{ host: "127.0.0.2", rcpt: strictMailboxes({ mailboxes: ["known@cli.test"] }) }, { host: "127.0.0.3", refuse: true }]);
+  fleet = await startSmtpServers([
+    { host: "127.0.0.2", rcpt: strictMailboxes({ mailboxes: ["known@cli.test"] }) },
+    { host: "127.0.0.3", refuse: true },
+    { host: "127.0.0.4", rcpt: greylisting(strictMailboxes({ mailboxes: ["known@grey.cli.test"] })) },
+  ]);
   dns = await startDnsServer({
     "cli.test": { mx: [{ priority: 10, exchange: "mx.cli.test" }] },
     "mx.cli.test": { a: ["127.0.0.2"] },
+    "grey.cli.test": { mx: [{ priority: 10, exchange: "mx.grey.cli.test" }] },
+    "mx.grey.cli.test": { a: ["127.0.0.4"] },
   });
   dir = mkdtempSync(path.join(tmpdir(), "lw-verify-cli-"));
 });
@@ -47,14 +53,50 @@ describe("listwarden verify", () => {
     const streams = io();
     expect(await verifyCli(["--dns", dns.address, file], streams)).toBe(0);
     expect(jsonLines(streams.stdout.text)).toEqual([
-      { email: "known@cli.test", normalized: "known@cli.test", status: "deliverable", reason: "mail_domain_ok", flags: [], suggestion: null },
-      { email: "not an address", normalized: "not an address", status: "undeliverable", reason: "invalid_syntax", flags: [], suggestion: null },
-      { email: "someone@missing.test", normalized: "someone@missing.test", status: "undeliverable", reason: "domain_not_found", flags: [], suggestion: null },
+      { email: "known@cli.test", normalized: "known@cli.test", status: "deliverable", reason: "mail_domain_ok", flags: [], suggestion: null, provider: null },
+      // A blank line still gives a line out, so outputs join to inputs by position.
+      { email: "", normalized: "", status: "undeliverable", reason: "invalid_syntax", flags: [], suggestion: null, provider: null },
+      { email: "not an address", normalized: "not an address", status: "undeliverable", reason: "invalid_syntax", flags: [], suggestion: null, provider: null },
+      { email: "someone@missing.test", normalized: "someone@missing.test", status: "undeliverable", reason: "domain_not_found", flags: [], suggestion: null, provider: null },
     ]);
-    expect(streams.stderr.text).toMatch(/^verified 3 addresses in [\d.]+ s/);
+    expect(streams.stderr.text).toMatch(/^verified 4 addresses in [\d.]+ s/);
     expect(streams.stderr.text).toMatch(/deliverable\s+1\n/);
-    expect(streams.stderr.text).toMatch(/undeliverable\s+2\n/);
-    expect(streams.stderr.text).toContain("reasons: mail_domain_ok 1, invalid_syntax 1, domain_not_found 1");
+    expect(streams.stderr.text).toMatch(/undeliverable\s+3\n/);
+    expect(streams.stderr.text).toContain("reasons: mail_domain_ok 1, invalid_syntax 2, domain_not_found 1");
+  });
+
+  it("gives one line out per line in: white-space-only lines (U+2005, U+2028) and lines that are not UTF-8 are invalid_syntax", async () => {
+    const file = path.join(dir, "mixed.txt");
+    const bytes = Buffer.concat([
+      Buffer.from("known@cli.test\n\u2005\n\u2028\n \t \n"),
+      Buffer.from([0x6a, 0xf6, 0x72, 0x67, 0x40, 0x63, 0x6c, 0x69, 0x2e, 0x74, 0x65, 0x73, 0x74, 0x0a]), // "j\xF6rg@cli.test": Latin-1, not UTF-8
+      Buffer.from([0xc3, 0x28, 0x0a]), // a broken UTF-8 sequence
+      Buffer.from("jörg@cli.test\n"),
+    ]);
+    writeFileSync(file, bytes);
+    const inputLines = bytes.toString("latin1").split("\n").length - 1;
+    const streams = io();
+    expect(await verifyCli(["--dns", dns.address, file], streams)).toBe(0);
+    const out = jsonLines(streams.stdout.text);
+    expect(out).toHaveLength(inputLines);
+    expect(out.map((r) => r.reason)).toEqual(["mail_domain_ok", "invalid_syntax", "invalid_syntax", "invalid_syntax", "invalid_syntax", "invalid_syntax", "mail_domain_ok"]);
+    expect(out[1]!.email).toBe("\u2005");
+  });
+
+  it("shows progress on standard error when it is a terminal, while greylisting retries wait", async () => {
+    const streams = { ...io("known@grey.cli.test\n"), progressEveryMs: 10 };
+    Object.assign(streams.stderr, { isTTY: true });
+    const args = ["--dns", dns.address, "--smtp", "--helo", "probe.listwarden.test", "--mail-from", "bounces@probe.listwarden.test", "--smtp-port", String(fleet.port)];
+    expect(await verifyCli(args, streams, { smtp: { greylistRetryDelaysMs: [300] } })).toBe(0);
+    expect(jsonLines(streams.stdout.text).map((r) => r.reason)).toEqual(["accepted_email"]);
+    expect(streams.stderr.text).toContain("1 waiting for a greylisting retry");
+    expect(streams.stderr.text).toMatch(/\r\x1b\[K0 done, 1 in progress/);
+  });
+
+  it("prints no progress when standard error is not a terminal", async () => {
+    const streams = { ...io("known@cli.test\n"), progressEveryMs: 1 };
+    expect(await verifyCli(["--dns", dns.address], streams)).toBe(0);
+    expect(streams.stderr.text).not.toContain("\x1b[K");
   });
 
   it("reads standard input when no file is given", async () => {

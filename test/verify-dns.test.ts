@@ -27,6 +27,13 @@ beforeAll(async () => {
     "acme.com": { mx: [mx("mx.example.test")] },
     "inbox.mailinator.com": { mx: [mx("mx.example.test")] },
     "xn--bcher-kva.test": { mx: [mx("mx.example.test")] },
+    // Dangling MX: MX hosts that do not exist (NXDOMAIN) or have no address.
+    "dangling.test": { mx: [mx("gone1.dangling.test"), mx("gone2.dangling.test", 20)] },
+    "mx-noaddress.test": {},
+    "noaddress-mx.test": { mx: [mx("mx-noaddress.test")] },
+    "backup-works.test": { mx: [mx("gone.backup-works.test"), mx("mx.example.test", 20)] },
+    "mx-servfail.test": { rcode: "SERVFAIL" },
+    "mx-broken.test": { mx: [mx("gone.mx-broken.test"), mx("mx-servfail.test", 20)] },
     ...Object.fromEntries(manyDomains.map((d) => [d, { mx: [mx("mx.example.test")] }])),
   });
   verifier = createVerifier(options());
@@ -47,9 +54,19 @@ describe("DNS checks against a DNS server on loopback", () => {
     ["someone@servfail.test", "unknown", "dns_error"],
     ["someone@refused.test", "unknown", "dns_error"],
     ["someone@silent.test", "unknown", "dns_error"],
+    ["someone@dangling.test", "undeliverable", "no_mail_server"],
+    ["someone@noaddress-mx.test", "undeliverable", "no_mail_server"],
+    ["someone@backup-works.test", "deliverable", "mail_domain_ok"],
+    ["someone@mx-broken.test", "unknown", "dns_error"],
     ["not an address", "undeliverable", "invalid_syntax"],
   ])("%s is %s (%s)", async (address, status, reason) => {
     expect(await verifier.verify(address)).toMatchObject({ email: address, status, reason });
+  });
+
+  it("looks up MX hosts in preference order and stops at the first with an address", () => {
+    expect(dns.countQueries({ name: "gone1.dangling.test", type: "A" })).toBe(1);
+    expect(dns.countQueries({ name: "gone2.dangling.test", type: "A" })).toBe(1);
+    expect(dns.countQueries({ name: "mx.example.test", type: "A" })).toBe(1);
   });
 
   it("falls back to A, then AAAA, only when there is no MX", () => {

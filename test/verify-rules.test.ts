@@ -27,6 +27,7 @@ describe("taxonomy", () => {
       smtp_unavailable: "unknown",
       smtp_blocked: "unknown",
       greylisted: "unknown",
+      provider_unverifiable: "unknown",
     });
   });
 

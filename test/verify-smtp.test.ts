@@ -139,6 +139,7 @@ describe("SMTP probing against real SMTP servers on loopback", () => {
       reason: "accepted_email",
       flags: [],
       suggestion: null,
+      provider: null,
     });
     const session = fleet.get(HOST.strict).sessions.find((s) => s.lines.some((l) => l.includes("<Known@strict.test>")))!;
     const commands = session.lines.map((l) => l.split(/[ :]/)[0]!.toUpperCase());
@@ -221,7 +222,9 @@ describe("SMTP probing against real SMTP servers on loopback", () => {
 
   it("opens at most two sessions at once to one MX host", async () => {
     const addresses = Array.from({ length: 10 }, (_, i) => `user${i}@busy.test`);
-    const results = await probing.verifyBatch(addresses);
+    // One recipient per session, so that there are more sessions than may run at once.
+    const oneEach = createVerifier({ ...options, smtp: { ...options.smtp, recipientsPerSession: 1 } });
+    const results = await oneEach.verifyBatch(addresses);
     expect(results.map((r) => r.reason)).toEqual(Array(10).fill("accepted_email"));
     const busy = fleet.get(HOST.busy);
     expect(busy.sessions).toHaveLength(10);

@@ -28,9 +28,11 @@ const GREYLIST_TEXT = /gr[ae]y ?list|try again later/i;
  * the server refused *us*, and an unexplained 5xx cannot tell a dead mailbox from a policy
  * refusal: both are "blocked" (unknown), never "not found".
  */
-export function classifyRcptReply(reply: SmtpReply): ReplyClass {
+export function classifyRcptReply(reply: SmtpReply, notFound: readonly RegExp[] = []): ReplyClass {
   const { code, enhanced, text } = reply;
   if (code >= 200 && code < 300) return "accepted";
+  // A provider's own words for "no such mailbox" (Microsoft 365's 5.4.1 "Access denied").
+  if (code >= 500 && notFound.some((pattern) => pattern.test(text))) return "not_found";
   if (code >= 400 && code < 500) {
     if (enhanced === "4.2.2") return "full";
     // Gmail's per-user rate limit: the mailbox exists.
@@ -50,6 +52,24 @@ export function classifyRcptReply(reply: SmtpReply): ReplyClass {
     if (FULL_TEXT.test(text)) return "full";
   }
   return "blocked";
+}
+
+const TOO_MANY_RECIPIENTS = /too many recipients|recipients? limit|too many rcpt|recipients belong to multiple/i;
+/** Block-list words that name our address (not a recipient's policy): the whole server refuses us. */
+const OUR_ADDRESS_LISTED = /spamhaus|spamcop|barracuda|sorbs|\brbl\b|dnsbl|black ?list|block ?list|blocked using|client host|your ip|reputation/i;
+
+/**
+ * A server objecting to several recipients in one session (452 4.5.3 "Too many recipients",
+ * Microsoft's "recipients belong to multiple regions"): the address was not answered; ask
+ * it again in a session of its own.
+ */
+export function objectsToRecipients(reply: SmtpReply): boolean {
+  return reply.code >= 400 && (reply.enhanced?.slice(1) === ".5.3" || TOO_MANY_RECIPIENTS.test(reply.text));
+}
+
+/** A refusal that names a block list or our address: every probe to this server would get it. */
+export function refusesOurAddress(reply: SmtpReply): boolean {
+  return reply.code >= 400 && OUR_ADDRESS_LISTED.test(reply.text);
 }
 
 /**
@@ -76,6 +96,7 @@ export type SmtpReason = Extract<
   | "smtp_timeout"
   | "smtp_unavailable"
   | "greylisted"
+  | "provider_unverifiable"
 >;
 
 export interface Evidence {
@@ -85,6 +106,7 @@ export interface Evidence {
   smtp?: SmtpReason;
   traits?: { free: boolean; role: boolean; disposable: boolean };
   typo?: TypoSuggestion | null;
+  provider?: string | null;
 }
 
 const ROUTE_REASON: Record<MailRoute["kind"], VerificationReason> = {
@@ -93,6 +115,7 @@ const ROUTE_REASON: Record<MailRoute["kind"], VerificationReason> = {
   null_mx: "null_mx",
   not_found: "domain_not_found",
   no_mail_server: "no_mail_server",
+  dangling_mx: "no_mail_server",
   error: "dns_error",
 };
 
@@ -105,7 +128,7 @@ const ROUTE_REASON: Record<MailRoute["kind"], VerificationReason> = {
 export function decide(evidence: Evidence): VerificationResult {
   const { syntax } = evidence;
   if (!syntax.ok) {
-    return { email: evidence.input, normalized: syntax.trimmed, status: "undeliverable", reason: "invalid_syntax", flags: [], suggestion: null };
+    return { email: evidence.input, normalized: syntax.trimmed, status: "undeliverable", reason: "invalid_syntax", flags: [], suggestion: null, provider: null };
   }
 
   const reasons: VerificationReason[] = [];
@@ -140,5 +163,6 @@ export function decide(evidence: Evidence): VerificationResult {
     reason,
     flags,
     suggestion: suggested === null ? null : `${syntax.local}@${suggested}`,
+    provider: evidence.provider ?? null,
   };
 }

@@ -1,4 +1,5 @@
 import { Resolver } from "node:dns/promises";
+import { isIP } from "node:net";
 import PQueue from "p-queue";
 import { TtlCache } from "./cache.ts";
 import { VerifierConfigError, type ResolvedVerifierOptions } from "./options.ts";
@@ -11,6 +12,8 @@ export type MailRoute =
   | { kind: "null_mx" }
   | { kind: "not_found" }
   | { kind: "no_mail_server" }
+  /** MX records whose every host name has no address (NXDOMAIN or no A/AAAA): nowhere to deliver. */
+  | { kind: "dangling_mx"; names: string[] }
   /** SERVFAIL, REFUSED, timeout...: we could not learn anything. */
   | { kind: "error"; code: string };
 
@@ -69,8 +72,8 @@ export function createDnsLookup(options: DnsOptions): DnsLookup {
       case "ok": {
         const usable = mx.records.filter((r) => r.exchange !== "" && r.exchange !== ".");
         if (usable.length === 0) return { kind: "null_mx" };
-        const ordered = usable.sort((x, y) => x.priority - y.priority).map((r) => r.exchange.toLowerCase().replace(/\.$/, ""));
-        return { kind: "mx", hosts: [...new Set(ordered)] };
+        const ordered = [...new Set(usable.sort((x, y) => x.priority - y.priority).map((r) => r.exchange.toLowerCase().replace(/\.$/, "")))];
+        return routeIfAnyHostResolves(ordered);
       }
       case "nodata": {
         const fallback = await addressesOf(domain);
@@ -84,6 +87,25 @@ export function createDnsLookup(options: DnsOptions): DnsLookup {
     }
   }
 
+  /**
+   * An MX record only routes mail if its host has an address. Hosts are looked up in
+   * preference order until one has one (usually the first, and cached for the probe): when
+   * none has, the MX is dangling and the domain cannot receive mail; when a lookup failed,
+   * we cannot tell, so it is a DNS error, never undeliverable.
+   */
+  async function routeIfAnyHostResolves(ordered: string[]): Promise<MailRoute> {
+    let failed: string | null = null;
+    for (const host of ordered) {
+      if (isIP(host)) return { kind: "mx", hosts: ordered };
+      const found = await hostAddressesCached(host);
+      if (found.kind === "ok") return { kind: "mx", hosts: ordered };
+      if (found.kind === "error") failed ??= found.code;
+    }
+    return failed === null ? { kind: "dangling_mx", names: ordered } : { kind: "error", code: failed };
+  }
+
+  const hostAddressesCached = (host: string) => hosts.load(host, () => lookUpHost(host), ttl);
+
   async function lookUpHost(host: string): Promise<HostAddresses> {
     const answer = await addressesOf(host);
     if (answer.kind === "ok") return { kind: "ok", addresses: answer.records };
@@ -92,6 +114,6 @@ export function createDnsLookup(options: DnsOptions): DnsLookup {
 
   return {
     mailRoute: (domain) => routes.load(domain, () => lookUpRoute(domain), ttl),
-    hostAddresses: (host) => hosts.load(host, () => lookUpHost(host), ttl),
+    hostAddresses: hostAddressesCached,
   };
 }

@@ -1,6 +1,7 @@
 import { decide, type SmtpReason } from "./classify.ts";
 import { createDnsLookup } from "./dns.ts";
 import { createListChecks } from "./lists.ts";
+import { providerTable } from "./providers.ts";
 import { resolveOptions, type VerifierOptions } from "./options.ts";
 import { createSmtpProber, type PreflightResult } from "./smtp.ts";
 import { checkSyntax } from "./syntax.ts";
@@ -29,7 +30,9 @@ export {
   type VerifierLogLevel,
   type VerifierOptions,
 } from "./options.ts";
-export type { PreflightResult } from "./smtp.ts";
+export type { PathCheck, PreflightResult } from "./smtp.ts";
+export { PROVIDER_RULES, parseProviderRules, type AcceptedMeans, type ProviderRule, type RejectedMeans } from "./providers.ts";
+export type { SocksProxy } from "./smtp-session.ts";
 export { checkSyntax, type SyntaxCheck } from "./syntax.ts";
 
 export interface BatchOptions {
@@ -48,7 +51,19 @@ export interface StreamOptions {
 export type VerifyAttempt =
   | { kind: "done"; result: VerificationResult }
   /** `greylisted`: a 4xx answer, retried after the configured delays; `busy`: a long line at its MX. */
-  | { kind: "retry"; afterMs: number; why: "greylisted" | "busy" };
+  /** `budget`: the probe budget for its MX server or for every sending path is spent until then (not a greylisting retry). */
+  | { kind: "retry"; afterMs: number; why: "greylisted" | "busy" | "budget" };
+
+/** What the verifier is doing now, for progress reports. */
+export interface VerifierActivity {
+  /** Addresses being verified (started and not finished). */
+  inFlight: number;
+  /** Of those, waiting out a greylisting delay, or for the probe budget. */
+  waitingGreylisted: number;
+  waitingBudget: number;
+  /** SMTP sessions open. */
+  sessions: number;
+}
 
 export interface Verifier {
   verify(address: string, options?: { signal?: AbortSignal }): Promise<VerificationResult>;
@@ -69,12 +84,14 @@ export interface Verifier {
    * is reported as such instead of as thousands of `smtp_unavailable` addresses.
    */
   preflight(target: string, signal?: AbortSignal): Promise<PreflightResult>;
+  activity(): VerifierActivity;
 }
 
 const DEFAULT_STREAM_WINDOW = 1_000;
 
 export function createVerifier(options: VerifierOptions = {}): Verifier {
   const config = resolveOptions(options);
+  const providers = providerTable(config.providerRules);
   const lists = createListChecks();
   const dns = createDnsLookup(config);
   const prober = createSmtpProber(config, dns);
@@ -89,17 +106,30 @@ export function createVerifier(options: VerifierOptions = {}): Verifier {
     const traits = { free: lists.isFree(domain), role: lists.isRole(local), disposable: lists.isDisposable(domain) };
     const route = await dns.mailRoute(domain);
     signal?.throwIfAborted();
-    const evidence = { input, syntax, route, traits, typo: lists.suggestDomain(domain) };
+    const rule = route.kind === "mx" ? providers.match(domain, route.hosts) : null;
+    const evidence = { input, syntax, route, traits, typo: lists.suggestDomain(domain), provider: rule?.id ?? null };
     // Disposable domains are risky whatever their MX says; they are not worth a probe.
     const probeRoute = probing && "hosts" in route && !traits.disposable ? route : null;
-    return { kind: "inspected", evidence, syntax, probeRoute } as const;
+    return { kind: "inspected", evidence, target: { ...syntax, rule }, probeRoute } as const;
   }
 
+  const counts = { inFlight: 0, waitingGreylisted: 0, waitingBudget: 0 };
+  const onWait = (why: "greylisted" | "budget", waiting: boolean) => {
+    const key = why === "budget" ? "waitingBudget" : "waitingGreylisted";
+    counts[key] += waiting ? 1 : -1;
+  };
+
   async function verifyOne(input: string, deadline: number, signal?: AbortSignal): Promise<VerificationResult> {
-    const seen = await inspect(input, signal);
-    if (seen.kind === "decided") return seen.result;
-    const smtp: SmtpReason | undefined = seen.probeRoute ? await prober.probe(seen.syntax, seen.probeRoute, { deadline, signal }) : undefined;
-    return decide({ ...seen.evidence, smtp });
+    counts.inFlight += 1;
+    try {
+      const seen = await inspect(input, signal);
+      if (seen.kind === "decided") return seen.result;
+      // null: the budget stayed spent past the deadline; the result is what DNS says.
+      const smtp = seen.probeRoute ? ((await prober.probe(seen.target, seen.probeRoute, { deadline, signal, onWait })) ?? undefined) : undefined;
+      return decide({ ...seen.evidence, smtp });
+    } finally {
+      counts.inFlight -= 1;
+    }
   }
 
   async function attemptOne(input: string, greylistRetries: number, signal?: AbortSignal): Promise<VerifyAttempt> {
@@ -107,8 +137,8 @@ export function createVerifier(options: VerifierOptions = {}): Verifier {
     if (seen.kind === "decided") return { kind: "done", result: seen.result };
     let smtp: SmtpReason | undefined;
     if (seen.probeRoute) {
-      const probe = await prober.attempt(seen.syntax, seen.probeRoute, { signal, park: true });
-      if (probe.kind === "busy") return { kind: "retry", afterMs: probe.afterMs, why: "busy" };
+      const probe = await prober.attempt(seen.target, seen.probeRoute, { signal, park: true });
+      if (probe.kind === "busy" || probe.kind === "budget") return { kind: "retry", afterMs: probe.afterMs, why: probe.kind };
       if (probe.kind === "temporary") {
         const wait = config.smtp.greylistRetryDelaysMs[greylistRetries];
         if (wait !== undefined) return { kind: "retry", afterMs: wait, why: "greylisted" };
@@ -155,6 +185,7 @@ export function createVerifier(options: VerifierOptions = {}): Verifier {
     },
 
     preflight: (target, signal) => prober.preflight(target, signal),
+    activity: () => ({ ...counts, sessions: prober.activity().sessions }),
   };
 }
 

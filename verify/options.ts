@@ -1,3 +1,6 @@
+import { VerifierConfigError } from "./errors.ts";
+import type { ProviderRule } from "./providers.ts";
+import type { SocksProxy } from "./smtp-session.ts";
 import { checkSyntax } from "./syntax.ts";
 
 export type VerifierLogLevel = "debug" | "info" | "warn";
@@ -39,6 +42,23 @@ export interface SmtpProbeOptions {
   batchTimeBudgetMs: number;
   /** How long a domain's catch-all verdict is reused. */
   catchAllTtlMs: number;
+  /**
+   * Recipients asked in one session (`SMTP_RECIPIENTS_PER_SESSION`), RSET between them; 1
+   * turns session reuse off. Provider rules and servers that object to several lower it.
+   */
+  recipientsPerSession: number;
+  /** Recipients asked of one MX server (IP address) per minute (`SMTP_BUDGET_PER_MX_PER_MINUTE`); 0 for no cap. */
+  budgetPerMxPerMinute: number;
+  /** Recipients asked through one sending path (this host, or one proxy) per day (`SMTP_BUDGET_PER_PATH_PER_DAY`); 0 for no cap. */
+  budgetPerPathPerDay: number;
+  /** SOCKS5 proxies for the probe's connections (`SMTP_PROXIES`); with any, probes never go out directly. */
+  proxies: SocksProxy[];
+  /** Sessions one proxy carries at once. */
+  perProxyConcurrency: number;
+  /** How long a failed proxy is left alone before a health check may bring it back. */
+  proxyRecheckMs: number;
+  /** How long an MX server that refused us (block list, 5.7.x at the greeting or MAIL) is not probed. */
+  blockedBackoffMs: number;
 }
 
 export interface VerifierOptions {
@@ -55,6 +75,8 @@ export interface VerifierOptions {
   /** How long a failed lookup (SERVFAIL, timeout) is reused before asking again. */
   dnsErrorTtlMs?: number;
   smtp?: Partial<SmtpProbeOptions>;
+  /** Provider rules matched before the built-in ones (`SMTP_PROVIDER_RULES_FILE`); see verify/providers.ts. */
+  providerRules?: ProviderRule[];
   /** Time source for cache expiry and the retry budget. */
   clock?: { now(): number };
   log?: VerifierLog;
@@ -68,6 +90,7 @@ export interface ResolvedVerifierOptions {
   cacheTtlMs: number;
   dnsErrorTtlMs: number;
   smtp: SmtpProbeOptions;
+  providerRules: ProviderRule[];
   now: () => number;
   log: VerifierLog;
 }
@@ -85,6 +108,13 @@ export const DEFAULT_SMTP_OPTIONS: SmtpProbeOptions = {
   greylistRetryDelaysMs: [6 * 60_000, 30 * 60_000],
   batchTimeBudgetMs: 45 * 60_000,
   catchAllTtlMs: 7 * 24 * 3_600_000,
+  recipientsPerSession: 5,
+  budgetPerMxPerMinute: 60,
+  budgetPerPathPerDay: 10_000,
+  proxies: [],
+  perProxyConcurrency: 4,
+  proxyRecheckMs: 60_000,
+  blockedBackoffMs: 30 * 60_000,
 };
 
 export const DEFAULT_VERIFIER_OPTIONS = {
@@ -96,9 +126,7 @@ export const DEFAULT_VERIFIER_OPTIONS = {
   dnsErrorTtlMs: 60_000,
 } as const;
 
-export class VerifierConfigError extends Error {
-  override name = "VerifierConfigError";
-}
+export { VerifierConfigError };
 
 const HOSTNAME = /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+$/i;
 
@@ -112,6 +140,7 @@ export function resolveOptions(options: VerifierOptions = {}): ResolvedVerifierO
     cacheTtlMs: options.cacheTtlMs ?? DEFAULT_VERIFIER_OPTIONS.cacheTtlMs,
     dnsErrorTtlMs: options.dnsErrorTtlMs ?? DEFAULT_VERIFIER_OPTIONS.dnsErrorTtlMs,
     smtp: { ...DEFAULT_SMTP_OPTIONS, ...options.smtp },
+    providerRules: options.providerRules ?? [],
     now: clock ? () => clock.now() : Date.now,
     log: options.log ?? (() => {}),
   };
@@ -121,9 +150,26 @@ export function resolveOptions(options: VerifierOptions = {}): ResolvedVerifierO
     if (!Number.isInteger(value) || value <= 0) throw new VerifierConfigError(`${name} must be a whole number above 0`);
   }
   const { smtp } = resolved;
-  const smtpPositive = { port: smtp.port, connectTimeoutMs: smtp.connectTimeoutMs, replyTimeoutMs: smtp.replyTimeoutMs, perMxConcurrency: smtp.perMxConcurrency, maxMxHosts: smtp.maxMxHosts, maxWaitingPerMx: smtp.maxWaitingPerMx };
+  const smtpPositive = {
+    port: smtp.port,
+    connectTimeoutMs: smtp.connectTimeoutMs,
+    replyTimeoutMs: smtp.replyTimeoutMs,
+    perMxConcurrency: smtp.perMxConcurrency,
+    maxMxHosts: smtp.maxMxHosts,
+    maxWaitingPerMx: smtp.maxWaitingPerMx,
+    recipientsPerSession: smtp.recipientsPerSession,
+    perProxyConcurrency: smtp.perProxyConcurrency,
+  };
   for (const [name, value] of Object.entries(smtpPositive)) {
     if (!Number.isInteger(value) || value <= 0) throw new VerifierConfigError(`smtp.${name} must be a whole number above 0`);
+  }
+  for (const [name, value] of Object.entries({ budgetPerMxPerMinute: smtp.budgetPerMxPerMinute, budgetPerPathPerDay: smtp.budgetPerPathPerDay, proxyRecheckMs: smtp.proxyRecheckMs, blockedBackoffMs: smtp.blockedBackoffMs })) {
+    if (!Number.isInteger(value) || value < 0) throw new VerifierConfigError(`smtp.${name} must be a whole number, 0 or more`);
+  }
+  for (const proxy of smtp.proxies) {
+    if (!proxy.host || !Number.isInteger(proxy.port) || proxy.port <= 0 || proxy.port > 65535) {
+      throw new VerifierConfigError("smtp.proxies must be SOCKS5 proxies with a host and a port (1-65535)");
+    }
   }
   if (smtp.port > 65535) throw new VerifierConfigError("smtp.port must be 1-65535");
   if (smtp.greylistRetryDelaysMs.some((d) => !Number.isFinite(d) || d < 0)) {

@@ -1,4 +1,5 @@
 import { isIP, connect, type Socket } from "node:net";
+import { SocksClient } from "socks";
 
 /** One SMTP reply; `text` joins the lines' texts with "\n". */
 export interface SmtpReply {
@@ -32,6 +33,31 @@ export class SmtpConnectionError extends SmtpError {
 export class SmtpProtocolError extends SmtpError {
   override name = "SmtpProtocolError";
 }
+
+/**
+ * The SOCKS5 proxy itself failed (down, refused our credentials or the port, timed out): the
+ * path is at fault, not the mail server, so another path may work.
+ */
+export class ProxyError extends SmtpError {
+  override name = "ProxyError";
+  constructor(
+    message: string,
+    readonly timedOut: boolean,
+  ) {
+    super(message);
+  }
+}
+
+/** A SOCKS5 proxy with port 25 open, used for nothing but the probe's connections. */
+export interface SocksProxy {
+  host: string;
+  port: number;
+  username?: string;
+  password?: string;
+}
+
+/** SOCKS5 replies about the destination (RFC 1928 §6: 3 network, 4 host unreachable, 5 refused, 6 TTL expired). */
+const DESTINATION_FAILURE = /rejected connection - (NetworkUnreachable|HostUnreachable|ConnectionRefused|TTLExpired)/;
 
 const MAX_LINE = 4096;
 const QUIT_WAIT_MS = 2_000;
@@ -88,6 +114,8 @@ export interface SmtpConnectOptions {
   connectTimeoutMs: number;
   replyTimeoutMs: number;
   signal?: AbortSignal;
+  /** Connect through this SOCKS5 proxy instead of directly; the destination stays an IP address we resolved. */
+  via?: SocksProxy;
 }
 
 /** A minimal SMTP client session: read replies, send commands; nothing else. */
@@ -116,6 +144,7 @@ export class SmtpSession {
 
   static connect(options: SmtpConnectOptions): Promise<SmtpSession> {
     if (isIP(options.host) === 0) throw new TypeError(`SmtpSession.connect needs an IP address, got ${options.host}`);
+    if (options.via) return SmtpSession.#connectVia(options, options.via);
     return new Promise((resolve, reject) => {
       options.signal?.throwIfAborted();
       const socket = connect({ host: options.host, port: options.port });
@@ -146,6 +175,40 @@ export class SmtpSession {
       socket.once("error", onError);
       options.signal?.addEventListener("abort", onAbort, { once: true });
     });
+  }
+
+  /**
+   * Through a SOCKS5 proxy (the `socks` package: a maintained client with SOCKS5
+   * authentication; the SMTP conversation stays ours). The proxy is given the MX's IP address,
+   * never a name, so DNS stays with the verifier's resolvers.
+   */
+  static async #connectVia(options: SmtpConnectOptions, proxy: SocksProxy): Promise<SmtpSession> {
+    options.signal?.throwIfAborted();
+    const pending = SocksClient.createConnection({
+      command: "connect",
+      proxy: { host: proxy.host, port: proxy.port, type: 5, userId: proxy.username, password: proxy.password },
+      destination: { host: options.host, port: options.port },
+      timeout: options.connectTimeoutMs,
+    });
+    let established;
+    try {
+      established = await abortable(pending, options.signal);
+    } catch (err) {
+      if (options.signal?.aborted) {
+        pending.then((late) => late.socket.destroy(), () => undefined);
+        throw options.signal.reason;
+      }
+      const message = (err as Error).message;
+      if (DESTINATION_FAILURE.test(message)) throw new SmtpConnectionError(`via proxy ${proxy.host}:${proxy.port}: ${message}`);
+      throw new ProxyError(`proxy ${proxy.host}:${proxy.port}: ${message}`, /timed out/i.test(message));
+    }
+    const session = new SmtpSession(established.socket, options.replyTimeoutMs);
+    if (options.signal) {
+      const abort = () => session.#fail(options.signal!.reason as Error);
+      options.signal.addEventListener("abort", abort, { once: true });
+      established.socket.once("close", () => options.signal!.removeEventListener("abort", abort));
+    }
+    return session;
   }
 
   /** The next reply (the banner, right after connecting). */
@@ -205,4 +268,13 @@ export class SmtpSession {
     this.#waiter = null;
     waiter?.reject(err);
   }
+}
+
+function abortable<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return work;
+  return new Promise((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
 }

@@ -10,11 +10,14 @@ import emailAddresses from "email-addresses";
  * - surrounding white space (including CR/LF from pasted or exported data) is trimmed;
  * - IP-literal domains (`user@[192.0.2.1]`) are rejected: valid SMTP, but no mailbox
  *   provider hands them out and they bypass every DNS check;
- * - the domain needs at least two labels and an alphabetic (or IDNA `xn--`) TLD.
+ * - the domain needs at least two labels and an alphabetic (or IDNA `xn--`) TLD;
+ * - U+FFFD (what a decoder puts for bytes that are not UTF-8) is never part of an address.
  */
 
 export type SyntaxProblem =
   | "empty"
+  /** U+FFFD: the input was not valid text (bytes that are not UTF-8, decoded with replacements). */
+  | "undecodable"
   | "not_an_address"
   | "local_part"
   | "local_part_too_long"
@@ -51,6 +54,7 @@ export function checkSyntax(input: string): SyntaxCheck {
   const trimmed = input.trim();
   const fail = (problem: SyntaxProblem): SyntaxCheck => ({ ok: false, problem, trimmed });
   if (trimmed === "") return fail("empty");
+  if (trimmed.includes("\uFFFD")) return fail("undecodable");
 
   const split = splitAddress(trimmed);
   if (!split) return fail("not_an_address");

@@ -26,6 +26,7 @@ export const STATUS_BY_REASON = {
   smtp_unavailable: "unknown",
   smtp_blocked: "unknown",
   greylisted: "unknown",
+  provider_unverifiable: "unknown",
 } as const satisfies Record<string, VerificationStatus>;
 
 export type VerificationReason = keyof typeof STATUS_BY_REASON;
@@ -63,6 +64,7 @@ export const REASON_PRECEDENCE: readonly VerificationReason[] = [
   "smtp_timeout",
   "smtp_unavailable",
   "greylisted",
+  "provider_unverifiable",
   "accepted_email",
   "mail_domain_ok",
 ];
@@ -77,6 +79,11 @@ export interface VerificationResult {
   flags: VerificationFlag[];
   /** A corrected address when the domain looks like a typo (gmial.com → gmail.com). */
   suggestion: string | null;
+  /**
+   * The mail provider whose rules read the probe's answers (verify/providers.ts: "gmail",
+   * "microsoft365", "yahoo"...), from the domain's MX hosts; null for everyone else.
+   */
+  provider: string | null;
 }
 
 export function isVerificationReason(value: string): value is VerificationReason {

@@ -48,6 +48,7 @@ export const REASON_LABELS: Record<VerificationReason, string> = {
   smtp_unavailable: "Mail server unavailable",
   smtp_blocked: "Our probe was blocked",
   greylisted: "Greylisted; retries ran out",
+  provider_unverifiable: "Provider's answers prove nothing",
 };
 
 export function reasonLabel(reason: string): string {

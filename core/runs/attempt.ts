@@ -83,6 +83,8 @@ export interface ParkedContact {
   contactId: number;
   retryAt: number;
   verifyAttempts: number;
+  /** Why it waits: its mail server said "later" (greylisted, busy), or the probe budget is spent. */
+  why?: "greylisted" | "busy" | "budget";
 }
 
 /** Who gets which action: the first matching case wins; `chosenLists` limits unsubscribes (null: any list). */
@@ -250,7 +252,7 @@ export function sqliteAttemptStore(db: Db, clock: Clock, lease: Lease, requests:
       if (results.length === 0 && parked.length === 0) return;
       leased(() => {
         const store = sql(
-          "UPDATE run_contacts SET status = ?, reason = ?, flags = ?, suggestion = ?, normalized = ?, verified_at = ?, retry_at = NULL WHERE run_id = ? AND contact_id = ? AND verified_at IS NULL",
+          "UPDATE run_contacts SET status = ?, reason = ?, flags = ?, suggestion = ?, normalized = ?, provider = ?, verified_at = ?, retry_at = NULL, retry_why = NULL WHERE run_id = ? AND contact_id = ? AND verified_at IS NULL",
         );
         const at = now();
         const byStatus = new Map<string, number>();
@@ -258,7 +260,7 @@ export function sqliteAttemptStore(db: Db, clock: Clock, lease: Lease, requests:
         let stored = 0;
         let firstStored: number | null = null;
         for (const { contactId, result } of results) {
-          if (store.run(result.status, result.reason, result.flags.join(" "), result.suggestion, result.normalized, at, runId, contactId).changes === 0) continue;
+          if (store.run(result.status, result.reason, result.flags.join(" "), result.suggestion, result.normalized, result.provider, at, runId, contactId).changes === 0) continue;
           stored += 1;
           firstStored = firstStored === null ? contactId : Math.min(firstStored, contactId);
           byStatus.set(result.status, (byStatus.get(result.status) ?? 0) + 1);
@@ -278,8 +280,8 @@ export function sqliteAttemptStore(db: Db, clock: Clock, lease: Lease, requests:
             idempotencyKey: `run:${runId}:refund:${firstStored}`,
           });
         }
-        const park = sql("UPDATE run_contacts SET retry_at = ?, verify_attempts = ? WHERE run_id = ? AND contact_id = ? AND verified_at IS NULL");
-        for (const p of parked) park.run(p.retryAt, p.verifyAttempts, runId, p.contactId);
+        const park = sql("UPDATE run_contacts SET retry_at = ?, verify_attempts = ?, retry_why = ? WHERE run_id = ? AND contact_id = ? AND verified_at IS NULL");
+        for (const p of parked) park.run(p.retryAt, p.verifyAttempts, p.why ?? null, runId, p.contactId);
       });
     },
 

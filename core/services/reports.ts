@@ -15,6 +15,7 @@ export const REPORT_COLUMNS = [
   "reason",
   "flags",
   "suggestion",
+  "provider",
   "action",
   "action_result",
 ] as const;
@@ -94,6 +95,7 @@ async function* reportRows(db: Db, runId: string): AsyncGenerator<string[]> {
         c.reason ?? "",
         c.flags ?? "",
         c.suggestion ?? "",
+        c.provider ?? "",
         c.action ?? "",
         actionResult(c.action, runStatus, byContact.get(c.contactId) ?? []),
       ];

@@ -178,8 +178,11 @@ export interface RunView {
     fetched: number;
     /** Contacts with a result (decided). */
     verified: number;
-    /** Addresses parked until their mail server lets us ask again (greylisting, a busy server), and when the first is due. */
-    waiting: { count: number; nextAt: string | null };
+    /**
+     * Addresses parked until their mail server lets us ask again (greylisting, a busy server)
+     * or the probe budget has room (`forBudget` of them), and when the first is due.
+     */
+    waiting: { count: number; forBudget: number; nextAt: string | null };
     applied: number;
     failed: number;
     /** Changes waiting to be sent again after ActiveCampaign weather (429, 5xx, timeouts). */
@@ -222,11 +225,11 @@ function iso(d: Date | null): string | null {
  */
 export function runView(db: Db, row: RunRow, { withPlan, now }: { withPlan: boolean; now: number }): RunView {
   const waiting = isLive(row.status)
-    ? (statement(db, "SELECT count(*) AS n, min(retry_at) AS next FROM run_contacts WHERE run_id = ? AND verified_at IS NULL AND retry_at > ?").get(row.id, now) as {
-        n: number;
-        next: number | null;
-      })
-    : { n: 0, next: null };
+    ? (statement(
+        db,
+        "SELECT count(*) AS n, count(CASE WHEN retry_why = 'budget' THEN 1 END) AS budget, min(retry_at) AS next FROM run_contacts WHERE run_id = ? AND verified_at IS NULL AND retry_at > ?",
+      ).get(row.id, now) as { n: number; budget: number; next: number | null })
+    : { n: 0, budget: 0, next: null };
   const retrying =
     row.status === "applying"
       ? Number((statement(db, "SELECT count(*) AS n FROM run_actions WHERE run_id = ? AND state = 'pending' AND attempts > 0").get(row.id) as { n: number }).n)
@@ -251,7 +254,7 @@ export function runView(db: Db, row: RunRow, { withPlan, now }: { withPlan: bool
       total: row.fetchDone ? row.contactsFetched : row.total,
       fetched: row.contactsFetched,
       verified: row.contactsVerified,
-      waiting: { count: Number(waiting.n), nextAt: waiting.next === null ? null : new Date(Number(waiting.next)).toISOString() },
+      waiting: { count: Number(waiting.n), forBudget: Number(waiting.budget), nextAt: waiting.next === null ? null : new Date(Number(waiting.next)).toISOString() },
       applied: row.actionsDone,
       failed: row.actionsFailed,
       retrying,

@@ -24,9 +24,13 @@ export const runContacts = sqliteTable(
     flags: text("flags"),
     suggestion: text("suggestion"),
     normalized: text("normalized"),
+    /** The mail provider whose rules read the probe (verify/providers.ts), null for others. */
+    provider: text("provider"),
     verifiedAt: timestamp("verified_at"),
     /** A mail server asked us to come back later (greylisting, busy): not tried again before this. */
     retryAt: timestamp("retry_at"),
+    /** Why it waits: "greylisted" or "busy" (its mail server), "budget" (the probe budget). */
+    retryWhy: text("retry_why"),
     /** Greylisting retries already spent on this address. */
     verifyAttempts: integer("verify_attempts").notNull().default(0),
     action: text("action", { enum: ACTIONS }),

@@ -30,10 +30,15 @@ export function progressOf(run: RunView): { value: number; max: number | null; t
       const of = total ?? fetched;
       const prefix = run.status === "paused_credits" ? "Paused. " : "";
       if (of === 0) return { value: 0, max: null, text: `${prefix}Fetching contacts from ActiveCampaign…` };
-      const wait = waiting.count
-        ? ` ${plural(waiting.count, "address", "addresses")} ${waiting.count === 1 ? "waits" : "wait"} for a mail server that asked us to try again later${waiting.nextAt ? ` (next try ${waiting.nextAt.slice(11, 16)} UTC)` : ""}.`
-        : "";
-      return { value: verified, max: Math.max(of, 1), text: `${prefix}Checked ${fmt(verified)} of ${total === null ? `${fmt(fetched)} fetched so far` : plural(total, "contact")}.${wait}` };
+      const forServer = waiting.count - waiting.forBudget;
+      const next = waiting.nextAt ? ` (next try ${waiting.nextAt.slice(11, 16)} UTC)` : "";
+      const waits = (n: number) => `${plural(n, "address", "addresses")} ${n === 1 ? "waits" : "wait"}`;
+      const wait = [
+        forServer > 0 ? ` ${waits(forServer)} for a mail server that asked us to try again later.` : "",
+        waiting.forBudget > 0 ? ` ${waits(waiting.forBudget)} for the probe budget (probes per mail server per minute, per sending IP per day).` : "",
+      ].join("");
+      const waitText = wait ? `${wait.replace(/\.$/, "")}${next}.` : "";
+      return { value: verified, max: Math.max(of, 1), text: `${prefix}Checked ${fmt(verified)} of ${total === null ? `${fmt(fetched)} fetched so far` : plural(total, "contact")}.${waitText}` };
     }
     case "awaiting_review":
       return { value: 1, max: 1, text: `All ${plural(verified, "contact")} checked. Waiting for your review.` };

@@ -80,5 +80,5 @@ async function checkContacts(ctx: RunContext): Promise<Checked> {
 
 function waitingReason(count: number, nextAt: number): string {
   const at = new Date(nextAt).toISOString().slice(11, 16);
-  return `${count} address(es) wait for their mail server, which asked us to try again later (greylisting, or a busy server); the next try is at ${at} UTC`;
+  return `${count} address(es) wait: their mail server asked us to try again later (greylisting, a busy server) or the probe budget is spent; the next try is at ${at} UTC`;
 }

@@ -146,6 +146,7 @@ export class VerifyStage {
             contactId: contact.contactId,
             retryAt: clock.now() + attempt.afterMs,
             verifyAttempts: contact.verifyAttempts + (attempt.why === "greylisted" ? 1 : 0),
+            why: attempt.why,
           });
         }
         this.#queueFlush();
