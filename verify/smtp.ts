@@ -119,7 +119,9 @@ interface MxLine {
 
 const ADDRESSES_PER_HOST = 2;
 /** Bounds of the "come back later" a busy MX answers, around the time its line needs. */
-const BUSY_MIN_MS = 250;
+const BUSY_MIN_MS = 50;
+/** A recipient's time at a server not measured yet (a reused loopback session takes ~10 ms). */
+const FIRST_GUESS_JOB_MS = 20;
 const BUSY_MAX_MS = 5 * 60_000;
 
 const REJECTION_REASON = {
@@ -525,7 +527,8 @@ export function createSmtpProber(options: ProberOptions, dns: DnsLookup): SmtpPr
       line.turns = line.turns.slice(line.turnsHead);
       line.turnsHead = 0;
     }
-    const step = (line.jobMs ?? BUSY_MIN_MS) / smtp.perMxConcurrency;
+    // Before a time is measured, a quick guess: coming back early costs one more "busy", late costs idle time.
+    const step = (line.jobMs ?? FIRST_GUESS_JOB_MS) / smtp.perMxConcurrency;
     const ahead = Math.max(0, line.queue.length - smtp.maxWaitingPerMx / 2) + (line.turns.length - line.turnsHead);
     const wait = Math.min(BUSY_MAX_MS, Math.max(BUSY_MIN_MS, Math.round(ahead * step)));
     line.turns.push(at + wait);
