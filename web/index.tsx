@@ -24,7 +24,7 @@ import { HomePage } from "./pages/home.tsx";
 import { liveView, RunPage } from "./pages/run.tsx";
 import { RunsPage } from "./pages/runs.tsx";
 import { csrfToken, formBody, redirectToLogin, render, requirePage, rethrowNotFound, statusOf, str } from "./render.tsx";
-import { runOptionsFrom, runOptionValues } from "./run-options.tsx";
+import { runOptionValues } from "./run-options.tsx";
 import { schedulePages } from "./routes/schedules.tsx";
 import { tokenPages } from "./routes/tokens.tsx";
 
@@ -252,13 +252,8 @@ export function webRoutes(deps: Deps): Hono<AppEnv> {
     const values = runOptionValues(raw);
     const parsed = parseForm(cleanForm, raw);
     if (!parsed.ok) return connectionPage(c, { values, errors: parsed.errors }, 400);
-    const options = runOptionsFrom(parsed.data);
-    if (!options.ok) return connectionPage(c, { values, errors: options.errors }, 400);
     try {
-      const run = createRun(deps, {
-        ctx: principal(c),
-        input: { connectionId: c.req.param("id"), scope: options.scope, actions: options.actions, smtpProbe: parsed.data.smtpProbe === "on" },
-      });
+      const run = createRun(deps, { ctx: principal(c), input: { connectionId: c.req.param("id"), ...parsed.data } });
       return c.redirect(`/runs/${run.id}`, 303);
     } catch (err) {
       rethrowNotFound(err);

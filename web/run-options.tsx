@@ -1,7 +1,7 @@
 import type { Child, FC } from "hono/jsx";
 import { ACTIONS, type Action } from "../db/schema/index.ts";
 import type { AcNamed } from "../core/ac/index.ts";
-import { actionsSchema, DEFAULT_ACTIONS, scopeSchema, type RunActions, type RunScope } from "../core/domain/scope-actions.ts";
+import { DEFAULT_ACTIONS, type RunActions, type RunScope } from "../core/domain/scope-actions.ts";
 import { STATUS_BY_REASON, VERIFICATION_REASONS, VERIFICATION_STATUSES, type VerificationReason, type VerificationStatus } from "../verify/taxonomy.ts";
 import { overrideField, type FieldErrors } from "./forms.ts";
 import { ACTION_LABELS, REASON_LABELS, STATUS_HELP, STATUS_LABELS } from "./labels.ts";
@@ -57,20 +57,6 @@ export function runOptionValuesOf(scope: RunScope, actions: RunActions, smtpProb
     unknown: actions.unknown,
     overrides: Object.fromEntries(actions.overrides.map((o) => [o.reason, o.action])),
   };
-}
-
-/** The parsed form fields (cleanForm or scheduleForm) as a run's scope and actions. */
-export function runOptionsFrom(
-  d: { scope: "lists" | "tag" | "all"; listIds: string[]; tagId: string } & Record<VerificationStatus, Action> & Record<string, unknown>,
-): { ok: true; scope: RunScope; actions: RunActions } | { ok: false; errors: FieldErrors } {
-  const scope = scopeSchema.safeParse(d.scope === "lists" ? { kind: "lists", listIds: d.listIds } : d.scope === "tag" ? { kind: "tag", tagId: d.tagId } : { kind: "all" });
-  if (!scope.success) return { ok: false, errors: { [d.scope === "tag" ? "tagId" : "listIds"]: "Choose from the ones shown" } };
-  const overrides = VERIFICATION_REASONS.flatMap((reason) => {
-    const action = d[overrideField(reason)];
-    return isAction(action) ? [{ reason, action }] : [];
-  });
-  const actions = actionsSchema.parse({ deliverable: d.deliverable, risky: d.risky, undeliverable: d.undeliverable, unknown: d.unknown, overrides });
-  return { ok: true, scope: scope.data as RunScope, actions };
 }
 
 export function usesDeleteValues(v: RunOptionValues): boolean {
