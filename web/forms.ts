@@ -1,155 +1,237 @@
 import { z } from "zod";
-import { cleanName } from "../core/domain/names.ts";
+import { loginSchema, PASSWORD_MIN, signupSchema } from "../core/domain/account.ts";
+import { connectionInputSchema, connectionUpdateSchema, DISPLAY_NAME_MAX, displayNameSchema, tokenNameSchema } from "../core/domain/connection.ts";
+import { actionSchema, actionsSchema, scopeSchema } from "../core/domain/scope-actions.ts";
 import { AppError } from "../core/errors.ts";
-import { ACTIONS } from "../db/schema/index.ts";
-import { canonicalTimeZone } from "../core/services/schedules.ts";
-import { VERIFICATION_REASONS, type VerificationReason } from "../verify/taxonomy.ts";
+import { createScheduleSchema } from "../core/services/schedules.ts";
+import { VERIFICATION_REASONS, VERIFICATION_STATUSES, type VerificationReason } from "../verify/taxonomy.ts";
+
+/**
+ * The dashboard's forms. Each one parses with the core's schemas, the same that validate the
+ * JSON API, and only puts their problems in its own words; a form defines no rule of its own
+ * beyond how a browser sends a value (flat fields, ticked checkboxes as "on", "" in a select).
+ */
 
 /** Messages keyed by form field; `_form` is a problem with the form as a whole. */
 export type FieldErrors = Partial<Record<string, string>>;
 
 export type FormResult<T> = { ok: true; data: T } | { ok: false; errors: FieldErrors };
 
-const email = z
-  .string()
-  .trim()
-  .min(1, "Enter your e-mail address")
-  .max(254, "That e-mail address is too long")
-  .pipe(z.email("Enter an e-mail address like you@example.com"));
+type Issue = z.core.$ZodIssue;
+type Say = string | ((issue: Issue) => string);
 
-/** The same rules as POST /api/auth/signup and /login, with words for a form. */
-export const signupForm = z.object({
-  email,
-  password: z.string().min(10, "Use at least 10 characters").max(200, "Use at most 200 characters"),
-});
+/**
+ * A form's sentence for the problems of one field: one for all of them, or one per zod issue
+ * code. `required` is for a value that is missing or blank, whichever check noticed it;
+ * `otherwise` for any code not listed. A problem with no sentence keeps the core's message.
+ */
+export type Wording = Say | Partial<Record<Issue["code"] | "required" | "otherwise", Say>>;
 
-export const loginForm = z.object({
-  email,
-  password: z.string().min(1, "Enter your password").max(200, "Use at most 200 characters"),
-});
+export interface Form<T extends z.ZodType> {
+  schema: T;
+  wording: Record<string, Wording>;
+  /** The form field a problem belongs to, by its path (default: the path's first part). */
+  fieldOf?: (path: readonly PropertyKey[]) => string;
+}
 
 const WHERE = "copy it from Settings → Developer in ActiveCampaign";
 
-/** The same rules as POST /api/connections. */
-const formName = z.string().max(1000, "Use at most 100 characters").transform(cleanName).pipe(z.string().max(100, "Use at most 100 characters"));
+/** The bound a too_small or too_big problem names: the core's, never a copy. */
+const limitOf = (issue: Issue) => (issue.code === "too_big" ? String(issue.maximum) : issue.code === "too_small" ? String(issue.minimum) : "");
 
-export const connectionForm = z.object({
-  name: formName.optional(),
-  apiUrl: z.string().trim().min(1, `Enter the API URL: ${WHERE}`).max(300, "That URL is too long"),
-  apiKey: z
-    .string()
-    .trim()
-    .min(1, `Enter the API key: ${WHERE}`)
-    .min(20, `That key looks too short: ${WHERE}`)
-    .max(200, "That key is too long")
-    .regex(/^[\x21-\x7e]+$/, "Paste the key exactly as ActiveCampaign shows it, without spaces"),
+const EMAIL: Wording = {
+  required: "Enter your e-mail address",
+  too_big: "That e-mail address is too long",
+  invalid_format: "Enter an e-mail address like you@example.com",
+};
+
+// The name's first bound (10 × the limit) keeps its cleaning cheap; the limit people see is the second.
+const NAME: Wording = { too_big: `Use at most ${DISPLAY_NAME_MAX} characters` };
+
+const API_KEY: Wording = {
+  required: `Enter the API key: ${WHERE}`,
+  too_small: `That key looks too short: ${WHERE}`,
+  too_big: "That key is too long",
+  invalid_format: "Paste the key exactly as ActiveCampaign shows it, without spaces",
+};
+
+/** POST /api/auth/signup's rules (core/domain/account.ts), with words for a form. */
+export const signupForm = {
+  schema: signupSchema,
+  wording: {
+    email: EMAIL,
+    password: {
+      // Missing (no bound in the problem) or too short alike.
+      required: `Use at least ${PASSWORD_MIN} characters`,
+      too_small: (i) => `Use at least ${limitOf(i)} characters`,
+      too_big: (i) => `Use at most ${limitOf(i)} characters`,
+    },
+  },
+} satisfies Form<typeof signupSchema>;
+
+export const loginForm = {
+  schema: loginSchema,
+  wording: { email: EMAIL, password: { required: "Enter your password", too_big: (i) => `Use at most ${limitOf(i)} characters` } },
+} satisfies Form<typeof loginSchema>;
+
+/** POST /api/connections's rules (core/domain/connection.ts). */
+export const connectionForm = {
+  schema: connectionInputSchema,
+  wording: { name: NAME, apiUrl: { required: `Enter the API URL: ${WHERE}`, too_big: "That URL is too long" }, apiKey: API_KEY },
+} satisfies Form<typeof connectionInputSchema>;
+
+/** An empty text field is a value not given (the form cannot leave a field out). */
+const blankAsAbsent = (v: unknown) => (typeof v === "string" && v.trim() === "" ? undefined : v);
+
+/**
+ * Renaming a connection and replacing its key (PATCH /api/connections/:id's rules): an empty
+ * key field keeps the current key; an absent name is an empty one, which the service replaces
+ * with the account name in the URL.
+ */
+const connectionSettingsSchema = z.object({
+  name: displayNameSchema.default(""),
+  apiKey: z.preprocess(blankAsAbsent, connectionUpdateSchema.shape.apiKey),
 });
+export const connectionSettingsForm = {
+  schema: connectionSettingsSchema,
+  wording: { name: NAME, apiKey: API_KEY },
+} satisfies Form<typeof connectionSettingsSchema>;
 
-const action = z.enum(ACTIONS, { error: "Choose Keep, Unsubscribe or Delete" });
+/** A new API token (POST /api/tokens). */
+const tokenSchema = z.object({ name: tokenNameSchema });
+export const tokenForm = {
+  schema: tokenSchema,
+  wording: { name: { required: "Enter a name, e.g. the program that will use it", ...NAME } },
+} satisfies Form<typeof tokenSchema>;
+
+// ---- scope, actions and probing: the Clean form and the schedule form --------------------------
 
 /** The form field of a per-reason override: "" means "same as its status". */
 export const overrideField = (reason: VerificationReason) => `override-${reason}`;
 
-const overrideShape = Object.fromEntries(
-  VERIFICATION_REASONS.map((r) => [overrideField(r), z.enum(["", ...ACTIONS], { error: "Choose an action from the list" }).default("")]),
-);
+/** A ticked checkbox is sent as "on", an unticked one not at all. */
+const checkbox = z.literal("on").optional().transform((v) => v === "on");
 
-/** Scope, actions (with per-reason overrides) and probing: shared by the Clean and schedule forms. */
-const runOptionsShape = {
-  scope: z.enum(["lists", "tag", "all"], { error: "Choose what to check" }),
-  listIds: z.array(z.string()).default([]),
-  tagId: z.string().default(""),
-  deliverable: action,
-  risky: action,
-  undeliverable: action,
-  unknown: action,
-  ...overrideShape,
-  smtpProbe: z.literal("on").optional(),
+/**
+ * What the browser sends for scope, actions and probing, checked only where the form has a
+ * shape of its own (checkboxes, the overrides' "same as its status"); the rest is passed on
+ * as it came, for the core's schemas to judge.
+ */
+const runOptionFields = {
+  smtpProbe: checkbox,
+  ...Object.fromEntries(VERIFICATION_REASONS.map((r) => [overrideField(r), z.union([z.literal(""), actionSchema]).default("")])),
 };
 
-function refineScope(v: { scope: string; listIds: string[]; tagId: string }, ctx: z.RefinementCtx) {
-  if (v.scope === "lists" && v.listIds.length === 0) ctx.addIssue({ code: "custom", path: ["listIds"], message: "Pick at least one list" });
-  if (v.scope === "lists" && v.listIds.length > 100) ctx.addIssue({ code: "custom", path: ["listIds"], message: "Pick at most 100 lists per run" });
-  if (v.scope === "tag" && !v.tagId) ctx.addIssue({ code: "custom", path: ["tagId"], message: "Pick a tag" });
+/** The flat fields as the API's `scope` and `actions` (unknown: the core's schema says what they are). */
+function runOptionsOf(v: Record<string, unknown>): Record<string, unknown> {
+  return {
+    scope: { kind: v.scope, listIds: v.listIds, tagId: v.tagId },
+    actions: {
+      // A select the browser did not send is refused (null), not given the default (undefined).
+      ...Object.fromEntries(VERIFICATION_STATUSES.map((s) => [s, v[s] ?? null])),
+      overrides: VERIFICATION_REASONS.flatMap((reason) => {
+        const action = v[overrideField(reason)];
+        return action ? [{ reason, action }] : [];
+      }),
+    },
+    smtpProbe: v.smtpProbe,
+  };
 }
 
-/** The "Clean" form: flat fields as the browser sends them, turned into a run's scope and actions. */
-export const cleanForm = z.object(runOptionsShape).superRefine(refineScope);
-export type CleanForm = z.infer<typeof cleanForm>;
+/** The API's paths as the form's fields: scope.listIds → listIds, actions.risky → risky. */
+function runOptionField(path: readonly PropertyKey[]): string {
+  const [head, sub] = path.map(String);
+  if (head === "scope") return sub === "listIds" || sub === "tagId" ? sub : "scope";
+  if (head === "actions" && (VERIFICATION_STATUSES as readonly string[]).includes(sub ?? "")) return sub!;
+  return head ?? "_form";
+}
 
-const DAY_MESSAGE = "Choose a day from 1 to 28, or the last day of the month";
-const HOUR_MESSAGE = "Choose an hour from 00:00 to 23:00";
-const THRESHOLD_MESSAGE = "Enter a whole percentage from 0 to 99";
+const RUN_OPTION_WORDING: Record<string, Wording> = {
+  scope: "Choose what to check",
+  listIds: {
+    required: "Pick at least one list",
+    too_big: (i) => `Pick at most ${limitOf(i)} lists per run`,
+    otherwise: "Choose from the ones shown",
+  },
+  tagId: { required: "Pick a tag", otherwise: "Choose from the ones shown" },
+  ...Object.fromEntries(VERIFICATION_STATUSES.map((s) => [s, "Choose Keep, Unsubscribe or Delete"])),
+  ...Object.fromEntries(VERIFICATION_REASONS.map((r) => [overrideField(r), "Choose an action from the list"])),
+};
 
-/** A monthly schedule: the Clean form's fields and when and how its runs apply (POST /api/schedules). */
-export const scheduleForm = z
-  .object({
-    ...runOptionsShape,
-    dayOfMonth: z.union([z.literal("last"), z.string().regex(/^\d{1,2}$/, DAY_MESSAGE).transform(Number).pipe(z.number().min(1, DAY_MESSAGE).max(28, DAY_MESSAGE))], {
-      error: DAY_MESSAGE,
-    }),
-    hour: z.string({ error: HOUR_MESSAGE }).regex(/^\d{1,2}$/, HOUR_MESSAGE).transform(Number).pipe(z.number().max(23, HOUR_MESSAGE)),
-    timeZone: z
-      .string({ error: "Choose a time zone" })
-      .trim()
-      .min(1, "Choose a time zone")
-      .transform((name, ctx) => {
-        const zone = canonicalTimeZone(name);
-        if (!zone) {
-          ctx.addIssue({ code: "custom", message: "Choose a time zone from the list, such as Europe/Berlin" });
-          return z.NEVER;
-        }
-        return zone;
-      }),
-    autoApply: z.literal("on").optional(),
-    holdThreshold: z
-      .string({ error: THRESHOLD_MESSAGE })
-      .trim()
-      .regex(/^\d{1,2}$/, THRESHOLD_MESSAGE)
-      .transform(Number),
-    confirmDelete: z.literal("on").optional(),
-  })
-  .superRefine(refineScope);
-export type ScheduleForm = z.infer<typeof scheduleForm>;
+const cleanSchema = z
+  .looseObject(runOptionFields)
+  .transform((v): unknown => runOptionsOf(v))
+  .pipe(z.object({ scope: scopeSchema, actions: actionsSchema, smtpProbe: z.boolean() }));
 
-/** Renaming a connection and replacing its key (PATCH /api/connections/:id). */
-export const connectionSettingsForm = z.object({
-  name: formName.default(""),
-  apiKey: z
-    .string()
-    .trim()
-    .max(200, "That key is too long")
-    .refine((k) => k === "" || k.length >= 20, `That key looks too short: ${WHERE}`)
-    .refine((k) => /^[\x21-\x7e]*$/.test(k), "Paste the key exactly as ActiveCampaign shows it, without spaces")
-    .default(""),
-});
+/** The "Clean" form: a run's scope, actions and probing (POST /api/runs's rules). */
+export const cleanForm = { schema: cleanSchema, wording: RUN_OPTION_WORDING, fieldOf: runOptionField } satisfies Form<typeof cleanSchema>;
 
-/** A new API token (POST /api/tokens). */
-export const tokenForm = z.object({
-  name: z
-    .string()
-    .max(1000, "Use at most 100 characters")
-    .transform(cleanName)
-    .pipe(z.string().min(1, "Enter a name, e.g. the program that will use it").max(100, "Use at most 100 characters")),
-});
+/** The field's whole percentage (two digits, as it allows) as the share the API takes: "30" → 0.3. Anything else goes on as it came, to be refused. */
+const percentAsShare = (v: unknown) => (typeof v === "string" && /^\d{1,2}$/.test(v.trim()) ? Number(v.trim()) / 100 : (v ?? null));
 
-/** Parses a form body; every field's first problem becomes its message. */
-export function parseForm<T extends z.ZodType>(schema: T, body: unknown): FormResult<z.infer<T>> {
-  const result = schema.safeParse(body);
+const scheduleSchema = z
+  .looseObject({ ...runOptionFields, autoApply: checkbox, confirmDelete: checkbox })
+  .transform((v): unknown => ({
+    ...runOptionsOf(v),
+    dayOfMonth: v.dayOfMonth,
+    hour: v.hour,
+    timeZone: v.timeZone,
+    autoApply: v.autoApply,
+    holdThreshold: percentAsShare(v.holdThreshold),
+    confirmDelete: v.confirmDelete,
+  }))
+  .pipe(createScheduleSchema.omit({ connectionId: true }));
+
+/** A monthly schedule: the Clean form's fields and when and how its runs apply (POST /api/schedules's rules). */
+export const scheduleForm = {
+  schema: scheduleSchema,
+  wording: {
+    ...RUN_OPTION_WORDING,
+    dayOfMonth: "Choose a day from 1 to 28, or the last day of the month",
+    hour: "Choose an hour from 00:00 to 23:00",
+    timeZone: { required: "Choose a time zone", otherwise: "Choose a time zone from the list, such as Europe/Berlin" },
+    holdThreshold: "Enter a whole percentage from 0 to 99",
+  },
+  fieldOf: runOptionField,
+} satisfies Form<typeof scheduleSchema>;
+
+// ---- parsing ---------------------------------------------------------------------------------
+
+const isBlank = (v: unknown) => v === undefined || v === null || (typeof v === "string" && v.trim() === "") || (Array.isArray(v) && v.length === 0);
+
+function sentenceFor(wording: Wording | undefined, issue: Issue): string {
+  const say = typeof wording === "object" ? ((isBlank(issue.input) && wording.required) || wording[issue.code] || wording.otherwise) : wording;
+  if (say === undefined) return capitalised(issue.message);
+  return typeof say === "function" ? say(issue) : say;
+}
+
+/**
+ * Parses a form body; every field's first problem becomes its message, in the form's words.
+ *
+ * The words are applied after parsing, not with a zod error map: in zod 4 a message written in
+ * the schema (the core's "is required: …", meant for the API) wins over any map passed to the
+ * parse, so the form looks at what went wrong (the field, the issue code, whether the value was
+ * blank) and picks its own sentence. `reportInput` keeps each issue's value for that last check;
+ * the issues are dropped here and never logged.
+ */
+export function parseForm<T extends z.ZodType>(form: Form<T>, body: unknown): FormResult<z.output<T>> {
+  const result = form.schema.safeParse(body, { reportInput: true });
   if (result.success) return { ok: true, data: result.data };
   const errors: FieldErrors = {};
   for (const issue of result.error.issues) {
-    const field = issue.path.map(String).join(".") || "_form";
-    errors[field] ??= issue.message;
+    const field = form.fieldOf ? form.fieldOf(issue.path) : issue.path.length > 0 ? String(issue.path[0]) : "_form";
+    errors[field] ??= sentenceFor(form.wording[field], issue);
   }
   return { ok: false, errors };
 }
+
+const capitalised = (message: string) => message.charAt(0).toUpperCase() + message.slice(1);
 
 /** A service's AppError as form errors: next to its field when it names one. */
 export function errorsFromAppError(err: unknown): FieldErrors {
   if (!(err instanceof AppError)) throw err;
   if (!err.field) return { _form: err.message };
-  return { [err.field]: err.message.charAt(0).toUpperCase() + err.message.slice(1) };
+  return { [err.field]: capitalised(err.message) };
 }
 
 /** Multi-value form fields (checkboxes) as arrays, single ones as strings. */

@@ -5,7 +5,7 @@ import type { AppEnv } from "../server/env.ts";
 import { AppError } from "../core/errors.ts";
 import { csrfTokenFor } from "../server/middleware/auth.ts";
 import { readForm } from "../server/middleware/body.ts";
-import { Layout, type LayoutProps } from "./components.tsx";
+import { Layout, type LayoutProps } from "./components/layout.tsx";
 import { formValues } from "./forms.ts";
 
 /** Short confirmations after a redirect, chosen by key so no text comes from the URL. */

@@ -1,8 +1,9 @@
 import type { Child, FC } from "hono/jsx";
 import { ACTIONS, type Action } from "../db/schema/index.ts";
 import type { AcNamed } from "../core/ac/index.ts";
-import { actionsSchema, DEFAULT_ACTIONS, scopeSchema, type RunActions, type RunScope } from "../core/domain/scope-actions.ts";
+import { DEFAULT_ACTIONS, type RunActions, type RunScope } from "../core/domain/scope-actions.ts";
 import { STATUS_BY_REASON, VERIFICATION_REASONS, VERIFICATION_STATUSES, type VerificationReason, type VerificationStatus } from "../verify/taxonomy.ts";
+import { controlAttrs, FieldError, SelectField } from "./components/form.tsx";
 import { overrideField, type FieldErrors } from "./forms.ts";
 import { ACTION_LABELS, REASON_LABELS, STATUS_HELP, STATUS_LABELS } from "./labels.ts";
 
@@ -59,20 +60,6 @@ export function runOptionValuesOf(scope: RunScope, actions: RunActions, smtpProb
   };
 }
 
-/** The parsed form fields (cleanForm or scheduleForm) as a run's scope and actions. */
-export function runOptionsFrom(
-  d: { scope: "lists" | "tag" | "all"; listIds: string[]; tagId: string } & Record<VerificationStatus, Action> & Record<string, unknown>,
-): { ok: true; scope: RunScope; actions: RunActions } | { ok: false; errors: FieldErrors } {
-  const scope = scopeSchema.safeParse(d.scope === "lists" ? { kind: "lists", listIds: d.listIds } : d.scope === "tag" ? { kind: "tag", tagId: d.tagId } : { kind: "all" });
-  if (!scope.success) return { ok: false, errors: { [d.scope === "tag" ? "tagId" : "listIds"]: "Choose from the ones shown" } };
-  const overrides = VERIFICATION_REASONS.flatMap((reason) => {
-    const action = d[overrideField(reason)];
-    return isAction(action) ? [{ reason, action }] : [];
-  });
-  const actions = actionsSchema.parse({ deliverable: d.deliverable, risky: d.risky, undeliverable: d.undeliverable, unknown: d.unknown, overrides });
-  return { ok: true, scope: scope.data as RunScope, actions };
-}
-
 export function usesDeleteValues(v: RunOptionValues): boolean {
   return VERIFICATION_STATUSES.some((s) => v[s] === "delete") || Object.values(v.overrides).includes("delete");
 }
@@ -100,25 +87,25 @@ const REASONS_BY_STATUS = Object.fromEntries(
   VERIFICATION_STATUSES.map((s) => [s, VERIFICATION_REASONS.filter((r) => STATUS_BY_REASON[r] === s)]),
 ) as Record<VerificationStatus, VerificationReason[]>;
 
+const ScopeChoice: FC<{ kind: RunOptionValues["scope"]; label: string; checked: boolean; disabled?: boolean }> = (p) => (
+  <div class="choice">
+    <input type="radio" name="scope" value={p.kind} id={`scope-${p.kind}`} checked={p.checked} disabled={p.disabled} />
+    <label for={`scope-${p.kind}`}>{p.label}</label>
+  </div>
+);
+
 export const ScopeFieldset: FC<{ legend: string; lists: AcNamed[]; tags: AcNamed[]; values: RunOptionValues; errors: FieldErrors }> = ({ legend, lists, tags, values, errors }) => (
   <fieldset class={errors.listIds || errors.tagId || errors.scope ? "group has-error" : "group"} id="f-scope">
     <legend>{legend}</legend>
-    {errors.scope ? <p class="field-error">{errors.scope}</p> : null}
+    <FieldError name="scope" error={errors.scope} />
 
-    <div class="choice">
-      <input type="radio" name="scope" value="lists" id="scope-lists" checked={values.scope === "lists"} disabled={lists.length === 0} />
-      <label for="scope-lists">Contacts on these lists</label>
-    </div>
+    <ScopeChoice kind="lists" label="Contacts on these lists" checked={values.scope === "lists"} disabled={lists.length === 0} />
     {lists.length === 0 ? (
       <p class="hint indent">This account has no lists.</p>
     ) : (
       <fieldset class="indent sub" id="f-listIds" aria-describedby={errors.listIds ? "f-listIds-error" : undefined}>
         <legend class="visually-hidden">Lists</legend>
-        {errors.listIds ? (
-          <p class="field-error" id="f-listIds-error">
-            {errors.listIds}
-          </p>
-        ) : null}
+        <FieldError name="listIds" error={errors.listIds} />
         <div class="checklist">
           {lists.map((l) => (
             <div class="choice">
@@ -130,37 +117,24 @@ export const ScopeFieldset: FC<{ legend: string; lists: AcNamed[]; tags: AcNamed
       </fieldset>
     )}
 
-    <div class="choice">
-      <input type="radio" name="scope" value="tag" id="scope-tag" checked={values.scope === "tag"} disabled={tags.length === 0} />
-      <label for="scope-tag">Contacts with a tag</label>
-    </div>
+    <ScopeChoice kind="tag" label="Contacts with a tag" checked={values.scope === "tag"} disabled={tags.length === 0} />
     {tags.length === 0 ? (
       <p class="hint indent">This account has no tags.</p>
     ) : (
-      <div class={errors.tagId ? "indent field has-error" : "indent field"}>
-        <label for="f-tagId" class="visually-hidden">
-          Tag
-        </label>
-        {errors.tagId ? (
-          <p class="field-error" id="f-tagId-error">
-            {errors.tagId}
-          </p>
-        ) : null}
-        <select name="tagId" id="f-tagId" data-scope="tag" aria-invalid={errors.tagId ? "true" : undefined} aria-describedby={errors.tagId ? "f-tagId-error" : undefined}>
-          <option value="">Choose a tag…</option>
-          {tags.map((t) => (
-            <option value={t.id} selected={values.tagId === t.id}>
-              {t.name || `Tag ${t.id}`}
-            </option>
-          ))}
-        </select>
-      </div>
+      <SelectField
+        name="tagId"
+        label="Tag"
+        labelClass="visually-hidden"
+        class="indent"
+        error={errors.tagId}
+        select={{ "data-scope": "tag" }}
+        placeholder="Choose a tag…"
+        value={values.tagId}
+        options={tags.map((t) => ({ value: t.id, label: t.name || `Tag ${t.id}` }))}
+      />
     )}
 
-    <div class="choice">
-      <input type="radio" name="scope" value="all" id="scope-all" checked={values.scope === "all"} />
-      <label for="scope-all">All contacts in the account</label>
-    </div>
+    <ScopeChoice kind="all" label="All contacts in the account" checked={values.scope === "all"} />
   </fieldset>
 );
 
@@ -186,9 +160,9 @@ export const ActionsFieldset: FC<{ legend: string; intro: string; values: RunOpt
               <p class="hint" id={`f-${s}-hint`}>
                 {STATUS_HELP[s]}
               </p>
-              {errors[s] ? <p class="field-error">{errors[s]}</p> : null}
+              <FieldError name={s} error={errors[s]} />
             </div>
-            <select name={s} id={`f-${s}`} aria-describedby={`f-${s}-hint`} data-action-select data-status={s}>
+            <select {...controlAttrs(s, errors[s], `f-${s}-hint`)} data-action-select data-status={s}>
               {ACTIONS.map((a) => (
                 <option value={a} selected={values[s] === a}>
                   {ACTION_LABELS[a]}
@@ -228,12 +202,8 @@ export const ActionsFieldset: FC<{ legend: string; intro: string; values: RunOpt
                 return (
                   <div class={error ? "override-row has-error" : "override-row"}>
                     <label for={`f-${name}`}>{REASON_LABELS[r]}</label>
-                    {error ? (
-                      <p class="field-error" id={`f-${name}-error`}>
-                        {error}
-                      </p>
-                    ) : null}
-                    <select name={name} id={`f-${name}`} data-action-select data-override-of={s} aria-describedby={error ? `f-${name}-error` : undefined}>
+                    <FieldError name={name} error={error} />
+                    <select {...controlAttrs(name, error)} data-action-select data-override-of={s}>
                       <option value="" selected={values.overrides[r] === undefined}>
                         Same as {STATUS_LABELS[s]}
                       </option>

@@ -26,12 +26,20 @@ export const apiUrlSchema = z
   .min(1, `is required: ${WHERE}`)
   .max(300, "is too long");
 
-/** A name people read (connections, API tokens): hidden characters removed, at most 100 characters. */
+export const DISPLAY_NAME_MAX = 100;
+
+/**
+ * A name people read (connections, API tokens): hidden characters removed, at most
+ * DISPLAY_NAME_MAX characters. The first bound only keeps the cleaning cheap.
+ */
 export const displayNameSchema = z
   .string({ error: "must be text" })
-  .max(1000, "must be at most 100 characters")
+  .max(10 * DISPLAY_NAME_MAX, `must be at most ${DISPLAY_NAME_MAX} characters`)
   .transform(cleanName)
-  .pipe(z.string().max(100, "must be at most 100 characters"));
+  .pipe(z.string().max(DISPLAY_NAME_MAX, `must be at most ${DISPLAY_NAME_MAX} characters`));
+
+/** An API token's name: a display name that is not empty once cleaned. */
+export const tokenNameSchema = displayNameSchema.pipe(z.string().min(1, "is required"));
 
 export const connectionInputSchema = z.object({ name: displayNameSchema.optional(), apiUrl: apiUrlSchema, apiKey: apiKeySchema });
 export const connectionUpdateSchema = z.object({ name: displayNameSchema.optional(), apiKey: apiKeySchema.optional() });

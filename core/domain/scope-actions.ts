@@ -37,7 +37,8 @@ export const scopeSchema = z.discriminatedUnion(
 );
 export type RunScope = z.infer<typeof scopeSchema>;
 
-const action = z.enum(ACTIONS, { error: 'must be "keep", "unsubscribe" or "delete"' });
+/** What to do with a contact: keep, unsubscribe or delete. */
+export const actionSchema = z.enum(ACTIONS, { error: 'must be "keep", "unsubscribe" or "delete"' });
 
 /** The defaults (docs/architecture.md, "Safety rules"): undeliverable → Unsubscribe; risky, unknown, deliverable → Keep. */
 export const DEFAULT_ACTIONS: Record<VerificationStatus, Action> = {
@@ -49,17 +50,17 @@ export const DEFAULT_ACTIONS: Record<VerificationStatus, Action> = {
 
 export const actionsSchema = z
   .object({
-    deliverable: action.default(DEFAULT_ACTIONS.deliverable),
-    risky: action.default(DEFAULT_ACTIONS.risky),
-    undeliverable: action.default(DEFAULT_ACTIONS.undeliverable),
-    unknown: action.default(DEFAULT_ACTIONS.unknown),
+    deliverable: actionSchema.default(DEFAULT_ACTIONS.deliverable),
+    risky: actionSchema.default(DEFAULT_ACTIONS.risky),
+    undeliverable: actionSchema.default(DEFAULT_ACTIONS.undeliverable),
+    unknown: actionSchema.default(DEFAULT_ACTIONS.unknown),
     overrides: z
       .array(
         z.object({
           reason: z.enum(VERIFICATION_REASONS as [VerificationReason, ...VerificationReason[]], {
             error: `must be one of ${VERIFICATION_REASONS.join(", ")}`,
           }),
-          action,
+          action: actionSchema,
         }),
       )
       .max(VERIFICATION_REASONS.length)

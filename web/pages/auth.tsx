@@ -1,5 +1,5 @@
 import type { FC } from "hono/jsx";
-import { ErrorSummary, TextField } from "../components.tsx";
+import { PostForm, TextField } from "../components/form.tsx";
 import type { FieldErrors } from "../forms.ts";
 
 interface AuthProps {
@@ -14,16 +14,10 @@ const LABELS = { email: "E-mail address", password: "Password" };
 export const LoginPage: FC<AuthProps> = ({ values, errors, next }) => (
   <div class="narrow">
     <h1>Sign in</h1>
-    <form method="post" action={next && next !== "/" ? `/login?next=${encodeURIComponent(next)}` : "/login"} class="card stack" novalidate>
-      <ErrorSummary errors={errors} labels={LABELS} />
+    <PostForm action={next && next !== "/" ? `/login?next=${encodeURIComponent(next)}` : "/login"} class="card stack" errors={errors} labels={LABELS} submit="Sign in">
       <TextField name="email" label={LABELS.email} type="email" autocomplete="email" value={values.email} error={errors.email} required spellcheck={false} autofocus={!values.email} />
       <TextField name="password" label={LABELS.password} type="password" autocomplete="current-password" error={errors.password} required autofocus={Boolean(values.email)} />
-      <div class="actions">
-        <button type="submit" class="primary">
-          Sign in
-        </button>
-      </div>
-    </form>
+    </PostForm>
     <p class="center">
       New to Listwarden? <a href="/signup">Create an account</a>
     </p>
@@ -37,16 +31,10 @@ export const SignupPage: FC<AuthProps> = ({ values, errors, signupCredits }) => 
       Check your ActiveCampaign lists for dead, risky and mistyped addresses, and clean them up safely.
       {signupCredits ? ` You start with ${signupCredits} free credits: one per contact checked.` : ""}
     </p>
-    <form method="post" action="/signup" class="card stack" novalidate>
-      <ErrorSummary errors={errors} labels={LABELS} />
+    <PostForm action="/signup" class="card stack" errors={errors} labels={LABELS} submit="Create account">
       <TextField name="email" label={LABELS.email} type="email" autocomplete="email" value={values.email} error={errors.email} required spellcheck={false} autofocus />
       <TextField name="password" label={LABELS.password} type="password" autocomplete="new-password" hint="At least 10 characters, and not a common password: a few unrelated words work well." error={errors.password} required />
-      <div class="actions">
-        <button type="submit" class="primary">
-          Create account
-        </button>
-      </div>
-    </form>
+    </PostForm>
     <p class="center">
       Already have an account? <a href="/login">Sign in</a>
     </p>

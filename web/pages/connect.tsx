@@ -1,5 +1,6 @@
 import type { FC } from "hono/jsx";
-import { CsrfField, ErrorSummary, PageHeader, TextField } from "../components.tsx";
+import { PostForm, TextField } from "../components/form.tsx";
+import { PageHeader } from "../components/layout.tsx";
 import type { FieldErrors } from "../forms.ts";
 
 const LABELS = { name: "Name", apiUrl: "API URL", apiKey: "API key" };
@@ -22,9 +23,20 @@ export const ConnectPage: FC<{ values: { name?: string; apiUrl?: string }; error
         </li>
       </ol>
     </div>
-    <form method="post" action="/connections" class="card stack" novalidate>
-      <CsrfField token={csrfToken} />
-      <ErrorSummary errors={errors} labels={LABELS} />
+    <PostForm
+      action="/connections"
+      class="card stack"
+      csrfToken={csrfToken}
+      errors={errors}
+      labels={LABELS}
+      submit="Check and connect"
+      actions={
+        <a href="/" class="button secondary">
+          Cancel
+        </a>
+      }
+      note={<p class="small muted">We check the key with ActiveCampaign before saving anything.</p>}
+    >
       <TextField
         name="apiUrl"
         label={LABELS.apiUrl}
@@ -52,15 +64,6 @@ export const ConnectPage: FC<{ values: { name?: string; apiUrl?: string }; error
         hint="A long string of letters and digits. It is stored encrypted and never shown again: only its last 4 characters."
       />
       <TextField name="name" label={`${LABELS.name} (optional)`} value={values.name} error={errors.name} autocomplete="off" hint="How this account is called in Listwarden, e.g. “Main newsletter”. Defaults to the account name in the URL." />
-      <div class="actions">
-        <button type="submit" class="primary">
-          Check and connect
-        </button>
-        <a href="/" class="button secondary">
-          Cancel
-        </a>
-      </div>
-      <p class="small muted">We check the key with ActiveCampaign before saving anything.</p>
-    </form>
+    </PostForm>
   </div>
 );

@@ -3,7 +3,9 @@ import type { AcNamed } from "../../core/ac/index.ts";
 import type { ConnectionView } from "../../core/services/connections.ts";
 import type { RunView } from "../../core/services/runs.ts";
 import type { ScheduleView } from "../../core/services/schedules.ts";
-import { CsrfField, ErrorSummary, PageHeader, StatusBadge, TextField, Time } from "../components.tsx";
+import { ButtonForm, PostForm, TextField } from "../components/form.tsx";
+import { StatusBadge, Time } from "../components/inline.tsx";
+import { PageHeader } from "../components/layout.tsx";
 import type { FieldErrors } from "../forms.ts";
 import type { AcData } from "../loaders.ts";
 import { fmt, plural } from "../labels.ts";
@@ -36,9 +38,14 @@ const SETTINGS_LABELS = { name: "Name", apiKey: "New API key" };
  * the stored key this is the way forward, so the key is then required and the form is open.
  */
 const SettingsForm: FC<{ connection: ConnectionView; refused: boolean; name: string; errors: FieldErrors; csrfToken: string }> = ({ connection: c, refused, name, errors, csrfToken }) => (
-  <form method="post" action={`/connections/${c.id}/settings`} class="stack settings-form" novalidate>
-    <CsrfField token={csrfToken} />
-    <ErrorSummary errors={errors} labels={SETTINGS_LABELS} />
+  <PostForm
+    action={`/connections/${c.id}/settings`}
+    class="stack settings-form"
+    csrfToken={csrfToken}
+    errors={errors}
+    labels={SETTINGS_LABELS}
+    submit={refused ? "Check and replace the key" : "Save"}
+  >
     <TextField
       name="apiKey"
       label={refused ? "New API key" : "New API key (optional)"}
@@ -54,12 +61,7 @@ const SettingsForm: FC<{ connection: ConnectionView; refused: boolean; name: str
       }
     />
     <TextField name="name" label={SETTINGS_LABELS.name} value={name} error={errors.name} autocomplete="off" hint="How this account is called in Listwarden." />
-    <div class="actions">
-      <button type="submit" class="primary">
-        {refused ? "Check and replace the key" : "Save"}
-      </button>
-    </div>
-  </form>
+  </PostForm>
 );
 
 export const ConnectionPage: FC<ConnectionPageProps> = (p) => {
@@ -136,10 +138,16 @@ export const ConnectionPage: FC<ConnectionPageProps> = (p) => {
 };
 
 const CleanForm: FC<ConnectionPageProps & { lists: AcNamed[]; tags: AcNamed[] }> = (p) => (
-  <form method="post" action={`/connections/${p.connection.id}/runs`} class="card stack clean-form" novalidate>
-    <h2>Clean this account</h2>
-    <CsrfField token={p.csrfToken} />
-    <ErrorSummary errors={p.errors} labels={RUN_OPTION_LABELS} />
+  <PostForm
+    action={`/connections/${p.connection.id}/runs`}
+    class="card stack clean-form"
+    heading={<h2>Clean this account</h2>}
+    csrfToken={p.csrfToken}
+    errors={p.errors}
+    labels={RUN_OPTION_LABELS}
+    submit="Start checking"
+    note={<p class="small muted">Nothing changes in ActiveCampaign until you review the results and approve.</p>}
+  >
 
     <ScopeFieldset legend="1. What to check" lists={p.lists} tags={p.tags} values={p.values} errors={p.errors} />
 
@@ -170,13 +178,7 @@ const CleanForm: FC<ConnectionPageProps & { lists: AcNamed[]; tags: AcNamed[] }>
       </p>
     </div>
 
-    <div class="actions">
-      <button type="submit" class="primary">
-        Start checking
-      </button>
-    </div>
-    <p class="small muted">Nothing changes in ActiveCampaign until you review the results and approve.</p>
-  </form>
+  </PostForm>
 );
 
 export const DeleteConnectionPage: FC<{ connection: ConnectionView; activeRuns: RunView[]; csrfToken: string }> = ({ connection, activeRuns, csrfToken }) => (
@@ -190,15 +192,18 @@ export const DeleteConnectionPage: FC<{ connection: ConnectionView; activeRuns: 
           the connection is deleted.
         </p>
       ) : null}
-      <form method="post" action={`/connections/${connection.id}/delete`} class="actions">
-        <CsrfField token={csrfToken} />
-        <button type="submit" class="danger">
-          Delete connection
-        </button>
-        <a class="button secondary" href={`/connections/${connection.id}`}>
-          Keep it
-        </a>
-      </form>
+      <ButtonForm
+        action={`/connections/${connection.id}/delete`}
+        csrfToken={csrfToken}
+        buttonClass="danger"
+        after={
+          <a class="button secondary" href={`/connections/${connection.id}`}>
+            Keep it
+          </a>
+        }
+      >
+        Delete connection
+      </ButtonForm>
     </div>
   </div>
 );

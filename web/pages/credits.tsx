@@ -1,7 +1,29 @@
 import type { FC } from "hono/jsx";
 import type { LedgerEntryView } from "../../core/services/credits.ts";
-import { PageHeader, Time } from "../components.tsx";
+import { Time } from "../components/inline.tsx";
+import { PageHeader } from "../components/layout.tsx";
+import { DataTable, type Column } from "../components/table.tsx";
 import { fmt, LEDGER_LABELS } from "../labels.ts";
+
+const LEDGER_COLUMNS: Column<LedgerEntryView>[] = [
+  { label: "Date", cell: (e) => <Time iso={e.createdAt} /> },
+  { label: "What", cell: (e) => LEDGER_LABELS[e.kind] },
+  { label: "Amount", num: true, cellClass: (e) => (e.amount < 0 ? "neg" : "pos"), cell: (e) => (e.amount > 0 ? `+${fmt(e.amount)}` : `−${fmt(-e.amount)}`) },
+  {
+    label: "Reason",
+    cell: (e) => (
+      <div>
+        {e.reason}
+        {e.runId ? (
+          <>
+            {" "}
+            <a href={`/runs/${e.runId}`}>View run</a>
+          </>
+        ) : null}
+      </div>
+    ),
+  },
+];
 
 export const CreditsPage: FC<{ balance: number; entries: LedgerEntryView[]; email: string }> = ({ balance, entries, email }) => (
   <>
@@ -29,44 +51,7 @@ export const CreditsPage: FC<{ balance: number; entries: LedgerEntryView[]; emai
       {entries.length === 0 ? (
         <p class="muted">No credit movements yet.</p>
       ) : (
-        <div class="table-wrap" role="region" aria-label="Credit history" tabindex={0}>
-          <table class="responsive">
-            <thead>
-              <tr>
-                <th scope="col">Date</th>
-                <th scope="col">What</th>
-                <th scope="col" class="num">
-                  Amount
-                </th>
-                <th scope="col">Reason</th>
-              </tr>
-            </thead>
-            <tbody>
-              {entries.map((e) => (
-                <tr>
-                  <td data-label="Date">
-                    <Time iso={e.createdAt} />
-                  </td>
-                  <td data-label="What">{LEDGER_LABELS[e.kind]}</td>
-                  <td class={e.amount < 0 ? "num neg" : "num pos"} data-label="Amount">
-                    {e.amount > 0 ? `+${fmt(e.amount)}` : `−${fmt(-e.amount)}`}
-                  </td>
-                  <td data-label="Reason">
-                    <div>
-                      {e.reason}
-                      {e.runId ? (
-                        <>
-                          {" "}
-                          <a href={`/runs/${e.runId}`}>View run</a>
-                        </>
-                      ) : null}
-                    </div>
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <DataTable rows={entries} label="Credit history" columns={LEDGER_COLUMNS} />
       )}
       {entries.length >= 50 ? <p class="small muted">Showing the 50 most recent entries.</p> : null}
     </section>

@@ -2,9 +2,9 @@ import type { FC } from "hono/jsx";
 import type { ConnectionView } from "../../core/services/connections.ts";
 import type { RunView } from "../../core/services/runs.ts";
 import type { ScheduleView } from "../../core/services/schedules.ts";
-import { HealthBar, Legend } from "../charts.tsx";
-import { ScheduledTag, StatusBadge, Time } from "../components.tsx";
-import { fmt, isKeyRefused, plural, scopeWords } from "../labels.ts";
+import { Legend } from "../charts.tsx";
+import { RunHistoryTable } from "../components/run-history.tsx";
+import { fmt, isKeyRefused } from "../labels.ts";
 
 /** The soonest next run of a connection's schedules, in its schedule's zone. */
 function nextScheduled(schedules: ScheduleView[] | undefined): string | null {
@@ -112,52 +112,10 @@ export const HomePage: FC<{ connections: ConnectionView[]; balance: number; runs
         <p class="muted">{connections.length === 0 ? "Your runs will show here once you have connected an account." : "No runs yet. Open a connection and start one."}</p>
       ) : (
         <>
-          <RunsTable runs={runs} showConnection />
+          <RunHistoryTable runs={runs} label="Runs" showConnection detail="health" />
           <Legend />
         </>
       )}
     </section>
   </>
-);
-
-export const RunsTable: FC<{ runs: RunView[]; showConnection?: boolean }> = ({ runs, showConnection }) => (
-  <div class="table-wrap" role="region" aria-label="Runs" tabindex={0}>
-    <table class="responsive">
-      <thead>
-        <tr>
-          <th scope="col">Started</th>
-          {showConnection ? <th scope="col">Account</th> : null}
-          <th scope="col">Scope</th>
-          <th scope="col">Status</th>
-          <th scope="col" class="num">
-            Contacts
-          </th>
-          <th scope="col">Health</th>
-        </tr>
-      </thead>
-      <tbody>
-        {runs.map((r) => (
-          <tr>
-            <td data-label="Started">
-              <div>
-                <a href={`/runs/${r.id}`}>
-                  <Time iso={r.timings.createdAt} />
-                </a>{" "}
-                <ScheduledTag scheduleId={r.scheduleId} />
-              </div>
-            </td>
-            {showConnection ? <td data-label="Account">{r.connectionName}</td> : null}
-            <td data-label="Scope">{scopeWords(r.scope)}</td>
-            <td data-label="Status">
-              <StatusBadge status={r.status} />
-            </td>
-            <td class="num" data-label="Contacts">
-              {fmt(r.progress.fetched)}
-            </td>
-            <td class="health-cell" data-label="Health">{r.progress.verified > 0 ? <HealthBar byStatus={r.counts.byStatus} label={`${plural(r.progress.verified, "contact")} checked`} /> : <span class="muted">—</span>}</td>
-          </tr>
-        ))}
-      </tbody>
-    </table>
-  </div>
 );

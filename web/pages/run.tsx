@@ -4,7 +4,10 @@ import { CHECKING, isCancellable, isLive } from "../../core/domain/run-status.ts
 import type { RunView } from "../../core/services/runs.ts";
 import { VERIFICATION_STATUSES } from "../../verify/taxonomy.ts";
 import { HealthBar, ReasonChart, StatusChart } from "../charts.tsx";
-import { CsrfField, ErrorSummary, PageHeader, ScheduledTag, StatusBadge, Time } from "../components.tsx";
+import { ButtonForm, CheckboxField, CsrfField, ErrorSummary } from "../components/form.tsx";
+import { ScheduledTag, StatusBadge, Time } from "../components/inline.tsx";
+import { PageHeader } from "../components/layout.tsx";
+import { DataTable, type Column } from "../components/table.tsx";
 import type { FieldErrors } from "../forms.ts";
 import { actionLabel, duration, fmt, plural, reasonLabel, RUN_STATUS_WORDS, scopeWords, STATUS_LABELS, statusLabel } from "../labels.ts";
 
@@ -95,9 +98,19 @@ export function liveView(run: RunView) {
   };
 }
 
+type LiveText = ReturnType<typeof liveView>["text"];
+
+/** A number web/static/run.js keeps up to date (data-bind), as GET /runs/:id/live words it. */
+const Stat: FC<{ label: string; bind: keyof LiveText; text: LiveText }> = ({ label, bind, text }) => (
+  <div>
+    <dt>{label}</dt>
+    <dd data-bind={bind}>{text[bind]}</dd>
+  </div>
+);
+
 export const RunPage: FC<RunPageProps> = ({ run, listNames, errors, csrfToken }) => {
   const words = RUN_STATUS_WORDS[run.status];
-  const progress = progressOf(run);
+  const { progress, text } = liveView(run);
   const live = isLive(run.status);
   const listName = (id: number | string) => listNames?.get(String(id)) ?? `List #${id}`;
   const verifiedTotal = VERIFICATION_STATUSES.reduce((a, s) => a + (run.counts.byStatus[s] ?? 0), 0);
@@ -161,28 +174,16 @@ export const RunPage: FC<RunPageProps> = ({ run, listNames, errors, csrfToken })
         </div>
 
         <dl class="stats">
-          <div>
-            <dt>Contacts found</dt>
-            <dd data-bind="fetched">{fmt(run.progress.fetched)}</dd>
-          </div>
-          <div>
-            <dt>Checked</dt>
-            <dd data-bind="verified">{fmt(run.progress.verified)}</dd>
-          </div>
+          <Stat label="Contacts found" bind="fetched" text={text} />
+          <Stat label="Checked" bind="verified" text={text} />
           <div>
             <dt>Changes made</dt>
             <dd>
-              <span data-bind="applied">{fmt(run.progress.applied)}</span> / <span data-bind="planned">{fmt(run.progress.planned)}</span>
+              <span data-bind="applied">{text.applied}</span> / <span data-bind="planned">{text.planned}</span>
             </dd>
           </div>
-          <div>
-            <dt>Credits charged</dt>
-            <dd data-bind="charged">{fmt(run.credits.charged)}</dd>
-          </div>
-          <div>
-            <dt>Refunded</dt>
-            <dd data-bind="refunded">{fmt(run.credits.refunded)}</dd>
-          </div>
+          <Stat label="Credits charged" bind="charged" text={text} />
+          <Stat label="Refunded" bind="refunded" text={text} />
         </dl>
         {live ? (
           <p class="small muted" id="live-note">
@@ -190,23 +191,21 @@ export const RunPage: FC<RunPageProps> = ({ run, listNames, errors, csrfToken })
           </p>
         ) : null}
         {run.canRetryActions ? (
-          <form method="post" action={`/runs/${run.id}/retry`} class="actions">
-            <CsrfField token={csrfToken} />
-            <button type="submit">Retry the changes not made</button>
-            <span class="small muted">
-              {plural(run.progress.planned - run.progress.applied, "change")} did not go through. They are sent again as planned; nothing is checked or
-              charged again.
-            </span>
-          </form>
+          <ButtonForm
+            action={`/runs/${run.id}/retry`}
+            csrfToken={csrfToken}
+            after={
+              <span class="small muted">
+                {plural(run.progress.planned - run.progress.applied, "change")} did not go through. They are sent again as planned; nothing is checked or
+                charged again.
+              </span>
+            }
+          >
+            Retry the changes not made
+          </ButtonForm>
         ) : null}
         {isCancellable(run.status) && run.status !== "awaiting_review" ? (
-          <form method="post" action={`/runs/${run.id}/cancel`} class="actions">
-            <CsrfField token={csrfToken} />
-            <button type="submit" class="secondary">
-              Cancel run
-            </button>
-            <span class="small muted">Nothing has been changed in ActiveCampaign yet; unchecked contacts are refunded.</span>
-          </form>
+          <CancelButton run={run} csrfToken={csrfToken} note="Nothing has been changed in ActiveCampaign yet; unchecked contacts are refunded." />
         ) : null}
       </section>
 
@@ -284,6 +283,53 @@ export const RunPage: FC<RunPageProps> = ({ run, listNames, errors, csrfToken })
   );
 };
 
+const CancelButton: FC<{ run: RunView; csrfToken: string; note: string }> = ({ run, csrfToken, note }) => (
+  <ButtonForm action={`/runs/${run.id}/cancel`} csrfToken={csrfToken} buttonClass="secondary" after={<span class="small muted">{note}</span>}>
+    Cancel run
+  </ButtonForm>
+);
+
+type SampleRow = NonNullable<RunView["plan"]>["sample"][number];
+
+/** The review's sample: each contact with a change, its result, the action and the lists concerned. */
+const sampleColumns = (listName: (id: number) => string): Column<SampleRow>[] => [
+  {
+    label: "Contact",
+    cell: (s) => {
+      const fullName = `${s.firstName} ${s.lastName}`.trim();
+      return (
+        <div>
+          <span class="break">{s.email}</span>
+          {fullName ? <span class="sub-line">{fullName}</span> : null}
+        </div>
+      );
+    },
+  },
+  {
+    label: "Result",
+    cell: (s) => (
+      <div>
+        <span class={`dot s-${s.status}`} aria-hidden="true"></span>
+        {statusLabel(s.status)}
+        <span class="sub-line">{reasonLabel(s.reason)}</span>
+      </div>
+    ),
+  },
+  {
+    label: "Action",
+    cell: (s) => (
+      <div>
+        <span class={`action a-${s.action}`}>{actionLabel(s.action)}</span>
+        {s.action === "unsubscribe" && s.lists.length === 0 ? <span class="sub-line">Nothing to do: not active on these lists</span> : null}
+      </div>
+    ),
+  },
+  {
+    label: "Lists",
+    cell: (s) => <div>{s.action === "delete" ? "All (contact deleted)" : s.lists.length > 0 ? s.lists.map(listName).join(", ") : "—"}</div>,
+  },
+];
+
 const Review: FC<{ run: RunView; listName: (id: number) => string; errors: FieldErrors; csrfToken: string }> = ({ run, listName, errors, csrfToken }) => {
   const plan = run.plan;
   if (!plan) {
@@ -334,49 +380,7 @@ const Review: FC<{ run: RunView; listName: (id: number) => string; errors: Field
       {plan.sample.length > 0 ? (
         <>
           <h3>Sample of the changes</h3>
-          <div class="table-wrap" role="region" aria-label="Sample of the changes" tabindex={0}>
-            <table class="sample responsive">
-              <thead>
-                <tr>
-                  <th scope="col">Contact</th>
-                  <th scope="col">Result</th>
-                  <th scope="col">Action</th>
-                  <th scope="col">Lists</th>
-                </tr>
-              </thead>
-              <tbody>
-                {plan.sample.map((s) => {
-                  const fullName = `${s.firstName} ${s.lastName}`.trim();
-                  return (
-                    <tr>
-                      <td data-label="Contact">
-                        <div>
-                          <span class="break">{s.email}</span>
-                          {fullName ? <span class="sub-line">{fullName}</span> : null}
-                        </div>
-                      </td>
-                      <td data-label="Result">
-                        <div>
-                          <span class={`dot s-${s.status}`} aria-hidden="true"></span>
-                          {statusLabel(s.status)}
-                          <span class="sub-line">{reasonLabel(s.reason)}</span>
-                        </div>
-                      </td>
-                      <td data-label="Action">
-                        <div>
-                          <span class={`action a-${s.action}`}>{actionLabel(s.action)}</span>
-                          {s.action === "unsubscribe" && s.lists.length === 0 ? <span class="sub-line">Nothing to do: not active on these lists</span> : null}
-                        </div>
-                      </td>
-                      <td data-label="Lists">
-                        <div>{s.action === "delete" ? "All (contact deleted)" : s.lists.length > 0 ? s.lists.map(listName).join(", ") : "—"}</div>
-                      </td>
-                    </tr>
-                  );
-                })}
-              </tbody>
-            </table>
-          </div>
+          <DataTable rows={plan.sample} label="Sample of the changes" class="sample" columns={sampleColumns(listName)} />
           <p class="small muted">
             {withAction > plan.sample.length
               ? `Showing ${fmt(plan.sample.length)} of ${plural(withAction, "contact")} with a change. The CSV report lists every contact.`
@@ -388,20 +392,13 @@ const Review: FC<{ run: RunView; listName: (id: number) => string; errors: Field
       <form method="post" action={`/runs/${run.id}/approve`} class="stack approve-form">
         <CsrfField token={csrfToken} />
         {plan.delete.contacts > 0 ? (
-          <div class={errors.confirmDelete ? "field has-error confirm-delete" : "field confirm-delete"}>
-            {errors.confirmDelete ? (
-              <p class="field-error" id="f-confirmDelete-error">
-                {errors.confirmDelete}
-              </p>
-            ) : null}
-            <div class="choice">
-              <input type="checkbox" name="confirmDelete" value="on" id="f-confirmDelete" required aria-describedby={errors.confirmDelete ? "f-confirmDelete-error" : undefined} />
-              <label for="f-confirmDelete">
-                I understand that {plural(plan.delete.contacts, "contact")} will be deleted from ActiveCampaign, and that ActiveCampaign can restore deleted contacts for 30
-                days only.
-              </label>
-            </div>
-          </div>
+          <CheckboxField
+            name="confirmDelete"
+            class="confirm-delete"
+            required
+            error={errors.confirmDelete}
+            label={`I understand that ${plural(plan.delete.contacts, "contact")} will be deleted from ActiveCampaign, and that ActiveCampaign can restore deleted contacts for 30 days only.`}
+          />
         ) : null}
         <div class="actions">
           <button type="submit" class={plan.delete.contacts > 0 ? "danger" : "primary"}>
@@ -409,13 +406,7 @@ const Review: FC<{ run: RunView; listName: (id: number) => string; errors: Field
           </button>
         </div>
       </form>
-      <form method="post" action={`/runs/${run.id}/cancel`} class="actions">
-        <CsrfField token={csrfToken} />
-        <button type="submit" class="secondary">
-          Cancel run
-        </button>
-        <span class="small muted">Nothing will change in ActiveCampaign.</span>
-      </form>
+      <CancelButton run={run} csrfToken={csrfToken} note="Nothing will change in ActiveCampaign." />
     </section>
   );
 };

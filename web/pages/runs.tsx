@@ -1,10 +1,9 @@
 import type { FC } from "hono/jsx";
 import type { ConnectionView } from "../../core/services/connections.ts";
 import type { RunView } from "../../core/services/runs.ts";
-import { VERIFICATION_STATUSES } from "../../verify/taxonomy.ts";
 import { TrendChart } from "../charts.tsx";
-import { PageHeader, ScheduledTag, StatusBadge, Time } from "../components.tsx";
-import { fmt, percent, scopeWords, STATUS_LABELS } from "../labels.ts";
+import { PageHeader } from "../components/layout.tsx";
+import { RunHistoryTable } from "../components/run-history.tsx";
 
 const TREND_RUNS = 12;
 
@@ -37,60 +36,7 @@ export const RunsPage: FC<{ connection: ConnectionView; runs: RunView[] }> = ({ 
           </section>
           <section aria-labelledby="all-runs-h" class="section">
             <h2 id="all-runs-h">All runs</h2>
-            <div class="table-wrap" role="region" aria-label="All runs" tabindex={0}>
-              <table class="responsive">
-                <thead>
-                  <tr>
-                    <th scope="col">Started</th>
-                    <th scope="col">Scope</th>
-                    <th scope="col">Status</th>
-                    <th scope="col" class="num">
-                      Contacts
-                    </th>
-                    {VERIFICATION_STATUSES.map((s) => (
-                      <th scope="col" class="num">
-                        {STATUS_LABELS[s]}
-                      </th>
-                    ))}
-                    <th scope="col" class="num">
-                      Credits
-                    </th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {runs.map((r) => {
-                    const total = VERIFICATION_STATUSES.reduce((a, s) => a + (r.counts.byStatus[s] ?? 0), 0);
-                    return (
-                      <tr>
-                        <td data-label="Started">
-                          <div>
-                            <a href={`/runs/${r.id}`}>
-                              <Time iso={r.timings.createdAt} />
-                            </a>{" "}
-                            <ScheduledTag scheduleId={r.scheduleId} />
-                          </div>
-                        </td>
-                        <td data-label="Scope">{scopeWords(r.scope)}</td>
-                        <td data-label="Status">
-                          <StatusBadge status={r.status} />
-                        </td>
-                        <td class="num" data-label="Contacts">
-                          {fmt(r.progress.fetched)}
-                        </td>
-                        {VERIFICATION_STATUSES.map((s) => (
-                          <td class="num" data-label={STATUS_LABELS[s]}>
-                            {total > 0 ? percent(r.counts.byStatus[s] ?? 0, total) : "—"}
-                          </td>
-                        ))}
-                        <td class="num" data-label="Credits">
-                          {fmt(r.credits.net)}
-                        </td>
-                      </tr>
-                    );
-                  })}
-                </tbody>
-              </table>
-            </div>
+            <RunHistoryTable runs={runs} label="All runs" detail="shares" />
           </section>
         </>
       )}

@@ -1,7 +1,10 @@
 import type { FC } from "hono/jsx";
 import type { ConnectionView } from "../../core/services/connections.ts";
-import type { ScheduleView } from "../../core/services/schedules.ts";
-import { CsrfField, ErrorSummary, PageHeader, StatusBadge, Time } from "../components.tsx";
+import type { OccurrenceView, ScheduleView } from "../../core/services/schedules.ts";
+import { ButtonForm, CheckboxField, Field, PostForm, SelectField, type SelectOption } from "../components/form.tsx";
+import { StatusBadge, Time } from "../components/inline.tsx";
+import { PageHeader } from "../components/layout.tsx";
+import { DataTable, type Column } from "../components/table.tsx";
 import type { FieldErrors } from "../forms.ts";
 import type { AcData } from "../loaders.ts";
 import { actionsWords, isKeyRefused, OCCURRENCE_WORDS, scopeWords } from "../labels.ts";
@@ -34,8 +37,12 @@ export function applyWords(s: Pick<ScheduleView, "autoApply" | "holdThreshold">)
   return s.autoApply ? `Applies automatically unless more than ${Math.round(s.holdThreshold * 100)}% would change` : "Stops for your review";
 }
 
-/** The time zones the form offers: UTC, then every IANA zone grouped by its region. */
-function zoneGroups(current: string): { region: string; zones: { value: string; label: string }[] }[] {
+/** Days 1 to 28, then the last day of each month (days 29 to 31 are not in every month). */
+const DAYS: SelectOption[] = [...Array.from({ length: 28 }, (_, i) => ({ value: String(i + 1), label: String(i + 1) })), { value: "last", label: "Last day" }];
+const HOURS: SelectOption[] = Array.from({ length: 24 }, (_, h) => ({ value: String(h), label: `${pad(h)}:00` }));
+
+/** The time zones the form offers after UTC: every IANA zone, grouped by its region. */
+function zoneGroups(current: string): { group: string; options: SelectOption[] }[] {
   const zones = Intl.supportedValuesOf("timeZone");
   if (current && current !== "UTC" && !zones.includes(current)) zones.push(current);
   const groups = new Map<string, { value: string; label: string }[]>();
@@ -45,8 +52,33 @@ function zoneGroups(current: string): { region: string; zones: { value: string; 
     const label = zone.replaceAll("_", " ");
     groups.set(region, [...(groups.get(region) ?? []), { value: zone, label }]);
   }
-  return [...groups].map(([region, list]) => ({ region, zones: list }));
+  return [...groups].map(([region, list]) => ({ group: region, options: list }));
 }
+
+/** A schedule's recent occurrences: when, what happened (started, waiting, skipped and why), its run. */
+const OCCURRENCE_COLUMNS: Column<OccurrenceView>[] = [
+  { label: "When", cell: (o) => <Time iso={o.occurrence.at} /> },
+  {
+    label: "What happened",
+    cell: (o) => (
+      <div>
+        <span class={`badge ${OCCURRENCE_WORDS[o.state].tone}`}>{OCCURRENCE_WORDS[o.state].badge}</span>
+        {o.reason ? <span class="sub-line">{o.reason}</span> : null}
+      </div>
+    ),
+  },
+  {
+    label: "Run",
+    cell: (o) =>
+      o.run ? (
+        <div>
+          <a href={`/runs/${o.run.id}`}>View run</a> <StatusBadge status={o.run.status} />
+        </div>
+      ) : (
+        <span class="muted">—</span>
+      ),
+  },
+];
 
 // ---- on the connection page -------------------------------------------------------------------
 
@@ -93,41 +125,7 @@ const ScheduleCard: FC<{ schedule: ScheduleView; listNames: Map<string, string> 
       {s.recentOccurrences.length > 0 ? (
         <div class="occurrences">
           <h4 id={`schedule-${s.id}-occ`}>Recent occurrences</h4>
-          <div class="table-wrap" role="region" aria-labelledby={`schedule-${s.id}-occ`} tabindex={0}>
-            <table class="responsive">
-              <thead>
-                <tr>
-                  <th scope="col">When</th>
-                  <th scope="col">What happened</th>
-                  <th scope="col">Run</th>
-                </tr>
-              </thead>
-              <tbody>
-                {s.recentOccurrences.map((o) => (
-                  <tr>
-                    <td data-label="When">
-                      <Time iso={o.occurrence.at} />
-                    </td>
-                    <td data-label="What happened">
-                      <div>
-                        <span class={`badge ${OCCURRENCE_WORDS[o.state].tone}`}>{OCCURRENCE_WORDS[o.state].badge}</span>
-                        {o.reason ? <span class="sub-line">{o.reason}</span> : null}
-                      </div>
-                    </td>
-                    <td data-label="Run">
-                      {o.run ? (
-                        <div>
-                          <a href={`/runs/${o.run.id}`}>View run</a> <StatusBadge status={o.run.status} />
-                        </div>
-                      ) : (
-                        <span class="muted">—</span>
-                      )}
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+          <DataTable rows={s.recentOccurrences} labelledBy={`schedule-${s.id}-occ`} columns={OCCURRENCE_COLUMNS} />
         </div>
       ) : null}
       <div class="actions schedule-actions">
@@ -136,18 +134,18 @@ const ScheduleCard: FC<{ schedule: ScheduleView; listNames: Map<string, string> 
             Edit
           </a>
         ) : null}
-        <form method="post" action={`${base}/${s.paused ? "resume" : "pause"}`} class="inline">
-          <CsrfField token={csrfToken} />
-          <button type="submit" class={s.paused ? "primary" : "secondary"} aria-label={`${s.paused ? "Resume" : "Pause"} schedule: ${s.description}`}>
-            {s.paused ? "Resume" : "Pause"}
-          </button>
-        </form>
-        <form method="post" action={`${base}/delete`} class="inline">
-          <CsrfField token={csrfToken} />
-          <button type="submit" class="secondary danger-text" aria-label={`Delete schedule: ${s.description}`}>
-            Delete
-          </button>
-        </form>
+        <ButtonForm
+          action={`${base}/${s.paused ? "resume" : "pause"}`}
+          csrfToken={csrfToken}
+          formClass="inline"
+          buttonClass={s.paused ? "primary" : "secondary"}
+          ariaLabel={`${s.paused ? "Resume" : "Pause"} schedule: ${s.description}`}
+        >
+          {s.paused ? "Resume" : "Pause"}
+        </ButtonForm>
+        <ButtonForm action={`${base}/delete`} csrfToken={csrfToken} formClass="inline" buttonClass="secondary danger-text" ariaLabel={`Delete schedule: ${s.description}`}>
+          Delete
+        </ButtonForm>
       </div>
     </article>
   );
@@ -217,15 +215,6 @@ export const ScheduleFormPage: FC<ScheduleFormPageProps> = (p) => {
     );
   }
   const action = p.schedule ? `/connections/${c.id}/schedules/${p.schedule.id}` : `/connections/${c.id}/schedules`;
-  const field = (name: string) => (p.errors[name] ? "field has-error" : "field");
-  const describedBy = (name: string, hint?: string) => [hint, p.errors[name] ? `f-${name}-error` : null].filter(Boolean).join(" ") || undefined;
-  const Err: FC<{ name: string }> = ({ name }) =>
-    p.errors[name] ? (
-      <p class="field-error" id={`f-${name}-error`}>
-        <span class="visually-hidden">Error: </span>
-        {p.errors[name]}
-      </p>
-    ) : null;
   return (
     <>
       <PageHeader title={title} back={back}>
@@ -233,62 +222,34 @@ export const ScheduleFormPage: FC<ScheduleFormPageProps> = (p) => {
           {p.schedule ? p.schedule.description : `Check “${c.name}” once a month. Each run is charged like any other: 1 credit per contact checked.`}
         </p>
       </PageHeader>
-      <form method="post" action={action} class="card stack schedule-form" novalidate>
-        <CsrfField token={p.csrfToken} />
-        <ErrorSummary errors={p.errors} labels={LABELS} />
+      <PostForm
+        action={action}
+        class="card stack schedule-form"
+        csrfToken={p.csrfToken}
+        errors={p.errors}
+        labels={LABELS}
+        submit={p.schedule ? "Save schedule" : "Create schedule"}
+        actions={
+          <a class="button secondary" href={`/connections/${c.id}#schedules`}>
+            Cancel
+          </a>
+        }
+      >
 
         <fieldset class="group timing">
           <legend>1. When</legend>
           <div class="timing-fields">
-            <div class={field("dayOfMonth")}>
-              <label for="f-dayOfMonth">{LABELS.dayOfMonth}</label>
-              <Err name="dayOfMonth" />
-              <select name="dayOfMonth" id="f-dayOfMonth" aria-describedby={describedBy("dayOfMonth", "f-timing-hint")} aria-invalid={p.errors.dayOfMonth ? "true" : undefined}>
-                {Array.from({ length: 28 }, (_, i) => String(i + 1)).map((d) => (
-                  <option value={d} selected={v.dayOfMonth === d}>
-                    {d}
-                  </option>
-                ))}
-                <option value="last" selected={v.dayOfMonth === "last"}>
-                  Last day
-                </option>
-              </select>
-            </div>
-            <div class={field("hour")}>
-              <label for="f-hour">{LABELS.hour}</label>
-              <Err name="hour" />
-              <select name="hour" id="f-hour" aria-describedby={describedBy("hour")} aria-invalid={p.errors.hour ? "true" : undefined}>
-                {Array.from({ length: 24 }, (_, h) => (
-                  <option value={String(h)} selected={v.hour === String(h)}>
-                    {`${pad(h)}:00`}
-                  </option>
-                ))}
-              </select>
-            </div>
-            <div class={`${field("timeZone")} zone-field`}>
-              <label for="f-timeZone">{LABELS.timeZone}</label>
-              <Err name="timeZone" />
-              <select
-                name="timeZone"
-                id="f-timeZone"
-                data-browser-zone={p.fresh ? "" : undefined}
-                aria-describedby={describedBy("timeZone")}
-                aria-invalid={p.errors.timeZone ? "true" : undefined}
-              >
-                <option value="UTC" selected={v.timeZone === "UTC"}>
-                  UTC
-                </option>
-                {zoneGroups(v.timeZone).map((g) => (
-                  <optgroup label={g.region}>
-                    {g.zones.map((z) => (
-                      <option value={z.value} selected={v.timeZone === z.value}>
-                        {z.label}
-                      </option>
-                    ))}
-                  </optgroup>
-                ))}
-              </select>
-            </div>
+            <SelectField name="dayOfMonth" label={LABELS.dayOfMonth} error={p.errors.dayOfMonth} describedBy="f-timing-hint" value={v.dayOfMonth} options={DAYS} />
+            <SelectField name="hour" label={LABELS.hour} error={p.errors.hour} value={v.hour} options={HOURS} />
+            <SelectField
+              name="timeZone"
+              label={LABELS.timeZone}
+              error={p.errors.timeZone}
+              class="zone-field"
+              select={{ "data-browser-zone": p.fresh ? "" : undefined }}
+              value={v.timeZone}
+              options={[{ value: "UTC", label: "UTC" }, ...zoneGroups(v.timeZone)]}
+            />
           </div>
           <p class="hint" id="f-timing-hint">
             Once a month. Days 29 to 31 are not in every month: choose <em>Last day</em> for the end of each month. Daylight-saving time is taken care of.
@@ -303,21 +264,13 @@ export const ScheduleFormPage: FC<ScheduleFormPageProps> = (p) => {
           values={v}
           errors={p.errors}
           warning={
-            <div class={p.errors.confirmDelete ? "field has-error confirm-delete" : "field confirm-delete"}>
-              <Err name="confirmDelete" />
-              <div class="choice">
-                <input
-                  type="checkbox"
-                  name="confirmDelete"
-                  value="on"
-                  id="f-confirmDelete"
-                  checked={v.confirmDelete}
-                  aria-invalid={p.errors.confirmDelete ? "true" : undefined}
-                  aria-describedby={p.errors.confirmDelete ? "f-confirmDelete-error" : undefined}
-                />
-                <label for="f-confirmDelete">I confirm that this schedule’s runs may delete contacts from ActiveCampaign.</label>
-              </div>
-            </div>
+            <CheckboxField
+              name="confirmDelete"
+              class="confirm-delete"
+              label="I confirm that this schedule’s runs may delete contacts from ActiveCampaign."
+              checked={v.confirmDelete}
+              error={p.errors.confirmDelete}
+            />
           }
         />
 
@@ -332,40 +285,23 @@ export const ScheduleFormPage: FC<ScheduleFormPageProps> = (p) => {
           <p class="hint indent" id="f-autoApply-hint">
             Without this, each run stops once every address is checked, and nothing changes in ActiveCampaign until you approve.
           </p>
-          <div class={`${field("holdThreshold")} indent threshold`} data-shown-by="f-autoApply">
-            <label for="f-holdThreshold">{LABELS.holdThreshold}</label>
-            <p class="hint" id="f-holdThreshold-hint">
-              Even then, a run stops for your review when more than this share of its contacts would be unsubscribed or deleted: a share that high is a sign
-              something is off, such as a list imported by mistake.
-            </p>
-            <Err name="holdThreshold" />
-            <div class="with-unit">
-              <input
-                type="text"
-                inputmode="numeric"
-                name="holdThreshold"
-                id="f-holdThreshold"
-                value={v.holdThreshold}
-                size={3}
-                maxlength={2}
-                autocomplete="off"
-                aria-invalid={p.errors.holdThreshold ? "true" : undefined}
-                aria-describedby={describedBy("holdThreshold", "f-holdThreshold-hint")}
-              />
-              <span>% of the contacts</span>
-            </div>
-          </div>
+          <Field
+            name="holdThreshold"
+            label={LABELS.holdThreshold}
+            error={p.errors.holdThreshold}
+            class="indent threshold"
+            box={{ "data-shown-by": "f-autoApply" }}
+            hint="Even then, a run stops for your review when more than this share of its contacts would be unsubscribed or deleted: a share that high is a sign something is off, such as a list imported by mistake."
+            control={(attrs) => (
+              <div class="with-unit">
+                <input {...attrs} type="text" inputmode="numeric" value={v.holdThreshold} size={3} maxlength={2} autocomplete="off" />
+                <span>% of the contacts</span>
+              </div>
+            )}
+          />
         </fieldset>
 
-        <div class="actions">
-          <button type="submit" class="primary">
-            {p.schedule ? "Save schedule" : "Create schedule"}
-          </button>
-          <a class="button secondary" href={`/connections/${c.id}#schedules`}>
-            Cancel
-          </a>
-        </div>
-      </form>
+      </PostForm>
     </>
   );
 };

@@ -1,6 +1,9 @@
 import type { FC } from "hono/jsx";
 import type { ApiTokenView } from "../../core/services/tokens.ts";
-import { CsrfField, ErrorSummary, PageHeader, TextField, Time } from "../components.tsx";
+import { ButtonForm, PostForm, TextField } from "../components/form.tsx";
+import { Time } from "../components/inline.tsx";
+import { PageHeader } from "../components/layout.tsx";
+import { DataTable, type Column } from "../components/table.tsx";
 import type { FieldErrors } from "../forms.ts";
 
 export interface TokensPageProps {
@@ -13,6 +16,29 @@ export interface TokensPageProps {
 }
 
 const LABELS = { name: "Name" };
+
+const TOKEN_COLUMNS: Column<ApiTokenView>[] = [
+  { label: "Name", cell: (t) => <div class="break">{t.name}</div> },
+  {
+    label: "Token",
+    cell: (t) => (
+      <div>
+        <code>lw_…{t.hint}</code>
+      </div>
+    ),
+  },
+  { label: "Created", cell: (t) => <Time iso={t.createdAt} /> },
+  { label: "Last used", cell: (t) => (t.lastUsedAt ? <Time iso={t.lastUsedAt} /> : <span class="muted">Never</span>) },
+  {
+    label: "",
+    header: <span class="visually-hidden">Actions</span>,
+    cell: (t) => (
+      <a class="button secondary danger-text compact" href={`/tokens/${t.id}/delete`} aria-label={`Delete token ${t.name}`}>
+        Delete
+      </a>
+    ),
+  },
+];
 
 export const TokensPage: FC<TokensPageProps> = (p) => (
   <>
@@ -50,59 +76,15 @@ export const TokensPage: FC<TokensPageProps> = (p) => (
         {p.tokens.length === 0 ? (
           <p class="card muted">No API tokens yet.</p>
         ) : (
-          <div class="table-wrap" role="region" aria-labelledby="tokens-h" tabindex={0}>
-            <table class="responsive tokens">
-              <thead>
-                <tr>
-                  <th scope="col">Name</th>
-                  <th scope="col">Token</th>
-                  <th scope="col">Created</th>
-                  <th scope="col">Last used</th>
-                  <th scope="col">
-                    <span class="visually-hidden">Actions</span>
-                  </th>
-                </tr>
-              </thead>
-              <tbody>
-                {p.tokens.map((t) => (
-                  <tr>
-                    <td data-label="Name">
-                      <div class="break">{t.name}</div>
-                    </td>
-                    <td data-label="Token">
-                      <div>
-                        <code>lw_…{t.hint}</code>
-                      </div>
-                    </td>
-                    <td data-label="Created">
-                      <Time iso={t.createdAt} />
-                    </td>
-                    <td data-label="Last used">{t.lastUsedAt ? <Time iso={t.lastUsedAt} /> : <span class="muted">Never</span>}</td>
-                    <td data-label="">
-                      <a class="button secondary danger-text compact" href={`/tokens/${t.id}/delete`} aria-label={`Delete token ${t.name}`}>
-                        Delete
-                      </a>
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+          <DataTable rows={p.tokens} labelledBy="tokens-h" class="tokens" columns={TOKEN_COLUMNS} />
         )}
       </section>
 
       <section class="card" aria-labelledby="new-token-h">
         <h2 id="new-token-h">Create a token</h2>
-        <form method="post" action="/tokens" class="stack" novalidate>
-          <CsrfField token={p.csrfToken} />
-          <ErrorSummary errors={p.errors} labels={LABELS} />
+        <PostForm action="/tokens" class="stack" csrfToken={p.csrfToken} errors={p.errors} labels={LABELS} submit="Create token">
           <TextField name="name" label={LABELS.name} value={p.values.name} error={p.errors.name} autocomplete="off" required hint="What uses it, e.g. “Monthly report script”." />
-          <div class="actions">
-            <button type="submit" class="primary">
-              Create token
-            </button>
-          </div>
-        </form>
+        </PostForm>
       </section>
     </div>
   </>
@@ -116,15 +98,18 @@ export const DeleteTokenPage: FC<{ token: ApiTokenView; csrfToken: string }> = (
         Programs that use the token ending in <code>{token.hint}</code> can no longer reach Listwarden with it. This cannot be undone; you can create a new token
         at any time.
       </p>
-      <form method="post" action={`/tokens/${token.id}/delete`} class="actions">
-        <CsrfField token={csrfToken} />
-        <button type="submit" class="danger">
-          Delete token
-        </button>
-        <a class="button secondary" href="/tokens">
-          Keep it
-        </a>
-      </form>
+      <ButtonForm
+        action={`/tokens/${token.id}/delete`}
+        csrfToken={csrfToken}
+        buttonClass="danger"
+        after={
+          <a class="button secondary" href="/tokens">
+            Keep it
+          </a>
+        }
+      >
+        Delete token
+      </ButtonForm>
     </div>
   </div>
 );

@@ -9,7 +9,7 @@ import { errorsFromAppError, parseForm, scheduleForm, type FieldErrors } from ".
 import { loadAc } from "../loaders.ts";
 import { ScheduleFormPage, type ScheduleValues } from "../pages/schedules.tsx";
 import { csrfToken, formBody, render, requirePage, rethrowNotFound, statusOf, str } from "../render.tsx";
-import { DEFAULT_RUN_OPTIONS, runOptionsFrom, runOptionValues, runOptionValuesOf } from "../run-options.tsx";
+import { DEFAULT_RUN_OPTIONS, runOptionValues, runOptionValuesOf } from "../run-options.tsx";
 
 /** A new schedule: the 1st at 06:00, UTC until the page script picks the browser's zone. */
 const NEW_SCHEDULE: ScheduleValues = {
@@ -88,25 +88,7 @@ export function schedulePages(web: Hono<AppEnv>, deps: Deps): void {
     const raw = await formBody(c, ["listIds"]);
     const values = postedValues(raw);
     const parsed = parseForm(scheduleForm, raw);
-    if (!parsed.ok) return { ok: false as const, values, errors: parsed.errors };
-    const options = runOptionsFrom(parsed.data);
-    if (!options.ok) return { ok: false as const, values, errors: options.errors };
-    const d = parsed.data;
-    return {
-      ok: true as const,
-      values,
-      input: {
-        scope: options.scope,
-        actions: options.actions,
-        smtpProbe: d.smtpProbe === "on",
-        dayOfMonth: d.dayOfMonth,
-        hour: d.hour,
-        timeZone: d.timeZone,
-        autoApply: d.autoApply === "on",
-        holdThreshold: d.holdThreshold / 100,
-        confirmDelete: d.confirmDelete === "on",
-      },
-    };
+    return parsed.ok ? { ok: true as const, values, input: parsed.data } : { ok: false as const, values, errors: parsed.errors };
   }
 
   const backTo = (c: Context<AppEnv>, notice: string, scheduleId?: string) =>
