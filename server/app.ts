@@ -7,6 +7,7 @@ import { AppError, ERROR_STATUS, type ErrorCode } from "../core/errors.ts";
 import type { AppEnv } from "./env.ts";
 import { csrfProtection, identify, requireAuth } from "./middleware/auth.ts";
 import { createRouter, openApiDocument } from "./openapi.ts";
+import { referenceRoutes } from "./reference.ts";
 import { authRoutes } from "./routes/auth.handlers.ts";
 import { connectionRoutes } from "./routes/connections.handlers.ts";
 import { creditRoutes } from "./routes/credits.handlers.ts";
@@ -74,8 +75,10 @@ export function createApi(deps: Deps) {
     .route("/runs", runRoutes)
     .route("/schedules", scheduleRoutes);
   const routes = api
-    // The description of the API: public (before identify and requireAuth).
+    // The description of the API and its reference page: public (before identify and
+    // requireAuth), and before the no-store below so the page's files can be cached.
     .openapi(openApiJson, (c) => c.json(openApiDocument(api, c), 200, { "Cache-Control": "no-cache" }))
+    .route("/reference", referenceRoutes)
     .use(
       "*",
       bodyLimit({

@@ -10,7 +10,7 @@ export const openApiJson = route({
   path: "/openapi.json",
   tags: ["docs"],
   summary: "This document",
-  description: "The API's OpenAPI 3.1 description, generated from the same definitions that validate requests. Served without signing in.",
+  description: "The API's OpenAPI 3.1 description, generated from the same definitions that validate requests. Served without signing in; the reference page at /api/reference shows it.",
   security: [],
   responses: { 200: json(OpenApiDocument, "The document"), ...errors(...READ) },
 });
