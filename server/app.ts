@@ -74,6 +74,7 @@ export function createApi(deps: Deps) {
     .route("/connections", connectionRoutes)
     .route("/runs", runRoutes)
     .route("/schedules", scheduleRoutes);
+  // `routes` is `api` itself, typed with every route it has; the document is built from `api`.
   const routes = api
     // The description of the API and its reference page: public (before identify and
     // requireAuth), and before the no-store below so the page's files can be cached.

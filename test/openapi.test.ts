@@ -1,5 +1,6 @@
 import { Validator } from "@seriousme/openapi-schema-validator";
 import { describe, expect, it } from "vitest";
+import { CSRF_HEADER } from "../server/middleware/auth.ts";
 import { createTestApp, signUp } from "./support/app.ts";
 
 type Operation = {
@@ -92,6 +93,7 @@ describe("GET /api/openapi.json", () => {
       csrfToken: { type: "apiKey", in: "header", name: "X-CSRF-Token" },
       bearer: { type: "http", scheme: "bearer" },
     });
+    expect(doc.components.securitySchemes.csrfToken!.name!.toLowerCase()).toBe(CSRF_HEADER);
     for (const { method, path, op } of operations(doc)) {
       const res = await t.request(method.toUpperCase(), `/api${path.replace("{id}", "x")}`, op.requestBody ? { body: {} } : {});
       const name = `${method.toUpperCase()} ${path}`;
