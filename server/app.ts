@@ -1,4 +1,4 @@
-import { Hono, type ErrorHandler, type MiddlewareHandler } from "hono";
+import { type ErrorHandler, type MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import { randomUUID } from "node:crypto";
@@ -6,12 +6,15 @@ import type { Deps } from "../core/deps.ts";
 import { AppError, ERROR_STATUS, type ErrorCode } from "../core/errors.ts";
 import type { AppEnv } from "./env.ts";
 import { csrfProtection, identify, requireAuth } from "./middleware/auth.ts";
-import { authRoutes } from "./routes/auth.ts";
-import { connectionRoutes } from "./routes/connections.ts";
-import { creditRoutes } from "./routes/credits.ts";
-import { runRoutes } from "./routes/runs.ts";
-import { scheduleRoutes } from "./routes/schedules.ts";
-import { tokenRoutes } from "./routes/tokens.ts";
+import { createRouter, openApiDocument } from "./openapi.ts";
+import { referenceRoutes } from "./reference.ts";
+import { authRoutes } from "./routes/auth.handlers.ts";
+import { connectionRoutes } from "./routes/connections.handlers.ts";
+import { creditRoutes } from "./routes/credits.handlers.ts";
+import { openApiJson } from "./routes/docs.routes.ts";
+import { runRoutes } from "./routes/runs.handlers.ts";
+import { scheduleRoutes } from "./routes/schedules.handlers.ts";
+import { tokenRoutes } from "./routes/tokens.handlers.ts";
 
 export function errorBody(code: ErrorCode, message: string, requestId: string, field?: string) {
   return { error: { code, message, requestId, ...(field ? { field } : {}) } };
@@ -46,7 +49,8 @@ export function jsonErrors(deps: Deps): ErrorHandler<AppEnv> {
     }
     if (err instanceof HTTPException && err.status < 500) {
       (c.var.log ?? deps.logger).warn({ status: err.status, reason: err.message.slice(0, 200) }, "request refused");
-      const code: ErrorCode = err.status === 413 ? "payload_too_large" : err.status === 401 ? "unauthenticated" : "invalid_input";
+      const code: ErrorCode =
+        err.status === 413 ? "payload_too_large" : err.status === 401 ? "unauthenticated" : err.status === 415 ? "unsupported_media_type" : "invalid_input";
       const message = /json/i.test(err.message) ? "Request body is not valid JSON" : err.message || "Bad request";
       return c.json(errorBody(code, message, requestId), ERROR_STATUS[code]);
     }
@@ -57,36 +61,46 @@ export function jsonErrors(deps: Deps): ErrorHandler<AppEnv> {
 
 /**
  * The JSON API, mounted at /api by the boot code. It expects requestContext to run first.
- * Tests build the whole app with their own deps (in-memory db, fake clock).
+ * Tests build the whole app with their own deps (in-memory db, fake clock). Every route is
+ * defined in server/routes/<resource>.routes.ts; the chain below keeps their types, so
+ * `ApiType` gives the typed client (hono/client `hc`) each route's input and answers.
  */
 export function createApi(deps: Deps) {
-  const api = new Hono<AppEnv>();
-  api.use(
-    "*",
-    bodyLimit({
-      maxSize: 1024 * 1024,
-      onError: () => {
-        throw new AppError("payload_too_large", "Request body is larger than 1 MB");
-      },
-    }),
-  );
-  // Answers carry session-bound data (the CSRF token, a new API token): never cached.
-  api.use("*", async (c, next) => {
-    await next();
-    c.header("Cache-Control", "no-store");
-  });
-  api.use("*", identify, csrfProtection);
-  api.route("/auth", authRoutes);
+  const api = createRouter();
+  const signedIn = createRouter()
+    .use("*", requireAuth)
+    .route("/tokens", tokenRoutes)
+    .route("/credits", creditRoutes)
+    .route("/connections", connectionRoutes)
+    .route("/runs", runRoutes)
+    .route("/schedules", scheduleRoutes);
+  // `routes` is `api` itself, typed with every route it has; the document is built from `api`.
+  const routes = api
+    // The description of the API and its reference page: public (before identify and
+    // requireAuth), and before the no-store below so the page's files can be cached.
+    .openapi(openApiJson, (c) => c.json(openApiDocument(api, c), 200, { "Cache-Control": "no-cache" }))
+    .route("/reference", referenceRoutes)
+    .use(
+      "*",
+      bodyLimit({
+        maxSize: 1024 * 1024,
+        onError: () => {
+          throw new AppError("payload_too_large", "Request body is larger than 1 MB");
+        },
+      }),
+    )
+    // Answers carry session-bound data (the CSRF token, a new API token): never cached.
+    .use("*", async (c, next) => {
+      await next();
+      c.header("Cache-Control", "no-store");
+    })
+    .use("*", identify, csrfProtection)
+    .route("/auth", authRoutes)
+    .route("/", signedIn);
 
-  const signedIn = new Hono<AppEnv>();
-  signedIn.use("*", requireAuth);
-  signedIn.route("/tokens", tokenRoutes);
-  signedIn.route("/credits", creditRoutes);
-  signedIn.route("/connections", connectionRoutes);
-  signedIn.route("/runs", runRoutes);
-  signedIn.route("/schedules", scheduleRoutes);
-  api.route("/", signedIn);
-
-  api.onError(jsonErrors(deps));
-  return api;
+  routes.onError(jsonErrors(deps));
+  return routes;
 }
+
+/** The API's routes with their types, for the typed client: `hc<ApiType>(".../api")`. */
+export type ApiType = ReturnType<typeof createApi>;

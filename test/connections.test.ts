@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { schema } from "../db/index.ts";
+import { answer, apiClient } from "./support/api.ts";
 import { createTestApp, signUp, type TestApp } from "./support/app.ts";
 import { FakeAc, fakeAcHandlers } from "./support/fake-ac.ts";
 
@@ -135,11 +136,12 @@ describe("connections", () => {
     fake.addTag("vip");
     fake.addTag("<b>bold</b>");
     const s = await signUp(t);
-    const { json } = await connect(t, s, { apiUrl: BASE, apiKey: API_KEY });
-    const lists = (await (await t.request("GET", `/api/connections/${json.id}/lists`, { as: s })).json()) as { lists: { id: string; name: string }[] };
+    const api = apiClient(t, s);
+    const { id } = await answer(await api.connections.$post({ json: { apiUrl: BASE, apiKey: API_KEY } }), 201);
+    const lists = await answer(await api.connections[":id"].lists.$get({ param: { id } }), 200);
     expect(lists.lists).toHaveLength(130);
     expect(lists.lists[129]).toMatchObject({ name: "List 130" });
-    const tags = (await (await t.request("GET", `/api/connections/${json.id}/tags`, { as: s })).json()) as { tags: { id: string; name: string }[] };
+    const tags = await answer(await api.connections[":id"].tags.$get({ param: { id } }), 200);
     expect(tags.tags.map((x) => x.name)).toEqual(["vip", "<b>bold</b>"]);
   });
 
@@ -147,12 +149,13 @@ describe("connections", () => {
     const t = createTestApp();
     const fake = fakeAc();
     const s = await signUp(t);
-    const { json } = await connect(t, s, { apiUrl: BASE, apiKey: API_KEY });
+    const api = apiClient(t, s);
+    const { id } = await answer(await api.connections.$post({ json: { apiUrl: BASE, apiKey: API_KEY } }), 201);
     fake.apiKeys.clear();
-    const res = await t.request("GET", `/api/connections/${json.id}/lists`, { as: s });
-    expect(res.status).toBe(422);
-    const after = (await (await t.request("GET", `/api/connections/${json.id}`, { as: s })).json()) as { lastError: string };
-    expect(after.lastError).toMatch(/refused this API key/);
+    const refused = await answer(await api.connections[":id"].lists.$get({ param: { id } }), 422);
+    expect(refused.error).toMatchObject({ code: "ac_key_refused", field: "apiKey" });
+    const after = await answer(await api.connections[":id"].$get({ param: { id } }), 200);
+    expect(after).toMatchObject({ lastErrorCode: "ac_key_refused", lastError: expect.stringMatching(/refused this API key/) });
   });
 
   it("keeps workspaces apart: another user's connection answers 404 everywhere", async () => {
@@ -170,7 +173,7 @@ describe("connections", () => {
       const res = await t.request(method, p, { as: b });
       expect({ p, method, status: res.status }).toEqual({ p, method, status: 404 });
     }
-    const listB = (await (await t.request("GET", "/api/connections", { as: b })).json()) as { connections: unknown[] };
+    const listB = await answer(await apiClient(t, b).connections.$get(), 200);
     expect(listB.connections).toHaveLength(0);
     expect((await t.request("GET", `/api/connections/${json.id}`, { as: a })).status).toBe(200);
   });
@@ -198,9 +201,7 @@ describe("connections", () => {
     t.db.update(schema.schedules).set({ lastError: "The run of 1 Nov failed: ActiveCampaign refused this API key" }).run();
 
     fake.apiKeys.add(newKey);
-    const ok = await t.request("PATCH", `/api/connections/${json.id}`, { as: s, body: { apiKey: newKey, name: "Renamed" } });
-    expect(ok.status).toBe(200);
-    const body = (await ok.json()) as Record<string, unknown>;
+    const body = await answer(await apiClient(t, s).connections[":id"].$patch({ param: { id: json.id }, json: { apiKey: newKey, name: "Renamed" } }), 200);
     expect(body).toMatchObject({ name: "Renamed", keyHint: "7777", lastError: null });
     expect(JSON.stringify(body)).not.toContain(newKey);
     expect(t.deps.keyBox.open(row().apiKeyCiphertext, json.id)).toBe(newKey);
@@ -228,9 +229,7 @@ describe("connections", () => {
     const s = await signUp(t);
     const { json } = await connect(t, s, { apiUrl: BASE, apiKey: API_KEY });
     t.db.update(schema.connections).set({ apiKeyCiphertext: "v1.garbage.garbage.garbage" }).where(eq(schema.connections.id, json.id)).run();
-    const res = await t.request("GET", `/api/connections/${json.id}/lists`, { as: s });
-    expect(res.status).toBe(500);
-    const body = (await res.json()) as { error: { code: string; message: string; requestId: string } };
+    const body = await answer(await apiClient(t, s).connections[":id"].lists.$get({ param: { id: json.id } }), 500);
     expect(body.error.code).toBe("internal");
     expect(body.error.message).toBe("Something went wrong on our side; it has been logged");
     expect(JSON.stringify(body)).not.toMatch(/ciphertext|decipher|stack|at /i);

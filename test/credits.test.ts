@@ -7,6 +7,7 @@ import { openDb, transaction } from "../db/index.ts";
 import { main as cli } from "../cli/main.ts";
 import { balanceOf, chargeCredits, grantCredits, refundCredits } from "../core/services/credits.ts";
 import { FakeClock } from "./support/clock.ts";
+import { answer, apiClient } from "./support/api.ts";
 import { createTestApp, signUp } from "./support/app.ts";
 
 function captureIo() {
@@ -23,9 +24,7 @@ describe("credits ledger", () => {
   it("gives a new workspace SIGNUP_CREDITS and shows them at GET /api/credits", async () => {
     const t = createTestApp({ config: { SIGNUP_CREDITS: 250 } });
     const s = await signUp(t);
-    const res = await t.request("GET", "/api/credits", { as: s });
-    expect(res.status).toBe(200);
-    const body = (await res.json()) as { balance: number; entries: { kind: string; amount: number }[] };
+    const body = await answer(await apiClient(t, s).credits.$get(), 200);
     expect(body.balance).toBe(250);
     expect(body.entries).toEqual([expect.objectContaining({ kind: "grant", amount: 250 })]);
   });

@@ -11,7 +11,7 @@ import { createWorker } from "../worker/runs/worker.ts";
 import type { RunEvent } from "../worker/runs/context.ts";
 import { balanceOf } from "../core/services/credits.ts";
 import type { RunView } from "../core/services/runs.ts";
-import { createRunHarness, expectCountersMatchRows, parseCsv, type RunHarness } from "./support/runs.ts";
+import { createRunHarness, expectCountersMatchRows, parseCsv, type NewRun, type RunHarness } from "./support/runs.ts";
 import { address, type Kind } from "./support/world.ts";
 
 const server = setupServer();
@@ -34,7 +34,7 @@ function seed(h: RunHarness) {
   return { a, b };
 }
 
-const ACTIONS = { undeliverable: "unsubscribe", overrides: [{ reason: "disposable", action: "delete" }] };
+const ACTIONS: NewRun["actions"] = { undeliverable: "unsubscribe", overrides: [{ reason: "disposable", action: "delete" }] };
 
 /** A worker on its own connection to the same database file, as a restarted process would have. */
 function freshWorker(h: RunHarness, dbFile: string, onEvent?: (e: RunEvent) => void) {

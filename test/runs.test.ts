@@ -1,6 +1,7 @@
 import { setupServer } from "msw/node";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { balanceOf } from "../core/services/credits.ts";
+import { answer, apiClient } from "./support/api.ts";
 import { createRunHarness, parseCsv, type RunHarness } from "./support/runs.ts";
 import { address, KINDS, type Kind } from "./support/world.ts";
 
@@ -108,7 +109,7 @@ describe("hygiene run, end to end through the HTTP API", () => {
     expect(row(address("dnsError", "unknown"))).toMatchObject({ status: "unknown", reason: "dns_error", action: "keep", action_result: "" });
     expect(row(address("deliverable", "formula")).first_name).toBe("'=HYPERLINK(\"http://evil\")");
 
-    const summary = (await (await h.t.request("GET", `/api/runs/${started.id}/summary.json`, { as: h.user })).json()) as Record<string, any>;
+    const summary = await answer(await apiClient(h.t, h.user).runs[":id"]["summary.json"].$get({ param: { id: started.id } }), 200);
     expect(summary).toMatchObject({ status: "completed", contacts: contacts.length, applied: { done: 7, failed: 0 }, credits: { charged: contacts.length, refunded: 1 } });
     expect(summary.acRequests).toBe(h.fake.requests.length);
     await h.close();
@@ -150,9 +151,8 @@ describe("hygiene run, end to end through the HTTP API", () => {
     h.fake.addContact({ email: address("noMail", "x"), lists: { [list]: ACTIVE } });
     const run = await h.startRun({ scope: { kind: "lists", listIds: [list] } });
     await h.worker().drain();
-    const res = await h.t.request("POST", `/api/runs/${run.id}/cancel`, { as: h.user });
-    expect(res.status).toBe(200);
-    expect((await res.json()) as object).toMatchObject({ status: "cancelled" });
+    const cancelled = await answer(await apiClient(h.t, h.user).runs[":id"].cancel.$post({ param: { id: run.id } }), 200);
+    expect(cancelled.status).toBe("cancelled");
     await h.worker().drain();
     expect(h.fake.requests.filter((r) => r.method !== "GET")).toHaveLength(0);
     const rows = parseCsv(await (await h.t.request("GET", `/api/runs/${run.id}/report.csv`, { as: h.user })).text());

@@ -3,8 +3,10 @@ import { setupServer } from "msw/node";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { schema } from "../db/index.ts";
 import { parseConfig } from "../core/config.ts";
+import type { InferRequestType } from "hono/client";
 import { formatInZone, nextOccurrence, occurrencesBetween, periodOf, type ScheduleTiming, type ScheduleView } from "../core/services/schedules.ts";
 import { createScheduler } from "../worker/schedules/scheduler.ts";
+import { answer, apiClient } from "./support/api.ts";
 import { signUp } from "./support/app.ts";
 import { AC_BASE, AC_KEY, createRunHarness, type RunHarness } from "./support/runs.ts";
 
@@ -67,21 +69,21 @@ describe("schedule calendar", () => {
   });
 });
 
-/** Calls the API as the harness's user with an API token, which (unlike a session) outlives months of fake time. */
+/** The typed API as the harness's user with an API token, which (unlike a session) outlives months of fake time. */
 async function tokenApi(h: RunHarness) {
-  const res = await h.t.request("POST", "/api/tokens", { as: h.user, body: { name: "schedules test" } });
-  const { token } = (await res.json()) as { token: string };
-  return (method: string, path: string, body?: unknown) => h.t.request(method, path, { bearer: token, ...(body === undefined ? {} : { body }) });
+  const { token } = await answer(await apiClient(h.t, h.user).tokens.$post({ json: { name: "schedules test" } }), 201);
+  return apiClient(h.t, { bearer: token });
 }
+
+type NewSchedule = InferRequestType<ReturnType<typeof apiClient>["schedules"]["$post"]>["json"];
 
 async function post(h: RunHarness, body: Record<string, unknown>, as = h.user) {
   return h.t.request("POST", "/api/schedules", { as, body: { connectionId: h.connectionId, scope: { kind: "all" }, dayOfMonth: 1, hour: 9, timeZone: "Europe/Berlin", autoApply: false, ...body } });
 }
 
-async function created(h: RunHarness, body: Record<string, unknown> = {}): Promise<ScheduleView> {
-  const res = await post(h, body);
-  expect(res.status, await res.clone().text()).toBe(201);
-  return (await res.json()) as ScheduleView;
+async function created(h: RunHarness, body: Partial<NewSchedule> = {}): Promise<ScheduleView> {
+  const json = { connectionId: h.connectionId, scope: { kind: "all" }, dayOfMonth: 1, hour: 9, timeZone: "Europe/Berlin", autoApply: false, ...body } as const;
+  return answer(await apiClient(h.t, h.user).schedules.$post({ json }), 201);
 }
 
 describe("POST /api/schedules", () => {
@@ -104,10 +106,11 @@ describe("POST /api/schedules", () => {
     });
     expect(s.nextRun!.label).toMatch(/Mon, 30 Nov 2026, 23:00/);
 
-    const list = (await (await h.t.request("GET", "/api/schedules", { as: h.user })).json()) as { schedules: ScheduleView[] };
+    const api = apiClient(h.t, h.user);
+    const list = await answer(await api.schedules.$get({ query: {} }), 200);
     expect(list.schedules.map((x) => x.id)).toEqual([s.id]);
-    const one = await h.t.request("GET", `/api/schedules/${s.id}`, { as: h.user });
-    expect(((await one.json()) as ScheduleView).nextRun?.at).toBe("2026-12-01T04:00:00.000Z");
+    const one = await answer(await api.schedules[":id"].$get({ param: { id: s.id } }), 200);
+    expect(one.nextRun?.at).toBe("2026-12-01T04:00:00.000Z");
     await h.close();
   });
 
@@ -209,12 +212,12 @@ describe("PATCH and DELETE /api/schedules/:id", () => {
     const h = await createRunHarness(server);
     const api = await tokenApi(h);
     const s = await created(h, { timeZone: "UTC" });
-    await api("PATCH", `/api/schedules/${s.id}`, { paused: true });
+    await answer(await api.schedules[":id"].$patch({ param: { id: s.id }, json: { paused: true } }), 200);
     h.clock.set("2026-12-01T10:00:00Z");
     const scheduler = createScheduler(h.t.deps);
     expect(await scheduler.tick()).toEqual([]);
-    const resumed = await api("PATCH", `/api/schedules/${s.id}`, { paused: false });
-    expect(((await resumed.json()) as ScheduleView).nextRun?.at).toBe("2027-01-01T09:00:00.000Z");
+    const resumed = await answer(await api.schedules[":id"].$patch({ param: { id: s.id }, json: { paused: false } }), 200);
+    expect(resumed.nextRun?.at).toBe("2027-01-01T09:00:00.000Z");
     expect(await scheduler.tick()).toEqual([]);
     expect(await h.t.db.select().from(schema.runs).all()).toHaveLength(0);
     await h.close();
@@ -235,7 +238,7 @@ describe("workspaces and connections", () => {
       expect({ method, status: res.status }).toEqual({ method, status: 404 });
       expect(((await res.json()) as { error: { code: string } }).error.code).toBe("not_found");
     }
-    const list = (await (await h.t.request("GET", "/api/schedules", { as: other })).json()) as { schedules: unknown[] };
+    const list = await answer(await apiClient(h.t, other).schedules.$get({ query: {} }), 200);
     expect(list.schedules).toEqual([]);
     expect((await post(h, {}, other)).status).toBe(404);
     expect((await h.t.request("GET", "/api/schedules", {})).status).toBe(401);
@@ -247,19 +250,18 @@ describe("workspaces and connections", () => {
   it("deleting a connection deletes its schedules and their occurrences, and keeps other connections' schedules", async () => {
     const h = await createRunHarness(server);
     const api = await tokenApi(h);
-    const second = await h.t.request("POST", "/api/connections", { as: h.user, body: { apiUrl: AC_BASE, apiKey: AC_KEY, name: "second" } });
-    const secondId = ((await second.json()) as { id: string }).id;
+    const { id: secondId } = await answer(await api.connections.$post({ json: { apiUrl: AC_BASE, apiKey: AC_KEY, name: "second" } }), 201);
     const s = await created(h, { timeZone: "UTC" });
     const kept = await created(h, { connectionId: secondId, timeZone: "UTC", hour: 12 });
     h.clock.set("2026-12-01T09:00:00Z");
     await createScheduler(h.t.deps).tick();
     expect(await h.t.db.select().from(schema.scheduleOccurrences).all()).toHaveLength(1);
 
-    expect((await api("DELETE", `/api/connections/${h.connectionId}`)).status).toBe(204);
-    expect((await api("GET", `/api/schedules/${s.id}`)).status).toBe(404);
+    expect((await api.connections[":id"].$delete({ param: { id: h.connectionId } })).status).toBe(204);
+    expect((await api.schedules[":id"].$get({ param: { id: s.id } })).status).toBe(404);
     expect(await h.t.db.select().from(schema.schedules).where(eq(schema.schedules.connectionId, h.connectionId)).all()).toHaveLength(0);
     expect(await h.t.db.select().from(schema.scheduleOccurrences).all()).toHaveLength(0);
-    expect((await api("GET", `/api/schedules/${kept.id}`)).status).toBe(200);
+    expect((await api.schedules[":id"].$get({ param: { id: kept.id } })).status).toBe(200);
     // The run it started stays, with its report.
     expect(await h.t.db.select().from(schema.runs).all()).toHaveLength(1);
     await h.close();
@@ -268,10 +270,9 @@ describe("workspaces and connections", () => {
   it("filters the list by connection", async () => {
     const h = await createRunHarness(server);
     await created(h);
-    const res = await h.t.request("GET", `/api/schedules?connectionId=con_none`, { as: h.user });
-    expect(((await res.json()) as { schedules: unknown[] }).schedules).toEqual([]);
-    const mine = await h.t.request("GET", `/api/schedules?connectionId=${h.connectionId}`, { as: h.user });
-    expect(((await mine.json()) as { schedules: unknown[] }).schedules).toHaveLength(1);
+    const api = apiClient(h.t, h.user);
+    expect((await answer(await api.schedules.$get({ query: { connectionId: "con_none" } }), 200)).schedules).toEqual([]);
+    expect((await answer(await api.schedules.$get({ query: { connectionId: h.connectionId } }), 200)).schedules).toHaveLength(1);
     await h.close();
   });
 });

@@ -1,34 +1,25 @@
-import { zValidator } from "@hono/zod-validator";
-import type { Context, ValidationTargets } from "hono";
-import type { AppEnv } from "../env.ts";
+import type { Hook } from "@hono/zod-openapi";
+import type { ValidationTargets } from "hono";
 import type { z } from "zod";
 import { AppError } from "../../core/errors.ts";
-import { jsonBody } from "./body.ts";
+import type { AppEnv } from "../env.ts";
 
 /**
- * zod validation at the edge; the first problem becomes an error with its field in `field`
- * (never in the message: the JSON answer and the forms place it). For JSON
- * bodies, jsonBody runs first (415 for another Content-Type, 400 for unreadable JSON).
+ * What a failed validation of a route's input becomes: the first problem, as an AppError with
+ * its field in `field` (the path joined with dots; never in the message: the JSON answer and
+ * the forms place it). A key the route does not take is named by its own path.
  */
-export function validate<T extends z.ZodType, Target extends keyof ValidationTargets>(target: Target, schema: T) {
-  const validator = zValidator(target, schema, (result) => {
-    if (!result.success) {
-      const issue = result.error.issues[0];
-      if (issue?.code === "unrecognized_keys") {
-        const field = [...issue.path.map(String), issue.keys[0] ?? ""].filter(Boolean).join(".");
-        throw new AppError("invalid_input", "is not a field this route accepts", field);
-      }
-      const field = issue?.path.map(String).join(".") || target;
-      throw new AppError("invalid_input", issue?.message ?? "is invalid", field);
-    }
-  });
-  if (target !== "json") return validator;
-  const withBody: typeof validator = async (c, next) => {
-    let result: Response | void = undefined;
-    await jsonBody(c as unknown as Context<AppEnv>, async () => {
-      result = await validator(c, next);
-    });
-    return result;
-  };
-  return withBody;
+export function validationError(target: keyof ValidationTargets, error: z.ZodError): AppError {
+  const issue = error.issues[0];
+  if (issue?.code === "unrecognized_keys") {
+    const field = [...issue.path.map(String), issue.keys[0] ?? ""].filter(Boolean).join(".");
+    return new AppError("invalid_input", "is not a field this route accepts", field);
+  }
+  const field = issue?.path.map(String).join(".") || target;
+  return new AppError("invalid_input", issue?.message ?? "is invalid", field);
 }
+
+/** The default hook of every API router (server/openapi.ts): a failed validation is thrown to jsonErrors. */
+export const validationHook: Hook<unknown, AppEnv, string, void> = (result) => {
+  if (!result.success) throw validationError(result.target, result.error);
+};

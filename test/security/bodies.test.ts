@@ -120,4 +120,12 @@ describe("JSON routes refuse bodies of another Content-Type", () => {
     const res = await t.request("POST", "/api/tokens", { as: s });
     expect(res.status).toBe(201);
   });
+
+  it.each([["application/x-www-form-urlencoded"], ["text/plain;charset=UTF-8"]])("takes an empty %s body (curl -d '', fetch with body '') as no body", async (type) => {
+    const t = createTestApp();
+    const s = await signUp(t);
+    const res = await t.request("POST", "/api/tokens", { as: s, body: "", headers: { "content-type": type } });
+    expect(res.status).toBe(201);
+    expect(await res.json()).toMatchObject({ name: "API token" });
+  });
 });

@@ -4,6 +4,8 @@ import { createRunVerifiers } from "../../core/verification.ts";
 import type { AddressVerifier, RunVerifiers } from "../../core/verification.ts";
 import { createWorker, type WorkerOptions } from "../../worker/runs/worker.ts";
 import type { RunView } from "../../core/services/runs.ts";
+import type { InferRequestType } from "hono/client";
+import { answer, apiClient } from "./api.ts";
 import { createTestApp, signUp, type Session, type TestApp } from "./app.ts";
 import { FakeClock } from "./clock.ts";
 import { startDnsServer, type TestDnsServer } from "./dns-server.ts";
@@ -12,6 +14,9 @@ import { WORLD_ZONE } from "./world.ts";
 
 export const AC_BASE = "https://hygiene.api-us1.com";
 export const AC_KEY = "9c1e5b7a3d2f4e6c8a0b1d3f5e7a9c2b4d6f8e0a1c3e5a7b9d2f4c6e8a0b2d4f6a8c0e2b";
+
+/** The body of POST /api/runs, as its route defines it. */
+export type NewRun = InferRequestType<ReturnType<typeof apiClient>["runs"]["$post"]>["json"];
 
 export interface RunHarness {
   t: TestApp;
@@ -24,7 +29,7 @@ export interface RunHarness {
   verifications: Map<string, number>;
   verifiers: RunVerifiers;
   worker(opts?: Partial<WorkerOptions>): ReturnType<typeof createWorker>;
-  startRun(body: Record<string, unknown>): Promise<RunView>;
+  startRun(body: Omit<NewRun, "connectionId">): Promise<RunView>;
   getRun(id: string): Promise<RunView>;
   close(): Promise<void>;
 }
@@ -74,9 +79,8 @@ export async function createRunHarness(
   });
   server.use(...fakeAcHandlers(fake));
   const user = await signUp(t);
-  const res = await t.request("POST", "/api/connections", { as: user, body: { apiUrl: AC_BASE, apiKey: AC_KEY } });
-  if (res.status !== 201) throw new Error(`connection failed: ${res.status} ${await res.text()}`);
-  const connectionId = ((await res.json()) as { id: string }).id;
+  const api = apiClient(t, user);
+  const { id: connectionId } = await answer(await api.connections.$post({ json: { apiUrl: AC_BASE, apiKey: AC_KEY } }), 201);
   fake.clearRequests();
 
   const verifications = new Map<string, number>();
@@ -96,12 +100,10 @@ export async function createRunHarness(
     // run at once and the test advances the clock instead.
     worker: (o = {}) => createWorker(t.deps, { verifiers, leaseMs: 60_000, pollMs: 10, verifyWindow: 50, creditsPollMs: 1_000, holdMs: 0, ...o }),
     async startRun(body) {
-      const r = await t.request("POST", "/api/runs", { as: user, body: { connectionId, ...body } });
-      if (r.status !== 202) throw new Error(`run not started: ${r.status} ${await r.text()}`);
-      return (await r.json()) as RunView;
+      return answer(await api.runs.$post({ json: { connectionId, ...body } }), 202);
     },
     async getRun(id) {
-      return (await (await t.request("GET", `/api/runs/${id}`, { as: user })).json()) as RunView;
+      return answer(await api.runs[":id"].$get({ param: { id } }), 200);
     },
     async close() {
       await dns.close();

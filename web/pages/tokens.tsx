@@ -46,6 +46,9 @@ export const TokensPage: FC<TokensPageProps> = (p) => (
       <p class="lead">
         A token lets a program use the Listwarden API as you, without your password. Send it as <code class="break">Authorization: Bearer &lt;token&gt;</code>.
       </p>
+      <p>
+        Every route is described in the <a href="/api/reference">API reference</a> (OpenAPI: <a href="/api/openapi.json">/api/openapi.json</a>).
+      </p>
     </PageHeader>
 
     {p.created ? (

@@ -1,0 +1,48 @@
+import { reportCsv, reportSummary } from "../../core/services/reports.ts";
+import { approveRun, cancelRun, createRun, getRun, listRuns, retryRunActions } from "../../core/services/runs.ts";
+import { principal } from "../middleware/auth.ts";
+import { createRouter, type AppRouteHandler } from "../openapi.ts";
+import * as routes from "./runs.routes.ts";
+
+const create: AppRouteHandler<typeof routes.create> = (c) => c.json(createRun(c.var.deps, { ctx: principal(c), input: c.req.valid("json") }), 202);
+
+const list: AppRouteHandler<typeof routes.list> = (c) => {
+  const q = c.req.valid("query");
+  return c.json({ runs: listRuns(c.var.deps, { ctx: principal(c), connectionId: q.connectionId, limit: q.limit }) }, 200);
+};
+
+const get: AppRouteHandler<typeof routes.get> = (c) => c.json(getRun(c.var.deps, { ctx: principal(c), id: c.req.valid("param").id }), 200);
+
+const approve: AppRouteHandler<typeof routes.approve> = (c) =>
+  c.json(approveRun(c.var.deps, { ctx: principal(c), id: c.req.valid("param").id, confirmDelete: c.req.valid("json").confirmDelete }), 200);
+
+const cancel: AppRouteHandler<typeof routes.cancel> = (c) => c.json(cancelRun(c.var.deps, { ctx: principal(c), id: c.req.valid("param").id }), 200);
+
+const retry: AppRouteHandler<typeof routes.retry> = (c) => c.json(retryRunActions(c.var.deps, { ctx: principal(c), id: c.req.valid("param").id }), 200);
+
+const report: AppRouteHandler<typeof routes.reportCsv> = (c) => {
+  const { id } = c.req.valid("param");
+  const body = reportCsv(c.var.deps, { ctx: principal(c), id });
+  return c.body(body, 200, {
+    "content-type": "text/csv; charset=utf-8",
+    "content-disposition": `attachment; filename="listwarden-${id}.csv"`,
+    "cache-control": "no-store",
+  });
+};
+
+const summary: AppRouteHandler<typeof routes.summary> = (c) => {
+  const { id } = c.req.valid("param");
+  return c.json(reportSummary(c.var.deps, { ctx: principal(c), id }), 200, {
+    "content-disposition": `attachment; filename="listwarden-${id}-summary.json"`,
+  });
+};
+
+export const runRoutes = createRouter()
+  .openapi(routes.create, create)
+  .openapi(routes.list, list)
+  .openapi(routes.get, get)
+  .openapi(routes.approve, approve)
+  .openapi(routes.cancel, cancel)
+  .openapi(routes.retry, retry)
+  .openapi(routes.reportCsv, report)
+  .openapi(routes.summary, summary);

@@ -1,0 +1,217 @@
+import { z } from "@hono/zod-openapi";
+import { actionsSchema, scopeSchema } from "../../core/domain/scope-actions.ts";
+import type { reportSummary } from "../../core/services/reports.ts";
+import type { RunPlanView, RunView } from "../../core/services/runs.ts";
+import { CHANGE, errors, idParams, json, jsonRequest, READ, route, SIGNED_IN, SIGNED_IN_CHANGE } from "../openapi.ts";
+import { ActionsView, expectSameShape, RunStatus, ScopeView, Timestamp, type SameShape } from "../schemas.ts";
+
+const tags = ["runs"];
+const params = idParams("run");
+const count = z.number().int();
+const counts = z.record(z.string(), count);
+
+export const RunPlan = z
+  .object({
+    keep: count,
+    unsubscribe: z.object({ contacts: count, requests: count.openapi({ description: "One per contact and list" }) }),
+    delete: z.object({ contacts: count }),
+    nothingToDo: count.openapi({ description: "Contacts to unsubscribe who are active on none of the lists concerned" }),
+    sample: z.array(
+      z.object({
+        contactId: count,
+        email: z.string(),
+        firstName: z.string(),
+        lastName: z.string(),
+        status: z.string(),
+        reason: z.string(),
+        action: z.string(),
+        lists: z.array(count),
+      }),
+    ),
+  })
+  .openapi("RunPlan", { description: "What applying the run would change, with a sample of the contacts concerned" });
+expectSameShape<SameShape<z.infer<typeof RunPlan>, RunPlanView>>();
+
+const Timings = z.object({
+  createdAt: Timestamp.nullable(),
+  startedAt: Timestamp.nullable(),
+  fetchedAt: Timestamp.nullable(),
+  verifiedAt: Timestamp.nullable(),
+  reviewAt: Timestamp.nullable(),
+  approvedAt: Timestamp.nullable(),
+  finishedAt: Timestamp.nullable(),
+  durationMs: count.nullable(),
+});
+
+const Credits = z.object({ charged: count, refunded: count, net: count });
+
+export const Run = z
+  .object({
+    id: z.string(),
+    connectionId: z.string().nullable().openapi({ description: "Null once the connection is deleted" }),
+    connectionName: z.string(),
+    scheduleId: z.string().nullable(),
+    scope: ScopeView,
+    actions: ActionsView,
+    smtpProbe: z.boolean(),
+    status: RunStatus,
+    statusReason: z.string().nullable(),
+    notes: z.array(z.string()),
+    progress: z.object({
+      total: count.nullable(),
+      fetched: count,
+      verified: count,
+      waiting: z
+        .object({ count, forBudget: count.openapi({ description: "Of them, those waiting for the probe budget" }), nextAt: Timestamp.nullable() })
+        .openapi({ description: "Addresses parked until their mail server lets us ask again, or the probe budget has room" }),
+      applied: count,
+      failed: count,
+      retrying: count.openapi({ description: "Changes waiting to be sent again after ActiveCampaign weather (429, 5xx, timeouts)" }),
+      planned: count,
+    }),
+    canRetryActions: z.boolean(),
+    counts: z.object({ byStatus: counts, byReason: counts }),
+    credits: Credits,
+    acRequests: count,
+    plan: RunPlan.nullable().openapi({ description: "Once the plan is ready (not in lists of runs)" }),
+    timings: Timings,
+  })
+  .openapi("Run");
+expectSameShape<SameShape<z.infer<typeof Run>, RunView>>();
+
+export const RunSummary = z
+  .object({
+    runId: z.string(),
+    connection: z.string(),
+    scope: ScopeView,
+    actions: ActionsView,
+    status: RunStatus,
+    statusReason: z.string().nullable(),
+    contacts: count,
+    verified: count,
+    byStatus: counts,
+    byReason: counts,
+    plan: RunPlan.pick({ keep: true, unsubscribe: true, delete: true, nothingToDo: true }).nullable(),
+    applied: z.object({ done: count, failed: count, planned: count }),
+    credits: Credits,
+    acRequests: count,
+    timings: Timings,
+    notes: z.array(z.string()),
+  })
+  .openapi("RunSummary");
+expectSameShape<SameShape<z.infer<typeof RunSummary>, ReturnType<typeof reportSummary>>>();
+
+const CreateRunBody = z
+  .object({
+    connectionId: z.string({ error: "is required" }).min(1, "is required"),
+    scope: scopeSchema,
+    actions: actionsSchema,
+    smtpProbe: z.boolean({ error: "must be true or false" }).optional().openapi({ description: "Probe mailboxes over SMTP (when the server allows it)" }),
+  })
+  .strict();
+
+const ApproveBody = z
+  .object({ confirmDelete: z.boolean({ error: "must be true or false" }).default(false).openapi({ description: "Needed when the plan deletes contacts" }) })
+  .strict()
+  .default({ confirmDelete: false });
+
+const ListQuery = z.object({
+  connectionId: z.string().optional().openapi({ description: "Only this connection's runs" }),
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+});
+
+export const create = route({
+  method: "post",
+  path: "/",
+  tags,
+  summary: "Start a hygiene run",
+  description: "The run is queued (202) and the worker takes it: fetch, verify, plan, then review before anything is changed in ActiveCampaign.",
+  security: SIGNED_IN_CHANGE,
+  request: { body: jsonRequest(CreateRunBody) },
+  responses: { 202: json(Run, "Queued"), ...errors(...CHANGE, 401, 404, 415) },
+});
+
+export const list = route({
+  method: "get",
+  path: "/",
+  tags,
+  summary: "List runs",
+  security: SIGNED_IN,
+  request: { query: ListQuery },
+  responses: { 200: json(z.object({ runs: z.array(Run) }), "Runs, newest first, without their plans"), ...errors(...READ, 400, 401) },
+});
+
+export const get = route({
+  method: "get",
+  path: "/{id}",
+  tags,
+  summary: "Get a run",
+  description: "Status, progress, counts per status and reason, credits, the review plan, timings and the number of ActiveCampaign requests.",
+  security: SIGNED_IN,
+  request: { params },
+  responses: { 200: json(Run, "The run"), ...errors(...READ, 401, 404) },
+});
+
+export const approve = route({
+  method: "post",
+  path: "/{id}/approve",
+  tags,
+  summary: "Apply a reviewed plan",
+  description: "Only a run awaiting review can be approved; a plan with deletes needs `confirmDelete: true`.",
+  security: SIGNED_IN_CHANGE,
+  request: { params, body: jsonRequest(ApproveBody) },
+  responses: { 200: json(Run, "Approved: the worker applies it"), ...errors(...CHANGE, 401, 404, 409, 415) },
+});
+
+export const cancel = route({
+  method: "post",
+  path: "/{id}/cancel",
+  tags,
+  summary: "Cancel a run",
+  description: "Stops a run before anything is changed in ActiveCampaign; contacts charged but not verified are refunded.",
+  security: SIGNED_IN_CHANGE,
+  request: { params },
+  responses: { 200: json(Run, "Cancelled"), ...errors(...CHANGE, 401, 404, 409) },
+});
+
+export const retry = route({
+  method: "post",
+  path: "/{id}/retry",
+  tags,
+  summary: "Send failed changes again",
+  description: "Sends again the changes of an applied run that ActiveCampaign refused (or that a refused key stopped), without verifying or charging again.",
+  security: SIGNED_IN_CHANGE,
+  request: { params },
+  responses: { 200: json(Run, "Applying again"), ...errors(...CHANGE, 401, 404, 409) },
+});
+
+export const reportCsv = route({
+  method: "get",
+  path: "/{id}/report.csv",
+  tags,
+  summary: "The run's report as CSV",
+  description: "One row per contact: id, email, name, lists, status, reason, flags, suggestion, action, action result. Cells a spreadsheet would run as formulas are escaped.",
+  security: SIGNED_IN,
+  request: { params },
+  responses: {
+    200: {
+      description: "The report (UTF-8 with a BOM), as an attachment",
+      content: { "text/csv": { schema: z.string() } },
+      headers: z.object({ "Content-Disposition": z.string() }),
+    },
+    ...errors(...READ, 401, 404),
+  },
+});
+
+export const summary = route({
+  method: "get",
+  path: "/{id}/summary.json",
+  tags,
+  summary: "The run's totals",
+  security: SIGNED_IN,
+  request: { params },
+  responses: {
+    200: { ...json(RunSummary, "Counts, credits and timings, as an attachment"), headers: z.object({ "Content-Disposition": z.string() }) },
+    ...errors(...READ, 401, 404),
+  },
+});

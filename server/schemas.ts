@@ -1,0 +1,41 @@
+import { z } from "@hono/zod-openapi";
+import { ACTIONS } from "../db/schema/index.ts";
+import { RUN_STATUSES } from "../core/domain/run-status.ts";
+import { VERIFICATION_REASONS, type VerificationReason } from "../verify/taxonomy.ts";
+
+/**
+ * Answers shared by several resources, as they go over the wire. Input rules stay in
+ * core/domain; these describe what the services return. Each route file checks at compile time
+ * that its answer schemas and the services' views are the same shape (SameShape), so neither
+ * can change without the other.
+ */
+
+/** True when A and B are each assignable to the other; `expectSameShape<SameShape<A, B>>()` fails to compile otherwise. */
+export type SameShape<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+export const expectSameShape = <T extends true>(): T | undefined => undefined;
+
+export const Timestamp = z.string().openapi({ format: "date-time", example: "2026-11-30T09:00:00.000Z" });
+
+export const RunStatus = z.enum(RUN_STATUSES).openapi("RunStatus", { description: "See docs/run-lifecycle.md" });
+
+const Action = z.enum(ACTIONS);
+
+export const ScopeView = z
+  .discriminatedUnion("kind", [
+    z.object({ kind: z.literal("all") }),
+    z.object({ kind: z.literal("lists"), listIds: z.array(z.string()) }),
+    z.object({ kind: z.literal("tag"), tagId: z.string() }),
+  ])
+  .openapi("Scope", { description: "Which contacts a run reads: all, those on some lists, or those with a tag (ActiveCampaign ids)" });
+
+export const ActionsView = z
+  .object({
+    deliverable: Action,
+    risky: Action,
+    undeliverable: Action,
+    unknown: Action,
+    overrides: z.array(z.object({ reason: z.enum(VERIFICATION_REASONS as [VerificationReason, ...VerificationReason[]]), action: Action })),
+  })
+  .openapi("Actions", { description: "What happens to a contact per verification status; an override per reason wins" });
+
+export const User = z.object({ id: z.string(), workspaceId: z.string(), email: z.string() }).openapi("User");
