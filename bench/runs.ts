@@ -80,7 +80,7 @@ export async function waitFor(base: string, cookie: string, id: string, statuses
  * A whole hygiene run through the HTTP API against the fake AC over real HTTP on 127.0.0.1,
  * with the product's limiter and the fake's enforcement at the same rate.
  */
-export async function benchRun(opts: { contacts: number; requestsPerSecond: number }): Promise<void> {
+export async function benchRun(opts: { contacts: number; requestsPerSecond: number; reviewOnly?: boolean }): Promise<void> {
   const { contacts, requestsPerSecond } = opts;
   const dns = await startDnsServer(benchWorld().zone);
   const fake = await forkFakeAc(contacts, requestsPerSecond);
@@ -111,13 +111,25 @@ export async function benchRun(opts: { contacts: number; requestsPerSecond: numb
     await fake.clear();
 
     const started = performance.now();
+    const cpuStart = process.cpuUsage();
     const run = await api<RunView>(lw.url, cookie, csrfToken, "POST", "/api/runs", { connectionId: conn.id, scope: { kind: "all" } });
     const review = await waitFor(lw.url, cookie, run.id, ["awaiting_review", "completed"]);
     const reviewSeconds = (performance.now() - started) / 1000;
+    const cpu = process.cpuUsage(cpuStart);
+    const cpuSeconds = (cpu.user + cpu.system) / 1e6;
     const t = review.timings;
     const since = (iso: string | null) => (iso && t.startedAt ? ((Date.parse(iso) - Date.parse(t.startedAt)) / 1000).toFixed(2) : "?");
     console.log(`  (fetch done after ${since(t.fetchedAt)} s, verify done after ${since(t.verifiedAt)} s, review at ${since(t.reviewAt)} s from start)`);
     const fetchRequests = (await fake.stats()).arrivals.length;
+    if (opts.reviewOnly) {
+      console.log(`runs: ${contacts} contacts at ${requestsPerSecond} req/s allowed, to review only`);
+      console.log(`  fetch + verify to review: ${reviewSeconds.toFixed(1)} s, ${fetchRequests} AC requests; ${(contacts / reviewSeconds).toFixed(0)} contacts/s; fetch phase ratio ${(fetchRequests / reviewSeconds / requestsPerSecond).toFixed(3)}`);
+      const mem = process.memoryUsage();
+      const mb = (n: number) => `${(n / 1048576).toFixed(0)} MB`;
+      console.log(`    CPU of the product's process until review: ${cpuSeconds.toFixed(1)} s (${((cpuSeconds / contacts) * 1e6).toFixed(0)} µs per contact); peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB`);
+      console.log(`    at review: rss ${mb(mem.rss)}, heap used ${mb(mem.heapUsed)} of ${mb(mem.heapTotal)}, external ${mb(mem.external)}, array buffers ${mb(mem.arrayBuffers)}`);
+      return;
+    }
     const applyStarted = performance.now();
     await api(lw.url, cookie, csrfToken, "POST", `/api/runs/${run.id}/approve`, { confirmDelete: true });
     const done = await waitFor(lw.url, cookie, run.id, ["completed"]);
@@ -131,7 +143,8 @@ export async function benchRun(opts: { contacts: number; requestsPerSecond: numb
     const applyRequests = requests - fetchRequests;
     const rss = process.resourceUsage().maxRSS / 1024;
     console.log(`runs: ${contacts} contacts at ${requestsPerSecond} req/s allowed (fake AC on 127.0.0.1 enforcing the same)`);
-    console.log(`  fetch + verify to review: ${reviewSeconds.toFixed(1)} s, ${fetchRequests} AC requests; verified ${review.progress.verified}`);
+    console.log(`  fetch + verify to review: ${reviewSeconds.toFixed(1)} s, ${fetchRequests} AC requests; verified ${review.progress.verified}; ${(contacts / reviewSeconds).toFixed(0)} contacts/s`);
+    console.log(`    CPU of the product's process until review: ${cpuSeconds.toFixed(1)} s (${((cpuSeconds / contacts) * 1e6).toFixed(0)} µs per contact; busy ${((cpuSeconds / reviewSeconds) * 100).toFixed(0)}% of one core)`);
     console.log(`  apply: ${applySeconds.toFixed(1)} s, ${applyRequests} AC requests (${done.progress.applied} applied, ${done.progress.failed} failed)`);
     console.log(`  achieved request rate ${(requests / span).toFixed(1)} req/s / allowed ${requestsPerSecond}: ratio ${(requests / span / requestsPerSecond).toFixed(3)}`);
     console.log(`    fetch phase ${(fetchRequests / reviewSeconds / requestsPerSecond).toFixed(3)}, apply phase ${(applyRequests / applySeconds / requestsPerSecond).toFixed(3)}`);
@@ -149,5 +162,5 @@ export async function benchRun(opts: { contacts: number; requestsPerSecond: numb
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const contacts = Number(process.argv[2] ?? 50_000);
   const rps = Number(process.argv[3] ?? 200);
-  await benchRun({ contacts, requestsPerSecond: rps });
+  await benchRun({ contacts, requestsPerSecond: rps, reviewOnly: process.argv.includes("--review-only") });
 }

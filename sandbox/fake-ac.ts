@@ -223,6 +223,7 @@ export class FakeAc {
     this.#nextId.contact = Math.max(this.#nextId.contact, Number(id) + 1);
     const now = iso(this.#now());
     this.#byId = null;
+    this.#byList.clear();
     this.contacts.set(id, {
       id,
       email: c.email,
@@ -256,6 +257,7 @@ export class FakeAc {
     else {
       const id = String(this.#nextId.contactList++);
       this.contactLists.set(key, { id, contact: contactId, list: listId, status: String(status), sdate: now, udate: now });
+      this.#byList.delete(listId);
     }
   }
 
@@ -271,6 +273,7 @@ export class FakeAc {
     if (!contact) return false;
     this.contacts.delete(id);
     this.#byId = null;
+    this.#byList.clear();
     const deleted: DeletedFakeContact = { contact, contactLists: [], contactTags: [], deletedAt: iso(this.#now()) };
     for (const [k, row] of this.contactLists) {
       if (row.contact !== id) continue;
@@ -293,6 +296,7 @@ export class FakeAc {
     this.deletedContacts.delete(id);
     this.contacts.set(id, deleted.contact);
     this.#byId = null;
+    this.#byList.clear();
     for (const row of deleted.contactLists) this.contactLists.set(`${id}:${row.list}`, row);
     for (const row of deleted.contactTags) this.contactTags.set(`${id}:${row.tag}`, row);
     return true;
@@ -450,32 +454,62 @@ export class FakeAc {
     return this.#byId;
   }
 
+  /** A list's contacts in id order, kept between requests like #byId (a million-contact walk filters no list per page). */
+  readonly #byList = new Map<string, FakeContact[]>();
+
+  #listById(listId: string): FakeContact[] {
+    let rows = this.#byList.get(listId);
+    if (!rows) this.#byList.set(listId, (rows = this.#contactsById().filter((c) => this.contactLists.has(`${c.id}:${listId}`))));
+    return rows;
+  }
+
+  /** Where the ids in (greater, less) start and end in `rows` (in id order): found by binary search. */
+  #idRange(rows: FakeContact[], greater: string | null, less: string | null): { from: number; to: number } {
+    const firstAbove = (bound: number) => {
+      let lo = 0;
+      let hi = rows.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (Number(rows[mid]!.id) > bound) hi = mid;
+        else lo = mid + 1;
+      }
+      return lo;
+    };
+    const from = greater ? firstAbove(Number(greater)) : 0;
+    const to = less ? firstAbove(Number(less) - 1) : rows.length;
+    return { from, to: Math.max(from, to) };
+  }
+
   #listContacts(q: URLSearchParams): Response {
     const { limit, offset } = pageInput(q);
-    let rows = this.#contactsById();
     const listid = q.get("listid");
     const tagid = q.get("tagid");
     const email = q.get("email");
     const idGreater = q.get("id_greater");
     const idLess = q.get("id_less");
-    if (listid) rows = rows.filter((c) => this.contactLists.has(`${c.id}:${listid}`));
+    const sorted = listid ? this.#listById(listid) : this.#contactsById();
+    const { from, to } = this.#idRange(sorted, idGreater, idLess);
+    const order = q.get("orders[id]")?.toUpperCase();
+    // The keyset walk (what runs do): the page and the total straight from the sorted rows.
+    const fast = !tagid && !email && order === "ASC";
+    let rows = fast ? sorted.slice(from + offset, Math.min(to, from + offset + limit)) : sorted.slice(from, to);
     if (tagid) rows = rows.filter((c) => this.contactTags.has(`${c.id}:${tagid}`));
     if (email) rows = rows.filter((c) => c.email.toLowerCase() === email.toLowerCase());
-    if (idGreater) rows = rows.filter((c) => Number(c.id) > Number(idGreater));
-    if (idLess) rows = rows.filter((c) => Number(c.id) < Number(idLess));
-    const order = q.get("orders[id]")?.toUpperCase();
-    if (order === "ASC" || order === "DESC") {
+    if (fast) {
+      // already the page
+    } else if (order === "ASC" || order === "DESC") {
       if (order === "DESC") rows = [...rows].reverse();
     } else {
       // AC's default order is not by id (its docs show 5,4,6,2,3,7): a stable scramble.
       rows = [...rows].sort((a, b) => scramble(a.id) - scramble(b.id) || Number(a.id) - Number(b.id));
     }
-    const page = rows.slice(offset, offset + limit);
+    const page = fast ? rows : rows.slice(offset, offset + limit);
+    const total = fast ? to - from : rows.length;
     const body: Record<string, unknown> = {
       scoreValues: [],
       contacts: page.map((c) => this.#contactJson(c)),
       meta: {
-        total: String(rows.length),
+        total: String(total),
         page_input: { segmentid: null, formid: 0, listid: listid ?? 0, tagid: tagid ?? 0, limit, offset, search: null, sort: null, seriesid: 0, waitid: 0, status: -1, forceQuery: 0, cacheid: "" },
       },
     };

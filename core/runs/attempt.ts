@@ -50,8 +50,8 @@ export interface AttemptStore {
   planSummary(): { contacts: number; destructive: number };
 
   // apply
-  /** Actions to send now: pending and due, or left `sending` by a crash; oldest contact first. */
-  dueActions(limit: number, inFlight: ReadonlySet<string>): ActionRow[];
+  /** Actions to send now (pending and due, or left `sending` by a crash), in (contact, list) order after `after`. */
+  dueActions(after: ActionKey | null, limit: number): ActionRow[];
   /** Records that these actions are about to be sent (each with its new attempt count). */
   markSending(actions: { id: string; attempts: number }[]): void;
   /** Stores the outcomes of sent actions, in one transaction. */
@@ -95,6 +95,8 @@ export interface PlanRule {
 }
 
 export type ActionRow = typeof schema.runActions.$inferSelect;
+/** A position in a run's actions, in the order they are sent. */
+export type ActionKey = { contactId: number; listId: number; kind: "unsubscribe" | "delete" };
 
 export type ActionOutcome =
   | { id: string; state: "done"; resultCode: string | null; error: string | null }
@@ -103,6 +105,23 @@ export type ActionOutcome =
   | { id: string; state: "pending"; resultCode: string; error: string; nextAttemptAt: number };
 
 const ACTIVE = 1;
+
+/** What a batch of stored results adds to the run's counters. */
+interface Tally {
+  stored: number;
+  firstStored: number;
+  byStatus: Map<string, number>;
+  byReason: Map<string, number>;
+}
+
+const newTally = (): Tally => ({ stored: 0, firstStored: Number.MAX_SAFE_INTEGER, byStatus: new Map(), byReason: new Map() });
+
+function count(tally: Tally, contactId: number, result: VerificationResult): void {
+  tally.stored += 1;
+  tally.firstStored = Math.min(tally.firstStored, contactId);
+  tally.byStatus.set(result.status, (tally.byStatus.get(result.status) ?? 0) + 1);
+  tally.byReason.set(result.reason, (tally.byReason.get(result.reason) ?? 0) + 1);
+}
 
 /** Thrown inside a page's transaction to roll it back when the balance falls short. */
 class ShortOfCredits extends Error {
@@ -169,6 +188,25 @@ export function sqliteAttemptStore(db: Db, clock: Clock, lease: Lease, requests:
 
   const bump = (kind: "status" | "reason" | "action", key: string, n: number) =>
     sql("INSERT INTO run_counts (run_id, kind, key, n) VALUES (?, ?, ?, ?) ON CONFLICT (run_id, kind, key) DO UPDATE SET n = n + excluded.n").run(runId, kind, key, n);
+
+  /** Keeps the counters of results just stored, and refunds the unknown ones (inside the caller's transaction). */
+  const keepResults = (tally: Tally) => {
+    if (tally.stored === 0) return;
+    for (const [key, n] of tally.byStatus) bump("status", key, n);
+    for (const [key, n] of tally.byReason) bump("reason", key, n);
+    sql("UPDATE runs SET contacts_verified = contacts_verified + ? WHERE id = ?").run(tally.stored, runId);
+    // A contact's result is stored once, so the smallest id stored names this refund uniquely.
+    const unknown = tally.byStatus.get("unknown") ?? 0;
+    if (unknown > 0) {
+      refundCredits(db, clock, {
+        workspaceId,
+        amount: unknown,
+        reason: `Refund: ${unknown} address(es) could not be verified (unknown)`,
+        runId,
+        idempotencyKey: `run:${runId}:refund:${tally.firstStored}`,
+      });
+    }
+  };
 
   return {
     runId,
@@ -255,31 +293,12 @@ export function sqliteAttemptStore(db: Db, clock: Clock, lease: Lease, requests:
           "UPDATE run_contacts SET status = ?, reason = ?, flags = ?, suggestion = ?, normalized = ?, provider = ?, verified_at = ?, retry_at = NULL, retry_why = NULL WHERE run_id = ? AND contact_id = ? AND verified_at IS NULL",
         );
         const at = now();
-        const byStatus = new Map<string, number>();
-        const byReason = new Map<string, number>();
-        let stored = 0;
-        let firstStored: number | null = null;
+        const tally = newTally();
         for (const { contactId, result } of results) {
-          if (store.run(result.status, result.reason, result.flags.join(" "), result.suggestion, result.normalized, result.provider, at, runId, contactId).changes === 0) continue;
-          stored += 1;
-          firstStored = firstStored === null ? contactId : Math.min(firstStored, contactId);
-          byStatus.set(result.status, (byStatus.get(result.status) ?? 0) + 1);
-          byReason.set(result.reason, (byReason.get(result.reason) ?? 0) + 1);
+          if (store.run(result.status, result.reason, result.flags.join(" "), result.suggestion, result.normalized, result.provider ?? null, at, runId, contactId).changes === 0) continue;
+          count(tally, contactId, result);
         }
-        for (const [key, n] of byStatus) bump("status", key, n);
-        for (const [key, n] of byReason) bump("reason", key, n);
-        if (stored > 0) sql("UPDATE runs SET contacts_verified = contacts_verified + ? WHERE id = ?").run(stored, runId);
-        // A contact's result is stored once, so the smallest id stored names this refund uniquely.
-        const unknown = byStatus.get("unknown") ?? 0;
-        if (firstStored !== null && unknown > 0) {
-          refundCredits(db, clock, {
-            workspaceId,
-            amount: unknown,
-            reason: `Refund: ${unknown} address(es) could not be verified (unknown)`,
-            runId,
-            idempotencyKey: `run:${runId}:refund:${firstStored}`,
-          });
-        }
+        keepResults(tally);
         const park = sql("UPDATE run_contacts SET retry_at = ?, verify_attempts = ?, retry_why = ? WHERE run_id = ? AND contact_id = ? AND verified_at IS NULL");
         for (const p of parked) park.run(p.retryAt, p.verifyAttempts, p.why ?? null, runId, p.contactId);
       });
@@ -308,23 +327,18 @@ export function sqliteAttemptStore(db: Db, clock: Clock, lease: Lease, requests:
         client
           .prepare(`UPDATE run_contacts SET action = CASE ${cases} ELSE ? END WHERE run_id = ? AND contact_id > ? AND contact_id <= ?`)
           .run(...caseArgs, rule.otherwise, ...range);
-        for (const row of sql("SELECT action, count(*) AS n FROM run_contacts WHERE run_id = ? AND contact_id > ? AND contact_id <= ? GROUP BY action").all(...range) as {
-          action: string;
-          n: number;
-        }[]) {
-          bump("action", row.action, row.n);
-        }
         const at = now();
         sql(
           "INSERT INTO run_actions (id, run_id, contact_id, kind, list_id, state, attempts, updated_at) SELECT 'act_' || run_id || '_' || contact_id || '_delete', run_id, contact_id, 'delete', 0, 'pending', 0, ? FROM run_contacts WHERE run_id = ? AND contact_id > ? AND contact_id <= ? AND action = 'delete' ON CONFLICT DO NOTHING",
         ).run(at, ...range);
         // Unsubscribe only from lists where the contact is active, and for a list scope only the chosen lists.
         const chosen = rule.chosenLists ? ` AND m.list_id IN (${rule.chosenLists.map(() => "?").join(", ")})` : "";
+        // The contacts to unsubscribe as a set (their own index), so each membership is one lookup.
         client
           .prepare(
-            `INSERT INTO run_actions (id, run_id, contact_id, kind, list_id, state, attempts, updated_at) SELECT 'act_' || m.run_id || '_' || m.contact_id || '_' || m.list_id, m.run_id, m.contact_id, 'unsubscribe', m.list_id, 'pending', 0, ? FROM run_memberships m JOIN run_contacts c ON c.run_id = m.run_id AND c.contact_id = m.contact_id WHERE m.run_id = ? AND m.contact_id > ? AND m.contact_id <= ? AND c.action = 'unsubscribe' AND m.status = ${ACTIVE}${chosen} ON CONFLICT DO NOTHING`,
+            `INSERT INTO run_actions (id, run_id, contact_id, kind, list_id, state, attempts, updated_at) SELECT 'act_' || m.run_id || '_' || m.contact_id || '_' || m.list_id, m.run_id, m.contact_id, 'unsubscribe', m.list_id, 'pending', 0, ? FROM run_memberships m WHERE m.run_id = ? AND m.contact_id > ? AND m.contact_id <= ? AND m.status = ${ACTIVE}${chosen} AND m.contact_id IN (SELECT contact_id FROM run_contacts WHERE run_id = ? AND action = 'unsubscribe' AND contact_id > ? AND contact_id <= ?) ON CONFLICT DO NOTHING`,
           )
-          .run(at, ...range, ...(rule.chosenLists ?? []));
+          .run(at, ...range, ...(rule.chosenLists ?? []), ...range);
         return { last: end.last };
       });
     },
@@ -332,6 +346,11 @@ export function sqliteAttemptStore(db: Db, clock: Clock, lease: Lease, requests:
     planSummary() {
       return leased(() => {
         const contacts = (sql("SELECT contacts_fetched AS n FROM runs WHERE id = ?").get(runId) as { n: number }).n;
+        // The planned actions counted once, over the whole run (the action index covers it).
+        sql("DELETE FROM run_counts WHERE run_id = ? AND kind = 'action'").run(runId);
+        for (const row of sql("SELECT action, count(*) AS n FROM run_contacts WHERE run_id = ? GROUP BY action").all(runId) as { action: string | null; n: number }[]) {
+          if (row.action) bump("action", row.action, row.n);
+        }
         const byKind = sql("SELECT kind, count(*) AS n, count(DISTINCT contact_id) AS contacts FROM run_actions WHERE run_id = ? GROUP BY kind").all(runId) as {
           kind: "unsubscribe" | "delete";
           n: number;
@@ -347,14 +366,14 @@ export function sqliteAttemptStore(db: Db, clock: Clock, lease: Lease, requests:
       });
     },
 
-    dueActions(limit, inFlight) {
+    dueActions(after, limit) {
+      // A keyset walk along the unique index (run, contact, kind, list): done actions behind the
+      // cursor are never read again.
+      const from = after ?? { contactId: -1, kind: "", listId: -1 };
       const rows = sql(
-        "SELECT * FROM run_actions WHERE run_id = ? AND (state = 'sending' OR (state = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at <= ?))) ORDER BY contact_id, list_id LIMIT ?",
-      ).all(runId, now(), limit + inFlight.size) as ActionSqlRow[];
-      return rows
-        .filter((r) => !inFlight.has(r.id))
-        .slice(0, limit)
-        .map((r) => ({
+        "SELECT * FROM run_actions WHERE run_id = ? AND (contact_id, kind, list_id) > (?, ?, ?) AND (state = 'sending' OR (state = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at <= ?))) ORDER BY contact_id, kind, list_id LIMIT ?",
+      ).all(runId, from.contactId, from.kind, from.listId, now(), limit) as ActionSqlRow[];
+      return rows.map((r) => ({
           id: r.id,
           runId: r.run_id,
           contactId: r.contact_id,

@@ -1,6 +1,6 @@
 import { setMaxListeners } from "node:events";
 import { AcError, isWeather } from "../../core/ac/index.ts";
-import type { ActionOutcome, ActionRow } from "../../core/runs/attempt.ts";
+import type { ActionKey, ActionOutcome, ActionRow } from "../../core/runs/attempt.ts";
 import { LeaseLost } from "../../core/runs/store.ts";
 import { Waker, type RunContext } from "./context.ts";
 
@@ -60,13 +60,41 @@ export async function applyRun(parent: RunContext): Promise<ApplyOutcome> {
       }
     });
   };
+  /**
+   * Up to `room` due actions not already in hand, walking the actions in order from where the
+   * last walk stopped and starting over once at the end (an action back from weather may be
+   * behind it). It reads at most `room` rows plus those in hand.
+   */
+  let cursor: ActionKey | null = null;
+  const takeDue = (room: number): ActionRow[] => {
+    const taken: ActionRow[] = [];
+    const seen = new Set<string>();
+    let wrapped = cursor === null;
+    while (taken.length < room) {
+      const want = room - taken.length;
+      const rows = store.dueActions(cursor, want);
+      for (const row of rows) {
+        if (holding.has(row.id) || seen.has(row.id)) continue;
+        seen.add(row.id);
+        taken.push(row);
+      }
+      const last = rows.at(-1);
+      if (last) cursor = { contactId: last.contactId, kind: last.kind, listId: last.listId };
+      if (rows.length < want) {
+        cursor = null;
+        if (wrapped) break;
+        wrapped = true;
+      }
+    }
+    return taken;
+  };
   try {
     for (;;) {
       if (failure) throw failure.error;
       signal.throwIfAborted();
       const room = settings.applyConcurrency - running;
       if (room > 0) {
-        const due = store.dueActions(Math.min(room, BATCH), holding);
+        const due = takeDue(Math.min(room, BATCH));
         // Recorded as `sending` before any of them leaves, so a crash from here on is visible.
         store.markSending(due.map((a) => ({ id: a.id, attempts: a.attempts + 1 })));
         for (const action of due) {

@@ -4,6 +4,9 @@ import type { ContactResult, DueContact, ParkedContact } from "../../core/runs/a
 import type { AddressVerifier } from "../../core/verification.ts";
 import { Waker, type RunContext } from "./context.ts";
 
+/** Results stored together at most: one transaction each, and nothing more held in memory. */
+const FLUSH_AT = 500;
+
 export type VerifyOutcome =
   /** Every stored contact has its result. */
   | { kind: "done" }
@@ -70,6 +73,9 @@ export class VerifyStage {
           if (due.length > 0) {
             const verifier = await this.#chooseVerifier(due);
             for (const contact of due) this.#start(verifier, contact);
+            // Results from caches come back as microtasks: let I/O (the fetch's pages, the
+            // dashboard) and the flush in before the next refill, or this loop would starve them.
+            await new Promise((resolve) => setImmediate(resolve));
             continue;
           }
         }
@@ -149,7 +155,9 @@ export class VerifyStage {
             why: attempt.why,
           });
         }
-        this.#queueFlush();
+        // A full batch is stored at once: results never pile up in memory behind a busy loop.
+        if (this.#results.length + this.#parked.length >= FLUSH_AT) this.#flushOrFail();
+        else this.#queueFlush();
       })
       .catch((error: unknown) => {
         if (!signal.aborted) this.#fail(error);
@@ -160,6 +168,15 @@ export class VerifyStage {
         this.#news.notify();
       });
     this.#tasks.add(task);
+  }
+
+  #flushOrFail(): void {
+    if (this.#signal.aborted || this.#failure) return;
+    try {
+      this.#flush();
+    } catch (error) {
+      this.#fail(error);
+    }
   }
 
   #queueFlush(): void {
