@@ -72,7 +72,7 @@ export async function waitFor(base: string, cookie: string, id: string, statuses
     const run = await api<RunView>(base, cookie, "", "GET", `/api/runs/${id}`).catch(() => api<RunView>(base, cookie, "", "GET", `/api/runs/${id}`));
     if (statuses.includes(run.status)) return run;
     if (run.status === "failed") throw new Error(`run failed: ${run.statusReason}`);
-    await new Promise((r) => setTimeout(r, 100));
+    await new Promise((r) => setTimeout(r, 250));
   }
 }
 

@@ -33,6 +33,28 @@ describe("AC limiter (fake timers)", () => {
     expect(starts.map((t) => t - t0)).toEqual([0, 0, 0, 0, 0, 1075, 1075, 1075, 1075, 1075, 2150, 2150, 2150, 2150, 2150, 3225, 3225, 3225, 3225, 3225, 4300, 4300, 4300]);
   });
 
+  it("sizes the window's margin by the spread of recent round trips: 75 ms until known, then slowest − fastest + 5 ms, between 10 and 75", async () => {
+    const limiter = createAcLimiters({ requestsPerSecond: 5 }).forHost("margin.api-us1.com");
+    expect(limiter.marginMs).toBe(75);
+    for (let i = 0; i < 9; i++) limiter.noteLatency(40 + (i % 3));
+    expect(limiter.marginMs).toBe(75);
+    limiter.noteLatency(41);
+    expect(limiter.marginMs).toBe(10);
+    limiter.noteLatency(60);
+    expect(limiter.marginMs).toBe(25);
+    limiter.noteLatency(400);
+    expect(limiter.marginMs).toBe(75);
+    // A steady link: bursts of 5 one 1,010 ms window apart (99% of the allowed rate).
+    const steady = createAcLimiters({ requestsPerSecond: 5 }).forHost("steady.api-us1.com");
+    for (let i = 0; i < 10; i++) steady.noteLatency(20);
+    const starts: number[] = [];
+    const done = Promise.all(Array.from({ length: 11 }, () => steady.schedule(async () => void starts.push(Date.now()))));
+    await vi.runAllTimersAsync();
+    await done;
+    expect(starts.map((t) => t - starts[0]!)).toEqual([0, 0, 0, 0, 0, 1010, 1010, 1010, 1010, 1010, 2020]);
+    expect(withinSlidingWindow(starts, 5, 1000)).toBe(true);
+  });
+
   it("holds queued requests for a Retry-After pause; the longer pause wins", async () => {
     const limiter = createAcLimiters().forHost("acct.api-us1.com");
     const t0 = Date.now();

@@ -251,10 +251,13 @@ export function createAcClient(opts: AcClientOptions): AcClient {
       ...(dispatcher ? { dispatcher } : {}),
     };
     const started = now();
+    const sent = Date.now();
     let res: Response;
     let text: string;
     try {
       res = await doFetch(url, init);
+      // The round trip to the answer's headers: its spread sizes the limiter's window margin.
+      limiter.noteLatency(Date.now() - sent);
       const remaining = Number.parseInt(res.headers.get("ratelimit-remaining") ?? "", 10);
       if (Number.isFinite(remaining)) {
         rateLimitRemaining = remaining;
