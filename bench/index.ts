@@ -14,6 +14,7 @@ const benches: [string, string, string[]][] = [
   // At 1 req/s the fetch (100 contacts/s) is slower than the loopback mail servers answer
   // probes on 2 cores (~150/s), so the fetch sets the pace, as a real, varied MX fleet does.
   ["hygiene run with the SMTP probe, 1,000 contacts at 1 req/s, 25% greylisted for 5 s (issue 10)", "greylist.ts", ["1000", "1", "5000"]],
+  ["capacity: K accounts at 5 req/s each in one process (issue 13)", "capacity.ts", ["5000", "8,16,24,32,40,48,64"]],
   ["sign-in burst: 200 guesses from one network, another user signing in (issue 11)", "sign-in-burst.ts", ["200"]],
 ];
 

@@ -84,7 +84,7 @@ export const configSchema = z.object({
   SMTP_PROXY_CONCURRENCY: positiveInt.max(100).default(4),
   SMTP_PROVIDER_RULES_FILE: z.string().min(1).optional(),
   WORKER: onOff.default(true),
-  WORKER_CONCURRENCY: positiveInt.max(32).default(2),
+  WORKER_CONCURRENCY: positiveInt.max(256).default(8),
   SCHEDULE_GRACE_DAYS: z.coerce
     .number({ error: "must be a number" })
     .positive("must be above 0")

@@ -458,6 +458,9 @@ describe("the lifecycle's rules", () => {
     expect(limiters.forHost("acct.api-evil.com")).not.toBe(a);
     expect(limiters.forHost("other.api-us1.com")).not.toBe(a);
     expect(limiters.forHost("127.0.0.1:4010")).not.toBe(a);
+    // Two ports of one host are two services, so two accounts (the sandbox, the benchmarks).
+    expect(limiters.forHost("127.0.0.1:4011")).not.toBe(limiters.forHost("127.0.0.1:4010"));
+    expect(limiters.forHost("acct.api-us1.com:443")).toBe(a);
     expect(limiters.forHost("acct.api-us1.com.evil.example")).not.toBe(a);
   });
 

@@ -216,6 +216,7 @@ export function createAcClient(opts: AcClientOptions): AcClient {
         const last = attempt >= maxTries;
         if (err.kind === "rate_limited") {
           stats.rateLimited += 1;
+          limiter.noteRateLimited();
           // Every request to this account would get the same answer: hold the whole host.
           limiter.pauseFor(Math.min(err.retryAfterMs ?? backoffMs(attempt), maxRetryAfterMs));
           if (last) {

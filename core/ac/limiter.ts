@@ -53,6 +53,8 @@ export interface AcLimiter {
   noteRemaining(remaining: number): void;
   /** Reports one request's round trip, to size the window's margin. */
   noteLatency(ms: number): void;
+  /** AC answered 429: the margin goes back to its most for a while, whatever the round trips say. */
+  noteRateLimited(): void;
   /** What the window adds to 1 s now. */
   readonly marginMs: number;
   readonly rateLimitRemaining: number | null;
@@ -78,8 +80,9 @@ export interface AcLimiters {
 const AC_ACCOUNT_HOST = /^([a-z0-9][a-z0-9-]*)\.(?:api-us1\.com|activehosted\.com)$/;
 
 export function accountKey(host: string): string {
-  const name = host.trim().toLowerCase().replace(/\.$/, "").replace(/:\d+$/, "");
-  const account = AC_ACCOUNT_HOST.exec(name)?.[1];
+  const name = host.trim().toLowerCase();
+  const account = AC_ACCOUNT_HOST.exec(name.replace(/:443$/, "").replace(/\.$/, ""))?.[1];
+  // Any other host (with its port: two ports are two services) is an account of its own.
   return account ? `ac-account:${account}` : name;
 }
 
@@ -112,6 +115,8 @@ export function createAcLimiters(opts: AcLimiterOptions = {}): AcLimiters {
 const LATENCY_SAMPLES = 32;
 const LATENCY_SAMPLES_TRUSTED = 10;
 const MIN_MARGIN_MS = 10;
+/** How long the margin stays at its most after a 429: trips that looked steady were not. */
+const CAUTIOUS_MS = 60_000;
 
 class HostLimiter implements AcLimiter {
   readonly #queue: PQueue;
@@ -126,6 +131,8 @@ class HostLimiter implements AcLimiter {
   readonly #latencies: number[] = [];
   /** Requests pass the window one after another, in the order they left the queue. */
   #turn: Promise<void> = Promise.resolve();
+  /** Until then the margin is at its most: AC told us a 429 despite it. */
+  #cautiousUntil = 0;
   #pausedUntil: number | null = null;
   #pauseGeneration = 0;
   #remaining: number | null = null;
@@ -146,11 +153,12 @@ class HostLimiter implements AcLimiter {
    * What the window adds to 1 s. Our window runs on when requests leave, AC's on when they
    * arrive, so it must cover how much one request's trip can be slower than another's: the
    * spread of recent round trips (slowest − fastest, + 5 ms), at least 10 ms, at most
-   * `windowMarginMs` (75 ms, also the value until enough trips are known). On a steady link
+   * `windowMarginMs` (75 ms, also the value until enough trips are known, and for a minute
+   * after AC answered 429 anyway: a busy process sends later than it stamps). On a steady link
    * that is a few ms: up to 99% of the allowed rate instead of 93%; on a jittery one, 93%.
    */
   get marginMs(): number {
-    if (this.#latencies.length < LATENCY_SAMPLES_TRUSTED) return this.#maxMarginMs;
+    if (this.#latencies.length < LATENCY_SAMPLES_TRUSTED || this.#now() < this.#cautiousUntil) return this.#maxMarginMs;
     const spread = Math.max(...this.#latencies) - Math.min(...this.#latencies);
     return Math.min(this.#maxMarginMs, Math.max(MIN_MARGIN_MS, Math.ceil(spread + 5)));
   }
@@ -178,6 +186,10 @@ class HostLimiter implements AcLimiter {
       },
       { signal: opts.signal, priority: opts.priority ?? 0 },
     );
+  }
+
+  noteRateLimited(): void {
+    this.#cautiousUntil = this.#now() + CAUTIOUS_MS;
   }
 
   noteLatency(ms: number): void {
