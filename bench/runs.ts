@@ -66,10 +66,11 @@ export async function api<T>(base: string, cookie: string, csrf: string, method:
   return (await res.json()) as T;
 }
 
-export async function waitFor(base: string, cookie: string, id: string, statuses: string[]): Promise<RunView> {
+export async function waitFor(base: string, cookie: string, id: string, statuses: string[], onPoll?: (run: RunView) => void): Promise<RunView> {
   for (;;) {
     // A reused keep-alive socket the server just closed fails once; the next poll opens a new one.
     const run = await api<RunView>(base, cookie, "", "GET", `/api/runs/${id}`).catch(() => api<RunView>(base, cookie, "", "GET", `/api/runs/${id}`));
+    onPoll?.(run);
     if (statuses.includes(run.status)) return run;
     if (run.status === "failed") throw new Error(`run failed: ${run.statusReason}`);
     await new Promise((r) => setTimeout(r, 250));
@@ -113,7 +114,12 @@ export async function benchRun(opts: { contacts: number; requestsPerSecond: numb
     const started = performance.now();
     const cpuStart = process.cpuUsage();
     const run = await api<RunView>(lw.url, cookie, csrfToken, "POST", "/api/runs", { connectionId: conn.id, scope: { kind: "all" } });
-    const review = await waitFor(lw.url, cookie, run.id, ["awaiting_review", "completed"]);
+    // Peak RSS so far each time the fetch passes a checkpoint (100K, 500K, 1M contacts).
+    const checkpoints = [100_000, 500_000, 1_000_000].filter((n) => n <= contacts);
+    const rssAt = new Map<number, number>();
+    const review = await waitFor(lw.url, cookie, run.id, ["awaiting_review", "completed"], (r) => {
+      for (const n of checkpoints) if (!rssAt.has(n) && r.progress.fetched >= n) rssAt.set(n, process.resourceUsage().maxRSS / 1024);
+    });
     const reviewSeconds = (performance.now() - started) / 1000;
     const cpu = process.cpuUsage(cpuStart);
     const cpuSeconds = (cpu.user + cpu.system) / 1e6;
@@ -128,6 +134,10 @@ export async function benchRun(opts: { contacts: number; requestsPerSecond: numb
       const mb = (n: number) => `${(n / 1048576).toFixed(0)} MB`;
       console.log(`    CPU of the product's process until review: ${cpuSeconds.toFixed(1)} s (${((cpuSeconds / contacts) * 1e6).toFixed(0)} µs per contact); peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB`);
       console.log(`    at review: rss ${mb(mem.rss)}, heap used ${mb(mem.heapUsed)} of ${mb(mem.heapTotal)}, external ${mb(mem.external)}, array buffers ${mb(mem.arrayBuffers)}`);
+      const t = review.timings;
+      const phase = (from: string | null, to: string | null, n: number) => (from && to ? `${(n / ((Date.parse(to) - Date.parse(from)) / 1000)).toFixed(0)} contacts/s` : "?");
+      console.log(`    per phase: fetch and verify ${phase(t.startedAt, t.verifiedAt, contacts)}; plan ${phase(t.verifiedAt, t.reviewAt ?? t.finishedAt, contacts)}`);
+      if (rssAt.size) console.log(`    peak RSS when the fetch passed ${[...rssAt].map(([n, mbs]) => `${n / 1000}K: ${mbs.toFixed(0)} MB`).join(", ")}`);
       return;
     }
     const applyStarted = performance.now();
