@@ -130,10 +130,11 @@ export async function benchRun(opts: { contacts: number; requestsPerSecond: numb
     if (opts.reviewOnly) {
       console.log(`runs: ${contacts} contacts at ${requestsPerSecond} req/s allowed, to review only`);
       console.log(`  fetch + verify to review: ${reviewSeconds.toFixed(1)} s, ${fetchRequests} AC requests; ${(contacts / reviewSeconds).toFixed(0)} contacts/s; fetch phase ratio ${(fetchRequests / reviewSeconds / requestsPerSecond).toFixed(3)}`);
+      (globalThis as { gc?: () => void }).gc?.();
       const mem = process.memoryUsage();
       const mb = (n: number) => `${(n / 1048576).toFixed(0)} MB`;
       console.log(`    CPU of the product's process until review: ${cpuSeconds.toFixed(1)} s (${((cpuSeconds / contacts) * 1e6).toFixed(0)} µs per contact); peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB`);
-      console.log(`    at review: rss ${mb(mem.rss)}, heap used ${mb(mem.heapUsed)} of ${mb(mem.heapTotal)}, external ${mb(mem.external)}, array buffers ${mb(mem.arrayBuffers)}`);
+      console.log(`    at review${(globalThis as { gc?: unknown }).gc ? ", after a full GC" : ""}: rss ${mb(mem.rss)}, heap used ${mb(mem.heapUsed)} of ${mb(mem.heapTotal)}, external ${mb(mem.external)}, array buffers ${mb(mem.arrayBuffers)}`);
       const t = review.timings;
       const phase = (from: string | null, to: string | null, n: number) => (from && to ? `${(n / ((Date.parse(to) - Date.parse(from)) / 1000)).toFixed(0)} contacts/s` : "?");
       console.log(`    per phase: fetch and verify ${phase(t.startedAt, t.verifiedAt, contacts)}; plan ${phase(t.verifiedAt, t.reviewAt ?? t.finishedAt, contacts)}`);
