@@ -7,6 +7,9 @@ import { WorkGate } from "./lib/work-gate.ts";
 import { LoginThrottle } from "./services/login-throttle.ts";
 import { SignupThrottle } from "./services/signup-throttle.ts";
 import type { Logger } from "./logger.ts";
+import { createMailer, type Mailer } from "./lib/mail.ts";
+import { SizeCache } from "./services/estimate.ts";
+import { createResetThrottle, type ResetThrottle } from "./services/password-reset.ts";
 
 /** Everything services need, built once per process (or per test) by createDeps. */
 export interface Deps {
@@ -29,6 +32,14 @@ export interface Deps {
   acFetch?: typeof fetch;
   /** Overrides the DNS lookup of the SSRF check (tests resolve fake AC hosts without DNS). */
   acLookup?: LookupAll;
+  /** E-mail through the operator's relay (MAIL_URL): notifications, password resets, credit requests. */
+  mailer: Mailer;
+  /** Password reset e-mails per address and network. */
+  resetThrottle: ResetThrottle;
+  /** Contact counts of lists, tags and accounts, kept briefly (core/services/estimate.ts). */
+  sizes: SizeCache;
+  /** Where the Stripe client sends its requests (tests point it at a fake on loopback). */
+  stripeApi?: { host: string; port: number; protocol: "http" | "https" };
   /** Overrides retry timing of AC clients (tests shorten backoff and timeouts). */
   acClientOptions?: Partial<Pick<AcClientOptions, "sleep" | "backoffBaseMs" | "backoffMaxMs" | "timeoutMs" | "maxTries" | "maxRetryAfterMs">>;
 }
@@ -46,10 +57,15 @@ export interface Principal {
 /** scrypt jobs at once (libuv has 4 threads; DNS lookups need the rest) and queued behind them. */
 const PASSWORD_WORK = { concurrency: 2, maxWaiting: 32 };
 
-export function createDeps(input: Omit<Deps, "keyring" | "keyBox" | "loginThrottle" | "signupThrottle" | "passwordWork">): Deps {
+export function createDeps(
+  input: Omit<Deps, "keyring" | "keyBox" | "loginThrottle" | "signupThrottle" | "passwordWork" | "mailer" | "sizes" | "resetThrottle"> & Partial<Pick<Deps, "mailer" | "sizes">>,
+): Deps {
   const keyring = new Keyring(input.config.APP_SECRET);
   return {
     ...input,
+    mailer: input.mailer ?? createMailer({ url: input.config.MAIL_URL, from: input.config.MAIL_FROM, logger: input.logger }),
+    sizes: input.sizes ?? new SizeCache(),
+    resetThrottle: createResetThrottle(input.clock),
     keyring,
     keyBox: new SecretBox(keyring.key("ac-api-key")),
     loginThrottle: new LoginThrottle(input.clock),
