@@ -8,8 +8,14 @@ import { LoginThrottle } from "./services/login-throttle.ts";
 import { SignupThrottle } from "./services/signup-throttle.ts";
 import type { Logger } from "./logger.ts";
 import { createMailer, type Mailer } from "./lib/mail.ts";
-import { SizeCache } from "./services/estimate.ts";
-import { createResetThrottle, type ResetThrottle } from "./services/password-reset.ts";
+import { SizeCache } from "./lib/size-cache.ts";
+import { WindowLimiter } from "./lib/rate-limit.ts";
+
+/** Reset e-mails per address and per client network per hour: a mailbox cannot be flooded. */
+function createResetThrottle(clock: Clock) {
+  return { perEmail: new WindowLimiter(clock, 3, 3_600_000), perNetwork: new WindowLimiter(clock, 20, 3_600_000) };
+}
+export type ResetThrottle = ReturnType<typeof createResetThrottle>;
 
 /** Everything services need, built once per process (or per test) by createDeps. */
 export interface Deps {

@@ -2,56 +2,10 @@ import type { AcNamed, AcScope } from "../ac/index.ts";
 import type { Deps, Principal } from "../deps.ts";
 import type { RunScope } from "../domain/scope-actions.ts";
 import { balanceOf } from "./credits.ts";
+export { SizeCache, SIZE_TTL_MS } from "../lib/size-cache.ts";
 import { clientForConnection, getConnectionRow, acErrorToAppError } from "./connections.ts";
 
-/** How long a count from ActiveCampaign is reused: lists change, but not between two clicks. */
-export const SIZE_TTL_MS = 2 * 60_000;
 const PAGE_SIZE = 100;
-
-interface Entry {
-  at: number;
-  value: Promise<number>;
-  settled: number | null;
-}
-
-/**
- * Counts of contacts per list, per tag and in the whole account, per connection, as AC gives
- * them (`meta.total` of a one-contact page: one request each), kept for SIZE_TTL_MS. One per
- * process; a count in flight is shared by everyone who asks for it.
- */
-export class SizeCache {
-  readonly #entries = new Map<string, Entry>();
-  readonly #pending = new Set<Promise<unknown>>();
-
-  get(key: string, now: number): Entry | undefined {
-    const e = this.#entries.get(key);
-    if (e && now - e.at < SIZE_TTL_MS) return e;
-    if (e) this.#entries.delete(key);
-    return undefined;
-  }
-
-  set(key: string, now: number, value: Promise<number>): Entry {
-    const entry: Entry = { at: now, value, settled: null };
-    this.#entries.set(key, entry);
-    const tracked = value.then(
-      (n) => {
-        entry.settled = n;
-      },
-      () => {
-        // A count that failed is asked again next time.
-        if (this.#entries.get(key) === entry) this.#entries.delete(key);
-      },
-    );
-    this.#pending.add(tracked);
-    void tracked.finally(() => this.#pending.delete(tracked));
-    return entry;
-  }
-
-  /** Resolves when no count is in flight (tests, shutdown). */
-  async idle(): Promise<void> {
-    while (this.#pending.size > 0) await Promise.allSettled([...this.#pending]);
-  }
-}
 
 const partKey = (connectionId: string, part: AcScope) =>
   `${connectionId}:${part.kind === "list" ? `list:${part.listId}` : part.kind === "tag" ? `tag:${part.tagId}` : "all"}`;
@@ -77,7 +31,7 @@ export interface ScopeSizes {
  */
 export async function scopeSizes(
   deps: Deps,
-  { ctx, id, lists, tags, waitMs }: { ctx: Principal; id: string; lists: AcNamed[]; tags: AcNamed[]; waitMs: number },
+  { ctx, id, lists, tags, waitMs, throwOnError = false }: { ctx: Principal; id: string; lists: AcNamed[]; tags: AcNamed[]; waitMs: number; throwOnError?: boolean },
 ): Promise<ScopeSizes> {
   const row = getConnectionRow(deps, { workspaceId: ctx.workspaceId, id });
   const now = deps.clock.now();
@@ -105,7 +59,9 @@ export async function scopeSizes(
   ];
   const entries = parts.map(([kind, pid, part]) => ({ kind, pid, entry: entryOf(part) }));
   const all = Promise.allSettled(entries.map((e) => e.entry.value));
-  if (waitMs > 0) await Promise.race([all, new Promise((resolve) => setTimeout(resolve, waitMs).unref())]);
+  const settled = waitMs > 0 ? await Promise.race([all, new Promise<null>((resolve) => setTimeout(() => resolve(null), waitMs).unref())]) : null;
+  const failed = settled?.find((r) => r.status === "rejected");
+  if (throwOnError && failed) throw failed.reason;
   const out: ScopeSizes = { lists: {}, tags: {}, all: null, complete: true };
   for (const { kind, pid, entry } of entries) {
     const n = entry.settled;

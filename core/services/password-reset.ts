@@ -5,18 +5,12 @@ import type { Deps } from "../deps.ts";
 import { passwordProblem } from "../domain/passwords.ts";
 import { AppError } from "../errors.ts";
 import { hashPassword, randomToken, sha256 } from "../lib/crypto.ts";
-import { networkOf, WindowLimiter } from "../lib/rate-limit.ts";
-import type { Clock } from "../lib/clock.ts";
+import { networkOf } from "../lib/rate-limit.ts";
 import { findUserByEmail, normalizeEmail } from "./accounts.ts";
 
 /** How long a reset link works. */
 export const RESET_TTL_MS = 60 * 60_000;
 
-/** Reset e-mails per address and per client network per hour: a mailbox cannot be flooded. */
-export function createResetThrottle(clock: Clock) {
-  return { perEmail: new WindowLimiter(clock, 3, 3_600_000), perNetwork: new WindowLimiter(clock, 20, 3_600_000) };
-}
-export type ResetThrottle = ReturnType<typeof createResetThrottle>;
 
 /** What the page says after a reset was asked, whether the address has an account or not. */
 export const RESET_SENT = "If an account uses this e-mail address, we have sent it a link to choose a new password. The link works once, for an hour.";

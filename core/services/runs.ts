@@ -98,6 +98,18 @@ export function listRuns(deps: Deps, { ctx, connectionId, limit = 50 }: { ctx: P
     .map((row) => runView(deps.db, row, { withPlan: false, now: deps.clock.now() }));
 }
 
+/** Every run of the workspace that waits for the user: a review to give, or credits to add. */
+export function runsWaitingForUser(deps: Deps, { ctx }: { ctx: Pick<Principal, "workspaceId"> }): RunView[] {
+  return deps.db
+    .select()
+    .from(schema.runs)
+    .where(and(eq(schema.runs.workspaceId, ctx.workspaceId), inArray(schema.runs.status, ["awaiting_review", "paused_credits"])))
+    .orderBy(asc(schema.runs.createdAt))
+    .limit(100)
+    .all()
+    .map((row) => runView(deps.db, row, { withPlan: false, now: deps.clock.now() }));
+}
+
 export function getRun(deps: Deps, { ctx, id }: { ctx: Pick<Principal, "workspaceId">; id: string }): RunView {
   return runView(deps.db, getRunRow(deps.db, { workspaceId: ctx.workspaceId, id }), { withPlan: true, now: deps.clock.now() });
 }
