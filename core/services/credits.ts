@@ -197,7 +197,7 @@ export function getCreditHistory(deps: Deps, { ctx, page = 1, pageSize = HISTORY
 export const LEDGER_CSV_COLUMNS = ["date", "kind", "amount", "balance_after", "reason", "run_id", "connection"] as const;
 
 /** Every ledger entry, oldest first, with the balance after it: the history as a spreadsheet reads it. */
-export function* ledgerRows(deps: Deps, { ctx }: { ctx: Pick<Principal, "workspaceId"> }): Generator<string[]> {
+export function* ledgerRows(deps: Deps, { ctx }: { ctx: Pick<Principal, "workspaceId"> }): Generator<(string | number)[]> {
   yield [...LEDGER_CSV_COLUMNS];
   let balance = 0;
   // In chunks by (created_at, id): the connection is free between them for other requests.
@@ -210,7 +210,8 @@ export function* ledgerRows(deps: Deps, { ctx }: { ctx: Pick<Principal, "workspa
     if (rows.length === 0) return;
     for (const r of rows) {
       balance += r.amount;
-      yield [new Date(r.created_at).toISOString(), r.kind, String(r.amount), String(balance), r.reason, r.run_id ?? "", r.connection_name ?? ""];
+      // Amounts stay numbers (a spreadsheet sums them); the text cells are escaped against formulas.
+      yield [new Date(r.created_at).toISOString(), r.kind, r.amount, balance, r.reason, r.run_id ?? "", r.connection_name ?? ""];
     }
     const last = rows.at(-1)!;
     after = { at: last.created_at, id: last.id };
