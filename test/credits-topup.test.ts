@@ -22,7 +22,9 @@ async function stripeWorld() {
   cleanups.push(() => stripe.close());
   const t = createTestApp({ clock, config: { STRIPE_SECRET_KEY: SECRET_KEY, STRIPE_WEBHOOK_SECRET: WEBHOOK_SECRET, PUBLIC_URL: PUBLIC, SIGNUP_CREDITS: 100 } });
   t.deps.stripeApi = api;
-  cleanups.push(() => t.db.$client.close());
+  cleanups.push(() => {
+    t.db.$client.close();
+  });
   const user = await signUp(t);
   const webhook = (e: { payload: string; signature?: string }) =>
     t.request("POST", "/api/billing/stripe/webhook", { body: e.payload, headers: e.signature === undefined ? {} : { "stripe-signature": e.signature } });

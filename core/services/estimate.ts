@@ -96,6 +96,8 @@ export interface RunEstimate {
   /** Requests to fetch the contacts (a count and 100 contacts a page, per list), and the time they take at the account's rate. */
   requests: number;
   seconds: number;
+  /** The account's rate the time is counted at (AC_REQUESTS_PER_SECOND). */
+  perSecond: number;
 }
 
 /** The estimate of a run over `scope`, from the counts; null when a count is missing. */
@@ -118,6 +120,7 @@ export function estimateRun(deps: Deps, { ctx, sizes, scope }: { ctx: Pick<Princ
     covered: balance >= contacts,
     requests,
     seconds: Math.ceil(requests / deps.config.AC_REQUESTS_PER_SECOND),
+    perSecond: deps.config.AC_REQUESTS_PER_SECOND,
   };
 }
 

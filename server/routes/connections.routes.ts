@@ -113,7 +113,8 @@ export const Estimate = z
     balance: z.number().int(),
     covered: z.boolean().openapi({ description: "The balance covers the estimate; if not, the run checks what the balance pays for and pauses" }),
     requests: count.openapi({ description: "Requests to ActiveCampaign to fetch the contacts" }),
-    seconds: count.openapi({ description: "How long they take at the account's rate (AC_REQUESTS_PER_SECOND); changes come after review" }),
+    seconds: count.openapi({ description: "How long they take at the account's rate; changes come after review" }),
+    perSecond: count.openapi({ description: "The account's rate the time is counted at (AC_REQUESTS_PER_SECOND)" }),
   })
   .openapi("RunEstimate");
 expectSameShape<SameShape<z.infer<typeof Estimate>, RunEstimate>>();

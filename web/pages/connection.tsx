@@ -23,7 +23,7 @@ export function estimateWords(estimate: RunEstimate | null, balance: number, cho
     ? `Up to ${plural(estimate.contacts, "contact")} (a contact on several of these lists is checked and charged once)`
     : `About ${plural(estimate.contacts, "contact")}`;
   const credits = `${estimate.upperBound ? "Up to " : ""}${plural(estimate.credits, "credit")}; results we cannot determine are refunded`;
-  const time = `${timeLeftWords(estimate.seconds)} to fetch and check (${plural(estimate.requests, "request")} to ActiveCampaign at ${fmt(Math.round(estimate.requests / Math.max(estimate.seconds, 1)))} a second); changes are made after your review`;
+  const time = `${timeLeftWords(estimate.seconds)} to fetch and check (${plural(estimate.requests, "request")} to ActiveCampaign at ${fmt(estimate.perSecond)} a second); changes are made after your review`;
   const verdict = estimate.covered
     ? "Your balance covers it."
     : `Your balance covers ${plural(balance, "contact")}: the run checks ${balance === 0 ? "none" : "those"}, then pauses until you add credits (about ${plural(estimate.credits - balance, "more credit")}).`;
@@ -180,7 +180,7 @@ const CostBox: FC<ConnectionPageProps> = (p) => {
           <strong data-bind="balance">{words.balance}</strong> <a href="/credits#top-up">Add credits</a>
         </dd>
       </dl>
-      <p data-bind="verdict" class={words.short ? "notice warn" : "muted"} hidden={!words.verdict}>
+      <p data-bind="verdict" class={words.short ? "notice warn" : "muted"} hidden={!words.verdict || p.shortfall !== null}>
         {words.verdict}
       </p>
       {p.lastRun?.progress.total ? (

@@ -280,7 +280,9 @@ export const RunPage: FC<RunPageProps> = ({ run, listNames, errors, csrfToken })
           <p class="muted">No contact was checked.</p>
         ) : (
           <>
-            {verifiedTotal > 0 ? <HealthBar byStatus={run.counts.byStatus} label="Share of each result" /> : <p class="muted">Results appear here as addresses are checked.</p>}
+            {verifiedTotal > 0 ? <HealthBar byStatus={run.counts.byStatus} label="Share of each result" /> : <p class="muted" data-until-results>
+                Results appear here as addresses are checked.
+              </p>}
             <div class="charts">
               <StatusChart byStatus={run.counts.byStatus} live={live} />
               <ReasonChart byReason={run.counts.byReason} />
