@@ -126,9 +126,7 @@ export const ScopeFieldset: FC<{ legend: string; lists: AcNamed[]; tags: AcNamed
           {lists.map((l) => (
             <div class="choice">
               <input type="checkbox" name="listIds" value={l.id} id={`list-${l.id}`} checked={values.listIds.includes(l.id)} data-scope="lists" />
-              <label for={`list-${l.id}`}>
-                {l.name || `List ${l.id}`} <Size n={sizes ? (sizes.lists[l.id] ?? null) : undefined} bind={`list:${l.id}`} />
-              </label>
+              <label for={`list-${l.id}`}>{l.name || `List ${l.id}`}</label> <Size n={sizes ? (sizes.lists[l.id] ?? null) : undefined} bind={`list:${l.id}`} />
             </div>
           ))}
         </div>

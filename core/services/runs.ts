@@ -320,7 +320,7 @@ export function runView(db: Db, row: RunRow, { withPlan, now }: { withPlan: bool
 }
 
 /** Below this much time or work the rate is noise: none is shown. */
-const PACE_MIN_MS = 5_000;
+const PACE_MIN_MS = 3_000;
 
 /** The rate of the current stretch of work (checking or applying) and the time the rest takes at it. */
 function paceOf(row: RunRow, total: number | null, now: number): { perMinute: number | null; secondsLeft: number | null } {
