@@ -42,6 +42,7 @@ describe("buying credits with Stripe Checkout", () => {
     expect(w.stripe.requests[0]!.idempotencyKey).toBe(`purchase:${started.purchaseId}`);
     expect(w.balance()).toBe(100);
 
+    w.clock.advance(30_000);
     const paid = w.stripe.pay(session!.id, { timestampS: w.nowS() });
     const res = await w.webhook(paid);
     expect(await res.json()).toEqual({ received: true, outcome: "credited" });

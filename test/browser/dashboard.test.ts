@@ -135,7 +135,7 @@ describe.skipIf(!haveChromium && !process.env.CI)("dashboard in Chromium", () =>
     expect(await page.inputValue("#f-undeliverable")).toBe("unsubscribe");
     for (const s of ["deliverable", "risky", "unknown"]) expect(await page.inputValue(`#f-${s}`)).toBe("keep");
     expect(await page.locator("#delete-warning").isHidden()).toBe(true);
-    expect(await text(".cost")).toContain("Your balance 100 credits");
+    expect(await text('.cost [data-bind="balance"]')).toBe("100 credits");
     await snap(page, "connection");
 
     // Start a run on two lists and watch it reach review without reloading by hand.
