@@ -31,7 +31,15 @@ export interface ScopeSizes {
  */
 export async function scopeSizes(
   deps: Deps,
-  { ctx, id, lists, tags, waitMs, throwOnError = false }: { ctx: Principal; id: string; lists: AcNamed[]; tags: AcNamed[]; waitMs: number; throwOnError?: boolean },
+  {
+    ctx,
+    id,
+    lists,
+    tags,
+    waitMs,
+    throwOnError = false,
+    withAll = true,
+  }: { ctx: Principal; id: string; lists: AcNamed[]; tags: AcNamed[]; waitMs: number; throwOnError?: boolean; withAll?: boolean },
 ): Promise<ScopeSizes> {
   const row = getConnectionRow(deps, { workspaceId: ctx.workspaceId, id });
   const now = deps.clock.now();
@@ -53,7 +61,7 @@ export async function scopeSizes(
     );
   };
   const parts: [kind: "lists" | "tags" | "all", id: string, AcScope][] = [
-    ["all", "", { kind: "all" }],
+    ...(withAll ? [["all", "", { kind: "all" }] as ["all", string, AcScope]] : []),
     ...lists.map((l): ["lists", string, AcScope] => ["lists", l.id, { kind: "list", listId: l.id }]),
     ...tags.map((t): ["tags", string, AcScope] => ["tags", t.id, { kind: "tag", tagId: t.id }]),
   ];
@@ -70,6 +78,26 @@ export async function scopeSizes(
     else out[kind][pid] = n;
   }
   return out;
+}
+
+/**
+ * The estimate of a run over `scope`, counting in AC only the parts not cached (one request
+ * each); null when AC has not answered within `waitMs` (the counts keep coming for next time).
+ */
+export async function estimateScope(
+  deps: Deps,
+  { ctx, id, scope, waitMs, throwOnError = false }: { ctx: Principal; id: string; scope: RunScope; waitMs: number; throwOnError?: boolean },
+): Promise<RunEstimate | null> {
+  const sizes = await scopeSizes(deps, {
+    ctx,
+    id,
+    lists: scope.kind === "lists" ? scope.listIds.map((l) => ({ id: l, name: "" })) : [],
+    tags: scope.kind === "tag" ? [{ id: scope.tagId, name: "" }] : [],
+    waitMs,
+    throwOnError,
+    withAll: scope.kind === "all",
+  });
+  return estimateFromSizes(deps, ctx, sizes, scope);
 }
 
 /** The cached count of every part of a scope, or null when one is not known (nothing is asked of AC). */
@@ -131,10 +159,4 @@ export function estimateFromSizes(deps: Deps, ctx: Pick<Principal, "workspaceId"
     scope,
     sizes: (part) => (part.kind === "list" ? (sizes.lists[part.listId] ?? null) : part.kind === "tag" ? (sizes.tags[part.tagId] ?? null) : sizes.all),
   });
-}
-
-/** The estimate from cached counts only (nothing asked of AC): the API's and the form's check before a run starts. */
-export function estimateFromCache(deps: Deps, ctx: Pick<Principal, "workspaceId">, connectionId: string, scope: RunScope): RunEstimate | null {
-  const now = deps.clock.now();
-  return estimateRun(deps, { ctx, scope, sizes: (part) => deps.sizes.get(partKey(connectionId, part), now)?.settled ?? null });
 }

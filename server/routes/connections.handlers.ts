@@ -8,7 +8,7 @@ import {
   updateConnection,
 } from "../../core/services/connections.ts";
 import { principal } from "../middleware/auth.ts";
-import { estimateFromSizes, scopeSizes } from "../../core/services/estimate.ts";
+import { estimateScope } from "../../core/services/estimate.ts";
 import { scopeSchema } from "../../core/domain/scope-actions.ts";
 import { AppError } from "../../core/errors.ts";
 import { createRouter, type AppRouteHandler } from "../openapi.ts";
@@ -42,16 +42,7 @@ const estimate: AppRouteHandler<typeof routes.estimate> = async (c) => {
   const input = q.kind === "lists" ? { kind: "lists", listIds: (q.listIds ?? "").split(",").filter(Boolean) } : q.kind === "tag" ? { kind: "tag", tagId: q.tagId ?? "" } : { kind: "all" };
   const parsed = scopeSchema.safeParse(input);
   if (!parsed.success) throw new AppError("invalid_input", parsed.error.issues[0]?.message ?? "is not a scope", q.kind === "tag" ? "tagId" : "listIds");
-  const scope = parsed.data;
-  const sizes = await scopeSizes(c.var.deps, {
-    ctx,
-    id,
-    lists: scope.kind === "lists" ? scope.listIds.map((l) => ({ id: l, name: "" })) : [],
-    tags: scope.kind === "tag" ? [{ id: scope.tagId, name: "" }] : [],
-    waitMs: 60_000,
-    throwOnError: true,
-  });
-  const found = estimateFromSizes(c.var.deps, ctx, sizes, scope);
+  const found = await estimateScope(c.var.deps, { ctx, id, scope: parsed.data, waitMs: 60_000, throwOnError: true });
   if (!found) throw new AppError("ac_unreachable", "ActiveCampaign did not answer in time; try again in a moment");
   return c.json(found, 200);
 };

@@ -13,7 +13,7 @@ import { isKeyRefused } from "../labels.ts";
 import { loadAc } from "../loaders.ts";
 import { ConnectPage } from "../pages/connect.tsx";
 import { ConnectionPage, DEFAULT_CLEAN_VALUES, DeleteConnectionPage, estimateWords, type CleanValues } from "../pages/connection.tsx";
-import { estimateFromSizes, scopeSizes, type RunEstimate } from "../../core/services/estimate.ts";
+import { estimateFromSizes, estimateScope, scopeSizes, type RunEstimate } from "../../core/services/estimate.ts";
 import type { RunScope } from "../../core/domain/scope-actions.ts";
 import { runOptionValues } from "../run-options.tsx";
 import { csrfToken, formBody, render, requirePage, rethrowNotFound, statusOf, str } from "../render.tsx";
@@ -101,16 +101,22 @@ export function connectionPages(web: Hono<AppEnv>, deps: Deps): void {
   web.get("/connections/:id", requirePage, (c) => connectionPage(c, deps, {}));
 
   // The cost box's words for the scope the Clean form has chosen (web/static/connection.js asks as the choice changes).
+  // The cost box's words for the scope the Clean form has chosen (web/static/connection.js asks as
+  // the choice changes). Only the chosen parts are counted; `sizes=all` also fills in the sizes
+  // of every list and tag that were still being counted when the page was shown.
   web.get("/connections/:id/estimate", requirePage, async (c) => {
     const ctx = principal(c);
     const id = c.req.param("id");
-    const ac = await loadAc(deps, ctx, id);
-    if (!ac.ok) return c.json({ sizes: null, words: estimateWords(null, balanceOf(deps.db, ctx.workspaceId), false) });
     const values = runOptionValues({ scope: c.req.query("scope") ?? "", listIds: c.req.queries("listIds") ?? [], tagId: c.req.query("tagId") ?? "" });
     const scope = scopeOfValues(values);
-    const sizes = await scopeSizes(deps, { ctx, id, lists: ac.lists, tags: ac.tags, waitMs: 20_000 }).catch(() => null);
-    const estimate = sizes && scope ? estimateFromSizes(deps, ctx, sizes, scope) : null;
-    return c.json({ sizes, words: estimateWords(estimate, balanceOf(deps.db, ctx.workspaceId), scope !== null) });
+    const balance = balanceOf(deps.db, ctx.workspaceId);
+    let sizes = null;
+    if (c.req.query("sizes") === "all") {
+      const ac = await loadAc(deps, ctx, id);
+      sizes = ac.ok ? await scopeSizes(deps, { ctx, id, lists: ac.lists, tags: ac.tags, waitMs: 20_000 }).catch(() => null) : null;
+    }
+    const estimate = scope ? await estimateScope(deps, { ctx, id, scope, waitMs: 20_000 }).catch(() => null) : null;
+    return c.json({ sizes, words: estimateWords(estimate, balance, scope !== null) });
   });
 
   /** Rename, or replace a key AC refused: the new key is checked with AC before it is saved. */

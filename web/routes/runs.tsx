@@ -11,7 +11,7 @@ import { RunsPage } from "../pages/runs.tsx";
 import { csrfToken, formBody, render, requirePage, rethrowNotFound, statusOf, str } from "../render.tsx";
 import { runOptionValues } from "../run-options.tsx";
 import { connectionPage } from "./connections.tsx";
-import { estimateFromCache } from "../../core/services/estimate.ts";
+import { estimateScope } from "../../core/services/estimate.ts";
 
 /** List names for a run page, when AC answers quickly; the page shows list ids otherwise. */
 async function listNamesFor(deps: Deps, ctx: Principal, run: RunView): Promise<Map<string, string> | null> {
@@ -43,7 +43,7 @@ export function runPages(web: Hono<AppEnv>, deps: Deps): void {
     if (!parsed.ok) return connectionPage(c, deps, { values, errors: parsed.errors }, 400);
     const ctx = principal(c);
     // A run the balance cannot cover is started only when the user says so: it will pause.
-    const estimate = estimateFromCache(deps, ctx, c.req.param("id"), parsed.data.scope);
+    const estimate = await estimateScope(deps, { ctx, id: c.req.param("id"), scope: parsed.data.scope, waitMs: 3_000 }).catch(() => null);
     if (estimate && !estimate.covered && str(raw.startAnyway) !== "on") return connectionPage(c, deps, { values, errors: {}, shortfall: estimate });
     try {
       const run = createRun(deps, { ctx, input: { connectionId: c.req.param("id"), ...parsed.data } });

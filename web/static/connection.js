@@ -31,8 +31,12 @@
     return n === null || n === undefined ? "counting…" : new Intl.NumberFormat("en-US").format(n) + (n === 1 ? " contact" : " contacts");
   }
 
-  function show(answer) {
+  function show(answer, latest) {
     var w = answer.words;
+    if (!latest) {
+      showSizes(answer.sizes);
+      return;
+    }
     ["contacts", "credits", "time", "balance", "verdict"].forEach(function (k) {
       setText('[data-bind="' + k + '"]', w[k]);
     });
@@ -41,7 +45,10 @@
       verdict.hidden = !w.verdict;
       verdict.className = w.short ? "notice warn" : "muted";
     }
-    var sizes = answer.sizes;
+    showSizes(answer.sizes);
+  }
+
+  function showSizes(sizes) {
     if (!sizes) return;
     document.querySelectorAll("[data-size]").forEach(function (el) {
       var key = el.getAttribute("data-size");
@@ -51,16 +58,16 @@
     });
   }
 
-  function refresh() {
+  function refresh(allSizes) {
     var mine = ++asked;
-    fetch(url + "?" + query(), { headers: { accept: "application/json" }, credentials: "same-origin", cache: "no-store" })
+    fetch(url + "?" + query() + (allSizes ? "&sizes=all" : ""), { headers: { accept: "application/json" }, credentials: "same-origin", cache: "no-store" })
       .then(function (res) {
         if (!res.ok) throw new Error("HTTP " + res.status);
         return res.json();
       })
       .then(function (answer) {
-        // Only the answer to the latest choice is shown.
-        if (mine === asked) show(answer);
+        // Only the answer to the latest choice says the estimate; any answer may bring sizes.
+        show(answer, mine === asked);
       })
       .catch(function () {
         /* the page keeps what it showed */
@@ -69,8 +76,8 @@
 
   form.addEventListener("change", function (e) {
     var name = e.target && e.target.name;
-    if (name === "scope" || name === "listIds" || name === "tagId") refresh();
+    if (name === "scope" || name === "listIds" || name === "tagId") refresh(false);
   });
   // Sizes still being counted when the page was rendered come in now.
-  if (document.querySelector("[data-size]") && document.body.textContent.indexOf("counting…") !== -1) refresh();
+  if (document.querySelector("[data-size]") && document.body.textContent.indexOf("counting…") !== -1) refresh(true);
 })();
