@@ -121,7 +121,18 @@ describe.skipIf(!haveChromium && !process.env.CI)("counts, cost and progress in 
     await Promise.all([page.waitForURL(/\/runs\/[^/?]+$/), page.click("button:has-text('Start checking')")]);
     const runId = new URL(page.url()).pathname.split("/").pop()!;
 
-    const read = (): Promise<Shown> =>
+    /** The page reloads itself when the status changes: a read caught by that reload is read again. */
+    const read = async (): Promise<Shown> => {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          return await readOnce();
+        } catch (err) {
+          if (attempt > 5 || !/context was destroyed|navigat/i.test(String(err))) throw err;
+          await page.waitForLoadState("load");
+        }
+      }
+    };
+    const readOnce = (): Promise<Shown> =>
       page.evaluate(() => {
         const texts: Record<string, string> = {};
         document.querySelectorAll("[data-bind]").forEach((el) => (texts[el.getAttribute("data-bind")!] = (el.textContent ?? "").trim()));
