@@ -57,6 +57,7 @@ export async function startListwarden(opts: StartOptions): Promise<Listwarden> {
   });
   const { port } = server.address() as AddressInfo;
   const url = `http://${config.HOST === "0.0.0.0" || config.HOST === "127.0.0.1" ? "localhost" : config.HOST}:${port}`;
+  if (!config.PUBLIC_URL) deps.publicUrl = url;
   const worker = config.WORKER
     ? createWorker(deps, { concurrency: config.WORKER_CONCURRENCY, ...opts.worker, verifiers: createRunVerifiers(config, logger) })
     : null;

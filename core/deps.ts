@@ -1,6 +1,6 @@
 import type { Db } from "../db/index.ts";
 import type { AcClientOptions, AcLimiters, LookupAll } from "./ac/index.ts";
-import type { Config } from "./config.ts";
+import { publicUrl, type Config } from "./config.ts";
 import type { Clock } from "./lib/clock.ts";
 import { Keyring, SecretBox } from "./lib/crypto.ts";
 import { WorkGate } from "./lib/work-gate.ts";
@@ -42,6 +42,11 @@ export interface Deps {
   mailer: Mailer;
   /** Password reset e-mails per address and network. */
   resetThrottle: ResetThrottle;
+  /**
+   * Where links in e-mails and webhook messages point: PUBLIC_URL, or else this server's own
+   * address (set by the boot code once it listens, when PORT=0 picked the port).
+   */
+  publicUrl: string;
   /** Contact counts of lists, tags and accounts, kept briefly (core/services/estimate.ts). */
   sizes: SizeCache;
   /** Where the Stripe client sends its requests (tests point it at a fake on loopback). */
@@ -64,13 +69,14 @@ export interface Principal {
 const PASSWORD_WORK = { concurrency: 2, maxWaiting: 32 };
 
 export function createDeps(
-  input: Omit<Deps, "keyring" | "keyBox" | "loginThrottle" | "signupThrottle" | "passwordWork" | "mailer" | "sizes" | "resetThrottle"> & Partial<Pick<Deps, "mailer" | "sizes">>,
+  input: Omit<Deps, "keyring" | "keyBox" | "loginThrottle" | "signupThrottle" | "passwordWork" | "mailer" | "sizes" | "resetThrottle" | "publicUrl"> & Partial<Pick<Deps, "mailer" | "sizes" | "publicUrl">>,
 ): Deps {
   const keyring = new Keyring(input.config.APP_SECRET);
   return {
     ...input,
     mailer: input.mailer ?? createMailer({ url: input.config.MAIL_URL, from: input.config.MAIL_FROM, logger: input.logger }),
     sizes: input.sizes ?? new SizeCache(),
+    publicUrl: input.publicUrl ?? publicUrl(input.config),
     resetThrottle: createResetThrottle(input.clock),
     keyring,
     keyBox: new SecretBox(keyring.key("ac-api-key")),

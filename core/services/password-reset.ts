@@ -1,6 +1,5 @@
 import { and, eq, gt, isNull } from "drizzle-orm";
 import { schema, transaction } from "../../db/index.ts";
-import { publicUrl } from "../config.ts";
 import type { Deps } from "../deps.ts";
 import { passwordProblem } from "../domain/passwords.ts";
 import { AppError } from "../errors.ts";
@@ -41,7 +40,7 @@ export function requestPasswordReset(deps: Deps, { email, ip }: { email: string;
     .insert(schema.passwordResets)
     .values({ tokenHash: sha256(token), userId: user.id, expiresAt: new Date(now + RESET_TTL_MS), createdAt: new Date(now) })
     .run();
-  const link = `${publicUrl(deps.config)}/reset-password?token=${encodeURIComponent(token)}`;
+  const link = `${deps.publicUrl}/reset-password?token=${encodeURIComponent(token)}`;
   deps.mailer.sendLater(
     {
       to: user.email,

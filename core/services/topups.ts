@@ -2,7 +2,7 @@ import { and, desc, eq } from "drizzle-orm";
 import Stripe from "stripe";
 import { schema, transaction } from "../../db/index.ts";
 import { newId } from "../../db/ids.ts";
-import { paymentsEnabled, publicUrl } from "../config.ts";
+import { paymentsEnabled } from "../config.ts";
 import type { Deps, Principal } from "../deps.ts";
 import { AppError, notFound } from "../errors.ts";
 import { findUserByEmail } from "./accounts.ts";
@@ -53,7 +53,7 @@ export async function startCheckout(deps: Deps, { ctx, pack }: { ctx: Principal;
     .insert(schema.creditPurchases)
     .values({ id, workspaceId: ctx.workspaceId, userId: ctx.userId, credits: chosen.credits, amount: chosen.amount, currency, provider: "stripe", createdAt: new Date(now) })
     .run();
-  const base = publicUrl(deps.config);
+  const base = deps.publicUrl;
   let session: Stripe.Checkout.Session;
   try {
     session = await client.checkout.sessions.create(
@@ -187,7 +187,7 @@ export function requestCredits(deps: Deps, { ctx, credits, note }: { ctx: Princi
       .returning()
       .get();
   });
-  const base = publicUrl(deps.config);
+  const base = deps.publicUrl;
   for (const admin of deps.db.select({ email: schema.users.email }).from(schema.users).where(eq(schema.users.role, "admin")).all()) {
     deps.mailer.sendLater(
       {
@@ -259,8 +259,8 @@ export function decideCreditRequest(deps: Deps, { ctx, id, approve, credits }: {
       to: row.email,
       subject: approve ? `${(row.granted ?? 0).toLocaleString("en-US")} credits added to your Listwarden` : "Your credit request was declined",
       text: approve
-        ? `The operator added ${(row.granted ?? 0).toLocaleString("en-US")} credits to your workspace. Runs paused for credits resume on their own.\n\n${publicUrl(deps.config)}/credits`
-        : `The operator declined your request for ${row.credits.toLocaleString("en-US")} credits.\n\n${publicUrl(deps.config)}/credits`,
+        ? `The operator added ${(row.granted ?? 0).toLocaleString("en-US")} credits to your workspace. Runs paused for credits resume on their own.\n\n${deps.publicUrl}/credits`
+        : `The operator declined your request for ${row.credits.toLocaleString("en-US")} credits.\n\n${deps.publicUrl}/credits`,
     },
     "credit request answer",
   );

@@ -1,4 +1,3 @@
-import { publicUrl } from "../../core/config.ts";
 import type { Deps } from "../../core/deps.ts";
 import type { DeliveryState } from "../../db/schema/index.ts";
 import { postWebhook } from "../../core/notify/webhook.ts";
@@ -42,13 +41,13 @@ export function createDispatcher(deps: Deps, opts: DispatcherOptions = {}): Disp
   async function deliver(n: NotificationRow): Promise<void> {
     const targets = workspaceNotifyTargets(deps.db, n.workspaceId);
     const wanted = targets.events.includes(n.event);
-    const message = messageOf(n, publicUrl(deps.config));
+    const message = messageOf(n, deps.publicUrl);
     const errors: string[] = [];
     const email = async (): Promise<DeliveryState> => {
       if (n.emailState !== "pending") return n.emailState;
       if (!wanted || !targets.email || !deps.mailer.configured) return "skipped";
       try {
-        await deps.mailer.send({ to: targets.email, subject: message.subject, text: `${message.text}\n\n${message.url}\n\n— Listwarden. Change what you hear about: ${publicUrl(deps.config)}/settings/notifications` });
+        await deps.mailer.send({ to: targets.email, subject: message.subject, text: `${message.text}\n\n${message.url}\n\n— Listwarden. Change what you hear about: ${deps.publicUrl}/settings/notifications` });
         return "sent";
       } catch (err) {
         errors.push(`e-mail: ${(err as Error).message.slice(0, 200)}`);
