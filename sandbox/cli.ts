@@ -156,6 +156,9 @@ Listwarden demo: everything runs on this machine (127.0.0.1); nothing is sent an
                (API key ${demo.sandbox.apiKey}), ${rps} requests/s like the real one
   Mail         DNS ${demo.dns.address}; SMTP servers on ${MAIL_HOST_ADDRESSES[0]}-${MAIL_HOST_ADDRESSES.at(-1)}, port ${demo.smtp.port}
   Data         ${demo.dataDir} (removed on exit)
+  Credits      the demo user is also the operator: request credits on the Credits page and
+               approve them on the Operator page, or from another shell:
+               DATA_DIR=${demo.dataDir} npx listwarden credits grant ${demo.user.email} 1000
 
 Try it:
   1. Open ${demo.url} and sign in.
@@ -168,6 +171,8 @@ Try it:
      sample. Press "Approve"; the unsubscribes go to the sandbox at ${rps} requests/s.
   5. Download the CSV report. Then clean the tag "Imported 2019" with Delete for risky
      contacts, to see the delete confirmation, or cancel a run in review.
+  The sandbox's contact addresses resolve only in this demo's DNS (${demo.dns.address}): against
+  the sandbox alone, with your system's DNS, nearly all would be "Domain does not exist".
   The sandbox answers curl too:
     curl -H "Api-Token: ${demo.sandbox.apiKey}" ${demo.sandbox.url}/api/3/lists
 

@@ -167,6 +167,7 @@ const TAGS = [
   { name: "connections", description: "ActiveCampaign accounts, their lists and tags" },
   { name: "runs", description: "Hygiene runs: verify, review, apply, report" },
   { name: "schedules", description: "Monthly runs of a connection" },
+  { name: "notifications", description: "Where the workspace hears of runs that need it or end" },
   { name: "docs", description: "This document" },
 ];
 

@@ -1,5 +1,6 @@
 import { z } from "zod";
-import { loginSchema, PASSWORD_MIN, signupSchema } from "../core/domain/account.ts";
+import { loginSchema, PASSWORD_MIN, resetPasswordSchema, resetRequestSchema, signupSchema } from "../core/domain/account.ts";
+import { creditRequestSchema, grantSchema } from "../core/domain/credits.ts";
 import { connectionInputSchema, connectionUpdateSchema, DISPLAY_NAME_MAX, displayNameSchema, tokenNameSchema } from "../core/domain/connection.ts";
 import { actionSchema, actionsSchema, scopeSchema } from "../core/domain/scope-actions.ts";
 import { AppError } from "../core/errors.ts";
@@ -268,3 +269,32 @@ export function safeNext(next: string | undefined, origin: string): string {
   if (/^\/[\\/]/.test(url.pathname)) return "/";
   return `${url.pathname}${url.search}${url.hash}`;
 }
+
+// ---- credits, password resets, notifications ----------------------------------------------------
+
+/** Asking the operator for credits (core/domain/credits.ts). */
+export const creditRequestForm = {
+  schema: creditRequestSchema,
+  wording: {
+    credits: { required: "Enter how many credits you need", otherwise: "Enter a whole number of credits, e.g. 5000", too_big: (i) => `Ask for at most ${Number(limitOf(i)).toLocaleString("en-US")} at once` },
+    note: { too_big: "Keep the note under 500 characters" },
+  },
+} satisfies Form<typeof creditRequestSchema>;
+
+export const grantForm = {
+  schema: grantSchema,
+  wording: { email: { required: "Enter the user's e-mail address" }, credits: { otherwise: "Enter a whole number of credits from 1 to 1,000,000,000" } },
+} satisfies Form<typeof grantSchema>;
+
+export const resetRequestForm = {
+  schema: resetRequestSchema,
+  wording: { email: EMAIL },
+} satisfies Form<typeof resetRequestSchema>;
+
+export const resetPasswordForm = {
+  schema: resetPasswordSchema,
+  wording: {
+    token: "This reset link is not complete: open the link from the e-mail again",
+    password: { required: `Use at least ${PASSWORD_MIN} characters`, too_small: (i) => `Use at least ${limitOf(i)} characters`, too_big: (i) => `Use at most ${limitOf(i)} characters` },
+  },
+} satisfies Form<typeof resetPasswordSchema>;

@@ -15,6 +15,8 @@ import { homePages } from "./routes/home.tsx";
 import { runPages } from "./routes/runs.tsx";
 import { schedulePages } from "./routes/schedules.tsx";
 import { tokenPages } from "./routes/tokens.tsx";
+import { settingsPages } from "./routes/settings.tsx";
+import { operatorPages } from "./routes/operator.tsx";
 
 /**
  * The dashboard: server-rendered pages for people, beside the JSON API under /api.
@@ -119,6 +121,8 @@ export function webRoutes(deps: Deps): Hono<AppEnv> {
   runPages(web, deps);
   schedulePages(web, deps);
   tokenPages(web, deps);
+  settingsPages(web, deps);
+  operatorPages(web, deps);
 
   // Anything else outside the API is a page that does not exist.
   web.all("*", (c) => {

@@ -5,7 +5,16 @@ import { DEFAULT_ACTIONS, type RunActions, type RunScope } from "../core/domain/
 import { STATUS_BY_REASON, VERIFICATION_REASONS, VERIFICATION_STATUSES, type VerificationReason, type VerificationStatus } from "../verify/taxonomy.ts";
 import { controlAttrs, FieldError, SelectField } from "./components/form.tsx";
 import { overrideField, type FieldErrors } from "./forms.ts";
-import { ACTION_LABELS, REASON_LABELS, STATUS_HELP, STATUS_LABELS } from "./labels.ts";
+import { ACTION_LABELS, plural, REASON_LABELS, STATUS_HELP, STATUS_LABELS } from "./labels.ts";
+import type { ScopeSizes } from "../core/services/estimate.ts";
+
+/** A list's or tag's contact count beside its name; the connection page's script fills in those still being counted. */
+const Size: FC<{ n: number | null | undefined; bind: string }> = ({ n, bind }) =>
+  n === undefined ? null : (
+    <span class="size muted" data-size={bind}>
+      {n === null ? "counting…" : plural(n, "contact")}
+    </span>
+  );
 
 /**
  * What a run checks and does: the fields the Clean form and the schedule form share (scope,
@@ -94,7 +103,14 @@ const ScopeChoice: FC<{ kind: RunOptionValues["scope"]; label: string; checked: 
   </div>
 );
 
-export const ScopeFieldset: FC<{ legend: string; lists: AcNamed[]; tags: AcNamed[]; values: RunOptionValues; errors: FieldErrors }> = ({ legend, lists, tags, values, errors }) => (
+export const ScopeFieldset: FC<{ legend: string; lists: AcNamed[]; tags: AcNamed[]; values: RunOptionValues; errors: FieldErrors; sizes?: ScopeSizes }> = ({
+  legend,
+  lists,
+  tags,
+  values,
+  errors,
+  sizes,
+}) => (
   <fieldset class={errors.listIds || errors.tagId || errors.scope ? "group has-error" : "group"} id="f-scope">
     <legend>{legend}</legend>
     <FieldError name="scope" error={errors.scope} />
@@ -110,7 +126,7 @@ export const ScopeFieldset: FC<{ legend: string; lists: AcNamed[]; tags: AcNamed
           {lists.map((l) => (
             <div class="choice">
               <input type="checkbox" name="listIds" value={l.id} id={`list-${l.id}`} checked={values.listIds.includes(l.id)} data-scope="lists" />
-              <label for={`list-${l.id}`}>{l.name || `List ${l.id}`}</label>
+              <label for={`list-${l.id}`}>{l.name || `List ${l.id}`}</label> <Size n={sizes ? (sizes.lists[l.id] ?? null) : undefined} bind={`list:${l.id}`} />
             </div>
           ))}
         </div>
@@ -130,11 +146,19 @@ export const ScopeFieldset: FC<{ legend: string; lists: AcNamed[]; tags: AcNamed
         select={{ "data-scope": "tag" }}
         placeholder="Choose a tag…"
         value={values.tagId}
-        options={tags.map((t) => ({ value: t.id, label: t.name || `Tag ${t.id}` }))}
+        options={tags.map((t) => {
+          const n = sizes?.tags[t.id];
+          return { value: t.id, label: `${t.name || `Tag ${t.id}`}${typeof n === "number" ? ` (${plural(n, "contact")})` : ""}` };
+        })}
       />
     )}
 
     <ScopeChoice kind="all" label="All contacts in the account" checked={values.scope === "all"} />
+    {sizes ? (
+      <p class="hint indent">
+        <Size n={sizes.all} bind="all" />
+      </p>
+    ) : null}
   </fieldset>
 );
 

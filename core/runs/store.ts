@@ -4,6 +4,7 @@ import { newId } from "../../db/ids.ts";
 import type { Clock } from "../lib/clock.ts";
 import { canMove, CLAIMABLE, isClaimable, type RunStatus } from "../domain/run-status.ts";
 import { balanceOf, refundCredits } from "../services/credits.ts";
+import { recordRunMove } from "../services/notifications.ts";
 
 /**
  * Every write to `runs` goes through this module: creating a run, claiming and releasing it
@@ -79,6 +80,8 @@ export function moveRun(tx: Db, run: RunRow, to: RunStatus, values: RunValues = 
     .returning()
     .get();
   if (!moved) throw new RunMoveRefused(run.id, run.status, to);
+  // The user hears of a move that needs them or ends the run, once: recorded with the move.
+  recordRunMove(tx, run, moved);
   return moved;
 }
 

@@ -8,7 +8,9 @@ import { VERIFICATION_STATUSES } from "../../verify/index.ts";
 import type { Deps, Principal } from "../deps.ts";
 import { AppError, notFound } from "../errors.ts";
 import { cancelRunRow, insertRun, moveRun, reopenActions, RunMoveRefused } from "../runs/store.ts";
+import { creditsStillNeeded } from "../runs/attempt.ts";
 import { getConnectionRow } from "./connections.ts";
+import { cachedScopeTotal } from "./estimate.ts";
 
 type RunRow = typeof schema.runs.$inferSelect;
 
@@ -16,6 +18,8 @@ const SAMPLE_SIZE = 20;
 
 export interface CreateRunInput {
   connectionId: string;
+  /** The scope's size as counted before the run (the connection page's estimate), when known. */
+  estimatedTotal?: number | null;
   scope: RunScope;
   actions: RunActions;
   smtpProbe?: boolean;
@@ -39,14 +43,17 @@ export function createRun(
     throw new AppError("invalid_input", "SMTP probing is turned off on this server (SMTP_PROBE=off)", "smtpProbe");
   }
   const now = deps.clock.now();
+  const scope = parseOrThrow(scopeSchema, input.scope, "scope");
   const row = insertRun(deps.db, {
     id: newId("run", now),
     workspaceId: ctx.workspaceId,
     connectionId: connection.id,
     connectionName: connection.name,
-    scope: JSON.stringify(parseOrThrow(scopeSchema, input.scope, "scope")),
+    scope: JSON.stringify(scope),
     actions: JSON.stringify(parseOrThrow(actionsSchema, input.actions, "actions")),
     smtpProbe: input.smtpProbe ?? false,
+    // The counts the connection page just showed, when still fresh: the total is estimated from the start.
+    estimatedTotal: input.estimatedTotal ?? cachedScopeTotal(deps, connection.id, scope),
     scheduleId: schedule?.id ?? null,
     autoApply: schedule?.autoApply ?? false,
     holdThreshold: schedule?.holdThreshold ?? null,
@@ -91,6 +98,18 @@ export function listRuns(deps: Deps, { ctx, connectionId, limit = 50 }: { ctx: P
     .map((row) => runView(deps.db, row, { withPlan: false, now: deps.clock.now() }));
 }
 
+/** Every run of the workspace that waits for the user: a review to give, or credits to add. */
+export function runsWaitingForUser(deps: Deps, { ctx }: { ctx: Pick<Principal, "workspaceId"> }): RunView[] {
+  return deps.db
+    .select()
+    .from(schema.runs)
+    .where(and(eq(schema.runs.workspaceId, ctx.workspaceId), inArray(schema.runs.status, ["awaiting_review", "paused_credits"])))
+    .orderBy(asc(schema.runs.createdAt))
+    .limit(100)
+    .all()
+    .map((row) => runView(deps.db, row, { withPlan: false, now: deps.clock.now() }));
+}
+
 export function getRun(deps: Deps, { ctx, id }: { ctx: Pick<Principal, "workspaceId">; id: string }): RunView {
   return runView(deps.db, getRunRow(deps.db, { workspaceId: ctx.workspaceId, id }), { withPlan: true, now: deps.clock.now() });
 }
@@ -123,7 +142,14 @@ export function approveRun(deps: Deps, { ctx, id, confirmDelete }: { ctx: Pick<P
         "confirmDelete",
       );
     }
-    moveRun(tx, run, "applying", { statusReason: null, approvedAt: new Date(deps.clock.now()), deleteConfirmed: confirmDelete, notBefore: null });
+    moveRun(tx, run, "applying", {
+      statusReason: null,
+      approvedAt: new Date(deps.clock.now()),
+      deleteConfirmed: confirmDelete,
+      notBefore: null,
+      rateFromAt: new Date(deps.clock.now()),
+      rateFromCount: run.actionsDone + run.actionsFailed,
+    });
   });
   deps.logger.info({ runId: id }, "run approved");
   return getRun(deps, { ctx, id });
@@ -174,7 +200,15 @@ export interface RunView {
   statusReason: string | null;
   notes: string[];
   progress: {
+    /** Contacts in the scope: exact (de-duplicated) once fetched, an estimate before (`totalEstimated`), null when unknown yet. */
     total: number | null;
+    totalEstimated: boolean;
+    /** Contacts (while checking) or changes (while applying) per minute over the current stretch of work; null until measurable. */
+    perMinute: number | null;
+    /** At that rate, how long the rest takes; null when unknown. */
+    secondsLeft: number | null;
+    /** Paused for credits: about how many more credits the rest of the run needs. */
+    creditsStillNeeded: number | null;
     fetched: number;
     /** Contacts with a result (decided). */
     verified: number;
@@ -239,6 +273,9 @@ export function runView(db: Db, row: RunRow, { withPlan, now }: { withPlan: bool
   const byStatus = Object.fromEntries(VERIFICATION_STATUSES.map((s) => [s, 0]));
   Object.assign(byStatus, countsOf(db, row.id, "status"));
   const end = row.finishedAt ?? null;
+  const estimate = row.estimatedTotal ?? row.total;
+  const total = row.fetchDone ? row.contactsFetched : estimate === null ? null : Math.max(estimate, row.contactsFetched);
+  const pace = paceOf(row, total, now);
   return {
     id: row.id,
     connectionId: row.connectionId,
@@ -251,7 +288,11 @@ export function runView(db: Db, row: RunRow, { withPlan, now }: { withPlan: bool
     statusReason: row.statusReason,
     notes: row.notes ? (JSON.parse(row.notes) as string[]) : [],
     progress: {
-      total: row.fetchDone ? row.contactsFetched : row.total,
+      total,
+      totalEstimated: !row.fetchDone && total !== null,
+      perMinute: pace.perMinute,
+      secondsLeft: pace.secondsLeft,
+      creditsStillNeeded: row.status === "paused_credits" ? creditsStillNeeded(row).credits : null,
       fetched: row.contactsFetched,
       verified: row.contactsVerified,
       waiting: { count: Number(waiting.n), forBudget: Number(waiting.budget), nextAt: waiting.next === null ? null : new Date(Number(waiting.next)).toISOString() },
@@ -276,6 +317,22 @@ export function runView(db: Db, row: RunRow, { withPlan, now }: { withPlan: bool
       durationMs: row.startedAt && end ? end.getTime() - row.startedAt.getTime() : null,
     },
   };
+}
+
+/** Below this much time or work the rate is noise: none is shown. */
+const PACE_MIN_MS = 3_000;
+
+/** The rate of the current stretch of work (checking or applying) and the time the rest takes at it. */
+function paceOf(row: RunRow, total: number | null, now: number): { perMinute: number | null; secondsLeft: number | null } {
+  const none = { perMinute: null, secondsLeft: null };
+  if (!row.rateFromAt || (row.status !== "running" && row.status !== "applying")) return none;
+  const elapsed = now - row.rateFromAt.getTime();
+  const done = row.status === "running" ? row.contactsVerified : row.actionsDone + row.actionsFailed;
+  const moved = done - row.rateFromCount;
+  if (elapsed < PACE_MIN_MS || moved <= 0) return none;
+  const perMs = moved / elapsed;
+  const left = row.status === "running" ? (total === null ? null : Math.max(0, total - row.contactsVerified)) : Math.max(0, row.actionsPlanned - done);
+  return { perMinute: Math.round(perMs * 60_000), secondsLeft: left === null ? null : Math.ceil(left / perMs / 1000) };
 }
 
 export function planView(db: Db, runId: string): RunPlanView {

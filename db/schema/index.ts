@@ -8,3 +8,6 @@ export * from "./runs.ts";
 export * from "./run-contacts.ts";
 export * from "./run-actions.ts";
 export * from "./schedules.ts";
+export * from "./notifications.ts";
+export * from "./password-resets.ts";
+export * from "./credit-orders.ts";

@@ -43,7 +43,15 @@ export const runs = sqliteTable(
     fetchDone: integer("fetch_done", { mode: "boolean" }).notNull().default(false),
     /** Contacts AC reported for the scope (for lists: the sum over lists, before de-duplication). */
     total: integer("total"),
-    /** Credits the next page needs; a run paused for credits resumes once the balance covers it. */
+    /**
+     * Contacts in the scope as estimated before fetching (AC's count of each list, the tag or
+     * the account; for several lists an upper bound: a contact on two lists counts once).
+     */
+    estimatedTotal: integer("estimated_total"),
+    /** Where the current stretch of work began (a claim, an approval), and the count done then: the rate is measured from it. */
+    rateFromAt: timestamp("rate_from_at"),
+    rateFromCount: integer("rate_from_count").notNull().default(0),
+    /** Credits the next contacts need; a run paused for credits resumes once the balance covers it. */
     creditsNeeded: integer("credits_needed"),
     planReady: integer("plan_ready", { mode: "boolean" }).notNull().default(false),
     /** Scheduled runs may apply without review; they still hold when the destructive share is abnormal. */

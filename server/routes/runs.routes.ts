@@ -58,7 +58,11 @@ export const Run = z
     statusReason: z.string().nullable(),
     notes: z.array(z.string()),
     progress: z.object({
-      total: count.nullable(),
+      total: count.nullable().openapi({ description: "Contacts in the scope: exact (de-duplicated) once fetched, an estimate before (totalEstimated)" }),
+      totalEstimated: z.boolean(),
+      perMinute: count.nullable().openapi({ description: "Contacts checked (or changes sent, while applying) per minute in the current stretch of work" }),
+      secondsLeft: count.nullable().openapi({ description: "At that rate, how long the rest takes" }),
+      creditsStillNeeded: count.nullable().openapi({ description: "Paused for credits: about how many more credits the rest needs" }),
       fetched: count,
       verified: count,
       waiting: z

@@ -19,20 +19,33 @@ export interface RunPageProps {
   csrfToken: string;
 }
 
+/** "about 3 min", "about 1 h 20 min", "under a minute". */
+export function timeLeftWords(seconds: number): string {
+  if (seconds < 60) return "under a minute";
+  const m = Math.round(seconds / 60);
+  if (m < 60) return `about ${m} min`;
+  return `about ${Math.floor(m / 60)} h ${m % 60} min`;
+}
+
 /**
  * The progress bar's value, maximum (null: indeterminate) and sentence. Rendered here only:
  * the live page (web/static/run.js) receives it from GET /runs/:id/live.
  */
 export function progressOf(run: RunView): { value: number; max: number | null; text: string } {
-  const { total, fetched, verified, applied, failed, planned, waiting, retrying } = run.progress;
+  const { total, totalEstimated, fetched, verified, applied, failed, planned, waiting, retrying, creditsStillNeeded } = run.progress;
   switch (run.status) {
     case "queued":
       return { value: 0, max: null, text: "Waiting to start…" };
     case "running":
     case "paused_credits": {
-      const of = total ?? fetched;
       const prefix = run.status === "paused_credits" ? "Paused. " : "";
-      if (of === 0) return { value: 0, max: null, text: `${prefix}Fetching contacts from ActiveCampaign…` };
+      if (total === null && fetched === 0) return { value: 0, max: null, text: `${prefix}Counting the contacts in ActiveCampaign…` };
+      const of =
+        total === null
+          ? `${fmt(fetched)} fetched so far`
+          : totalEstimated
+            ? `about ${plural(total, "contact")} (an estimate until every contact is fetched: ${fmt(fetched)} so far)`
+            : plural(total, "contact");
       const forServer = waiting.count - waiting.forBudget;
       const next = waiting.nextAt ? ` (next try ${waiting.nextAt.slice(11, 16)} UTC)` : "";
       const waits = (n: number) => `${plural(n, "address", "addresses")} ${n === 1 ? "waits" : "wait"}`;
@@ -41,7 +54,8 @@ export function progressOf(run: RunView): { value: number; max: number | null; t
         waiting.forBudget > 0 ? ` ${waits(waiting.forBudget)} for the probe budget (probes per mail server per minute, per sending IP per day).` : "",
       ].join("");
       const waitText = wait ? `${wait.replace(/\.$/, "")}${next}.` : "";
-      return { value: verified, max: Math.max(of, 1), text: `${prefix}Checked ${fmt(verified)} of ${total === null ? `${fmt(fetched)} fetched so far` : plural(total, "contact")}.${waitText}` };
+      const credits = run.status === "paused_credits" && creditsStillNeeded !== null ? ` Waiting for credits: about ${plural(creditsStillNeeded, "more credit")} to finish.` : "";
+      return { value: verified, max: Math.max(total ?? fetched, verified, 1), text: `${prefix}Checked ${fmt(verified)} of ${of}.${waitText}${credits}` };
     }
     case "awaiting_review":
       return { value: 1, max: 1, text: `All ${plural(verified, "contact")} checked. Waiting for your review.` };
@@ -55,8 +69,36 @@ export function progressOf(run: RunView): { value: number; max: number | null; t
       return { value: 1, max: 1, text: `Done: ${plural(verified, "contact")} checked, ${plural(applied, "change")} applied${failed ? `, ${fmt(failed)} failed` : ""}.` };
     case "failed":
     case "cancelled":
-      return { value: verified, max: Math.max(total ?? fetched, 1), text: `Stopped after checking ${plural(verified, "contact")}.` };
+      return { value: verified, max: Math.max(total ?? fetched, verified, 1), text: `Stopped after checking ${plural(verified, "contact")}.` };
   }
+}
+
+/** The pace of the run and the time the rest takes, in words ("—" when not measurable). */
+function paceWords(run: RunView): { rate: string; left: string } {
+  const { perMinute, secondsLeft } = run.progress;
+  const unit = run.status === "applying" ? "changes" : "contacts";
+  if (run.status !== "running" && run.status !== "applying") return { rate: "—", left: run.status === "paused_credits" ? "Waiting for credits" : "—" };
+  if (perMinute === null) return { rate: "Measuring…", left: "Measuring…" };
+  return { rate: `${fmt(perMinute)} ${unit} a minute`, left: secondsLeft === null ? "—" : timeLeftWords(secondsLeft) };
+}
+
+/** What the run waits for, if anything: the user (review, credits) or mail servers. */
+function waitingWords(run: RunView): string {
+  if (run.status === "awaiting_review") return "Your review";
+  if (run.status === "paused_credits") return run.progress.creditsStillNeeded === null ? "Credits" : `Credits: about ${plural(run.progress.creditsStillNeeded, "more")}`;
+  const n = run.progress.waiting.count;
+  if (n > 0) return `${plural(n, "address", "addresses")} (mail servers said “later”)`;
+  if (run.progress.retrying > 0) return `${plural(run.progress.retrying, "change")} (ActiveCampaign busy)`;
+  return "Nothing";
+}
+
+/** The sentence under the status badge, for the phase the run is in. */
+function sentenceOf(run: RunView): string {
+  if (run.status === "running") {
+    if (run.progress.total === null && run.progress.fetched === 0) return "Counting the contacts in ActiveCampaign.";
+    return run.progress.totalEstimated ? "Fetching contacts from ActiveCampaign and checking each address." : "Every contact is fetched; checking the last addresses.";
+  }
+  return RUN_STATUS_WORDS[run.status].sentence;
 }
 
 const STAGES: { key: string; label: string; statuses: readonly RunStatus[] }[] = [
@@ -80,19 +122,27 @@ const Stages: FC<{ status: RunStatus }> = ({ status }) => {
   );
 };
 
-/** What the live page updates in place, computed here so the script holds no rules of its own. */
+/** What the live page updates in place, computed here so the script holds no rules of its own: every figure of the page, together. */
 export function liveView(run: RunView) {
+  const pace = paceWords(run);
   return {
     status: run.status,
     live: isLive(run.status),
     progress: progressOf(run),
     text: {
+      sentence: sentenceOf(run),
+      total: run.progress.total === null ? "—" : `${run.progress.totalEstimated ? "about " : ""}${fmt(run.progress.total)}`,
       fetched: fmt(run.progress.fetched),
       verified: fmt(run.progress.verified),
       applied: fmt(run.progress.applied),
       planned: fmt(run.progress.planned),
       charged: fmt(run.credits.charged),
       refunded: fmt(run.credits.refunded),
+      net: fmt(run.credits.net),
+      requests: fmt(run.acRequests),
+      rate: pace.rate,
+      left: pace.left,
+      waiting: waitingWords(run),
     },
     byStatus: run.counts.byStatus,
   };
@@ -109,8 +159,9 @@ const Stat: FC<{ label: string; bind: keyof LiveText; text: LiveText }> = ({ lab
 );
 
 export const RunPage: FC<RunPageProps> = ({ run, listNames, errors, csrfToken }) => {
-  const words = RUN_STATUS_WORDS[run.status];
   const { progress, text } = liveView(run);
+  // Changes exist once the plan does: "0 / 0" while checking would say nothing true.
+  const hasPlan = run.plan !== null || run.progress.planned > 0 || run.status === "applying";
   const live = isLive(run.status);
   const listName = (id: number | string) => listNames?.get(String(id)) ?? `List #${id}`;
   const verifiedTotal = VERIFICATION_STATUSES.reduce((a, s) => a + (run.counts.byStatus[s] ?? 0), 0);
@@ -146,7 +197,9 @@ export const RunPage: FC<RunPageProps> = ({ run, listNames, errors, csrfToken })
             <StatusBadge status={run.status} />
             <span class="visually-hidden">: </span>
           </h2>
-          <p class="status-sentence">{words.sentence}</p>
+          <p class="status-sentence" data-bind="sentence">
+            {text.sentence}
+          </p>
         </div>
         <Stages status={run.status} />
         {run.statusReason ? (
@@ -155,7 +208,7 @@ export const RunPage: FC<RunPageProps> = ({ run, listNames, errors, csrfToken })
             {run.status === "paused_credits" ? (
               <>
                 {" "}
-                <a href="/credits">See your credits</a>
+                <a href="/credits#top-up">Add credits</a>
               </>
             ) : null}
           </p>
@@ -174,16 +227,26 @@ export const RunPage: FC<RunPageProps> = ({ run, listNames, errors, csrfToken })
         </div>
 
         <dl class="stats">
-          <Stat label="Contacts found" bind="fetched" text={text} />
+          <Stat label="Contacts" bind="total" text={text} />
+          <Stat label="Fetched" bind="fetched" text={text} />
           <Stat label="Checked" bind="verified" text={text} />
-          <div>
-            <dt>Changes made</dt>
-            <dd>
-              <span data-bind="applied">{text.applied}</span> / <span data-bind="planned">{text.planned}</span>
-            </dd>
-          </div>
+          {hasPlan ? (
+            <div>
+              <dt>Changes made</dt>
+              <dd>
+                <span data-bind="applied">{text.applied}</span> / <span data-bind="planned">{text.planned}</span>
+              </dd>
+            </div>
+          ) : null}
           <Stat label="Credits charged" bind="charged" text={text} />
           <Stat label="Refunded" bind="refunded" text={text} />
+          {live ? (
+            <>
+              <Stat label="Pace" bind="rate" text={text} />
+              <Stat label="Time left" bind="left" text={text} />
+            </>
+          ) : null}
+          {live || run.status === "awaiting_review" ? <Stat label="Waiting for" bind="waiting" text={text} /> : null}
         </dl>
         {live ? (
           <p class="small muted" id="live-note">
@@ -217,7 +280,9 @@ export const RunPage: FC<RunPageProps> = ({ run, listNames, errors, csrfToken })
           <p class="muted">No contact was checked.</p>
         ) : (
           <>
-            {verifiedTotal > 0 ? <HealthBar byStatus={run.counts.byStatus} label="Share of each result" /> : <p class="muted">Results appear here as addresses are checked.</p>}
+            {verifiedTotal > 0 ? <HealthBar byStatus={run.counts.byStatus} label="Share of each result" /> : <p class="muted" data-until-results>
+                Results appear here as addresses are checked.
+              </p>}
             <div class="charts">
               <StatusChart byStatus={run.counts.byStatus} live={live} />
               <ReasonChart byReason={run.counts.byReason} />
@@ -274,9 +339,9 @@ export const RunPage: FC<RunPageProps> = ({ run, listNames, errors, csrfToken })
           <dt>Duration</dt>
           <dd>{duration(run.timings.durationMs)}</dd>
           <dt>Requests to ActiveCampaign</dt>
-          <dd>{fmt(run.acRequests)}</dd>
+          <dd data-bind="requests">{text.requests}</dd>
           <dt>Net credits</dt>
-          <dd>{fmt(run.credits.net)}</dd>
+          <dd data-bind="net">{text.net}</dd>
         </dl>
       </section>
     </>

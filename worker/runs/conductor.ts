@@ -24,7 +24,15 @@ export async function runAttempt(ctx: RunContext): Promise<AttemptOutcome> {
   const { store, clock } = ctx;
   const run = store.run();
   if (isChecking(run.status)) {
-    store.move("running", { statusReason: null, creditsNeeded: null, notBefore: null, startedAt: run.startedAt ?? new Date(clock.now()) });
+    store.move("running", {
+      statusReason: null,
+      creditsNeeded: null,
+      notBefore: null,
+      startedAt: run.startedAt ?? new Date(clock.now()),
+      // The rate shown is measured over this stretch of work, not across a pause.
+      rateFromAt: new Date(clock.now()),
+      rateFromCount: run.contactsVerified,
+    });
     const checked = await checkContacts(ctx);
     if (checked.kind === "paused") {
       store.pauseForCredits(checked.needed, clock.now() + ctx.settings.creditsPollMs);

@@ -56,7 +56,7 @@ export async function planRun(ctx: RunContext): Promise<PlanOutcome> {
   } else if (run.autoApply && share <= limit) {
     next = "applying";
     // The schedule's auto-apply is the user's standing approval.
-    store.move("applying", { planReady: true, statusReason: null, approvedAt: now });
+    store.move("applying", { planReady: true, statusReason: null, approvedAt: now, rateFromAt: now, rateFromCount: 0 });
   } else {
     next = "awaiting_review";
     store.move("awaiting_review", {
