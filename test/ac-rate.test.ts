@@ -124,20 +124,20 @@ describe("AC limiter against the fake AC over HTTP (5 req/s, 429 + Retry-After)"
   });
 
   it(
-    "200 requests from two clients sharing the registry get zero 429s",
+    "100 requests from two clients sharing the registry get zero 429s (most of them with the margin sized by round trips)",
     async () => {
       const { fake, clientOn } = await account();
       const limiters = createAcLimiters({ requestsPerSecond: 5 });
       const a = clientOn(limiters);
       const b = clientOn(limiters);
-      const work = Array.from({ length: 100 }, (_, i) => [
+      const work = Array.from({ length: 50 }, (_, i) => [
         i % 2 === 0 ? a.getMe() : a.listLists(),
         b.pageContacts({ scope: { kind: "all" }, limit: 10, afterId: String(i % 20) }),
       ]).flat();
       await Promise.all(work);
       expect(fake.countStatus(429)).toBe(0);
-      expect(fake.requests).toHaveLength(200);
-      expect(a.stats.requests + b.stats.requests).toBe(200);
+      expect(fake.requests).toHaveLength(100);
+      expect(a.stats.requests + b.stats.requests).toBe(100);
       expect(a.stats.retries + b.stats.retries).toBe(0);
     },
     120_000,
