@@ -256,6 +256,8 @@ export class FakeAc {
   singleImportsPerMinute: number;
   importProcessMs: number;
   importUnknownMs: number;
+  /** While true, queued imports wait (status "waiting") however long ago they were queued. */
+  holdImports = false;
 
   /** Every request in arrival order, with the status it got. */
   readonly requests: FakeRequestLog[] = [];
@@ -851,6 +853,7 @@ export class FakeAc {
 
   /** Carries out the imports whose time has come, in the order they were queued. */
   processImports(at: number = this.#now()): void {
+    if (this.holdImports) return;
     for (const imp of this.imports.values()) {
       if (imp.status !== "waiting" || imp.readyAt > at) continue;
       const fault = this.importFaults.find((f) => f.times > 0 && (!f.match || f.match(imp)));

@@ -7,4 +7,5 @@ export * from "./connections.ts";
 export * from "./runs.ts";
 export * from "./run-contacts.ts";
 export * from "./run-actions.ts";
+export * from "./run-labels.ts";
 export * from "./schedules.ts";
