@@ -162,6 +162,14 @@ export function labelMethods({ runId, client, sql, leased, now }: LabelStoreCont
       );
     }
   };
+  /** Counts contacts labelled per value (run_counts "label_done"), from the rows just marked done. */
+  const countDone = (values: { value: string }[]) => {
+    const byValue = new Map<string, number>();
+    for (const r of values) byValue.set(r.value, (byValue.get(r.value) ?? 0) + 1);
+    const bump = sql("INSERT INTO run_counts (run_id, kind, key, n) VALUES (?, 'label_done', ?, ?) ON CONFLICT (run_id, kind, key) DO UPDATE SET n = n + excluded.n");
+    for (const [value, n] of byValue) bump.run(runId, value, n);
+    return values.length;
+  };
   const nextSeq = () => Number((sql("SELECT coalesce(max(seq), 0) AS n FROM run_label_batches WHERE run_id = ?").get(runId) as { n: number }).n) + 1;
   const insertBatch = (seq: number, contacts: number, parentId: string | null) =>
     sql("INSERT INTO run_label_batches (id, run_id, seq, parent_id, mode, state, contacts, created_at, updated_at) VALUES (?, ?, ?, ?, 'import', 'pending', ?, ?, ?)").run(
@@ -297,9 +305,10 @@ export function labelMethods({ runId, client, sql, leased, now }: LabelStoreCont
         const skip = sql("UPDATE run_labels SET state = 'skipped', result_code = ?, updated_at = ? WHERE run_id = ? AND contact_id = ? AND batch_id = ? AND state = 'pending'");
         let skipped = 0;
         for (const l of prepared.leftOut) skipped += skip.run(l.code, at, runId, l.contactId, batchId).changes;
-        const current = sql("UPDATE run_labels SET state = 'done', result_code = 'already_current', stale_tags = NULL, updated_at = ? WHERE run_id = ? AND contact_id = ? AND batch_id = ? AND state = 'pending'");
-        let done = 0;
-        for (const id of prepared.current) done += current.run(at, runId, id, batchId).changes;
+        const current = sql(
+          "UPDATE run_labels SET state = 'done', result_code = 'already_current', stale_tags = NULL, updated_at = ? WHERE run_id = ? AND contact_id = ? AND batch_id = ? AND state = 'pending' RETURNING value",
+        );
+        const done = countDone(prepared.current.flatMap((id) => current.all(at, runId, id, batchId) as { value: string }[]));
         const work = sql("UPDATE run_labels SET result_code = ?, stale_tags = ?, updated_at = ? WHERE run_id = ? AND contact_id = ? AND batch_id = ? AND state = 'pending'");
         for (const w of prepared.work) work.run(w.write ? "written" : "already_current", w.staleTags.length ? JSON.stringify(w.staleTags) : null, at, runId, w.contactId, batchId);
         counters(done, skipped, 0);
@@ -335,11 +344,13 @@ export function labelMethods({ runId, client, sql, leased, now }: LabelStoreCont
         for (const id of outcome.gone ?? []) skipped += goneStmt.run(at, runId, id, batchId).changes;
         const removed = sql("UPDATE run_labels SET removed_tags = ? WHERE run_id = ? AND contact_id = ?");
         for (const [id, names] of outcome.removedTags ?? []) if (names.length) removed.run(names.join(" "), runId, id);
-        const done = sql("UPDATE run_labels SET state = 'done', result_code = coalesce(result_code, 'written'), stale_tags = NULL, updated_at = ? WHERE run_id = ? AND batch_id = ? AND state = 'pending'").run(
-          at,
-          runId,
-          batchId,
-        ).changes;
+        const done = countDone(
+          sql("UPDATE run_labels SET state = 'done', result_code = coalesce(result_code, 'written'), stale_tags = NULL, updated_at = ? WHERE run_id = ? AND batch_id = ? AND state = 'pending' RETURNING value").all(
+            at,
+            runId,
+            batchId,
+          ) as { value: string }[],
+        );
         counters(done, skipped, failed);
         sql("UPDATE run_label_batches SET state = ?, error = ?, updated_at = ? WHERE id = ? AND run_id = ?").run(
           failed > 0 && done === 0 ? "failed" : "done",

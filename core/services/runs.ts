@@ -195,7 +195,7 @@ export interface RunView {
      * Contacts to label in ActiveCampaign (issue 17): planned, written (or already as wanted),
      * left out (their e-mail changed or they were gone when re-read), failed.
      */
-    labels: { planned: number; done: number; skipped: number; failed: number };
+    labels: { planned: number; done: number; skipped: number; failed: number; byValue: Record<string, number> };
   };
   /** An applied run with changes that failed (or were never sent) can send them again. */
   canRetryActions: boolean;
@@ -221,7 +221,7 @@ export interface RunPlanView {
 }
 
 /** The maintained counts of a run's contacts per status, reason or planned action. */
-function countsOf(db: Db, runId: string, kind: "status" | "reason" | "action" | "plan" | "label"): Record<string, number> {
+function countsOf(db: Db, runId: string, kind: "status" | "reason" | "action" | "plan" | "label" | "label_done"): Record<string, number> {
   const rows = statement(db, "SELECT key, n FROM run_counts WHERE run_id = ? AND kind = ? AND n > 0").all(runId, kind) as { key: string; n: number }[];
   return Object.fromEntries(rows.map((r) => [r.key, Number(r.n)]));
 }
@@ -270,7 +270,13 @@ export function runView(db: Db, row: RunRow, { withPlan, now }: { withPlan: bool
       failed: row.actionsFailed,
       retrying,
       planned: row.actionsPlanned,
-      labels: { planned: row.labelsPlanned, done: row.labelsDone, skipped: row.labelsSkipped, failed: row.labelsFailed },
+      labels: {
+        planned: row.labelsPlanned,
+        done: row.labelsDone,
+        skipped: row.labelsSkipped,
+        failed: row.labelsFailed,
+        byValue: row.labelsPlanned > 0 ? countsOf(db, row.id, "label_done") : {},
+      },
     },
     canRetryActions:
       (row.status === "completed" || row.status === "failed") &&

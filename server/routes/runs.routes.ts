@@ -78,6 +78,7 @@ export const Run = z
           done: count.openapi({ description: "Written, or already as wanted" }),
           skipped: count.openapi({ description: "Left out: the contact's e-mail changed, or it was gone, when re-read right before its batch" }),
           failed: count,
+          byValue: counts.openapi({ description: "Contacts labelled (written or already as wanted) per status word" }),
         })
         .openapi({ description: "Contacts labelled in ActiveCampaign" }),
     }),

@@ -334,7 +334,8 @@ const Labels: FC<{ run: RunView }> = ({ run }) => {
           <thead>
             <tr>
               <th scope="col">{label.fieldName}</th>
-              <th scope="col">Contacts</th>
+              <th scope="col">Planned</th>
+              <th scope="col">Labelled</th>
             </tr>
           </thead>
           <tbody>
@@ -346,6 +347,7 @@ const Labels: FC<{ run: RunView }> = ({ run }) => {
                   {label.tagPrefix !== null ? <span class="sub-line">tag {label.tagPrefix + value}</span> : null}
                 </td>
                 <td>{fmt(n)}</td>
+                <td>{fmt(l.byValue[value] ?? 0)}</td>
               </tr>
             ))}
           </tbody>
@@ -433,7 +435,7 @@ const Review: FC<{ run: RunView; listName: (id: number) => string; errors: Field
       <ErrorSummary errors={{ confirmDelete: errors.confirmDelete }} labels={{ confirmDelete: "Confirm deletes" }} />
       <ul class="plan">
         <li class="plan-keep">
-          <strong>{fmt(plan.keep)}</strong> <span>kept as they are</span>
+          <strong>{fmt(plan.keep)}</strong> <span>{plan.label.contacts > 0 ? "kept on their lists" : "kept as they are"}</span>
         </li>
         <li class="plan-unsub">
           <strong>{fmt(plan.unsubscribe.contacts)}</strong>{" "}
