@@ -6,10 +6,12 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { createDeps } from "../core/deps.ts";
-import { createRun } from "../core/services/runs.ts";
+import { reportSummary } from "../core/services/reports.ts";
+import { createRun, getRun } from "../core/services/runs.ts";
 import { openDb, schema } from "../db/index.ts";
 import type { RunEvent } from "../worker/runs/context.ts";
 import { createWorker } from "../worker/runs/worker.ts";
+import { createScheduler } from "../worker/schedules/scheduler.ts";
 import { createRunHarness, expectCountersMatchRows, parseCsv, type NewRun, type RunHarness } from "./support/runs.ts";
 import { address, KINDS, type Kind } from "./support/world.ts";
 
@@ -57,10 +59,10 @@ async function approve(h: RunHarness, runId: string) {
 }
 
 /** Drains workers (advancing the clock past any wait) until the run is finished. */
-async function finish(h: RunHarness, runId: string, opts: Parameters<RunHarness["worker"]>[0] = {}) {
+async function finish(h: RunHarness, runId: string, opts: Parameters<RunHarness["worker"]>[0] = {}, get = (id: string) => h.getRun(id)) {
   for (let i = 0; i < 40; i++) {
     await h.worker({ labelPollMs: 2, ...opts }).drain();
-    const run = await h.getRun(runId);
+    const run = await get(runId);
     if (run.status === "completed" || run.status === "failed") return run;
     h.clock.advance(10 * 60_000);
   }
@@ -353,6 +355,50 @@ describe("scheduled runs", () => {
     expect(done.status).toBe("completed");
     expect(done.timings.reviewAt).toBeNull();
     expect(done.progress.labels.done).toBe(4);
+    await h.close();
+  });
+});
+
+describe("monthly schedules", () => {
+  it("a monthly schedule that labels keeps the field current: next month's run relabels a contact whose verdict changed and removes its old tag", async () => {
+    const h = await createRunHarness(server);
+    const list = h.fake.addList("L");
+    const ids = h.fake.addContacts(5, (i) => ({ email: address("deliverable", `m${i}`), lists: { [list]: ACTIVE } }));
+    const created = await h.t.request("POST", "/api/schedules", {
+      as: h.user,
+      body: {
+        connectionId: h.connectionId,
+        scope: { kind: "all" },
+        actions: { undeliverable: "keep", label: { statuses: [...STATUSES], tagPrefix: "lw-" } },
+        dayOfMonth: 1,
+        hour: 9,
+        timeZone: "UTC",
+        autoApply: true,
+      },
+    });
+    expect(created.status).toBe(201);
+    const schedule = (await created.json()) as { id: string; actions: { label: unknown } };
+    expect(schedule.actions.label).toEqual({ statuses: [...STATUSES], fieldName: "Email status", reasonFieldName: null, tagPrefix: "lw-", runAutomations: false });
+    const page = await (await h.t.request("GET", `/connections/${h.connectionId}`, { as: h.user })).text();
+    expect(page).toContain("Deliverable → Label · Risky → Label · Undeliverable → Label · Unknown → Label");
+
+    const month = async (iso: string) => {
+      h.clock.set(iso);
+      await createScheduler(h.t.deps).tick();
+      const runId = h.t.db.select().from(schema.runs).all().at(-1)!.id;
+      // A month on, the session has expired: the run is read through its service.
+      return finish(h, runId, {}, async (id) => getRun(h.t.deps, { ctx: { workspaceId: h.user.workspaceId }, id }));
+    };
+    const first = await month("2026-12-01T09:00:00Z");
+    expect(first.status).toBe("completed");
+    expect(ids.map((id) => labelOf(h, id).value)).toEqual(Array(5).fill("deliverable"));
+    // During the month, a contact's address is changed to one whose domain takes no mail.
+    h.fake.changeEmail(ids[3]!, address("noMail", "m3"));
+    const second = await month("2027-01-01T09:00:00Z");
+    expect(second.status).toBe("completed");
+    expect(labelOf(h, ids[3]!)).toEqual({ value: "undeliverable", reason: undefined, tags: ["lw-undeliverable"] });
+    for (const id of [ids[0]!, ids[1]!, ids[2]!, ids[4]!]) expect(labelOf(h, id)).toEqual({ value: "deliverable", reason: undefined, tags: ["lw-deliverable"] });
+    expect(reportSummary(h.t.deps, { ctx: { workspaceId: h.user.workspaceId }, id: second.id }).labels).toMatchObject({ written: 1, alreadyCurrent: 4 });
     await h.close();
   });
 });
