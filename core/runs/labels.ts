@@ -21,8 +21,11 @@ export interface LabelRule {
 export interface LabelSetup {
   fieldId: string;
   reasonFieldId: string | null;
-  /** Tag name and AC id per status, when the run writes tags. */
-  tags: Record<string, { name: string; id: string }> | null;
+  /**
+   * Tag name and AC id per status, when the run writes tags. A tag not in AC yet has no id: an
+   * import creates it by name, a per-contact write creates it first.
+   */
+  tags: Record<string, { name: string; id: string | null }> | null;
 }
 
 export interface LabelBatchRow {
@@ -87,7 +90,7 @@ export interface LabelStore {
    * retry), oldest first; else new batches of at most `batchSize` from the contacts not in one
    * yet, `maxContacts` in all. Recorded before anything is sent.
    */
-  claimLabelBatches(maxContacts: number, batchSize: number): LabelBatchRow[];
+  claimLabelBatches(maxContacts: number, batchSize: number, holding?: ReadonlySet<string>): LabelBatchRow[];
   /** When a batch waiting to be sent again (after a failure) is due, if any is. */
   nextLabelRetryAt(): number | null;
   labelBatchContacts(batchId: string): LabelContact[];
@@ -249,11 +252,14 @@ export function labelMethods({ runId, client, sql, leased, now }: LabelStoreCont
       leased(() => sql("UPDATE runs SET label_setup = ? WHERE id = ?").run(JSON.stringify(setup), runId));
     },
 
-    claimLabelBatches(maxContacts, batchSize) {
+    claimLabelBatches(maxContacts, batchSize, holding = new Set()) {
       return leased(() => {
-        const open = sql(
-          `SELECT ${BATCH_COLUMNS} FROM run_label_batches WHERE run_id = ? AND state IN ('pending', 'sending') AND (next_at IS NULL OR next_at <= ?) ORDER BY seq`,
-        ).all(runId, now()) as BatchSqlRow[];
+        const open = (
+          sql(`SELECT ${BATCH_COLUMNS} FROM run_label_batches WHERE run_id = ? AND state IN ('pending', 'sending') AND (next_at IS NULL OR next_at <= ?) ORDER BY seq`).all(
+            runId,
+            now(),
+          ) as BatchSqlRow[]
+        ).filter((b) => !holding.has(b.id));
         const picked: BatchSqlRow[] = [];
         let contacts = 0;
         for (const b of open) {

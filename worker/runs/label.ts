@@ -1,3 +1,4 @@
+import { setMaxListeners } from "node:events";
 import { performance } from "node:perf_hooks";
 import { AcError, IMPORT_MAX_CONTACTS, READ_MAX_IDS, type AcContactState, type AcImportContact } from "../../core/ac/index.ts";
 import { labelOf, labelTag, type RunActions, type RunLabel } from "../../core/domain/scope-actions.ts";
@@ -17,6 +18,27 @@ export type LabelOutcome =
 const WINDOW = 2 * IMPORT_MAX_CONTACTS;
 /** Imports AC has queued and we have not seen finish: past this many, look before sending more. */
 const MAX_QUEUED = 50;
+/** Windows prepared and sent at once. */
+const LANES = 2;
+/** Import statuses asked at once (the account's limiter paces them). */
+const POLLS_AT_ONCE = 4;
+
+/**
+ * Waits for every task; if one fails, aborts the others (through `stop`) and, once all have
+ * settled, throws the first failure: nothing of the stage runs on after it returned.
+ */
+async function settleAll(tasks: Promise<unknown>[], stop: AbortController): Promise<void> {
+  let failure: { error: unknown } | null = null;
+  await Promise.all(
+    tasks.map((t) =>
+      t.catch((error: unknown) => {
+        failure ??= { error };
+        stop.abort(error);
+      }),
+    ),
+  );
+  if (failure) throw (failure as { error: unknown }).error;
+}
 /**
  * An import costs its request and at least one status poll (often two: AC does not know a
  * batch in its first second). A batch needing fewer single writes than this goes per contact.
@@ -53,45 +75,74 @@ export async function labelRun(ctx: RunContext): Promise<LabelOutcome> {
       return { kind: "completed" };
     }
   }
+  // Aborted when a lane or a poll fails, so the others' requests stop instead of running on.
+  const stop = new AbortController();
+  const phase: RunContext = { ...ctx, signal: AbortSignal.any([signal, stop.signal]) };
+  setMaxListeners(0, phase.signal);
   /** When this attempt last sent or polled each queued batch, and how long until its next look. */
   const lastLook = new Map<string, number>();
   const delay = new Map<string, number>();
+  /** Batches a lane has claimed and not yet recorded as sent: never claimed twice. */
+  const holding = new Set<string>();
+  const dueIn = (b: LabelBatchRow) => (lastLook.get(b.id) ?? -Infinity) + (delay.get(b.id) ?? settings.labelPollMs) - performance.now();
 
-  for (;;) {
-    signal.throwIfAborted();
-    const queued = store.queuedLabelBatches();
-    if (queued.length < MAX_QUEUED) {
-      const batches = store.claimLabelBatches(WINDOW, IMPORT_MAX_CONTACTS);
-      if (batches.length > 0) {
-        for (const id of await sendBatches(ctx, label, setup, batches)) lastLook.set(id, performance.now());
-        continue;
+  /** One lane: claim a window, re-read it, send its batches; again, while AC's queue has room. */
+  const lane = async () => {
+    for (;;) {
+      phase.signal.throwIfAborted();
+      if (store.queuedLabelBatches().length >= MAX_QUEUED) return;
+      const batches = store.claimLabelBatches(WINDOW, IMPORT_MAX_CONTACTS, holding);
+      if (batches.length === 0) return;
+      for (const b of batches) holding.add(b.id);
+      try {
+        for (const id of await sendBatches(phase, label, setup, batches)) lastLook.set(id, performance.now());
+      } finally {
+        for (const b of batches) holding.delete(b.id);
       }
     }
-    const oldest = queued[0];
-    if (!oldest) {
-      const retryAt = store.nextLabelRetryAt();
-      if (retryAt === null) break;
-      const wait = retryAt - clock.now();
-      if (wait > settings.holdMs) return { kind: "waiting", pending: store.labelCounts().pending, nextAt: retryAt };
-      await sleepUnlessAborted(wait, signal);
-      continue;
+  };
+
+  try {
+    for (;;) {
+      phase.signal.throwIfAborted();
+      // Two lanes: one re-reads its window while the other's imports go, so requests keep AC's pace.
+      await settleAll(Array.from({ length: LANES }, lane), stop);
+      const queued = store.queuedLabelBatches();
+      if (queued.length === 0) {
+        const retryAt = store.nextLabelRetryAt();
+        if (retryAt === null) break;
+        const wait = retryAt - clock.now();
+        if (wait > settings.holdMs) return { kind: "waiting", pending: store.labelCounts().pending, nextAt: retryAt };
+        await sleepUnlessAborted(wait, phase.signal);
+        continue;
+      }
+      // Batches queued by an earlier attempt are looked at at once; a few at a time, oldest first.
+      const due = queued.filter((b) => dueIn(b) <= 0).slice(0, POLLS_AT_ONCE);
+      if (due.length === 0) {
+        await sleepUnlessAborted(Math.min(...queued.map(dueIn)), phase.signal);
+        continue;
+      }
+      await settleAll(
+        due.map(async (b) => {
+          if (await pollBatch(phase, b)) return;
+          lastLook.set(b.id, performance.now());
+          delay.set(b.id, Math.min(settings.labelPollMaxMs, 2 * (delay.get(b.id) ?? settings.labelPollMs)));
+        }),
+        stop,
+      );
     }
-    // Batches queued by an earlier attempt are looked at at once.
-    const wait = (lastLook.get(oldest.id) ?? -Infinity) + (delay.get(oldest.id) ?? settings.labelPollMs) - performance.now();
-    if (wait > 0) await sleepUnlessAborted(wait, signal);
-    signal.throwIfAborted();
-    if (!(await pollBatch(ctx, oldest))) {
-      lastLook.set(oldest.id, performance.now());
-      delay.set(oldest.id, Math.min(settings.labelPollMaxMs, 2 * (delay.get(oldest.id) ?? settings.labelPollMs)));
-    }
+  } catch (err) {
+    stop.abort(err);
+    throw err;
   }
   return { kind: "completed" };
 }
 
 /**
  * Finds (or creates) the result field and the reason field by title, attached to all lists,
- * and the four status tags; stores their ids on the run. Safe to repeat after a crash: a field
- * or tag created just before is found by its name.
+ * and finds the four status tags (a tag not there yet is created by the first import that
+ * names it); stores their ids on the run. Safe to repeat after a crash: a field created just
+ * before is found by its name.
  */
 async function setUpLabels(ctx: RunContext, label: RunLabel): Promise<LabelSetup> {
   const { client, signal } = ctx;
@@ -122,7 +173,7 @@ async function setUpLabels(ctx: RunContext, label: RunLabel): Promise<LabelSetup
     for (const status of VERIFICATION_STATUSES) {
       const name = labelTag(label, status)!;
       const existing = found.find((t) => t.name.toLowerCase() === name.toLowerCase());
-      tags[status] = existing ? { name: existing.name, id: existing.id } : { name, id: (await client.createTag(name, `Listwarden: the address verified as ${status}`, { signal })).id };
+      tags[status] = existing ? { name: existing.name, id: existing.id } : { name, id: null };
     }
   }
   const setup: LabelSetup = { fieldId, reasonFieldId, tags };
@@ -134,7 +185,8 @@ async function setUpLabels(ctx: RunContext, label: RunLabel): Promise<LabelSetup
 interface Need {
   field: { value: string; valueId: string | null } | null;
   reason: { value: string; valueId: string | null } | null;
-  tagId: string | null;
+  /** The status tag to add (its id is null while AC has no such tag). */
+  tag: { name: string; id: string | null } | null;
   stale: StaleTag[];
 }
 
@@ -147,18 +199,18 @@ function needOf(c: LabelContact, state: AcContactState, setup: LabelSetup): Need
     const had = valueOf(setup.reasonFieldId);
     if (had?.value !== c.reason) reason = { value: c.reason, valueId: had?.id ?? null };
   }
-  let tagId: string | null = null;
+  let tag: Need["tag"] = null;
   const stale: StaleTag[] = [];
   if (setup.tags) {
     const wanted = setup.tags[c.value];
-    if (wanted && !state.tags?.some((t) => t.tagId === wanted.id)) tagId = wanted.id;
-    const others = new Map(Object.values(setup.tags).filter((t) => t.id !== wanted?.id).map((t) => [t.id, t.name]));
+    if (wanted && !(wanted.id !== null && state.tags?.some((t) => t.tagId === wanted.id))) tag = wanted;
+    const others = new Map(Object.values(setup.tags).flatMap((t) => (t.id !== null && t.id !== wanted?.id ? [[t.id, t.name] as const] : [])));
     for (const t of state.tags ?? []) if (others.has(t.tagId)) stale.push({ id: t.id, name: others.get(t.tagId)! });
   }
-  return { field, reason, tagId, stale };
+  return { field, reason, tag, stale };
 }
 
-const writesOf = (n: Need) => (n.field ? 1 : 0) + (n.reason ? 1 : 0) + (n.tagId ? 1 : 0);
+const writesOf = (n: Need) => (n.field ? 1 : 0) + (n.reason ? 1 : 0) + (n.tag ? 1 : 0);
 const sameAddress = (a: string, b: string) => a.trim().toLowerCase() === b.trim().toLowerCase();
 
 /**
@@ -172,14 +224,25 @@ async function sendBatches(ctx: RunContext, label: RunLabel, setup: LabelSetup, 
   const members = batches.map((batch) => ({ batch, contacts: store.labelBatchContacts(batch.id) }));
   const ids = members.flatMap((m) => m.contacts.map((c) => String(c.contactId)));
   const states = new Map<number, AcContactState>();
-  for (let i = 0; i < ids.length; i += READ_MAX_IDS) {
-    for (const s of await client.readContacts(ids.slice(i, i + READ_MAX_IDS), { tags: setup.tags !== null, fieldValues: true, signal })) states.set(Number(s.id), s);
-  }
+  // The pages at once: the account's limiter paces them. A failure stops the others first.
+  const local = new AbortController();
+  const readSignal = AbortSignal.any([signal, local.signal]);
+  const pages: string[][] = [];
+  for (let i = 0; i < ids.length; i += READ_MAX_IDS) pages.push(ids.slice(i, i + READ_MAX_IDS));
+  await settleAll(
+    pages.map(async (page) => {
+      for (const s of await client.readContacts(page, { tags: setup.tags !== null, fieldValues: true, signal: readSignal })) states.set(Number(s.id), s);
+    }),
+    local,
+  );
   // AC's sideloads are undocumented: when one is missing, ask per contact.
-  for (const [id, s] of states) {
-    if (setup.tags !== null && s.tags === null) s.tags = await client.getContactTags(String(id), { signal });
-    if (s.fieldValues === null) s.fieldValues = await client.getContactFieldValues(String(id), { signal });
-  }
+  await settleAll(
+    [...states].map(async ([id, s]) => {
+      if (setup.tags !== null && s.tags === null) s.tags = await client.getContactTags(String(id), { signal: readSignal });
+      if (s.fieldValues === null) s.fieldValues = await client.getContactFieldValues(String(id), { signal: readSignal });
+    }),
+    local,
+  );
 
   const queued: string[] = [];
   for (const { batch, contacts } of members) {
@@ -263,7 +326,7 @@ async function writeDirect(ctx: RunContext, setup: LabelSetup, batch: LabelBatch
       if (!isGone && need.reason && setup.reasonFieldId) {
         isGone ||= (await client.setFieldValue({ contactId: id, fieldId: setup.reasonFieldId, value: need.reason.value, valueId: need.reason.valueId }, { signal })).contactGone;
       }
-      if (!isGone && need.tagId) isGone ||= (await client.addContactTag(id, need.tagId, { signal })).contactGone;
+      if (!isGone && need.tag) isGone ||= (await client.addContactTag(id, need.tag.id ?? (await tagId(ctx, setup, c.value)), { signal })).contactGone;
       if (isGone) {
         gone.push(c.contactId);
         continue;
@@ -276,6 +339,23 @@ async function writeDirect(ctx: RunContext, setup: LabelSetup, batch: LabelBatch
   }
   store.finishLabelBatch(batch.id, { failed, gone, removedTags });
   ctx.emit({ type: "label_batch", runId: ctx.runId, batchId: batch.id, state: "done" });
+}
+
+/** The id of a status tag, creating the tag when AC has none yet (a per-contact write needs it). */
+async function tagId(ctx: RunContext, setup: LabelSetup, status: string): Promise<string> {
+  const tag = setup.tags![status]!;
+  if (tag.id !== null) return tag.id;
+  try {
+    tag.id = (await ctx.client.createTag(tag.name, `Listwarden: the address verified as ${status}`, { signal: ctx.signal })).id;
+  } catch (err) {
+    // Created meanwhile (by an import, or an attempt whose answer was lost): find it.
+    if (!(err instanceof AcError && err.kind === "validation")) throw err;
+    const found = (await ctx.client.findTags(tag.name, { signal: ctx.signal })).find((t) => t.name.toLowerCase() === tag.name.toLowerCase());
+    if (!found) throw err;
+    tag.id = found.id;
+  }
+  ctx.store.saveLabelSetup(setup);
+  return tag.id;
 }
 
 /** Removes the tags of an earlier verdict; one already gone is fine. Returns the names removed. */
