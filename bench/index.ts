@@ -15,6 +15,9 @@ const benches: [string, string, string[]][] = [
   // probes on 2 cores (~150/s), so the fetch sets the pace, as a real, varied MX fleet does.
   ["hygiene run with the SMTP probe, 1,000 contacts at 1 req/s, 25% greylisted for 5 s (issue 10)", "greylist.ts", ["1000", "1", "5000"]],
   ["sign-in burst: 200 guesses from one network, another user signing in (issue 11)", "sign-in-burst.ts", ["200"]],
+  // Labels: AC's real limits throughout (the 50,000 run takes about 6 minutes: 2 to check, 3 to label).
+  ["labels in ActiveCampaign, 1,000 contacts at AC's 5 req/s and 100 imports/min (issue 17)", "labels.ts", ["1000", "5", "100", "200"]],
+  ["labels in ActiveCampaign, 50,000 contacts at AC's 5 req/s and 100 imports/min (issue 17)", "labels.ts", ["50000", "5", "100", "200"]],
 ];
 
 let failed = 0;

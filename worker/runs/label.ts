@@ -24,22 +24,6 @@ const LANES = 2;
 const POLLS_AT_ONCE = 4;
 
 /**
- * Waits for every task; if one fails, aborts the others (through `stop`) and, once all have
- * settled, throws the first failure: nothing of the stage runs on after it returned.
- */
-async function settleAll(tasks: Promise<unknown>[], stop: AbortController): Promise<void> {
-  let failure: { error: unknown } | null = null;
-  await Promise.all(
-    tasks.map((t) =>
-      t.catch((error: unknown) => {
-        failure ??= { error };
-        stop.abort(error);
-      }),
-    ),
-  );
-  if (failure) throw (failure as { error: unknown }).error;
-}
-/**
  * An import costs its request and at least one status poll (often two: AC does not know a
  * batch in its first second). A batch needing fewer single writes than this goes per contact.
  */
@@ -179,6 +163,23 @@ async function setUpLabels(ctx: RunContext, label: RunLabel): Promise<LabelSetup
   const setup: LabelSetup = { fieldId, reasonFieldId, tags };
   ctx.store.saveLabelSetup(setup);
   return setup;
+}
+
+/**
+ * Waits for every task; if one fails, aborts the others (through `stop`) and, once all have
+ * settled, throws the first failure: nothing of the stage runs on after it returned.
+ */
+async function settleAll(tasks: Promise<unknown>[], stop: AbortController): Promise<void> {
+  let failure: { error: unknown } | null = null;
+  await Promise.all(
+    tasks.map((t) =>
+      t.catch((error: unknown) => {
+        failure ??= { error };
+        stop.abort(error);
+      }),
+    ),
+  );
+  if (failure) throw (failure as { error: unknown }).error;
 }
 
 /** What one contact needs, from its re-read state. */
