@@ -243,7 +243,7 @@ export const ActionsFieldset: FC<{ legend: string; intro: string; values: RunOpt
       </p>
 
       <details class="more-options" id="f-overrides" open={anyOverride || overrideErrors}>
-        <summary>More options: a different action for some reasons</summary>
+        <summary>More options: a different action or label for some reasons</summary>
         <div class="more-options-body">
           <p class="hint">
             Each result has its reasons. Choose an action (or whether to label) for a reason to treat it differently from the rest of its result; the others follow their result’s choices.
@@ -276,7 +276,7 @@ export const ActionsFieldset: FC<{ legend: string; intro: string; values: RunOpt
                     </select>
                     <select {...controlAttrs(lname, lerror)} class="label-select" aria-label={`Label ${REASON_LABELS[r]} in ActiveCampaign`}>
                       <option value="" selected={label === undefined}>
-                        Label as {STATUS_LABELS[s]}
+                        Label: same as {STATUS_LABELS[s]}
                       </option>
                       <option value="on" selected={label === true}>
                         Label

@@ -84,7 +84,7 @@ describe.skipIf(!haveChromium && !process.env.CI)("labels in the dashboard, in C
     expect(await text("#label-note")).toContain("tag lw-<result>");
     const tomRow = page.locator("table.sample tr", { hasText: address("disposable", "tom") });
     expect(await tomRow.locator(".a-label").textContent()).toBe("Label “risky”");
-    expect(await text("#details-h + dl")).toContain("Risky → Label");
+    expect(await text("#details-h + dl")).toContain("Deliverable: Keep · Risky: Keep + label · Undeliverable: Unsubscribe · Unknown: Keep");
     await snap(page, "labels-review");
     // Nothing was written before the approval.
     expect(stack.fake.fieldByTitle("Email status")).toBeUndefined();

@@ -10,7 +10,7 @@ import { PageHeader } from "../components/layout.tsx";
 import { DataTable, type Column } from "../components/table.tsx";
 import type { FieldErrors } from "../forms.ts";
 import { labelOf } from "../../core/domain/scope-actions.ts";
-import { actionLabel, actionsWords, duration, fmt, labelSettingsWords, plural, reasonLabel, RUN_STATUS_WORDS, scopeWords, STATUS_LABELS, statusLabel } from "../labels.ts";
+import { actionLabel, duration, fmt, labelSettingsWords, plural, reasonLabel, RUN_STATUS_WORDS, scopeWords, STATUS_LABELS, statusLabel } from "../labels.ts";
 
 
 export interface RunPageProps {
@@ -267,7 +267,7 @@ export const RunPage: FC<RunPageProps> = ({ run, listNames, errors, csrfToken })
         <h2 id="details-h">Details</h2>
         <dl class="details">
           <dt>Actions chosen</dt>
-          <dd>{actionsWords(run.actions)}</dd>
+          <dd>{chosenWords(run.actions)}</dd>
           {run.progress.labels.planned > 0 ? (
             <>
               <dt>Labels</dt>
@@ -295,6 +295,16 @@ export const RunPage: FC<RunPageProps> = ({ run, listNames, errors, csrfToken })
     </>
   );
 };
+
+/** "Deliverable: Keep · Risky: Keep + label · … · Disposable address: Delete": every choice, per result then per reason. */
+function chosenWords(actions: RunView["actions"]): string {
+  const labelled = labelOf(actions).statuses;
+  const withLabel = (action: string, label: boolean | undefined) => `${actionLabel(action)}${label === true ? " + label" : label === false ? " (no label)" : ""}`;
+  return [
+    ...VERIFICATION_STATUSES.map((s) => `${STATUS_LABELS[s]}: ${withLabel(actions[s], labelled.includes(s) || undefined)}`),
+    ...actions.overrides.map((o) => `${reasonLabel(o.reason)}: ${o.action ? withLabel(o.action, o.label) : o.label ? "Label" : "No label"}`),
+  ].join(" · ");
+}
 
 /** Labels in ActiveCampaign: the field, what was written per value, and what was left out or failed. */
 const Labels: FC<{ run: RunView }> = ({ run }) => {
