@@ -36,7 +36,7 @@ export interface FakeAcOptions {
   authErrorStyle?: "message" | "errors";
   /** Status for a bad key: 403 as AC documents, or the 401 some of its routes answer. */
   authErrorStatus?: 401 | 403;
-  /** When false, `include=contactLists` is ignored (AC's sideloading is best effort). */
+  /** When false, `include=` is ignored: contactLists, contactTags and fieldValues alike (AC's sideloading is best effort). */
   sideloadContactLists?: boolean;
   now?: () => number;
   user?: Partial<FakeUser>;

@@ -260,6 +260,41 @@ describe("labels in ActiveCampaign, through the API against the sandbox", () => 
   });
 });
 
+describe("how labels are written", () => {
+  it("lets AC's automations react to the imports only when the run says so", async () => {
+    const h = await createRunHarness(server);
+    const list = h.fake.addList("L");
+    const ids = h.fake.addContacts(4, (i) => ({ email: address("deliverable", `a${i}`), lists: { [list]: ACTIVE } }));
+    const run = await h.startRun({ scope: { kind: "all" }, actions: { label: { statuses: ["deliverable"], tagPrefix: "lw-", runAutomations: true } } });
+    await h.worker().drain();
+    await approve(h, run.id);
+    await finish(h, run.id);
+    expect([...h.fake.imports.values()].map((imp) => imp.excludeAutomations)).toEqual([false]);
+    expect([...h.fake.automationTriggers].sort()).toEqual([...ids].sort());
+    await h.close();
+  });
+
+  it("without AC's sideloads, reads each contact's tags and field values on its own, and still removes an earlier verdict's tag", async () => {
+    const h = await createRunHarness(server, { sideloadContactLists: false });
+    const list = h.fake.addList("L");
+    const ids = h.fake.addContacts(4, (i) => ({ email: address(i === 0 ? "noMail" : "deliverable", `b${i}`), lists: { [list]: ACTIVE } }));
+    h.fake.tagContact(ids[0]!, h.fake.addTag("lw-deliverable"));
+    const run = await h.startRun({ scope: { kind: "all" }, actions: { undeliverable: "keep", label: { statuses: [...STATUSES], tagPrefix: "lw-" } } });
+    await h.worker().drain();
+    await approve(h, run.id);
+    h.fake.clearRequests();
+    const done = await finish(h, run.id);
+    expect(done.progress.labels).toMatchObject({ done: 4, failed: 0 });
+    for (const id of ids) {
+      expect(h.fake.requests.filter((r) => r.path === `/api/3/contacts/${id}/contactTags`)).toHaveLength(1);
+      expect(h.fake.requests.filter((r) => r.path === `/api/3/contacts/${id}/fieldValues`)).toHaveLength(1);
+    }
+    expect(labelOf(h, ids[0]!).tags).toEqual(["lw-undeliverable"]);
+    expect(labelOf(h, ids[1]!).tags).toEqual(["lw-deliverable"]);
+    await h.close();
+  });
+});
+
 describe("when ActiveCampaign does not take a batch", () => {
   it("sends a failed batch again, then splits it, down to the one contact it fails on, which is reported with AC's words", async () => {
     const h = await createRunHarness(server);
