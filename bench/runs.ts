@@ -15,11 +15,19 @@ interface FakeStats {
   arrivals: number[];
   writes: number;
   status429: number;
+  requests: { at: number; method: string; path: string; byIds: boolean; status: number }[];
+  imports: { created: number; completed: number };
 }
 
 /** Starts the fake AC (and, for the "greylist" world, its DNS and SMTP servers) in a child process and talks to it over IPC. */
-export async function forkFakeAc(contacts: number, requestsPerSecond: number, world: { name: "plain" } | { name: "greylist"; delayMs: number } = { name: "plain" }) {
-  const args = [String(contacts), String(requestsPerSecond), world.name, ...(world.name === "greylist" ? [String(world.delayMs)] : [])];
+export async function forkFakeAc(
+  contacts: number,
+  requestsPerSecond: number,
+  world: { name: "plain" } | { name: "greylist"; delayMs: number } | { name: "labels"; importsPerMinute: number; importProcessMs: number; importUnknownMs: number } = { name: "plain" },
+) {
+  const extra =
+    world.name === "greylist" ? [String(world.delayMs)] : world.name === "labels" ? [String(world.importsPerMinute), String(world.importProcessMs), String(world.importUnknownMs)] : [];
+  const args = [String(contacts), String(requestsPerSecond), world.name, ...extra];
   const child = fork(fileURLToPath(new URL("./fake-ac-process.ts", import.meta.url)), args, {
     execArgv: ["--import", "tsx"],
     stdio: ["ignore", "inherit", "inherit", "ipc"],

@@ -47,7 +47,7 @@ export async function startListwarden(opts: StartOptions): Promise<Listwarden> {
     config,
     clock: opts.clock ?? systemClock,
     logger,
-    acLimiters: createAcLimiters({ requestsPerSecond: config.AC_REQUESTS_PER_SECOND }),
+    acLimiters: createAcLimiters({ requestsPerSecond: config.AC_REQUESTS_PER_SECOND, importsPerMinute: config.AC_IMPORTS_PER_MINUTE }),
     ...(opts.acLookup ? { acLookup: opts.acLookup } : {}),
     ...(opts.stripeApi ? { stripeApi: opts.stripeApi } : {}),
   });

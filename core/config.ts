@@ -88,6 +88,8 @@ export const configSchema = z.object({
   AC_ALLOW_PRIVATE_HOSTS: onOff.default(false),
   AC_REQUESTS_PER_SECOND: positiveInt.max(1000).default(5),
   AC_TIMEOUT_MS: positiveInt.default(30_000),
+  /** AC's bulk import cap (100 multi-contact imports per minute); the sandbox and benchmarks may raise it. */
+  AC_IMPORTS_PER_MINUTE: positiveInt.max(100_000).default(100),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   DNS_SERVERS: z
     .string()

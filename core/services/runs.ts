@@ -7,6 +7,7 @@ import { isCancellable, isLive, type RunStatus } from "../domain/run-status.ts";
 import { VERIFICATION_STATUSES } from "../../verify/index.ts";
 import type { Deps, Principal } from "../deps.ts";
 import { AppError, notFound } from "../errors.ts";
+import { reopenFailedLabels } from "../runs/labels.ts";
 import { cancelRunRow, insertRun, moveRun, reopenActions, RunMoveRefused } from "../runs/store.ts";
 import { creditsStillNeeded } from "../runs/attempt.ts";
 import { getConnectionRow } from "./connections.ts";
@@ -21,7 +22,8 @@ export interface CreateRunInput {
   /** The scope's size as counted before the run (the connection page's estimate), when known. */
   estimatedTotal?: number | null;
   scope: RunScope;
-  actions: RunActions;
+  /** As the API takes it; parsed here (defaults filled in). */
+  actions: z.input<typeof actionsSchema>;
   smtpProbe?: boolean;
 }
 
@@ -180,7 +182,8 @@ export function retryRunActions(deps: Deps, { ctx, id }: { ctx: Pick<Principal, 
       throw new AppError("conflict", `This run is ${words(run.status)}; only an applied run with changes that failed can retry them`);
     }
     if (!run.connectionId) throw new AppError("conflict", "The ActiveCampaign connection of this run was deleted; its changes cannot be sent");
-    const reopened = reopenActions(tx, deps.clock, run);
+    const labelsLeft = reopenFailedLabels(tx, run.id, deps.clock.now());
+    const reopened = reopenActions(tx, deps.clock, run, labelsLeft);
     if (reopened === null) throw new AppError("conflict", "This run has no failed changes to retry");
     return reopened;
   });
@@ -222,6 +225,11 @@ export interface RunView {
     /** Changes waiting to be sent again after ActiveCampaign weather (429, 5xx, timeouts). */
     retrying: number;
     planned: number;
+    /**
+     * Contacts to label in ActiveCampaign (issue 17): planned, written (or already as wanted),
+     * left out (their e-mail changed or they were gone when re-read), failed.
+     */
+    labels: { planned: number; done: number; skipped: number; failed: number; byValue: Record<string, number> };
   };
   /** An applied run with changes that failed (or were never sent) can send them again. */
   canRetryActions: boolean;
@@ -240,11 +248,14 @@ export interface RunPlanView {
   delete: { contacts: number };
   /** Contacts whose action is unsubscribe but who are active on none of the lists concerned. */
   nothingToDo: number;
-  sample: { contactId: number; email: string; firstName: string; lastName: string; status: string; reason: string; action: string; lists: number[] }[];
+  /** Labels in ActiveCampaign: not destructive, shown and counted. `byValue`: contacts per status word written. */
+  label: { contacts: number; byValue: Record<string, number> };
+  /** The changes first (unsubscribes, deletes), then contacts only labelled; `label` is the status word written, or null. */
+  sample: { contactId: number; email: string; firstName: string; lastName: string; status: string; reason: string; action: string; lists: number[]; label: string | null }[];
 }
 
 /** The maintained counts of a run's contacts per status, reason or planned action. */
-function countsOf(db: Db, runId: string, kind: "status" | "reason" | "action" | "plan"): Record<string, number> {
+function countsOf(db: Db, runId: string, kind: "status" | "reason" | "action" | "plan" | "label" | "label_done"): Record<string, number> {
   const rows = statement(db, "SELECT key, n FROM run_counts WHERE run_id = ? AND kind = ? AND n > 0").all(runId, kind) as { key: string; n: number }[];
   return Object.fromEntries(rows.map((r) => [r.key, Number(r.n)]));
 }
@@ -300,8 +311,19 @@ export function runView(db: Db, row: RunRow, { withPlan, now }: { withPlan: bool
       failed: row.actionsFailed,
       retrying,
       planned: row.actionsPlanned,
+      labels: {
+        planned: row.labelsPlanned,
+        done: row.labelsDone,
+        skipped: row.labelsSkipped,
+        failed: row.labelsFailed,
+        byValue: row.labelsPlanned > 0 ? countsOf(db, row.id, "label_done") : {},
+      },
     },
-    canRetryActions: (row.status === "completed" || row.status === "failed") && row.approvedAt !== null && row.connectionId !== null && row.actionsPlanned > row.actionsDone,
+    canRetryActions:
+      (row.status === "completed" || row.status === "failed") &&
+      row.approvedAt !== null &&
+      row.connectionId !== null &&
+      (row.actionsPlanned > row.actionsDone || row.labelsPlanned > row.labelsDone + row.labelsSkipped),
     counts: { byStatus, byReason: countsOf(db, row.id, "reason") },
     credits: { charged, refunded, net: charged - refunded },
     acRequests: row.acRequests,
@@ -338,6 +360,7 @@ function paceOf(row: RunRow, total: number | null, now: number): { perMinute: nu
 export function planView(db: Db, runId: string): RunPlanView {
   const byAction = countsOf(db, runId, "action");
   const totals = countsOf(db, runId, "plan");
+  const byLabel = countsOf(db, runId, "label");
   const count = (a: string) => byAction[a] ?? 0;
   const sampleRows = db
     .select({
@@ -354,6 +377,24 @@ export function planView(db: Db, runId: string): RunPlanView {
     .orderBy(asc(schema.runContacts.action), asc(schema.runContacts.contactId))
     .limit(SAMPLE_SIZE)
     .all();
+  // Too few changes to fill the sample: contacts that are only labelled follow.
+  const labelled =
+    sampleRows.length < SAMPLE_SIZE
+      ? (statement(
+          db,
+          "SELECT c.contact_id AS contactId, c.email, c.first_name AS firstName, c.last_name AS lastName, c.status, c.reason, c.action FROM run_labels l JOIN run_contacts c ON c.run_id = l.run_id AND c.contact_id = l.contact_id WHERE l.run_id = ? AND (c.action IS NULL OR c.action = 'keep') ORDER BY l.contact_id LIMIT ?",
+        ).all(runId, SAMPLE_SIZE - sampleRows.length) as typeof sampleRows)
+      : [];
+  sampleRows.push(...labelled);
+  const labelOf = new Map<number, string>();
+  if (sampleRows.length > 0) {
+    const ids = sampleRows.map((r) => r.contactId);
+    const rows = statement(db, `SELECT contact_id, value FROM run_labels WHERE run_id = ? AND contact_id IN (${ids.map(() => "?").join(", ")})`).all(runId, ...ids) as {
+      contact_id: number;
+      value: string;
+    }[];
+    for (const r of rows) labelOf.set(r.contact_id, r.value);
+  }
   const listsOf = new Map<number, number[]>();
   if (sampleRows.length > 0) {
     const acts = db
@@ -369,6 +410,7 @@ export function planView(db: Db, runId: string): RunPlanView {
     unsubscribe: { contacts: unsubContacts, requests: totals.unsubscribe_requests ?? 0 },
     delete: { contacts: count("delete") },
     nothingToDo: count("unsubscribe") - unsubContacts,
+    label: { contacts: Object.values(byLabel).reduce((a, b) => a + b, 0), byValue: byLabel },
     sample: sampleRows.map((r) => ({
       contactId: r.contactId,
       email: r.email,
@@ -378,6 +420,7 @@ export function planView(db: Db, runId: string): RunPlanView {
       reason: r.reason ?? "",
       action: r.action ?? "keep",
       lists: listsOf.get(r.contactId) ?? [],
+      label: labelOf.get(r.contactId) ?? null,
     })),
   };
 }

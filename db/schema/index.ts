@@ -7,6 +7,7 @@ export * from "./connections.ts";
 export * from "./runs.ts";
 export * from "./run-contacts.ts";
 export * from "./run-actions.ts";
+export * from "./run-labels.ts";
 export * from "./schedules.ts";
 export * from "./notifications.ts";
 export * from "./password-resets.ts";

@@ -68,6 +68,14 @@ export const runs = sqliteTable(
     actionsPlanned: integer("actions_planned").notNull().default(0),
     actionsDone: integer("actions_done").notNull().default(0),
     actionsFailed: integer("actions_failed").notNull().default(0),
+    // Labels in ActiveCampaign (issue 17): contacts planned, written (or already current), left
+    // out (e-mail changed, gone) and failed, kept in the transactions that move run_labels rows.
+    labelsPlanned: integer("labels_planned").notNull().default(0),
+    labelsDone: integer("labels_done").notNull().default(0),
+    labelsSkipped: integer("labels_skipped").notNull().default(0),
+    labelsFailed: integer("labels_failed").notNull().default(0),
+    /** JSON: the AC field and tag ids the labels go to, found or created on first use. */
+    labelSetup: text("label_setup"),
     /** AC failures in a row (after the client's own retries); progress resets it. They set the backoff, never fail the run. */
     transientFailures: integer("transient_failures").notNull().default(0),
     notes: text("notes"),

@@ -9,7 +9,8 @@ import { ScheduledTag, StatusBadge, Time } from "../components/inline.tsx";
 import { PageHeader } from "../components/layout.tsx";
 import { DataTable, type Column } from "../components/table.tsx";
 import type { FieldErrors } from "../forms.ts";
-import { actionLabel, duration, fmt, plural, reasonLabel, RUN_STATUS_WORDS, scopeWords, STATUS_LABELS, statusLabel } from "../labels.ts";
+import { labelOf } from "../../core/domain/scope-actions.ts";
+import { actionLabel, duration, fmt, labelSettingsWords, plural, reasonLabel, RUN_STATUS_WORDS, scopeWords, STATUS_LABELS, statusLabel } from "../labels.ts";
 
 
 export interface RunPageProps {
@@ -59,14 +60,21 @@ export function progressOf(run: RunView): { value: number; max: number | null; t
     }
     case "awaiting_review":
       return { value: 1, max: 1, text: `All ${plural(verified, "contact")} checked. Waiting for your review.` };
-    case "applying":
+    case "applying": {
+      const l = run.progress.labels;
+      const labelled = l.done + l.skipped + l.failed;
+      const labelText = l.planned > 0 ? ` Labelled ${fmt(labelled)} of ${plural(l.planned, "contact")} in ActiveCampaign.` : "";
       return {
-        value: applied + failed,
-        max: Math.max(planned, 1),
-        text: `Applied ${fmt(applied + failed)} of ${plural(planned, "change")}.${retrying ? ` ${plural(retrying, "change")} will be sent again: ActiveCampaign was busy.` : ""}`,
+        value: applied + failed + labelled,
+        max: Math.max(planned + l.planned, 1),
+        text: `Applied ${fmt(applied + failed)} of ${plural(planned, "change")}.${labelText}${retrying ? ` ${plural(retrying, "change")} will be sent again: ActiveCampaign was busy.` : ""}`,
       };
-    case "completed":
-      return { value: 1, max: 1, text: `Done: ${plural(verified, "contact")} checked, ${plural(applied, "change")} applied${failed ? `, ${fmt(failed)} failed` : ""}.` };
+    }
+    case "completed": {
+      const l = run.progress.labels;
+      const labelText = l.planned > 0 ? `, ${plural(l.done, "contact")} labelled${l.skipped ? ` (${fmt(l.skipped)} left out)` : ""}${l.failed ? `, ${fmt(l.failed)} not labelled` : ""}` : "";
+      return { value: 1, max: 1, text: `Done: ${plural(verified, "contact")} checked, ${plural(applied, "change")} applied${failed ? `, ${fmt(failed)} failed` : ""}${labelText}.` };
+    }
     case "failed":
     case "cancelled":
       return { value: verified, max: Math.max(total ?? fetched, verified, 1), text: `Stopped after checking ${plural(verified, "contact")}.` };
@@ -274,6 +282,8 @@ export const RunPage: FC<RunPageProps> = ({ run, listNames, errors, csrfToken })
 
       {run.status === "awaiting_review" ? <Review run={run} listName={listName} errors={errors} csrfToken={csrfToken} /> : null}
 
+      {run.progress.labels.planned > 0 && run.status !== "awaiting_review" ? <Labels run={run} /> : null}
+
       <section class="card" aria-labelledby="results-h">
         <h2 id="results-h">Results</h2>
         {verifiedTotal === 0 && !live ? (
@@ -322,10 +332,13 @@ export const RunPage: FC<RunPageProps> = ({ run, listNames, errors, csrfToken })
         <h2 id="details-h">Details</h2>
         <dl class="details">
           <dt>Actions chosen</dt>
-          <dd>
-            {VERIFICATION_STATUSES.map((s) => `${STATUS_LABELS[s]}: ${actionLabel(run.actions[s])}`).join(" · ")}
-            {run.actions.overrides.length > 0 ? ` · ${run.actions.overrides.map((o) => `${reasonLabel(o.reason)}: ${actionLabel(o.action)}`).join(" · ")}` : ""}
-          </dd>
+          <dd>{chosenWords(run.actions)}</dd>
+          {run.progress.labels.planned > 0 ? (
+            <>
+              <dt>Labels</dt>
+              <dd>{labelSettingsWords(run.actions)}</dd>
+            </>
+          ) : null}
           <dt>Mailbox probing</dt>
           <dd>{run.smtpProbe ? "On" : "Off"}</dd>
           <dt>Started</dt>
@@ -345,6 +358,78 @@ export const RunPage: FC<RunPageProps> = ({ run, listNames, errors, csrfToken })
         </dl>
       </section>
     </>
+  );
+};
+
+/** "Deliverable: Keep · Risky: Keep + label · … · Disposable address: Delete": every choice, per result then per reason. */
+function chosenWords(actions: RunView["actions"]): string {
+  const labelled = labelOf(actions).statuses;
+  const withLabel = (action: string, label: boolean | undefined) => `${actionLabel(action)}${label === true ? " + label" : label === false ? " (no label)" : ""}`;
+  return [
+    ...VERIFICATION_STATUSES.map((s) => `${STATUS_LABELS[s]}: ${withLabel(actions[s], labelled.includes(s) || undefined)}`),
+    ...actions.overrides.map((o) => `${reasonLabel(o.reason)}: ${o.action ? withLabel(o.action, o.label) : o.label ? "Label" : "No label"}`),
+  ].join(" · ");
+}
+
+/** Labels in ActiveCampaign: the field, what was written per value, and what was left out or failed. */
+const Labels: FC<{ run: RunView }> = ({ run }) => {
+  const l = run.progress.labels;
+  const label = labelOf(run.actions);
+  const pending = l.planned - l.done - l.skipped - l.failed;
+  return (
+    <section class="card" aria-labelledby="labels-h" id="labels">
+      <h2 id="labels-h">Labels in ActiveCampaign</h2>
+      <p>
+        Field “<strong>{label.fieldName}</strong>”{label.reasonFieldName ? <> and “{label.reasonFieldName}” for the reason</> : null}
+        {label.tagPrefix !== null ? <>; tags {label.tagPrefix}&lt;result&gt;</> : null}.
+      </p>
+      <dl class="stats">
+        <div>
+          <dt>Labelled</dt>
+          <dd data-label="done">{fmt(l.done)}</dd>
+        </div>
+        <div>
+          <dt>Left out (changed or gone)</dt>
+          <dd data-label="skipped">{fmt(l.skipped)}</dd>
+        </div>
+        <div>
+          <dt>Failed</dt>
+          <dd data-label="failed">{fmt(l.failed)}</dd>
+        </div>
+        {pending > 0 ? (
+          <div>
+            <dt>Still to write</dt>
+            <dd data-label="pending">{fmt(pending)}</dd>
+          </div>
+        ) : null}
+      </dl>
+      {run.plan && run.plan.label.contacts > 0 ? (
+        <table class="label-values">
+          <caption class="visually-hidden">Contacts per value of {label.fieldName}</caption>
+          <thead>
+            <tr>
+              <th scope="col">{label.fieldName}</th>
+              <th scope="col">Planned</th>
+              <th scope="col">Labelled</th>
+            </tr>
+          </thead>
+          <tbody>
+            {Object.entries(run.plan.label.byValue).map(([value, n]) => (
+              <tr>
+                <td>
+                  <span class={`dot s-${value}`} aria-hidden="true"></span>
+                  <code>{value}</code>
+                  {label.tagPrefix !== null ? <span class="sub-line">tag {label.tagPrefix + value}</span> : null}
+                </td>
+                <td>{fmt(n)}</td>
+                <td>{fmt(l.byValue[value] ?? 0)}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      ) : null}
+      <p class="small muted">The CSV report has the value written and the outcome of each contact’s batch (or why it was left out).</p>
+    </section>
   );
 };
 
@@ -384,14 +469,19 @@ const sampleColumns = (listName: (id: number) => string): Column<SampleRow>[] =>
     label: "Action",
     cell: (s) => (
       <div>
-        <span class={`action a-${s.action}`}>{actionLabel(s.action)}</span>
+        {s.action !== "keep" || !s.label ? <span class={`action a-${s.action}`}>{actionLabel(s.action)}</span> : null}
+        {s.label ? (
+          <span class="action a-label">
+            Label “{s.label}”
+          </span>
+        ) : null}
         {s.action === "unsubscribe" && s.lists.length === 0 ? <span class="sub-line">Nothing to do: not active on these lists</span> : null}
       </div>
     ),
   },
   {
     label: "Lists",
-    cell: (s) => <div>{s.action === "delete" ? "All (contact deleted)" : s.lists.length > 0 ? s.lists.map(listName).join(", ") : "—"}</div>,
+    cell: (s) => <div>{s.action === "delete" ? "All (contact deleted)" : s.lists.length > 0 ? s.lists.map(listName).join(", ") : s.action === "keep" ? "Unchanged" : "—"}</div>,
   },
 ];
 
@@ -405,12 +495,14 @@ const Review: FC<{ run: RunView; listName: (id: number) => string; errors: Field
       </section>
     );
   }
-  const changes = plan.unsubscribe.requests + plan.delete.contacts;
+  const changes = plan.unsubscribe.requests + plan.delete.contacts + plan.label.contacts;
   const verbs = [
     plan.unsubscribe.contacts > 0 ? `unsubscribe ${plural(plan.unsubscribe.contacts, "contact")}` : null,
     plan.delete.contacts > 0 ? `delete ${plural(plan.delete.contacts, "contact")}` : null,
+    plan.label.contacts > 0 ? `label ${plural(plan.label.contacts, "contact")}` : null,
   ].filter(Boolean);
   const withAction = plan.unsubscribe.contacts + plan.delete.contacts + plan.nothingToDo;
+  const label = labelOf(run.actions);
   return (
     <section class="card review" aria-labelledby="review-h" id="review">
       <h2 id="review-h">Review the changes</h2>
@@ -418,7 +510,7 @@ const Review: FC<{ run: RunView; listName: (id: number) => string; errors: Field
       <ErrorSummary errors={{ confirmDelete: errors.confirmDelete }} labels={{ confirmDelete: "Confirm deletes" }} />
       <ul class="plan">
         <li class="plan-keep">
-          <strong>{fmt(plan.keep)}</strong> <span>kept as they are</span>
+          <strong>{fmt(plan.keep)}</strong> <span>{plan.label.contacts > 0 ? "kept on their lists" : "kept as they are"}</span>
         </li>
         <li class="plan-unsub">
           <strong>{fmt(plan.unsubscribe.contacts)}</strong>{" "}
@@ -432,6 +524,20 @@ const Review: FC<{ run: RunView; listName: (id: number) => string; errors: Field
         <li class="plan-delete">
           <strong>{fmt(plan.delete.contacts)}</strong> <span>deleted</span>
         </li>
+        {plan.label.contacts > 0 ? (
+          <li class="plan-label" id="plan-label">
+            <strong>{fmt(plan.label.contacts)}</strong>{" "}
+            <span>
+              labelled in ActiveCampaign{" "}
+              <small>
+                “{label.fieldName}”:{" "}
+                {Object.entries(plan.label.byValue)
+                  .map(([value, n]) => `${value} ${fmt(n)}`)
+                  .join(", ")}
+              </small>
+            </span>
+          </li>
+        ) : null}
         {plan.nothingToDo > 0 ? (
           <li class="plan-none">
             <strong>{fmt(plan.nothingToDo)}</strong>{" "}
@@ -442,13 +548,22 @@ const Review: FC<{ run: RunView; listName: (id: number) => string; errors: Field
         ) : null}
       </ul>
 
+      {plan.label.contacts > 0 ? (
+        <p class="small muted" id="label-note">
+          Labels change no subscription: each labelled contact gets its result in the field “{label.fieldName}”
+          {label.reasonFieldName ? ` and its reason in “${label.reasonFieldName}”` : ""}
+          {label.tagPrefix !== null ? `, and the tag ${label.tagPrefix}<result> (an earlier result’s tag is removed)` : ""}. Written in imports of up to 250
+          contacts{label.runAutomations ? "; automations react to them" : ", without starting automations"}. Contacts whose e-mail changed since the check are left out.
+        </p>
+      ) : null}
+
       {plan.sample.length > 0 ? (
         <>
           <h3>Sample of the changes</h3>
           <DataTable rows={plan.sample} label="Sample of the changes" class="sample" columns={sampleColumns(listName)} />
           <p class="small muted">
-            {withAction > plan.sample.length
-              ? `Showing ${fmt(plan.sample.length)} of ${plural(withAction, "contact")} with a change. The CSV report lists every contact.`
+            {withAction + plan.label.contacts > plan.sample.length
+              ? `Showing ${fmt(plan.sample.length)} of the contacts with a change. The CSV report lists every contact.`
               : "These are all the contacts with a change."}
           </p>
         </>

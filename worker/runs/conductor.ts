@@ -3,6 +3,7 @@ import { isChecking } from "../../core/domain/run-status.ts";
 import { applyRun } from "./apply.ts";
 import type { RunContext } from "./context.ts";
 import { fetchContacts, type FetchOutcome } from "./fetch.ts";
+import { labelRun } from "./label.ts";
 import { planRun } from "./plan.ts";
 import { VerifyStage, type FetchState, type VerifyOutcome } from "./verify.ts";
 
@@ -45,6 +46,12 @@ export async function runAttempt(ctx: RunContext): Promise<AttemptOutcome> {
     const planned = await planRun(ctx);
     if (planned === "completed") ctx.emit({ type: "finished", runId: ctx.runId, status: "completed" });
     if (planned !== "applying") return { kind: planned };
+  }
+  // Labels first (issue 17): a contact to delete is labelled while it is still there.
+  const labelled = await labelRun(ctx);
+  if (labelled.kind === "waiting") {
+    const minutes = Math.max(1, Math.round((labelled.nextAt - clock.now()) / 60_000));
+    return { kind: "waiting", until: labelled.nextAt, reason: `ActiveCampaign's import failed; ${labelled.pending} label(s) will be sent again in about ${minutes} minute(s)` };
   }
   const applied = await applyRun(ctx);
   if (applied.kind === "waiting") {
