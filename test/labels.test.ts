@@ -87,7 +87,7 @@ describe("labels in ActiveCampaign, through the API against the sandbox", () => 
     await h.worker().drain();
     const review = await h.getRun(run.id);
     expect(review.status).toBe("awaiting_review");
-    expect(review.statusReason).toBe("Review the plan: 560 labelled in ActiveCampaign");
+    expect(review.statusReason).toBe("Review the plan: approving would label 560 contacts in ActiveCampaign");
     expect(review.plan?.label).toEqual({ contacts: 560, byValue: { deliverable: 140, risky: 140, undeliverable: 140, unknown: 140 } });
     expect(review.plan?.sample[0]).toMatchObject({ action: "keep", label: "deliverable" });
     expect(h.fake.requests.filter((r) => r.method !== "GET")).toEqual([]);

@@ -440,7 +440,7 @@ describe("what a scheduled run does", () => {
     const [event] = started(await s.scheduler().tick());
     await s.h.worker().drain();
     const run = await s.getRun(event!.runId);
-    expect(run).toMatchObject({ status: "awaiting_review", statusReason: "Review the plan: 1 contact(s) would be unsubscribed or deleted", scheduleId: expect.any(String) });
+    expect(run).toMatchObject({ status: "awaiting_review", statusReason: "Review the plan: approving would unsubscribe 1 contact", scheduleId: expect.any(String) });
     expect(s.h.fake.requests.filter((r) => r.method !== "GET")).toHaveLength(0);
     await s.h.close();
   });

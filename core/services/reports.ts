@@ -4,7 +4,7 @@ import { Readable } from "node:stream";
 import { schema, statement, type Db } from "../../db/index.ts";
 import type { Deps, Principal } from "../deps.ts";
 import { labelOf } from "../domain/scope-actions.ts";
-import { getRunRow, runView } from "./runs.ts";
+import { getRunRow, viewOf, type RunView } from "./runs.ts";
 
 export const REPORT_COLUMNS = [
   "contact_id",
@@ -169,7 +169,7 @@ export function reportCsv(deps: Deps, { ctx, id }: { ctx: Pick<Principal, "works
 
 export function reportSummary(deps: Deps, { ctx, id }: { ctx: Pick<Principal, "workspaceId">; id: string }) {
   const run = getRunRow(deps.db, { workspaceId: ctx.workspaceId, id });
-  const view = runView(deps.db, run, { withPlan: true, now: deps.clock.now() });
+  const view = viewOf(deps, run, true);
   return {
     runId: view.id,
     connection: view.connectionName,
@@ -192,7 +192,7 @@ export function reportSummary(deps: Deps, { ctx, id }: { ctx: Pick<Principal, "w
 }
 
 /** The labels' totals for summary.json: counted from the rows once, on download. */
-function labelsSummary(db: Db, runId: string, view: ReturnType<typeof runView>) {
+function labelsSummary(db: Db, runId: string, view: RunView) {
   const rows = statement(db, "SELECT state, result_code AS code, value, count(*) AS n FROM run_labels WHERE run_id = ? GROUP BY state, result_code, value").all(runId) as {
     state: string;
     code: string | null;

@@ -7,9 +7,11 @@ export const RUN_STATUSES = [
   "queued",
   "running",
   "paused_credits",
+  "paused_dns",
   "awaiting_review",
   "applying",
   "completed",
+  "undoing",
   "failed",
   "cancelled",
 ] as const;
@@ -33,6 +35,14 @@ export const runs = sqliteTable(
     /** JSON: the action per status and the per-reason overrides. */
     actions: text("actions").notNull(),
     smtpProbe: integer("smtp_probe", { mode: "boolean" }).notNull().default(false),
+    /**
+     * Whether mailboxes were really asked (the probe ran), as the verify stage decided: a run
+     * that asked for the probe on a server without it, or whose preflight failed, checked
+     * domains only. Null until verification starts.
+     */
+    mailboxChecked: integer("mailbox_checked", { mode: "boolean" }),
+    /** JSON { lists: { id: name }, tags: { id: name } }: AC's names as they were when the run fetched. */
+    names: text("names"),
     status: text("status", { enum: RUN_STATUSES }).notNull(),
     /** Why the run is where it is, in words for the user (paused, failed, held for review). */
     statusReason: text("status_reason"),
@@ -56,9 +66,11 @@ export const runs = sqliteTable(
     planReady: integer("plan_ready", { mode: "boolean" }).notNull().default(false),
     /** Scheduled runs may apply without review; they still hold when the destructive share is abnormal. */
     autoApply: integer("auto_apply", { mode: "boolean" }).notNull().default(false),
-    /** Share of contacts (0-1) above which an auto-applying run holds for review. */
+    /** Share of contacts (0-1) above which a scheduled run holds for review, and approving any run needs the count typed (ANOMALY_PERCENT for manual runs). */
     holdThreshold: real("hold_threshold"),
     deleteConfirmed: integer("delete_confirmed", { mode: "boolean" }).notNull().default(false),
+    /** The user typed the number of contacts a plan above the anomaly threshold unsubscribes or deletes. */
+    anomalyConfirmed: integer("anomaly_confirmed", { mode: "boolean" }).notNull().default(false),
     acRequests: integer("ac_requests").notNull().default(0),
     // Progress counters, kept in the transactions that change what they count (core/runs).
     contactsFetched: integer("contacts_fetched").notNull().default(0),
@@ -76,6 +88,13 @@ export const runs = sqliteTable(
     labelsFailed: integer("labels_failed").notNull().default(0),
     /** JSON: the AC field and tag ids the labels go to, found or created on first use. */
     labelSetup: text("label_setup"),
+    // Undo of the run's unsubscribes (issue 14): memberships to restore, restored, left alone
+    // (changed since the run), failed; kept in the transactions that move run_undos rows.
+    undoPlanned: integer("undo_planned").notNull().default(0),
+    undoDone: integer("undo_done").notNull().default(0),
+    undoRefused: integer("undo_refused").notNull().default(0),
+    undoFailed: integer("undo_failed").notNull().default(0),
+    undoRequestedAt: timestamp("undo_requested_at"),
     /** AC failures in a row (after the client's own retries); progress resets it. They set the backoff, never fail the run. */
     transientFailures: integer("transient_failures").notNull().default(0),
     notes: text("notes"),

@@ -4,21 +4,52 @@ import type { reportSummary } from "../../core/services/reports.ts";
 import type { RunPlanView, RunView } from "../../core/services/runs.ts";
 import { CHANGE, errors, idParams, json, jsonRequest, READ, route, SIGNED_IN, SIGNED_IN_CHANGE } from "../openapi.ts";
 import { ActionsView, expectSameShape, RunStatus, ScopeView, Timestamp, type SameShape } from "../schemas.ts";
+import { RESULT_CLASSES, type ResultClass } from "../../core/domain/results.ts";
+
+const RunNames = z
+  .object({ lists: z.record(z.string(), z.string()), tags: z.record(z.string(), z.string()) })
+  .openapi("RunNames", { description: "ActiveCampaign's names of lists and tags by id, as they were when the run fetched" });
 
 const tags = ["runs"];
 const params = idParams("run");
 const count = z.number().int();
 const counts = z.record(z.string(), count);
 
+const byClass = z
+  .object(Object.fromEntries(RESULT_CLASSES.map((c) => [c, count])) as Record<ResultClass, typeof count>)
+  .openapi({ description: "Contacts per class: the four statuses, with deliverable addresses whose mailbox was not checked (mail_domain_ok) apart as domain_ok" });
+
+const ListResult = z
+  .object({
+    listId: z.string(),
+    name: z.string().nullable().openapi({ description: "The list's name in ActiveCampaign when the run fetched" }),
+    contacts: count.openapi({ description: "Contacts checked who are on the list (any status)" }),
+    active: count.openapi({ description: "Of them, those active on it" }),
+    byClass,
+    unsubscribe: z.object({ planned: count, done: count, failed: count }).openapi({ description: "Memberships of this list to unsubscribe, done and failed" }),
+    delete: z.object({ planned: count, done: count }).openapi({ description: "Contacts on this list to delete, and deleted" }),
+    restored: count.openapi({ description: "Memberships restored by an undo" }),
+  })
+  .openapi("ListResult");
+
 export const RunPlan = z
   .object({
-    keep: count,
+    contacts: count.openapi({ description: "Contacts checked: keep + unsubscribe.contacts + delete.contacts + nothingToDo" }),
+    keep: count.openapi({ description: "Contacts kept (excluded ones among them)" }),
     unsubscribe: z.object({ contacts: count, requests: count.openapi({ description: "One per contact and list" }) }),
     delete: z.object({ contacts: count }),
     nothingToDo: count.openapi({ description: "Contacts to unsubscribe who are active on none of the lists concerned" }),
+    excluded: count.openapi({ description: "Contacts taken out of the plan by hand at review" }),
     label: z
       .object({ contacts: count, byValue: counts.openapi({ description: "Contacts per status word written (deliverable, risky, undeliverable, unknown)" }) })
       .openapi({ description: "Contacts labelled in ActiveCampaign: not destructive, shown and counted" }),
+    anomaly: z
+      .object({ threshold: z.number(), share: z.number(), count, needsConfirmation: z.boolean() })
+      .openapi({ description: "A plan that unsubscribes or deletes more than `threshold` (a share) of the contacts checked needs `confirmCount` equal to `count` to be approved" }),
+    perList: z.array(ListResult),
+    failures: z
+      .array(z.object({ contactId: count, email: z.string(), kind: z.enum(["unsubscribe", "delete"]), listId: count.nullable(), error: z.string() }))
+      .openapi({ description: "Changes ActiveCampaign refused, with its words (the first 20)" }),
     sample: z.array(
       z.object({
         contactId: count,
@@ -56,8 +87,10 @@ export const Run = z
     connectionName: z.string(),
     scheduleId: z.string().nullable(),
     scope: ScopeView,
+    names: RunNames.nullable().openapi({ description: "Null for runs from before names were kept" }),
     actions: ActionsView,
     smtpProbe: z.boolean(),
+    mailboxChecked: z.boolean().nullable().openapi({ description: "Whether mailboxes were really checked (the probe ran, its preflight passed); null until verification starts" }),
     status: RunStatus,
     statusReason: z.string().nullable(),
     notes: z.array(z.string()),
@@ -85,9 +118,16 @@ export const Run = z
           byValue: counts.openapi({ description: "Contacts labelled (written or already as wanted) per status word" }),
         })
         .openapi({ description: "Contacts labelled in ActiveCampaign" }),
+      byKind: z
+        .object({ unsubscribe: z.object({ done: count, failed: count }), delete: z.object({ done: count, failed: count }) })
+        .openapi({ description: "Changes sent so far: list memberships unsubscribed, contacts deleted" }),
+      undo: z
+        .object({ planned: count, done: count, left: count.openapi({ description: "Not touched: changed since the run (re-subscribed, unsubscribed again by other means, gone)" }), failed: count })
+        .openapi({ description: "Undo of the run's unsubscribes: memberships to restore and what became of them" }),
     }),
     canRetryActions: z.boolean(),
-    counts: z.object({ byStatus: counts, byReason: counts }),
+    undoUntil: Timestamp.nullable().openapi({ description: "Until when POST /runs/{id}/undo restores this run's unsubscribes; null when it cannot" }),
+    counts: z.object({ byStatus: counts, byReason: counts, byClass }),
     credits: Credits,
     acRequests: count,
     plan: RunPlan.nullable().openapi({ description: "Once the plan is ready (not in lists of runs)" }),

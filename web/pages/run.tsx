@@ -38,8 +38,9 @@ export function progressOf(run: RunView): { value: number; max: number | null; t
     case "queued":
       return { value: 0, max: null, text: "Waiting to start…" };
     case "running":
-    case "paused_credits": {
-      const prefix = run.status === "paused_credits" ? "Paused. " : "";
+    case "paused_credits":
+    case "paused_dns": {
+      const prefix = run.status === "running" ? "" : "Paused. ";
       if (total === null && fetched === 0) return { value: 0, max: null, text: `${prefix}Counting the contacts in ActiveCampaign…` };
       const of =
         total === null
@@ -74,6 +75,10 @@ export function progressOf(run: RunView): { value: number; max: number | null; t
       const l = run.progress.labels;
       const labelText = l.planned > 0 ? `, ${plural(l.done, "contact")} labelled${l.skipped ? ` (${fmt(l.skipped)} left out)` : ""}${l.failed ? `, ${fmt(l.failed)} not labelled` : ""}` : "";
       return { value: 1, max: 1, text: `Done: ${plural(verified, "contact")} checked, ${plural(applied, "change")} applied${failed ? `, ${fmt(failed)} failed` : ""}${labelText}.` };
+    }
+    case "undoing": {
+      const u = run.progress.undo;
+      return { value: u.done + u.left + u.failed, max: Math.max(u.planned, 1), text: `Restored ${fmt(u.done)} of ${plural(u.planned, "list membership")}.` };
     }
     case "failed":
     case "cancelled":
