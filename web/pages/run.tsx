@@ -216,7 +216,7 @@ export const RunPage: FC<RunPageProps> = ({ run, listNames, errors, csrfToken })
         </div>
         <Stages status={run.status} />
         {run.statusReason ? (
-          <p class={run.status === "failed" ? "notice bad" : run.status === "paused_credits" ? "notice warn" : run.status === "completed" ? "notice ok" : "notice info"}>
+          <p class={run.status === "failed" ? "notice bad" : run.status === "paused_credits" || run.status === "paused_dns" ? "notice warn" : run.status === "completed" ? "notice ok" : "notice info"}>
             {run.statusReason}
             {run.status === "paused_credits" ? (
               <>
