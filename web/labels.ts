@@ -113,6 +113,11 @@ export function isKeyRefused(lastErrorCode: string | null): boolean {
 
 export const LEDGER_LABELS: Record<LedgerKind, string> = { grant: "Added", charge: "Charged", refund: "Refunded" };
 
+/** A run's list and tag names as ActiveCampaign had them when it fetched (undefined before it has). */
+export function namesOfRun(run: { names: { lists: Record<string, string>; tags: Record<string, string> } | null }): { lists: Map<string, string>; tags: Map<string, string> } | undefined {
+  return run.names ? { lists: new Map(Object.entries(run.names.lists)), tags: new Map(Object.entries(run.names.tags)) } : undefined;
+}
+
 /** "2 lists", "Tag 4", "All contacts"; with names when they are known. */
 export function scopeWords(scope: RunScope, names?: { lists?: Map<string, string>; tags?: Map<string, string> }): string {
   if (scope.kind === "all") return "All contacts";

@@ -4,6 +4,7 @@ import { Readable } from "node:stream";
 import { schema, statement, type Db } from "../../db/index.ts";
 import type { Deps, Principal } from "../deps.ts";
 import { labelOf } from "../domain/scope-actions.ts";
+import { CLASS_WORDS, classOf } from "../domain/results.ts";
 import { getRunRow, viewOf, type RunView } from "./runs.ts";
 
 export const REPORT_COLUMNS = [
@@ -12,12 +13,15 @@ export const REPORT_COLUMNS = [
   "first_name",
   "last_name",
   "lists",
+  "list_ids",
   "status",
+  "result",
   "reason",
   "flags",
   "suggestion",
   "provider",
   "action",
+  "action_list_ids",
   "action_result",
   "label",
   "label_result",
@@ -27,8 +31,18 @@ const CHUNK = 1_000;
 
 type ActionRow = Pick<typeof schema.runActions.$inferSelect, "contactId" | "kind" | "listId" | "state" | "error">;
 
-/** What happened to a contact's planned action, in words. */
-export function actionResult(action: string | null, runStatus: string, actions: ActionRow[]): string {
+/** A list as the report names it: its name when the run fetched, else "list <id>". */
+export type ListNamer = (listId: number) => string;
+const byId: ListNamer = (id) => `list ${id}`;
+
+/** A run's list names as they were when it fetched (runs from before names were kept: "list <id>"). */
+export function listNamer(names: string | null): ListNamer {
+  const lists = names ? ((JSON.parse(names) as { lists?: Record<string, string> }).lists ?? {}) : {};
+  return (id) => lists[String(id)] ?? byId(id);
+}
+
+/** What happened to a contact's planned action, in words, naming the lists. */
+export function actionResult(action: string | null, runStatus: string, actions: ActionRow[], listName: ListNamer = byId): string {
   if (!action || action === "keep") return "";
   if (actions.length === 0) return "nothing to do: not active on the lists concerned";
   const outcome = (a: ActionRow) => {
@@ -38,8 +52,8 @@ export function actionResult(action: string | null, runStatus: string, actions: 
   };
   const outcomes = actions.map(outcome);
   if (actions[0]!.kind === "delete") return outcomes[0]!;
-  if (new Set(outcomes).size === 1) return `${outcomes[0]} (list${actions.length > 1 ? "s" : ""} ${actions.map((a) => a.listId).join(", ")})`;
-  return actions.map((a, i) => `list ${a.listId}: ${outcomes[i]}`).join("; ");
+  if (new Set(outcomes).size === 1) return `${outcomes[0]} (${actions.map((a) => listName(a.listId)).join(", ")})`;
+  return actions.map((a, i) => `${listName(a.listId)}: ${outcomes[i]}`).join("; ");
 }
 
 interface LabelRow {
@@ -84,8 +98,9 @@ function groupBy<T extends { contactId: number }>(rows: T[]): Map<number, T[]> {
 }
 
 async function* reportRows(db: Db, runId: string): AsyncGenerator<string[]> {
-  const run = db.select({ status: schema.runs.status }).from(schema.runs).where(eq(schema.runs.id, runId)).get();
+  const run = db.select({ status: schema.runs.status, names: schema.runs.names }).from(schema.runs).where(eq(schema.runs.id, runId)).get();
   const runStatus = run?.status ?? "";
+  const listName = listNamer(run?.names ?? null);
   yield [...REPORT_COLUMNS];
   let after = -1;
   for (;;) {
@@ -127,19 +142,26 @@ async function* reportRows(db: Db, runId: string): AsyncGenerator<string[]> {
       ).map((l) => [l.contact_id, l]),
     );
     for (const c of contacts) {
+      const lists = memberships.get(c.contactId) ?? [];
+      const acts = byContact.get(c.contactId) ?? [];
+      const cls = classOf(c.status, c.reason);
       yield [
         String(c.contactId),
         c.email,
         c.firstName,
         c.lastName,
-        (memberships.get(c.contactId) ?? []).map((m) => m.listId).join(" "),
+        // Names for people ("; " as names may hold commas), ids for machines.
+        lists.map((m) => listName(m.listId)).join("; "),
+        lists.map((m) => m.listId).join(" "),
         c.status ?? "",
+        cls ? CLASS_WORDS[cls] : "",
         c.reason ?? "",
         c.flags ?? "",
         c.suggestion ?? "",
         c.provider ?? "",
         c.action ?? "",
-        actionResult(c.action, runStatus, byContact.get(c.contactId) ?? []),
+        acts.flatMap((a) => (a.kind === "unsubscribe" ? [a.listId] : [])).join(" "),
+        actionResult(c.action, runStatus, acts, listName),
         ...labelResult(labels.get(c.contactId), runStatus),
       ];
     }
@@ -170,19 +192,40 @@ export function reportCsv(deps: Deps, { ctx, id }: { ctx: Pick<Principal, "works
 export function reportSummary(deps: Deps, { ctx, id }: { ctx: Pick<Principal, "workspaceId">; id: string }) {
   const run = getRunRow(deps.db, { workspaceId: ctx.workspaceId, id });
   const view = viewOf(deps, run, true);
+  const names = view.names ?? { lists: {}, tags: {} };
+  const named = (id: string, of: Record<string, string>) => ({ id, name: of[id] ?? null });
   return {
     runId: view.id,
     connection: view.connectionName,
     scope: view.scope,
+    // The scope's lists and tag by name, as ActiveCampaign had them when the run fetched (null: not known).
+    scopeNames: {
+      lists: view.scope.kind === "lists" ? view.scope.listIds.map((id) => named(id, names.lists)) : [],
+      tag: view.scope.kind === "tag" ? named(view.scope.tagId, names.tags) : null,
+    },
     actions: view.actions,
     status: view.status,
     statusReason: view.statusReason,
+    mailboxChecked: view.mailboxChecked,
     contacts: view.progress.fetched,
     verified: view.progress.verified,
     byStatus: view.counts.byStatus,
+    byClass: view.counts.byClass,
     byReason: view.counts.byReason,
-    plan: view.plan && { keep: view.plan.keep, unsubscribe: view.plan.unsubscribe, delete: view.plan.delete, nothingToDo: view.plan.nothingToDo, label: view.plan.label },
-    applied: { done: view.progress.applied, failed: view.progress.failed, planned: view.progress.planned },
+    // The plan counted one way (docs/run-lifecycle.md): contacts = keep + unsubscribe.contacts + delete.contacts + nothingToDo.
+    plan: view.plan && {
+      contacts: view.plan.contacts,
+      keep: view.plan.keep,
+      unsubscribe: view.plan.unsubscribe,
+      delete: view.plan.delete,
+      nothingToDo: view.plan.nothingToDo,
+      excluded: view.plan.excluded,
+      label: view.plan.label,
+    },
+    // Changes: list memberships unsubscribed and contacts deleted; `planned` is their sum.
+    applied: { done: view.progress.applied, failed: view.progress.failed, planned: view.progress.planned, unsubscribe: view.progress.byKind.unsubscribe, delete: view.progress.byKind.delete },
+    perList: view.plan?.perList ?? [],
+    failures: view.plan?.failures ?? [],
     labels: labelsSummary(deps.db, run.id, view),
     credits: view.credits,
     acRequests: view.acRequests,

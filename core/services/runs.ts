@@ -8,6 +8,7 @@ import { isCancellable, isLive, type RunStatus } from "../domain/run-status.ts";
 import { VERIFICATION_STATUSES } from "../../verify/index.ts";
 import type { Deps, Principal } from "../deps.ts";
 import { AppError, notFound } from "../errors.ts";
+import { plural } from "../lib/words.ts";
 import { reopenFailedLabels } from "../runs/labels.ts";
 import { cancelRunRow, insertRun, moveRun, reopenActions, RunMoveRefused } from "../runs/store.ts";
 import { DEFAULT_HOLD_THRESHOLD, isAnomalous } from "../runs/planning.ts";
@@ -128,8 +129,15 @@ function refused(err: unknown, what: string): never {
   throw err;
 }
 
-/** Approves the reviewed plan; deletes need `confirmDelete: true`. The worker then applies it. */
-export function approveRun(deps: Deps, { ctx, id, confirmDelete }: { ctx: Pick<Principal, "workspaceId">; id: string; confirmDelete: boolean }): RunView {
+/**
+ * Approves the reviewed plan; deletes need `confirmDelete: true`, and a plan that unsubscribes
+ * or deletes more than the run's threshold of its contacts needs that number of contacts as
+ * `confirmCount` (the anomaly guard, issue 14). The worker then applies it.
+ */
+export function approveRun(
+  deps: Deps,
+  { ctx, id, confirmDelete, confirmCount }: { ctx: Pick<Principal, "workspaceId">; id: string; confirmDelete: boolean; confirmCount?: number | null },
+): RunView {
   transaction(deps.db, (tx) => {
     const run = getRunRow(tx, { workspaceId: ctx.workspaceId, id });
     if (run.status !== "awaiting_review") refused(new RunMoveRefused(id, run.status, "applying"), "only a run awaiting review can be approved");
@@ -141,10 +149,19 @@ export function approveRun(deps: Deps, { ctx, id, confirmDelete }: { ctx: Pick<P
       .from(schema.runActions)
       .where(and(eq(schema.runActions.runId, id), eq(schema.runActions.kind, "delete")))
       .get();
+    const anomaly = planView(tx, run).anomaly;
+    if (anomaly.needsConfirmation && confirmCount !== anomaly.count) {
+      throw new AppError(
+        "invalid_input",
+        `This plan unsubscribes or deletes ${plural(anomaly.count, "contact")}, ${Math.round(anomaly.share * 100)}% of those checked (more than ${Math.round(anomaly.threshold * 100)}%); ` +
+          `send {"confirmCount": ${anomaly.count}} to approve it`,
+        "confirmCount",
+      );
+    }
     if ((deletes?.n ?? 0) > 0 && !confirmDelete) {
       throw new AppError(
         "invalid_input",
-        `This plan deletes ${deletes?.n} contact(s) from ActiveCampaign; send {"confirmDelete": true} to approve it`,
+        `This plan deletes ${plural(deletes?.n ?? 0, "contact")} from ActiveCampaign; send {"confirmDelete": true} to approve it`,
         "confirmDelete",
       );
     }
@@ -152,6 +169,7 @@ export function approveRun(deps: Deps, { ctx, id, confirmDelete }: { ctx: Pick<P
       statusReason: null,
       approvedAt: new Date(deps.clock.now()),
       deleteConfirmed: confirmDelete,
+      anomalyConfirmed: anomaly.needsConfirmation,
       notBefore: null,
       rateFromAt: new Date(deps.clock.now()),
       rateFromCount: run.actionsDone + run.actionsFailed,
@@ -238,8 +256,11 @@ export interface RunView {
      * left out (their e-mail changed or they were gone when re-read), failed.
      */
     labels: { planned: number; done: number; skipped: number; failed: number; byValue: Record<string, number> };
-    /** The changes sent so far per kind: list memberships unsubscribed, contacts deleted. */
-    byKind: { unsubscribe: { done: number; failed: number }; delete: { done: number; failed: number } };
+    /**
+     * The changes per kind, planned and sent so far: list memberships unsubscribed, contacts
+     * deleted (`planned` + `delete.planned` = `planned`).
+     */
+    byKind: { unsubscribe: { planned: number; done: number; failed: number }; delete: { planned: number; done: number; failed: number } };
     /** Undo of the run's unsubscribes: memberships to restore, restored, left alone (changed since the run), failed. */
     undo: { planned: number; done: number; left: number; failed: number };
   };
@@ -344,6 +365,7 @@ export function runView(db: Db, row: RunRow, { withPlan, now, undoDays }: { with
   const byReason = countsOf(db, row.id, "reason");
   const done = row.actionsDone + row.actionsFailed > 0 ? countsOf(db, row.id, "done") : {};
   const failedByKind = row.actionsFailed > 0 ? countsOf(db, row.id, "failed") : {};
+  const planned = row.planReady ? countsOf(db, row.id, "plan") : {};
   return {
     id: row.id,
     connectionId: row.connectionId,
@@ -378,8 +400,8 @@ export function runView(db: Db, row: RunRow, { withPlan, now, undoDays }: { with
         byValue: row.labelsPlanned > 0 ? countsOf(db, row.id, "label_done") : {},
       },
       byKind: {
-        unsubscribe: { done: done.unsubscribe ?? 0, failed: failedByKind.unsubscribe ?? 0 },
-        delete: { done: done.delete ?? 0, failed: failedByKind.delete ?? 0 },
+        unsubscribe: { planned: planned.unsubscribe_requests ?? 0, done: done.unsubscribe ?? 0, failed: failedByKind.unsubscribe ?? 0 },
+        delete: { planned: planned.delete_contacts ?? 0, done: done.delete ?? 0, failed: failedByKind.delete ?? 0 },
       },
       undo: { planned: row.undoPlanned, done: row.undoDone, left: row.undoRefused, failed: row.undoFailed },
     },
@@ -505,7 +527,14 @@ function planSample(db: Db, runId: string): RunPlanView["sample"] {
       action: schema.runContacts.action,
     })
     .from(schema.runContacts)
-    .where(and(eq(schema.runContacts.runId, runId), inArray(schema.runContacts.action, ["unsubscribe", "delete"])))
+    // Only contacts with a change (not those to unsubscribe who are active on none of the lists concerned).
+    .where(
+      and(
+        eq(schema.runContacts.runId, runId),
+        inArray(schema.runContacts.action, ["unsubscribe", "delete"]),
+        sql`exists (select 1 from run_actions a where a.run_id = ${schema.runContacts.runId} and a.contact_id = ${schema.runContacts.contactId})`,
+      ),
+    )
     .orderBy(asc(schema.runContacts.action), asc(schema.runContacts.contactId))
     .limit(SAMPLE_SIZE)
     .all();

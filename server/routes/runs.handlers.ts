@@ -14,7 +14,7 @@ const list: AppRouteHandler<typeof routes.list> = (c) => {
 const get: AppRouteHandler<typeof routes.get> = (c) => c.json(getRun(c.var.deps, { ctx: principal(c), id: c.req.valid("param").id }), 200);
 
 const approve: AppRouteHandler<typeof routes.approve> = (c) =>
-  c.json(approveRun(c.var.deps, { ctx: principal(c), id: c.req.valid("param").id, confirmDelete: c.req.valid("json").confirmDelete }), 200);
+  c.json(approveRun(c.var.deps, { ctx: principal(c), id: c.req.valid("param").id, confirmDelete: c.req.valid("json").confirmDelete, confirmCount: c.req.valid("json").confirmCount ?? null }), 200);
 
 const cancel: AppRouteHandler<typeof routes.cancel> = (c) => c.json(cancelRun(c.var.deps, { ctx: principal(c), id: c.req.valid("param").id }), 200);
 

@@ -10,6 +10,8 @@ const RunNames = z
   .object({ lists: z.record(z.string(), z.string()), tags: z.record(z.string(), z.string()) })
   .openapi("RunNames", { description: "ActiveCampaign's names of lists and tags by id, as they were when the run fetched" });
 
+const NamedId = z.object({ id: z.string(), name: z.string().nullable() }).openapi("NamedId", { description: "An ActiveCampaign id with its name (null when not known)" });
+
 const tags = ["runs"];
 const params = idParams("run");
 const count = z.number().int();
@@ -119,8 +121,8 @@ export const Run = z
         })
         .openapi({ description: "Contacts labelled in ActiveCampaign" }),
       byKind: z
-        .object({ unsubscribe: z.object({ done: count, failed: count }), delete: z.object({ done: count, failed: count }) })
-        .openapi({ description: "Changes sent so far: list memberships unsubscribed, contacts deleted" }),
+        .object({ unsubscribe: z.object({ planned: count, done: count, failed: count }), delete: z.object({ planned: count, done: count, failed: count }) })
+        .openapi({ description: "Changes planned and sent so far: list memberships unsubscribed, contacts deleted" }),
       undo: z
         .object({ planned: count, done: count, left: count.openapi({ description: "Not touched: changed since the run (re-subscribed, unsubscribed again by other means, gone)" }), failed: count })
         .openapi({ description: "Undo of the run's unsubscribes: memberships to restore and what became of them" }),
@@ -157,15 +159,30 @@ export const RunSummary = z
     runId: z.string(),
     connection: z.string(),
     scope: ScopeView,
+    scopeNames: z
+      .object({ lists: z.array(NamedId), tag: NamedId.nullable() })
+      .openapi({ description: "The scope's lists and tag by name, as ActiveCampaign had them when the run fetched" }),
     actions: ActionsView,
     status: RunStatus,
     statusReason: z.string().nullable(),
+    mailboxChecked: z.boolean().nullable().openapi({ description: "Whether mailboxes were really checked; when not, deliverable addresses are counted as domain_ok" }),
     contacts: count,
     verified: count,
     byStatus: counts,
+    byClass,
     byReason: counts,
-    plan: RunPlan.pick({ keep: true, unsubscribe: true, delete: true, nothingToDo: true, label: true }).nullable(),
-    applied: z.object({ done: count, failed: count, planned: count }),
+    plan: RunPlan.pick({ contacts: true, keep: true, unsubscribe: true, delete: true, nothingToDo: true, excluded: true, label: true }).nullable(),
+    applied: z
+      .object({
+        done: count,
+        failed: count,
+        planned: count,
+        unsubscribe: z.object({ planned: count, done: count, failed: count }).openapi({ description: "List memberships" }),
+        delete: z.object({ planned: count, done: count, failed: count }).openapi({ description: "Contacts" }),
+      })
+      .openapi({ description: "Changes: list memberships unsubscribed plus contacts deleted" }),
+    perList: z.array(ListResult),
+    failures: RunPlan.shape.failures,
     labels: LabelsSummary,
     credits: Credits,
     acRequests: count,
@@ -185,7 +202,15 @@ const CreateRunBody = z
   .strict();
 
 const ApproveBody = z
-  .object({ confirmDelete: z.boolean({ error: "must be true or false" }).default(false).openapi({ description: "Needed when the plan deletes contacts" }) })
+  .object({
+    confirmDelete: z.boolean({ error: "must be true or false" }).default(false).openapi({ description: "Needed when the plan deletes contacts" }),
+    confirmCount: z
+      .number({ error: "must be a whole number" })
+      .int("must be a whole number")
+      .min(0, "must be 0 or more")
+      .optional()
+      .openapi({ description: "Needed when `plan.anomaly.needsConfirmation`: the number of contacts the plan unsubscribes or deletes (`plan.anomaly.count`)" }),
+  })
   .strict()
   .default({ confirmDelete: false });
 
@@ -231,7 +256,8 @@ export const approve = route({
   path: "/{id}/approve",
   tags,
   summary: "Apply a reviewed plan",
-  description: "Only a run awaiting review can be approved; a plan with deletes needs `confirmDelete: true`.",
+  description:
+    "Only a run awaiting review can be approved; a plan with deletes needs `confirmDelete: true`, and a plan that unsubscribes or deletes more than its threshold of the contacts checked (`plan.anomaly`) needs `confirmCount`.",
   security: SIGNED_IN_CHANGE,
   request: { params, body: jsonRequest(ApproveBody) },
   responses: { 200: json(Run, "Approved: the worker applies it"), ...errors(...CHANGE, 401, 404, 409, 415) },

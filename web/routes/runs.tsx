@@ -28,6 +28,7 @@ async function listNamesFor(deps: Deps, ctx: Principal, run: RunView): Promise<M
 function runErrors(err: unknown): FieldErrors {
   const errors = errorsFromAppError(err);
   if (errors.confirmDelete) errors.confirmDelete = "Tick the box to confirm the deletes, or cancel the run.";
+  if (errors.confirmCount) errors.confirmCount = "Type the number of contacts this plan unsubscribes or deletes, or change the plan or cancel the run.";
   return errors;
 }
 
@@ -91,8 +92,12 @@ export function runPages(web: Hono<AppEnv>, deps: Deps): void {
   web.get("/runs/:id/live", requirePage, (c) => c.json(liveView(getRun(deps, { ctx: principal(c), id: c.req.param("id") }))));
 
   web.post("/runs/:id/approve", requirePage, async (c) => {
-    const confirmDelete = str((await formBody(c)).confirmDelete) === "on";
-    return onRun(c, (ctx, id) => approveRun(deps, { ctx, id, confirmDelete }), "approved");
+    const body = await formBody(c);
+    const confirmDelete = str(body.confirmDelete) === "on";
+    // The number typed (separators allowed: "1,204"); anything else matches no plan.
+    const typed = str(body.confirmCount)?.replace(/[\s,.']/g, "") ?? "";
+    const confirmCount = /^\d{1,12}$/.test(typed) ? Number(typed) : null;
+    return onRun(c, (ctx, id) => approveRun(deps, { ctx, id, confirmDelete, confirmCount }), "approved");
   });
 
   // After a cancel, the run's own status says it was cancelled and that nothing changed.
