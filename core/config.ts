@@ -131,8 +131,6 @@ export const configSchema = z.object({
   SMTP_PROVIDER_RULES_FILE: z.string().min(1).optional(),
   /** A manual run whose plan unsubscribes or deletes more than this share of its contacts needs the count typed to approve. */
   ANOMALY_PERCENT: z.coerce.number({ error: "must be a number" }).int("must be a whole number").min(0, "must be 0 or more").max(100, "must be at most 100").default(30),
-  /** For how many days after a run finished its unsubscribes can be undone. */
-  UNDO_DAYS: positiveInt.max(365, "must be at most 365").default(30),
   WORKER: onOff.default(true),
   WORKER_CONCURRENCY: positiveInt.max(256).default(8),
   MAIL_URL: mailUrl.optional(),

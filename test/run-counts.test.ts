@@ -146,7 +146,7 @@ describe("one set of numbers (issue 14)", () => {
       { id: news, name: "Newsletter, weekly" },
       { id: customers, name: "Customers" },
     ]);
-    const row = (local: string) => csv.find((r) => r.email.startsWith(`${local}@`))!;
+    const row = (local: string) => csv.find((r) => r.email!.startsWith(`${local}@`))!;
     expect(row("two")).toMatchObject({ lists: "Newsletter, weekly; Customers", list_ids: `${news} ${customers}`, action_list_ids: `${news} ${customers}`, action_result: "not applied yet (Newsletter, weekly, Customers)" });
     expect(row("outside")).toMatchObject({ action_list_ids: customers, action_result: "not applied yet (Customers)" });
     expect(html).toContain("“Newsletter, weekly”, “Customers”");
@@ -164,7 +164,7 @@ describe("one set of numbers (issue 14)", () => {
     expect(api.mailboxChecked).toBe(false);
     expect(api.counts.byClass).toMatchObject({ deliverable: 0, domain_ok: 4 });
     expect(summary.byClass).toEqual(api.counts.byClass);
-    expect(csv.find((r) => r.email.startsWith("keep0@"))).toMatchObject({ status: "deliverable", result: "Domain OK, mailbox not checked" });
+    expect(csv.find((r) => r.email!.startsWith("keep0@"))).toMatchObject({ status: "deliverable", result: "Domain OK, mailbox not checked" });
     expect(html).toContain("Mailboxes were not checked in this run");
     expect(html).not.toMatch(/>Deliverable<span class="bar-help">/);
     await h.close();

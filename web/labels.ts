@@ -12,7 +12,6 @@ export const RUN_STATUS_WORDS: Record<RunStatus, { badge: string; sentence: stri
   awaiting_review: { badge: "Needs review", sentence: "Every address is checked. Review the changes below; nothing changes in ActiveCampaign until you approve.", tone: "warn" },
   applying: { badge: "Applying", sentence: "Applying the approved changes in ActiveCampaign.", tone: "info" },
   completed: { badge: "Completed", sentence: "This run is finished.", tone: "ok" },
-  undoing: { badge: "Undoing", sentence: "Subscribing contacts again to the lists this run unsubscribed them from.", tone: "info" },
   failed: { badge: "Failed", sentence: "This run stopped before it finished.", tone: "bad" },
   cancelled: { badge: "Cancelled", sentence: "This run was cancelled.", tone: "muted" },
 };

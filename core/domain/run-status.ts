@@ -5,8 +5,8 @@ import { RUN_STATUSES, type RunStatus } from "../../db/schema/runs.ts";
  * between them. The run store refuses any move not listed here; the worker, the services, the
  * scheduler, the pages and (through the page) the browser script all read these sets.
  *
- *   queued ─► running ─► awaiting_review ─► applying ─► completed ◄─► undoing
- *               │  ▲  ╲                        ▲   ╲        │ (retry failed actions; undo unsubscribes)
+ *   queued ─► running ─► awaiting_review ─► applying ─► completed
+ *               │  ▲  ╲                        ▲   ╲        │ (retry failed actions)
  *               ▼  │   ╲────────(auto-apply)───┘    ╲───────┘
  *     paused_credits, paused_dns   any unfinished ─► failed | cancelled (before applying)
  *
@@ -15,9 +15,9 @@ import { RUN_STATUSES, type RunStatus } from "../../db/schema/runs.ts";
 export { RUN_STATUSES, type RunStatus };
 
 /** A worker may claim the run and move it on. */
-export const CLAIMABLE = ["queued", "running", "paused_credits", "paused_dns", "applying", "undoing"] as const satisfies readonly RunStatus[];
+export const CLAIMABLE = ["queued", "running", "paused_credits", "paused_dns", "applying"] as const satisfies readonly RunStatus[];
 /** The run may still change: a schedule waits for it, the connection has a run in progress. */
-export const ACTIVE = ["queued", "running", "paused_credits", "paused_dns", "awaiting_review", "applying", "undoing"] as const satisfies readonly RunStatus[];
+export const ACTIVE = ["queued", "running", "paused_credits", "paused_dns", "awaiting_review", "applying"] as const satisfies readonly RunStatus[];
 /** The user may cancel: nothing has been changed in ActiveCampaign yet. */
 export const CANCELLABLE = ["queued", "running", "paused_credits", "paused_dns", "awaiting_review"] as const satisfies readonly RunStatus[];
 /** The numbers move on their own: pages poll for progress. */
@@ -42,12 +42,10 @@ export const TRANSITIONS: Readonly<Record<RunStatus, readonly RunStatus[]>> = {
   paused_dns: ["running", "failed", "cancelled"],
   awaiting_review: ["applying", "failed", "cancelled"],
   applying: ["applying", "completed", "failed"],
-  // Retrying the actions that failed (or, after a refused key, those never sent); undoing the unsubscribes.
-  completed: ["applying", "undoing"],
+  // Retrying the actions that failed (or, after a refused key, those never sent).
+  completed: ["applying"],
   failed: ["applying"],
   cancelled: [],
-  // Restoring the memberships the run unsubscribed, then finished again.
-  undoing: ["undoing", "completed"],
 };
 
 export function canMove(from: RunStatus, to: RunStatus): boolean {

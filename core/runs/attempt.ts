@@ -102,8 +102,7 @@ export type ActionRow = typeof schema.runActions.$inferSelect;
 export type ActionKey = { contactId: number; listId: number; kind: "unsubscribe" | "delete" };
 
 export type ActionOutcome =
-  /** `acUdate`: for an unsubscribe, AC's udate of the membership as the request left it (what an undo checks). */
-  | { id: string; state: "done"; resultCode: string | null; error: string | null; acUdate?: string | null }
+  | { id: string; state: "done"; resultCode: string | null; error: string | null }
   | { id: string; state: "failed"; resultCode: string; error: string }
   /** Weather: back to pending, not sent again before `nextAttemptAt`. */
   | { id: string; state: "pending"; resultCode: string; error: string; nextAttemptAt: number };
@@ -156,7 +155,6 @@ interface ActionSqlRow {
   attempts: number;
   next_attempt_at: number | null;
   updated_at: number | null;
-  ac_udate: string | null;
 }
 
 /**
@@ -385,7 +383,6 @@ export function sqliteAttemptStore(db: Db, clock: Clock, lease: Lease, requests:
           attempts: r.attempts,
           nextAttemptAt: r.next_attempt_at === null ? null : new Date(r.next_attempt_at),
           updatedAt: r.updated_at === null ? null : new Date(r.updated_at),
-          acUdate: r.ac_udate,
         }));
     },
 
@@ -402,7 +399,7 @@ export function sqliteAttemptStore(db: Db, clock: Clock, lease: Lease, requests:
       if (outcomes.length === 0) return;
       leased(() => {
         const save = sql(
-          "UPDATE run_actions SET state = ?, result_code = ?, error = ?, next_attempt_at = ?, ac_udate = ?, updated_at = ? WHERE id = ? AND run_id = ? AND state <> 'done' RETURNING contact_id, kind, list_id",
+          "UPDATE run_actions SET state = ?, result_code = ?, error = ?, next_attempt_at = ?, updated_at = ? WHERE id = ? AND run_id = ? AND state <> 'done' RETURNING contact_id, kind, list_id",
         );
         const bump = sql("INSERT INTO run_counts (run_id, kind, key, n) VALUES (?, ?, ?, 1) ON CONFLICT (run_id, kind, key) DO UPDATE SET n = n + 1");
         // Per list, only the lists the plan counts (those with a `members` count).
@@ -415,7 +412,7 @@ export function sqliteAttemptStore(db: Db, clock: Clock, lease: Lease, requests:
         let done = 0;
         let failed = 0;
         for (const o of outcomes) {
-          const row = save.get(o.state, o.resultCode, o.error, o.state === "pending" ? o.nextAttemptAt : null, o.state === "done" ? (o.acUdate ?? null) : null, at, o.id, runId) as
+          const row = save.get(o.state, o.resultCode, o.error, o.state === "pending" ? o.nextAttemptAt : null, at, o.id, runId) as
             | { contact_id: number; kind: "unsubscribe" | "delete"; list_id: number }
             | undefined;
           if (!row || o.state === "pending") continue;

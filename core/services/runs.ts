@@ -261,13 +261,9 @@ export interface RunView {
      * deleted (`planned` + `delete.planned` = `planned`).
      */
     byKind: { unsubscribe: { planned: number; done: number; failed: number }; delete: { planned: number; done: number; failed: number } };
-    /** Undo of the run's unsubscribes: memberships to restore, restored, left alone (changed since the run), failed. */
-    undo: { planned: number; done: number; left: number; failed: number };
   };
   /** An applied run with changes that failed (or were never sent) can send them again. */
   canRetryActions: boolean;
-  /** Until when the run's unsubscribes can be undone (null: they cannot, or there are none). */
-  undoUntil: string | null;
   counts: { byStatus: Record<string, number>; byReason: Record<string, number>; byClass: Record<ResultClass, number> };
   credits: { charged: number; refunded: number; net: number };
   acRequests: number;
@@ -320,8 +316,6 @@ export interface ListResult {
   unsubscribe: { planned: number; done: number; failed: number };
   /** Contacts on this list to delete, and those deleted. */
   delete: { planned: number; done: number };
-  /** Memberships restored by an undo. */
-  restored: number;
 }
 
 /** The maintained counts of a run's contacts per status, reason or planned action. */
@@ -334,16 +328,16 @@ function iso(d: Date | null): string | null {
   return d ? d.toISOString() : null;
 }
 
-/** A run as the API and pages show it, at the clock's now and with the server's undo window. */
+/** A run as the API and pages show it, at the clock's now. */
 export function viewOf(deps: Pick<Deps, "db" | "clock" | "config">, row: RunRow, withPlan: boolean): RunView {
-  return runView(deps.db, row, { withPlan, now: deps.clock.now(), undoDays: deps.config.UNDO_DAYS });
+  return runView(deps.db, row, { withPlan, now: deps.clock.now() });
 }
 
 /**
  * A run as the API and pages show it. Reads the counters the run store keeps, never counts a
  * large run's rows: a progress poll costs a few indexed reads whatever the run's size.
  */
-export function runView(db: Db, row: RunRow, { withPlan, now, undoDays }: { withPlan: boolean; now: number; undoDays: number }): RunView {
+export function runView(db: Db, row: RunRow, { withPlan, now }: { withPlan: boolean; now: number }): RunView {
   const waiting = isLive(row.status)
     ? (statement(
         db,
@@ -403,14 +397,12 @@ export function runView(db: Db, row: RunRow, { withPlan, now, undoDays }: { with
         unsubscribe: { planned: planned.unsubscribe_requests ?? 0, done: done.unsubscribe ?? 0, failed: failedByKind.unsubscribe ?? 0 },
         delete: { planned: planned.delete_contacts ?? 0, done: done.delete ?? 0, failed: failedByKind.delete ?? 0 },
       },
-      undo: { planned: row.undoPlanned, done: row.undoDone, left: row.undoRefused, failed: row.undoFailed },
     },
     canRetryActions:
       (row.status === "completed" || row.status === "failed") &&
       row.approvedAt !== null &&
       row.connectionId !== null &&
       (row.actionsPlanned > row.actionsDone || row.labelsPlanned > row.labelsDone + row.labelsSkipped),
-    undoUntil: undoUntil(row, done.unsubscribe ?? 0, undoDays, now),
     counts: { byStatus, byReason, byClass: classCounts(byReason) },
     credits: { charged, refunded, net: charged - refunded },
     acRequests: row.acRequests,
@@ -510,7 +502,6 @@ function perListOf(db: Db, run: RunRow): ListResult[] {
       byClass: classCounts(Object.fromEntries(Object.entries(m).flatMap(([k, n]) => (k.startsWith("reason:") ? [[k.slice("reason:".length), n]] : [])))),
       unsubscribe: { planned: m.unsubscribe ?? 0, done: m.unsubscribed ?? 0, failed: m.failed ?? 0 },
       delete: { planned: m.delete ?? 0, done: m.deleted ?? 0 },
-      restored: m.restored ?? 0,
     }));
 }
 
@@ -576,15 +567,6 @@ function planSample(db: Db, runId: string): RunPlanView["sample"] {
     lists: listsOf.get(r.contactId) ?? [],
     label: labelOf.get(r.contactId) ?? null,
   }));
-}
-
-const DAY_MS = 86_400_000;
-
-/** A completed run's unsubscribes can be undone for `days` after it finished, once. */
-function undoUntil(row: RunRow, unsubscribed: number, days: number, now: number): string | null {
-  if (row.status !== "completed" || row.undoRequestedAt !== null || unsubscribed === 0 || !row.finishedAt) return null;
-  const until = row.finishedAt.getTime() + days * DAY_MS;
-  return until > now ? new Date(until).toISOString() : null;
 }
 
 export function hasDestructivePlan(db: Db, runId: string): boolean {

@@ -11,7 +11,6 @@ export const RUN_STATUSES = [
   "awaiting_review",
   "applying",
   "completed",
-  "undoing",
   "failed",
   "cancelled",
 ] as const;
@@ -88,13 +87,6 @@ export const runs = sqliteTable(
     labelsFailed: integer("labels_failed").notNull().default(0),
     /** JSON: the AC field and tag ids the labels go to, found or created on first use. */
     labelSetup: text("label_setup"),
-    // Undo of the run's unsubscribes (issue 14): memberships to restore, restored, left alone
-    // (changed since the run), failed; kept in the transactions that move run_undos rows.
-    undoPlanned: integer("undo_planned").notNull().default(0),
-    undoDone: integer("undo_done").notNull().default(0),
-    undoRefused: integer("undo_refused").notNull().default(0),
-    undoFailed: integer("undo_failed").notNull().default(0),
-    undoRequestedAt: timestamp("undo_requested_at"),
     /** AC failures in a row (after the client's own retries); progress resets it. They set the backoff, never fail the run. */
     transientFailures: integer("transient_failures").notNull().default(0),
     notes: text("notes"),

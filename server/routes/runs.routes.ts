@@ -30,7 +30,6 @@ const ListResult = z
     byClass,
     unsubscribe: z.object({ planned: count, done: count, failed: count }).openapi({ description: "Memberships of this list to unsubscribe, done and failed" }),
     delete: z.object({ planned: count, done: count }).openapi({ description: "Contacts on this list to delete, and deleted" }),
-    restored: count.openapi({ description: "Memberships restored by an undo" }),
   })
   .openapi("ListResult");
 
@@ -123,12 +122,8 @@ export const Run = z
       byKind: z
         .object({ unsubscribe: z.object({ planned: count, done: count, failed: count }), delete: z.object({ planned: count, done: count, failed: count }) })
         .openapi({ description: "Changes planned and sent so far: list memberships unsubscribed, contacts deleted" }),
-      undo: z
-        .object({ planned: count, done: count, left: count.openapi({ description: "Not touched: changed since the run (re-subscribed, unsubscribed again by other means, gone)" }), failed: count })
-        .openapi({ description: "Undo of the run's unsubscribes: memberships to restore and what became of them" }),
     }),
     canRetryActions: z.boolean(),
-    undoUntil: Timestamp.nullable().openapi({ description: "Until when POST /runs/{id}/undo restores this run's unsubscribes; null when it cannot" }),
     counts: z.object({ byStatus: counts, byReason: counts, byClass }),
     credits: Credits,
     acRequests: count,

@@ -77,10 +77,6 @@ export function progressOf(run: RunView): { value: number; max: number | null; t
       const labelText = l.planned > 0 ? `, ${plural(l.done, "contact")} labelled${l.skipped ? ` (${fmt(l.skipped)} left out)` : ""}${l.failed ? `, ${fmt(l.failed)} not labelled` : ""}` : "";
       return { value: 1, max: 1, text: `Done: ${plural(verified, "contact")} checked, ${plural(applied, "change")} applied${failed ? `, ${fmt(failed)} failed` : ""}${labelText}.` };
     }
-    case "undoing": {
-      const u = run.progress.undo;
-      return { value: u.done + u.left + u.failed, max: Math.max(u.planned, 1), text: `Restored ${fmt(u.done)} of ${plural(u.planned, "list membership")}.` };
-    }
     case "failed":
     case "cancelled":
       return { value: verified, max: Math.max(total ?? fetched, verified, 1), text: `Stopped after checking ${plural(verified, "contact")}.` };
