@@ -5,6 +5,7 @@ import { schema, statement, type Db } from "../../db/index.ts";
 import type { Deps, Principal } from "../deps.ts";
 import { labelOf } from "../domain/scope-actions.ts";
 import { CLASS_WORDS, classOf } from "../domain/results.ts";
+import { contactWhere, type ContactFilter } from "./plan.ts";
 import { getRunRow, viewOf, type RunView } from "./runs.ts";
 
 export const REPORT_COLUMNS = [
@@ -97,20 +98,18 @@ function groupBy<T extends { contactId: number }>(rows: T[]): Map<number, T[]> {
   return byContact;
 }
 
-async function* reportRows(db: Db, runId: string): AsyncGenerator<string[]> {
+async function* reportRows(db: Db, runId: string, filter: ContactFilter = {}): AsyncGenerator<string[]> {
+  const where = contactWhere(runId, filter);
   const run = db.select({ status: schema.runs.status, names: schema.runs.names }).from(schema.runs).where(eq(schema.runs.id, runId)).get();
   const runStatus = run?.status ?? "";
   const listName = listNamer(run?.names ?? null);
   yield [...REPORT_COLUMNS];
   let after = -1;
   for (;;) {
-    const contacts = db
-      .select()
-      .from(schema.runContacts)
-      .where(and(eq(schema.runContacts.runId, runId), gt(schema.runContacts.contactId, after)))
-      .orderBy(asc(schema.runContacts.contactId))
-      .limit(CHUNK)
-      .all();
+    const contacts = statement(
+      db,
+      `SELECT c.contact_id AS contactId, c.email, c.first_name AS firstName, c.last_name AS lastName, c.status, c.reason, c.flags, c.suggestion, c.provider, c.action FROM run_contacts c WHERE ${where.sql} AND c.contact_id > ? ORDER BY c.contact_id LIMIT ?`,
+    ).all(...where.args, after, CHUNK) as Pick<typeof schema.runContacts.$inferSelect, "contactId" | "email" | "firstName" | "lastName" | "status" | "reason" | "flags" | "suggestion" | "provider" | "action">[];
     if (contacts.length === 0) return;
     const actions = db
       .select({
@@ -183,9 +182,9 @@ export const neutralizeCell = (cell: string) => (FORMULA_START.test(cell) ? `'${
  * The run's report as CSV, streamed in chunks so a large run never sits in memory, every
  * cell passed through neutralizeCell against formula injection (AC data is anyone's).
  */
-export function reportCsv(deps: Deps, { ctx, id }: { ctx: Pick<Principal, "workspaceId">; id: string }): ReadableStream<Uint8Array> {
+export function reportCsv(deps: Deps, { ctx, id, filter }: { ctx: Pick<Principal, "workspaceId">; id: string; filter?: ContactFilter }): ReadableStream<Uint8Array> {
   const run = getRunRow(deps.db, { workspaceId: ctx.workspaceId, id });
-  const csv = Readable.from(reportRows(deps.db, run.id)).pipe(stringify({ bom: true, cast: { string: neutralizeCell } }));
+  const csv = Readable.from(reportRows(deps.db, run.id, filter)).pipe(stringify({ bom: true, cast: { string: neutralizeCell } }));
   return Readable.toWeb(csv) as ReadableStream<Uint8Array>;
 }
 

@@ -5,6 +5,8 @@ import type { RunPlanView, RunView } from "../../core/services/runs.ts";
 import { CHANGE, errors, idParams, json, jsonRequest, READ, route, SIGNED_IN, SIGNED_IN_CHANGE } from "../openapi.ts";
 import { ActionsView, expectSameShape, RunStatus, ScopeView, Timestamp, type SameShape } from "../schemas.ts";
 import { RESULT_CLASSES, type ResultClass } from "../../core/domain/results.ts";
+import { CONTACT_ACTIONS } from "../../core/services/plan.ts";
+import { VERIFICATION_REASONS, VERIFICATION_STATUSES, type VerificationReason, type VerificationStatus } from "../../verify/taxonomy.ts";
 
 const RunNames = z
   .object({ lists: z.record(z.string(), z.string()), tags: z.record(z.string(), z.string()) })
@@ -286,7 +288,7 @@ export const reportCsv = route({
   tags,
   summary: "The run's report as CSV",
   description:
-    "One row per contact: id, email, name, lists, status, reason, flags, suggestion, provider, action, action result, and the label written in ActiveCampaign with its outcome (its batch, or why it was left out). Cells a spreadsheet would run as formulas are escaped.",
+    "One row per contact: id, email, name, lists (names, then ids), status, result (with \"Domain OK, mailbox not checked\" apart), reason, flags, suggestion, provider, action, the lists it unsubscribes from (ids), action result, and the label written in ActiveCampaign with its outcome (its batch, or why it was left out). Cells a spreadsheet would run as formulas are escaped.",
   security: SIGNED_IN,
   request: { params },
   responses: {
@@ -309,5 +311,85 @@ export const summary = route({
   responses: {
     200: { ...json(RunSummary, "Counts, credits and timings, as an attachment"), headers: z.object({ "Content-Disposition": z.string() }) },
     ...errors(...READ, 401, 404),
+  },
+});
+
+const Action = z.enum(["keep", "unsubscribe", "delete"], { error: 'must be "keep", "unsubscribe" or "delete"' });
+const contactIds = z.array(z.number({ error: "must be contact ids" }).int("must be contact ids").positive("must be contact ids")).max(1_000, "at most 1,000 contacts at once");
+
+const PlanEditBody = z
+  .object({
+    statuses: z
+      .object(Object.fromEntries(VERIFICATION_STATUSES.map((s) => [s, Action.optional()])) as Record<VerificationStatus, z.ZodOptional<typeof Action>>)
+      .strict()
+      .optional()
+      .openapi({ description: "The action of every contact of a result" }),
+    reasons: z
+      .partialRecord(z.enum(VERIFICATION_REASONS as [VerificationReason, ...VerificationReason[]], { error: "must be a reason" }), Action.nullable())
+      .optional()
+      .openapi({ description: "The action of a reason's contacts; null: as their result" }),
+    exclude: contactIds.optional().openapi({ description: "Contacts taken out of the plan: kept and not labelled, whatever their result" }),
+    include: contactIds.optional().openapi({ description: "Contacts put back into the plan" }),
+  })
+  .strict();
+
+export const editPlan = route({
+  method: "patch",
+  path: "/{id}/plan",
+  tags,
+  summary: "Change a plan at review",
+  description:
+    "Only while the run awaits review. Plans again from the stored results (nothing is checked or charged again) and answers with the run, its counts updated.",
+  security: SIGNED_IN_CHANGE,
+  request: { params, body: jsonRequest(PlanEditBody) },
+  responses: { 200: json(Run, "The run with its new plan"), ...errors(...CHANGE, 401, 404, 409, 415) },
+});
+
+export const ContactsQuery = z.object({
+  result: z.enum(RESULT_CLASSES, { error: `must be one of ${RESULT_CLASSES.join(", ")}` }).optional(),
+  reason: z.enum(VERIFICATION_REASONS as [VerificationReason, ...VerificationReason[]], { error: "must be a reason" }).optional(),
+  action: z.enum(CONTACT_ACTIONS, { error: `must be one of ${CONTACT_ACTIONS.join(", ")}` }).optional(),
+  list: z.string().regex(/^\d{1,12}$/, "must be a list id").optional(),
+  q: z.string().max(200, "at most 200 characters").optional().openapi({ description: "Part of the e-mail address or the name" }),
+  excluded: z.enum(["yes", "no"], { error: 'must be "yes" or "no"' }).optional(),
+});
+
+const RunContact = z
+  .object({
+    contactId: count,
+    email: z.string(),
+    firstName: z.string(),
+    lastName: z.string(),
+    status: z.string().nullable(),
+    result: z.string().openapi({ description: "The result in words, \"Domain OK, mailbox not checked\" apart" }),
+    reason: z.string().nullable(),
+    action: z.enum(CONTACT_ACTIONS),
+    excluded: z.boolean(),
+    lists: z.array(NamedId),
+    changes: z.array(z.string()).openapi({ description: "The lists (ids) the contact is unsubscribed from" }),
+  })
+  .openapi("RunContact");
+
+export const contacts = route({
+  method: "get",
+  path: "/{id}/contacts",
+  tags,
+  summary: "A run's contacts, filtered and paged",
+  security: SIGNED_IN,
+  request: { params, query: ContactsQuery.extend({ offset: z.coerce.number().int().min(0).max(10_000_000).default(0), limit: z.coerce.number().int().min(1).max(200).default(50) }) },
+  responses: { 200: json(z.object({ total: count, contacts: z.array(RunContact) }), "The contacts matching, in contact id order"), ...errors(...READ, 400, 401, 404) },
+});
+
+export const contactsCsv = route({
+  method: "get",
+  path: "/{id}/contacts.csv",
+  tags,
+  summary: "A filtered view of a run's contacts as CSV",
+  description: "The report's columns, for the contacts matching the same filters as GET /runs/{id}/contacts.",
+  security: SIGNED_IN,
+  request: { params, query: ContactsQuery },
+  responses: {
+    200: { description: "The contacts (UTF-8 with a BOM), as an attachment", content: { "text/csv": { schema: z.string() } }, headers: z.object({ "Content-Disposition": z.string() }) },
+    ...errors(...READ, 400, 401, 404),
   },
 });
