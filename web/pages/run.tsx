@@ -3,9 +3,9 @@ import type { RunStatus } from "../../db/schema/index.ts";
 import { CHECKING, isCancellable, isLive } from "../../core/domain/run-status.ts";
 import type { RunView } from "../../core/services/runs.ts";
 import { CLASS_WORDS, classOf, RESULT_CLASSES } from "../../core/domain/results.ts";
-import { VERIFICATION_STATUSES } from "../../verify/taxonomy.ts";
+import { STATUS_BY_REASON, VERIFICATION_STATUSES, type VerificationReason } from "../../verify/taxonomy.ts";
 import { ClassChart, HealthBar, ReasonChart } from "../charts.tsx";
-import { ButtonForm, CheckboxField, CsrfField, ErrorSummary, TextField } from "../components/form.tsx";
+import { ButtonForm, CheckboxField, CsrfField, ErrorSummary, SelectField, TextField } from "../components/form.tsx";
 import { ScheduledTag, StatusBadge, Time } from "../components/inline.tsx";
 import { PageHeader } from "../components/layout.tsx";
 import { DataTable, type Column } from "../components/table.tsx";
@@ -75,7 +75,16 @@ export function progressOf(run: RunView): { value: number; max: number | null; t
     case "completed": {
       const l = run.progress.labels;
       const labelText = l.planned > 0 ? `, ${plural(l.done, "contact")} labelled${l.skipped ? ` (${fmt(l.skipped)} left out)` : ""}${l.failed ? `, ${fmt(l.failed)} not labelled` : ""}` : "";
-      return { value: 1, max: 1, text: `Done: ${plural(verified, "contact")} checked, ${plural(applied, "change")} applied${failed ? `, ${fmt(failed)} failed` : ""}${labelText}.` };
+      const k = run.progress.byKind;
+      const done = [
+        k.unsubscribe.done > 0 ? `${plural(k.unsubscribe.done, "list membership")} unsubscribed` : null,
+        k.delete.done > 0 ? `${plural(k.delete.done, "contact")} deleted` : null,
+      ].filter(Boolean);
+      return {
+        value: 1,
+        max: 1,
+        text: `Done: ${plural(verified, "contact")} checked${done.length ? `, ${done.join(", ")}` : applied === 0 ? ", nothing changed" : ""}${failed ? `, ${plural(failed, "change")} failed` : ""}${labelText}.`,
+      };
     }
     case "failed":
     case "cancelled":
@@ -578,7 +587,7 @@ const PerList: FC<{ plan: NonNullable<RunView["plan"]>; listName: (id: number | 
         columns={[
           { label: "List", cell: (l) => l.name ?? listName(l.listId) },
           { label: "Contacts", num: true, cell: (l) => fmt(l.contacts) },
-          { label: "Deliverable", num: true, cell: (l) => fmt(l.byClass.deliverable + l.byClass.domain_ok) },
+          { label: "Deliverable or domain OK", num: true, cell: (l) => fmt(l.byClass.deliverable + l.byClass.domain_ok) },
           { label: "Undeliverable", num: true, cell: (l) => fmt(l.byClass.undeliverable) },
           { label: applied ? "Unsubscribed" : "To unsubscribe", num: true, cell: (l) => (applied ? `${fmt(l.unsubscribe.done)} of ${fmt(l.unsubscribe.planned)}` : fmt(l.unsubscribe.planned)) },
           { label: applied ? "Deleted" : "To delete", num: true, cell: (l) => (applied ? `${fmt(l.delete.done)} of ${fmt(l.delete.planned)}` : fmt(l.delete.planned)) },
@@ -631,6 +640,57 @@ const Outcome: FC<{ run: RunView; listName: (id: number | string) => string }> =
   );
 };
 
+const ACTION_OPTIONS = (["keep", "unsubscribe", "delete"] as const).map((a) => ({ value: a, label: actionLabel(a) }));
+
+/**
+ * The review's edit of the plan: an action per result and per reason found in this run. The
+ * results are stored: the plan is made again at once, nothing is checked or charged again.
+ */
+const ChangePlan: FC<{ run: RunView; csrfToken: string }> = ({ run, csrfToken }) => {
+  const reasons = Object.keys(run.counts.byReason).sort((a, b) => (run.counts.byReason[b] ?? 0) - (run.counts.byReason[a] ?? 0));
+  const override = (reason: string) => run.actions.overrides.find((o) => o.reason === reason)?.action;
+  return (
+    <details class="change-plan" id="change-plan">
+      <summary>Change the plan</summary>
+      <form method="post" action={`/runs/${run.id}/plan`} class="stack">
+        <CsrfField token={csrfToken} />
+        <p class="small muted">The results are kept: the plan is made again at once. Nothing is checked or charged again.</p>
+        <fieldset>
+          <legend>By result</legend>
+          <div class="plan-grid">
+            {VERIFICATION_STATUSES.map((status) => (
+              <SelectField name={`status-${status}`} label={STATUS_LABELS[status]} value={run.actions[status]} options={ACTION_OPTIONS} />
+            ))}
+          </div>
+        </fieldset>
+        {reasons.length > 0 ? (
+          <fieldset>
+            <legend>By reason (found in this run)</legend>
+            <div class="plan-grid">
+              {reasons.map((reason) => {
+                const status = STATUS_BY_REASON[reason as VerificationReason] ?? "unknown";
+                return (
+                  <SelectField
+                    name={`reason-${reason}`}
+                    label={`${reasonLabel(reason)} (${fmt(run.counts.byReason[reason] ?? 0)})`}
+                    value={override(reason) ?? "same"}
+                    options={[{ value: "same", label: `As ${STATUS_LABELS[status].toLowerCase()}: ${actionLabel(run.actions[status])}` }, ...ACTION_OPTIONS]}
+                  />
+                );
+              })}
+            </div>
+          </fieldset>
+        ) : null}
+        <div class="actions">
+          <button type="submit" class="secondary">
+            Update the plan
+          </button>
+        </div>
+      </form>
+    </details>
+  );
+};
+
 const Review: FC<{ run: RunView; listName: (id: number | string) => string; errors: FieldErrors; csrfToken: string }> = ({ run, listName, errors, csrfToken }) => {
   const plan = run.plan;
   if (!plan) {
@@ -674,8 +734,14 @@ const Review: FC<{ run: RunView; listName: (id: number | string) => string; erro
         </p>
       ) : null}
 
+      <ChangePlan run={run} csrfToken={csrfToken} />
       <PerList plan={plan} listName={listName} applied={false} />
       <SampleSection plan={plan} listName={listName} />
+      <p>
+        <a href={`/runs/${run.id}/contacts`} id="all-contacts">
+          See every contact: filter, search, take single contacts out of the plan
+        </a>
+      </p>
 
       <div id="decision" class="decision">
       <form method="post" action={`/runs/${run.id}/approve`} class="stack approve-form">
