@@ -112,7 +112,7 @@ describe("labels in ActiveCampaign, through the API against the sandbox", () => 
     const done = await finish(h, run.id);
     expect(done.status).toBe("completed");
     expect(done.progress.labels).toEqual({ planned: 560, done: 556, skipped: 4, failed: 0, byValue: { deliverable: 138, risky: 139, undeliverable: 139, unknown: 140 } });
-    expect(done.statusReason).toBe("Labelled 556 contact(s) (4 left out (changed or gone since the check)) in ActiveCampaign");
+    expect(done.statusReason).toBe("Labelled 556 contacts (4 left out (changed or gone since the check)) in ActiveCampaign");
 
     // Exactly the right values and tags, and nothing stale.
     for (const [i, id] of ids.entries()) {
@@ -255,7 +255,7 @@ describe("labels in ActiveCampaign, through the API against the sandbox", () => 
     expect(h.fake.listStatus(ids.noMail, list)).toBe(2);
     expect(labelOf(h, ids.noMail).value).toBe("undeliverable");
     expect(labelOf(h, ids.nullMx).value).toBeUndefined();
-    expect(done.statusReason).toBe("Applied 3 change(s) in ActiveCampaign; labelled 2 contact(s)");
+    expect(done.statusReason).toBe("Done in ActiveCampaign: unsubscribed from 2 list memberships, deleted 1 contact; labelled 2 contacts");
     await h.close();
   });
 });

@@ -5,6 +5,7 @@ import type { Clock } from "../lib/clock.ts";
 import { balanceOf, chargeCredits, refundCredits } from "../services/credits.ts";
 import type { VerificationResult } from "../../verify/index.ts";
 import { labelMethods, type LabelStore } from "./labels.ts";
+import { plural } from "../lib/words.ts";
 import { chunkEnd, countPlan, listKey, planLabelRange, planRange, type LabelRule, type PlanRule, type PlanTotals } from "./planning.ts";
 import { addNote, failRun, LeaseLost, moveRun, readRun, updateLeasedRun, type FailureCode, type Lease, type RunRow, type RunValues } from "./store.ts";
 
@@ -63,7 +64,8 @@ export interface AttemptStore extends LabelStore {
   markSending(actions: { id: string; attempts: number }[]): void;
   /** Stores the outcomes of sent actions, in one transaction. */
   saveActionOutcomes(outcomes: ActionOutcome[]): void;
-  actionCounts(): Record<"pending" | "sending" | "done" | "failed", number>;
+  /** Actions per state, and those done per kind (list memberships unsubscribed, contacts deleted). */
+  actionCounts(): Record<"pending" | "sending" | "done" | "failed", number> & { doneByKind: { unsubscribe: number; delete: number } };
   /** When the next pending action is due, if every one left waits for weather. */
   nextActionAt(): number | null;
 }
@@ -281,7 +283,7 @@ export function sqliteAttemptStore(db: Db, clock: Clock, lease: Lease, requests:
             const charge = chargeCredits(db, clock, {
               workspaceId,
               amount: fresh,
-              reason: `${fresh} contact(s) to verify`,
+              reason: `${plural(fresh, "contact")} to verify`,
               runId,
               idempotencyKey: `run:${runId}:contacts:${firstFresh}`,
             });
@@ -305,7 +307,7 @@ export function sqliteAttemptStore(db: Db, clock: Clock, lease: Lease, requests:
         const still = creditsStillNeeded(run);
         moveRun(tx, run, "paused_credits", {
           creditsNeeded: needed,
-          statusReason: `Paused: out of credits. ${still.atLeast ? "At least" : still.upTo ? "Up to" : "About"} ${still.credits.toLocaleString("en-US")} more credit(s) are needed to check the rest of the contacts. Add credits and the run resumes on its own.`,
+          statusReason: `Paused: out of credits. ${still.atLeast ? "At least" : still.upTo ? "Up to" : "About"} ${plural(still.credits, "more credit")} ${still.credits === 1 ? "is" : "are"} needed to check the rest of the contacts. Add credits and the run resumes on its own.`,
           notBefore: new Date(retryAt),
         });
       });
@@ -437,10 +439,16 @@ export function sqliteAttemptStore(db: Db, clock: Clock, lease: Lease, requests:
 
     actionCounts() {
       const counts = { pending: 0, sending: 0, done: 0, failed: 0 };
-      for (const r of sql("SELECT state, count(*) AS n FROM run_actions WHERE run_id = ? GROUP BY state").all(runId) as { state: keyof typeof counts; n: number }[]) {
-        counts[r.state] = Number(r.n);
+      const doneByKind = { unsubscribe: 0, delete: 0 };
+      for (const r of sql("SELECT state, kind, count(*) AS n FROM run_actions WHERE run_id = ? GROUP BY state, kind").all(runId) as {
+        state: keyof typeof counts;
+        kind: keyof typeof doneByKind;
+        n: number;
+      }[]) {
+        counts[r.state] += Number(r.n);
+        if (r.state === "done") doneByKind[r.kind] += Number(r.n);
       }
-      return counts;
+      return { ...counts, doneByKind };
     },
 
     nextActionAt() {

@@ -1,4 +1,5 @@
 import type { Database } from "better-sqlite3";
+import { plural } from "../lib/words.ts";
 import { statement, type Db } from "../../db/index.ts";
 import type { LabelBatchMode, LabelBatchState } from "../../db/schema/index.ts";
 
@@ -315,7 +316,7 @@ export function labelMethods({ runId, client, sql, leased, now }: LabelStoreCont
         counters(done, skipped, failed);
         sql("UPDATE run_label_batches SET state = ?, error = ?, updated_at = ? WHERE id = ? AND run_id = ?").run(
           failed > 0 && done === 0 ? "failed" : "done",
-          failed > 0 ? `${failed} contact(s) not taken` : null,
+          failed > 0 ? `${plural(failed, "contact")} not taken` : null,
           at,
           batchId,
           runId,

@@ -65,7 +65,7 @@ export async function runAttempt(ctx: RunContext): Promise<AttemptOutcome> {
   const applied = await applyRun(ctx);
   if (applied.kind === "waiting") {
     const minutes = Math.max(1, Math.round((applied.nextAt - clock.now()) / 60_000));
-    return { kind: "waiting", until: applied.nextAt, reason: `ActiveCampaign is busy; ${applied.pending} change(s) will be sent again in about ${minutes} minute(s)` };
+    return { kind: "waiting", until: applied.nextAt, reason: `ActiveCampaign is busy; ${plural(applied.pending, "change")} will be sent again in about ${plural(minutes, "minute")}` };
   }
   return { kind: "completed" };
 }
