@@ -237,7 +237,7 @@ describe("credits", () => {
     const paused = await h.getRun(run.id);
     expect(paused.status).toBe("paused_credits");
     // The total still needed is said: up to 100 (the 20 contacts on both lists are counted on each).
-    expect(paused.statusReason).toMatch(/Up to 100 more credit\(s\) are needed/);
+    expect(paused.statusReason).toMatch(/Up to 100 more credits are needed/);
     expect(paused.progress.fetched).toBe(150);
     expect(paused.progress.verified).toBe(paused.progress.fetched);
     expect(paused.credits.charged).toBe(paused.progress.fetched);

@@ -96,6 +96,18 @@ export interface ContactFilter {
   excluded?: boolean;
 }
 
+/** A filter from a query's fields (absent or empty: any). */
+export function contactFilter(q: { result?: ResultClass | undefined; reason?: VerificationReason | undefined; action?: ContactFilter["action"] | undefined; list?: string | undefined; q?: string | undefined; excluded?: "yes" | "no" | undefined }): ContactFilter {
+  return {
+    ...(q.result ? { result: q.result } : {}),
+    ...(q.reason ? { reason: q.reason } : {}),
+    ...(q.action ? { action: q.action } : {}),
+    ...(q.list ? { list: q.list } : {}),
+    ...(q.q?.trim() ? { q: q.q.trim() } : {}),
+    ...(q.excluded ? { excluded: q.excluded === "yes" } : {}),
+  };
+}
+
 export interface RunContactRow {
   contactId: number;
   email: string;

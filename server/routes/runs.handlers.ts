@@ -1,7 +1,6 @@
 import { reportCsv, reportSummary } from "../../core/services/reports.ts";
 import { approveRun, cancelRun, createRun, getRun, listRuns, retryRunActions } from "../../core/services/runs.ts";
-import type { z } from "zod";
-import { editPlan, listRunContacts, type ContactFilter, type PlanEdit } from "../../core/services/plan.ts";
+import { contactFilter, editPlan, listRunContacts, type PlanEdit } from "../../core/services/plan.ts";
 import { principal } from "../middleware/auth.ts";
 import { createRouter, type AppRouteHandler } from "../openapi.ts";
 import * as routes from "./runs.routes.ts";
@@ -44,23 +43,15 @@ const editPlanHandler: AppRouteHandler<typeof routes.editPlan> = (c) => {
   return c.json(editPlan(c.var.deps, { ctx: principal(c), id: c.req.valid("param").id, edit: body as PlanEdit }), 200);
 };
 
-const filterOf = (q: z.infer<typeof routes.ContactsQuery>): ContactFilter => ({
-  ...(q.result ? { result: q.result } : {}),
-  ...(q.reason ? { reason: q.reason } : {}),
-  ...(q.action ? { action: q.action } : {}),
-  ...(q.list ? { list: q.list } : {}),
-  ...(q.q ? { q: q.q } : {}),
-  ...(q.excluded ? { excluded: q.excluded === "yes" } : {}),
-});
 
 const contacts: AppRouteHandler<typeof routes.contacts> = (c) => {
   const q = c.req.valid("query");
-  return c.json(listRunContacts(c.var.deps, { ctx: principal(c), id: c.req.valid("param").id, filter: filterOf(q), offset: q.offset, limit: q.limit }), 200);
+  return c.json(listRunContacts(c.var.deps, { ctx: principal(c), id: c.req.valid("param").id, filter: contactFilter(q), offset: q.offset, limit: q.limit }), 200);
 };
 
 const contactsCsv: AppRouteHandler<typeof routes.contactsCsv> = (c) => {
   const { id } = c.req.valid("param");
-  const body = reportCsv(c.var.deps, { ctx: principal(c), id, filter: filterOf(c.req.valid("query")) });
+  const body = reportCsv(c.var.deps, { ctx: principal(c), id, filter: contactFilter(c.req.valid("query")) });
   return c.body(body, 200, {
     "content-type": "text/csv; charset=utf-8",
     "content-disposition": `attachment; filename="listwarden-${id}-contacts.csv"`,

@@ -1,7 +1,8 @@
 import type { FC } from "hono/jsx";
-import { CLASS_WORDS, classOf, RESULT_CLASSES } from "../../core/domain/results.ts";
+import { CLASS_WORDS, RESULT_CLASSES } from "../../core/domain/results.ts";
 import type { ContactFilter, RunContactRow } from "../../core/services/plan.ts";
 import type { RunView } from "../../core/services/runs.ts";
+import { ContactCell, ResultCell } from "../components/contact-cells.tsx";
 import { CsrfField, SelectField, TextField } from "../components/form.tsx";
 import { PageHeader } from "../components/layout.tsx";
 import { DataTable } from "../components/table.tsx";
@@ -115,28 +116,8 @@ export const RunContactsPage: FC<{
             label="Contacts"
             class="contacts"
             columns={[
-              {
-                label: "Contact",
-                cell: (c) => {
-                  const name = `${c.firstName} ${c.lastName}`.trim();
-                  return (
-                    <div>
-                      <span class="break">{c.email}</span>
-                      {name ? <span class="sub-line">{name}</span> : null}
-                    </div>
-                  );
-                },
-              },
-              {
-                label: "Result",
-                cell: (c) => (
-                  <div>
-                    <span class={`dot s-${classOf(c.status, c.reason) ?? "unknown"}`} aria-hidden="true"></span>
-                    {c.result}
-                    {c.reason ? <span class="sub-line">{reasonLabel(c.reason)}</span> : null}
-                  </div>
-                ),
-              },
+              { label: "Contact", cell: (c) => <ContactCell {...c} /> },
+              { label: "Result", cell: (c) => <ResultCell status={c.status} reason={c.reason} /> },
               {
                 label: "Action",
                 cell: (c) => (

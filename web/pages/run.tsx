@@ -2,10 +2,11 @@ import type { FC } from "hono/jsx";
 import type { RunStatus } from "../../db/schema/index.ts";
 import { CHECKING, isCancellable, isLive } from "../../core/domain/run-status.ts";
 import type { RunView } from "../../core/services/runs.ts";
-import { CLASS_WORDS, classOf, RESULT_CLASSES } from "../../core/domain/results.ts";
+import { CLASS_WORDS, RESULT_CLASSES } from "../../core/domain/results.ts";
 import { STATUS_BY_REASON, VERIFICATION_STATUSES, type VerificationReason } from "../../verify/taxonomy.ts";
 import { ClassChart, HealthBar, ReasonChart } from "../charts.tsx";
 import { ButtonForm, CheckboxField, CsrfField, ErrorSummary, SelectField, TextField } from "../components/form.tsx";
+import { ContactCell, ResultCell } from "../components/contact-cells.tsx";
 import { ScheduledTag, StatusBadge, Time } from "../components/inline.tsx";
 import { PageHeader } from "../components/layout.tsx";
 import { DataTable, type Column } from "../components/table.tsx";
@@ -472,27 +473,10 @@ type SampleRow = NonNullable<RunView["plan"]>["sample"][number];
 
 /** The review's sample: each contact with a change, its result, the action and the lists concerned. */
 const sampleColumns = (listName: (id: number) => string): Column<SampleRow>[] => [
-  {
-    label: "Contact",
-    cell: (s) => {
-      const fullName = `${s.firstName} ${s.lastName}`.trim();
-      return (
-        <div>
-          <span class="break">{s.email}</span>
-          {fullName ? <span class="sub-line">{fullName}</span> : null}
-        </div>
-      );
-    },
-  },
+  { label: "Contact", cell: (s) => <ContactCell {...s} /> },
   {
     label: "Result",
-    cell: (s) => (
-      <div>
-        <span class={`dot s-${classOf(s.status, s.reason) ?? s.status}`} aria-hidden="true"></span>
-        {CLASS_WORDS[classOf(s.status, s.reason) ?? "unknown"]}
-        <span class="sub-line">{reasonLabel(s.reason)}</span>
-      </div>
-    ),
+    cell: (s) => <ResultCell status={s.status} reason={s.reason} />,
   },
   {
     label: "Action",

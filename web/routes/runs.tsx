@@ -15,7 +15,7 @@ import { estimateScope } from "../../core/services/estimate.ts";
 import { z } from "zod";
 import { ACTIONS, type Action } from "../../db/schema/index.ts";
 import { AppError } from "../../core/errors.ts";
-import { editPlan, listRunContacts, type ContactFilter } from "../../core/services/plan.ts";
+import { contactFilter, editPlan, listRunContacts } from "../../core/services/plan.ts";
 import { ContactsQuery } from "../../server/routes/runs.routes.ts";
 import { VERIFICATION_REASONS, VERIFICATION_STATUSES, type VerificationReason, type VerificationStatus } from "../../verify/taxonomy.ts";
 import { CONTACTS_PAGE_SIZE, RunContactsPage } from "../pages/run-contacts.tsx";
@@ -142,14 +142,7 @@ export function runPages(web: Hono<AppEnv>, deps: Deps): void {
       throw new AppError("invalid_input", `${issue?.path.join(".") ?? "filter"} ${issue?.message ?? "is not valid"}`);
     }
     const { page, ...q } = parsed.data;
-    const filter: ContactFilter = {
-      ...(q.result ? { result: q.result } : {}),
-      ...(q.reason ? { reason: q.reason } : {}),
-      ...(q.action ? { action: q.action } : {}),
-      ...(q.list ? { list: q.list } : {}),
-      ...(q.q?.trim() ? { q: q.q.trim() } : {}),
-      ...(q.excluded ? { excluded: q.excluded === "yes" } : {}),
-    };
+    const filter = contactFilter(q);
     const found = listRunContacts(deps, { ctx, id: run.id, filter, offset: (page - 1) * CONTACTS_PAGE_SIZE, limit: CONTACTS_PAGE_SIZE });
     return render(c, { title: "Contacts of this run" }, <RunContactsPage run={run} filter={filter} page={page} total={found.total} contacts={found.contacts} csrfToken={csrfToken(c)} />);
   });
