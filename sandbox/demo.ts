@@ -86,6 +86,8 @@ export async function startDemo(opts: DemoOptions = {}): Promise<Demo> {
       AC_ALLOW_PRIVATE_HOSTS: "on",
       AC_REQUESTS_PER_SECOND: String(rps),
       DNS_SERVERS: dns.address,
+      // The demo's DNS knows only its own world: the resolver check asks for domains of it.
+      DNS_HEALTH_DOMAINS: "acme.test,globex.test,initech.test",
       DNS_TIMEOUT_MS: String(DEMO_TIMINGS.dnsTimeoutMs),
       SMTP_PROBE: "on",
       SMTP_HELO: "probe.listwarden.test",

@@ -1,4 +1,5 @@
 import { and, asc, eq, isNull, lte, or, sql } from "drizzle-orm";
+import { plural } from "../lib/words.ts";
 import { schema, type Db } from "../../db/index.ts";
 import { newId } from "../../db/ids.ts";
 import { NOTIFICATION_EVENTS, type DeliveryState, type NotificationEvent } from "../../db/schema/index.ts";
@@ -221,7 +222,7 @@ export function messageOf(row: Pick<NotificationRow, "event" | "data">, base: st
     case "run_needs_review":
       return {
         subject: `Review needed: ${kind} on ${name}`,
-        text: `Your ${kind} on ${name} checked ${n(d.checked)} contact(s) and waits for your review. Nothing changes in ActiveCampaign until you approve.`,
+        text: `Your ${kind} on ${name} checked ${plural(d.checked ?? 0, "contact")} and waits for your review. Nothing changes in ActiveCampaign until you approve.`,
         url: runUrl,
       };
     case "scheduled_run_held":
@@ -233,13 +234,13 @@ export function messageOf(row: Pick<NotificationRow, "event" | "data">, base: st
     case "scheduled_run_applied":
       return {
         subject: `Applying: scheduled run on ${name}`,
-        text: `The scheduled run on ${name} checked ${n(d.checked)} contact(s) and is applying ${n(d.changesPlanned)} change(s) by itself, as its schedule allows.`,
+        text: `The scheduled run on ${name} checked ${plural(d.checked ?? 0, "contact")} and is applying ${plural(d.changesPlanned ?? 0, "change")} by itself, as its schedule allows.`,
         url: runUrl,
       };
     case "run_paused_credits":
       return {
         subject: `Paused for credits: ${kind} on ${name}`,
-        text: `The ${kind} on ${name} ran out of credits after checking ${n(d.checked)} contact(s).${d.creditsStillNeeded ? ` About ${n(d.creditsStillNeeded)} more credit(s) are needed to finish.` : ""} Add credits and it resumes on its own.`,
+        text: `The ${kind} on ${name} ran out of credits after checking ${plural(d.checked ?? 0, "contact")}.${d.creditsStillNeeded ? ` About ${plural(d.creditsStillNeeded, "more credit")} ${d.creditsStillNeeded === 1 ? "is" : "are"} needed to finish.` : ""} Add credits and it resumes on its own.`,
         url: runUrl,
       };
     case "run_failed":
@@ -251,7 +252,7 @@ export function messageOf(row: Pick<NotificationRow, "event" | "data">, base: st
     case "run_completed":
       return {
         subject: `Done: ${kind} on ${name}`,
-        text: `The ${kind} on ${name} is done: ${n(d.checked)} contact(s) checked, ${n(d.changesDone)} change(s) applied${d.changesFailed ? `, ${n(d.changesFailed)} failed` : ""}.`,
+        text: `The ${kind} on ${name} is done: ${plural(d.checked ?? 0, "contact")} checked, ${plural(d.changesDone ?? 0, "change")} applied${d.changesFailed ? `, ${n(d.changesFailed)} failed` : ""}.`,
         url: runUrl,
       };
     case "connection_key_refused":

@@ -91,7 +91,7 @@ describe.skipIf(!haveChromium && !process.env.CI)("labels in the dashboard, in C
 
     await page.click("button:has-text('Approve: unsubscribe 1 contact and label 2 contacts')");
     await page.waitForSelector('#run[data-status="completed"]', { timeout: 20_000 });
-    expect(await text("#progress-text")).toBe("Done: 5 contacts checked, 1 change applied, 2 contacts labelled.");
+    expect(await text("#progress-text")).toBe("Done: 5 contacts checked, 1 list membership unsubscribed, 2 contacts labelled.");
     expect(await text('#labels [data-label="done"]')).toBe("2");
     expect(await text('#labels [data-label="skipped"]')).toBe("0");
     const cells = page.locator("#labels table.label-values tbody tr").first().locator("td");

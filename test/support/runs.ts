@@ -85,7 +85,7 @@ export async function createRunHarness(
 
   const verifications = new Map<string, number>();
   const base = createRunVerifiers(t.deps.config);
-  const verifiers: RunVerifiers = { plain: counting(base.plain, verifications), smtp: null };
+  const verifiers: RunVerifiers = { plain: counting(base.plain, verifications), smtp: null, resolver: base.resolver ?? null };
 
   return {
     t,

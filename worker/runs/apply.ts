@@ -1,4 +1,5 @@
 import { setMaxListeners } from "node:events";
+import { fmt, plural } from "../../core/lib/words.ts";
 import { AcError, isWeather } from "../../core/ac/index.ts";
 import type { ActionKey, ActionOutcome, ActionRow } from "../../core/runs/attempt.ts";
 import { LeaseLost } from "../../core/runs/store.ts";
@@ -154,14 +155,19 @@ export async function applyRun(parent: RunContext): Promise<ApplyOutcome> {
   }
 }
 
-/** The run's last sentence: the changes applied, and (issue 17) the contacts labelled. */
-function finalWords(counts: { done: number; failed: number }, l: { planned: number; done: number; skipped: number; failed: number }): string {
-  const changes = counts.failed
-    ? `Applied ${counts.done} change(s); ${counts.failed} failed (see the report for ActiveCampaign's message)`
-    : `Applied ${counts.done} change(s) in ActiveCampaign`;
+/** The run's last sentence: what was done, each count named (issue 14), and (issue 17) the contacts labelled. */
+function finalWords(
+  counts: { done: number; failed: number; doneByKind: { unsubscribe: number; delete: number } },
+  l: { planned: number; done: number; skipped: number; failed: number },
+): string {
+  const done = [
+    counts.doneByKind.unsubscribe > 0 ? `unsubscribed from ${plural(counts.doneByKind.unsubscribe, "list membership")}` : null,
+    counts.doneByKind.delete > 0 ? `deleted ${plural(counts.doneByKind.delete, "contact")}` : null,
+  ].filter(Boolean);
+  const changes = `Done in ActiveCampaign: ${done.join(", ") || "nothing changed"}${counts.failed ? `; ${plural(counts.failed, "change")} failed (see the report for ActiveCampaign's message)` : ""}`;
   if (l.planned === 0) return changes;
-  const rest = [l.skipped ? `${l.skipped} left out (changed or gone since the check)` : null, l.failed ? `${l.failed} failed` : null].filter(Boolean);
-  const labels = `abelled ${l.done} contact(s)${rest.length ? ` (${rest.join(", ")})` : ""}`;
+  const rest = [l.skipped ? `${fmt(l.skipped)} left out (changed or gone since the check)` : null, l.failed ? `${fmt(l.failed)} failed` : null].filter(Boolean);
+  const labels = `abelled ${plural(l.done, "contact")}${rest.length ? ` (${rest.join(", ")})` : ""}`;
   return counts.done === 0 && counts.failed === 0 ? `L${labels} in ActiveCampaign` : `${changes}; l${labels}`;
 }
 
