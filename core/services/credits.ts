@@ -28,6 +28,8 @@ interface Entry {
   runId?: string;
   /** The same key is recorded at most once: a retried charge or refund is a no-op. */
   idempotencyKey?: string;
+  /** Entries of one line of the history that is not a run's (a monitor's day). */
+  groupKey?: string;
 }
 
 /**
@@ -40,8 +42,8 @@ function append(db: Db, clock: Clock, kind: LedgerKind, signedAmount: number, e:
   const now = clock.now();
   const inserted = statement(
     db,
-    "INSERT INTO credit_ledger (id, workspace_id, kind, amount, reason, run_id, idempotency_key, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING",
-  ).run(newId("led", now), e.workspaceId, kind, signedAmount, e.reason, e.runId ?? null, e.idempotencyKey ?? null, now);
+    "INSERT INTO credit_ledger (id, workspace_id, kind, amount, reason, run_id, idempotency_key, group_key, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING",
+  ).run(newId("led", now), e.workspaceId, kind, signedAmount, e.reason, e.runId ?? null, e.idempotencyKey ?? null, e.groupKey ?? null, now);
   if (inserted.changes !== 1) return false;
   statement(db, "UPDATE workspaces SET balance = balance + ? WHERE id = ?").run(signedAmount, e.workspaceId);
   if (e.runId && kind === "charge") statement(db, "UPDATE runs SET credits_charged = credits_charged + ? WHERE id = ?").run(-signedAmount, e.runId);
