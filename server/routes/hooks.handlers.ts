@@ -54,4 +54,12 @@ hooks.use(
     },
   }),
 );
-export const hookRoutes = hooks.openapi(routes.activeCampaign, activeCampaign);
+export const hookRoutes = hooks
+  .openapi(routes.activeCampaign, activeCampaign)
+  // Any other path or method under the receiver: the same answer as a wrong secret, never a sign-in prompt.
+  .all("/activecampaign/*", () => {
+    throw gone();
+  })
+  .all("/activecampaign", () => {
+    throw gone();
+  });
