@@ -619,6 +619,21 @@ export class FakeAc {
     if (status === 410) this.webhooks.delete(d.webhookId);
   }
 
+  /**
+   * The sandbox's stand-in for a signup form on a website (not an AC API route, no key):
+   * `POST /sandbox/subscribe {"email","list"}` subscribes the address to the list (creating the
+   * contact if needed) and fires `subscribe` with initiated_from "public".
+   */
+  #sandboxSubscribe(body: unknown): Response {
+    const b = (typeof body === "object" && body !== null ? body : {}) as Record<string, unknown>;
+    const email = typeof b.email === "string" ? b.email.trim() : "";
+    const list = typeof b.list === "string" || typeof b.list === "number" ? String(b.list) : "";
+    if (!/^[^\s@]+@[^\s@]+$/.test(email)) return json(400, { message: 'Send {"email": "someone@example.com", "list": "1"}' });
+    if (!this.lists.has(list)) return json(400, { message: `No list ${list}; lists: ${[...this.lists.keys()].join(", ")}` });
+    const id = this.subscribe({ email, lists: [list], ...(typeof b.firstName === "string" ? { firstName: b.firstName } : {}) }, "public");
+    return json(201, { contact: this.#contactJson(this.contacts.get(id)!) });
+  }
+
   #routeWebhooks(method: string, path: string, q: URLSearchParams, body: unknown): Response | undefined {
     let m: RegExpMatchArray | null;
     if (method === "GET" && path === "/api/3/webhooks") {
@@ -694,6 +709,7 @@ export class FakeAc {
     };
     const at = this.#now();
     this.processImports(at);
+    if (method === "POST" && url.pathname === "/sandbox/subscribe") return this.#sandboxSubscribe(info.body);
     const authorized = this.apiKeys.has(request.headers.get("api-token") ?? "");
     const fault = this.#takeFault(info);
     const log = (status: number) => {

@@ -4,7 +4,7 @@ import type { AppEnv } from "../../server/env.ts";
 import { AppError } from "../../core/errors.ts";
 import { principal } from "../../server/middleware/auth.ts";
 import { isActive } from "../../core/domain/run-status.ts";
-import { forgetMonitorWebhook } from "../../core/services/monitors.ts";
+import { forgetMonitorWebhook, getMonitor } from "../../core/services/monitors.ts";
 import { createConnection, deleteConnection, getConnection, updateConnection } from "../../core/services/connections.ts";
 import { balanceOf } from "../../core/services/credits.ts";
 import { listRuns } from "../../core/services/runs.ts";
@@ -71,6 +71,7 @@ export async function connectionPage(c: Context<AppEnv>, deps: Deps, state: Conn
       activeRun={runs.find((r) => isActive(r.status))}
       lastRun={runs.find((r) => r.status === "completed")}
       schedules={listSchedules(deps, { ctx, connectionId: id })}
+      monitor={getMonitor(deps, { ctx, connectionId: id, recent: 0 })}
       csrfToken={csrfToken(c)}
     />,
     status,

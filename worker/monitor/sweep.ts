@@ -60,8 +60,9 @@ export function createSweeper(deps: Deps, opts: SweeperOptions = {}): Sweeper {
     const events: SweepEvent[] = [];
     const started = deps.clock.now();
     const since = (m.sweptFrom ?? m.activeFrom ?? new Date(started)).getTime() - overlapMs;
-    // AC's cdate is to the second: a contact created in the second monitoring began counts as new.
-    const activeFrom = Math.floor((m.activeFrom ?? new Date(started)).getTime() / 1000) * 1000;
+    // AC's cdate is to the second: a contact created in the very second monitoring began may read as
+    // older and is left to its webhook, rather than risk taking contacts from before as new.
+    const activeFrom = (m.activeFrom ?? new Date(started)).getTime();
     const watched = monitoredLists(m);
     let queued = 0;
     let unannounced = 0;
