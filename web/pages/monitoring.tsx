@@ -38,6 +38,21 @@ const WEBHOOK_WORDS: Record<MonitorView["webhook"]["state"], { badge: string; to
 
 const OUTCOME_TONE: Record<string, string> = { unsubscribed: "warn", deleted: "bad", failed: "bad", kept: "ok", labelled: "ok", gone: "muted", skipped: "muted", waiting_credits: "warn", retrying: "info", checking: "info" };
 
+const OUTCOME_WORDS: Record<string, string> = {
+  kept: "Kept",
+  unsubscribed: "Unsubscribed",
+  deleted: "Deleted",
+  labelled: "Labelled",
+  failed: "Refused by AC",
+  gone: "Gone from AC",
+  skipped: "Skipped",
+  waiting_credits: "Waiting for credits",
+  retrying: "Retrying",
+  checking: "Checking",
+};
+/** Outcomes the badge says all of; the others carry their words (why, what AC said) below it. */
+const PLAIN_OUTCOMES = new Set(["kept", "unsubscribed", "gone", "waiting_credits"]);
+
 const STATE_WORDS: Record<MonitoredContactView["state"], string> = { pending: "Queued", waiting_credits: "Waiting for credits", done: "Done", gone: "Gone from AC", skipped: "Skipped" };
 
 function recentColumns(listNames: Map<string, string>): Column<MonitoredContactView>[] {
@@ -59,8 +74,9 @@ function recentColumns(listNames: Map<string, string>): Column<MonitoredContactV
       label: "What was done",
       cell: (r) => (
         <div>
-          {r.outcomeCode ? <span class={`badge ${OUTCOME_TONE[r.outcomeCode] ?? "muted"}`}>{r.outcome ?? r.outcomeCode}</span> : <span class="muted">{STATE_WORDS[r.state]}</span>}
+          {r.outcomeCode ? <span class={`badge ${OUTCOME_TONE[r.outcomeCode] ?? "muted"}`}>{OUTCOME_WORDS[r.outcomeCode] ?? r.outcomeCode}</span> : <span class="muted">{STATE_WORDS[r.state]}</span>}
           {r.unsubscribedFrom.length > 0 ? <span class="sub-line">From {r.unsubscribedFrom.map((l) => listNames.get(l) ?? `list ${l}`).join(", ")}</span> : null}
+          {r.outcome && r.outcomeCode && !PLAIN_OUTCOMES.has(r.outcomeCode) ? <span class="sub-line">{r.outcome}</span> : null}
         </div>
       ),
     },
@@ -84,7 +100,7 @@ export const ActionPreview: FC<{ actions: RunActions; confirmDelete: boolean }> 
   return (
     <div class="preview card-inset" id="preview" aria-live="polite">
       <h3 class="h4">What happens to a new contact</h3>
-      <p class="hint">Applied as soon as it is checked, without a review. Unsubscribes touch only lists where the contact is active; status “active” is never set.</p>
+      <p class="hint">With the choices shown above as they were saved. Applied as soon as a contact is checked, without a review. Unsubscribes touch only lists where the contact is active; status “active” is never set.</p>
       <ul class="preview-list">
         {VERIFICATION_STATUSES.map((s) => {
           const parts = byStatus(s);
@@ -221,7 +237,7 @@ export const MonitoringPage: FC<MonitoringPageProps> = (p) => {
           <dd>{m.webhook.lastDeliveryAt ? <Time iso={m.webhook.lastDeliveryAt} /> : "None yet"}</dd>
           <dt>Catch-up sweep</dt>
           <dd>
-            Every {plural(m.sweep.everyMinutes, "minute")}; last {m.sweep.lastAt ? <Time iso={m.sweep.lastAt} /> : "not yet"}.
+            Every {plural(m.sweep.everyMinutes, "minute")}; {m.sweep.lastAt ? <>last <Time iso={m.sweep.lastAt} /></> : "none yet"}.
             {m.sweep.foundUnannounced > 0 ? <span class="sub-line">{plural(m.sweep.foundUnannounced, "contact")} found that no webhook announced (imports never do).</span> : null}
             {m.sweep.error ? <span class="sub-line bad-text">{m.sweep.error}</span> : null}
           </dd>
