@@ -1,6 +1,6 @@
 import { and, desc, eq, gte, inArray, sql } from "drizzle-orm";
 import { z } from "zod";
-import { schema, transaction, type Db } from "../../db/index.ts";
+import { schema, statement, transaction, type Db } from "../../db/index.ts";
 import { newId } from "../../db/ids.ts";
 import type { MonitorContactState, WebhookState } from "../../db/schema/index.ts";
 import { AcError, isWeather, type AcClient } from "../ac/index.ts";
@@ -101,15 +101,15 @@ const DUMMY_HASH = sha256("listwarden-no-such-monitor");
  * time, as hashes) and it is on. Anything else, an unknown id, an old or wrong secret, a monitor
  * turned off or a deleted connection, is the same null: the receiver answers them alike.
  */
-export function authenticateHook(db: Db, monitorId: string, secret: string): MonitorRow | null {
+export function authenticateHook(db: Db, monitorId: string, secret: string): { id: string } | null {
   const shaped = MONITOR_ID.test(monitorId) && SECRET.test(secret);
-  const m = shaped ? db.select().from(schema.monitors).where(eq(schema.monitors.id, monitorId)).get() : undefined;
+  const m = shaped ? (statement(db, "SELECT id, enabled, secret_hash AS secretHash FROM monitors WHERE id = ?").get(monitorId) as { id: string; enabled: number; secretHash: string | null } | undefined) : undefined;
   const ok = safeEqual(sha256(secret), m?.secretHash ?? DUMMY_HASH);
-  return ok && m?.enabled ? m : null;
+  return ok && m?.enabled ? { id: m.id } : null;
 }
 
 /** Records an authenticated delivery; null when the monitor was turned off meanwhile. */
-export function receiveDelivery(deps: Pick<Deps, "db" | "clock">, m: MonitorRow, event: AcWebhookEvent): DeliveryOutcome | null {
+export function receiveDelivery(deps: Pick<Deps, "db" | "clock">, m: { id: string }, event: AcWebhookEvent): DeliveryOutcome | null {
   return recordDelivery(deps.db, deps.clock, m.id, event);
 }
 
