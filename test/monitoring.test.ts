@@ -210,6 +210,12 @@ describe("monitoring end to end", () => {
     await h.processor.drain();
     expect(ids.map((id) => monitorContact(h, id)!.state)).toEqual(["done", "done", "done"]);
     expect(h.balance()).toBe(3);
+    // The history shows the day's new contacts as one line, not one per contact.
+    const history = await answer(await h.api.credits.history.$get({ query: {} }), 200);
+    const monitorLines = history.lines.filter((l) => l.kind === "monitor");
+    expect(monitorLines).toHaveLength(1);
+    expect(monitorLines[0]).toMatchObject({ charged: 3, refunded: 0, amount: -3 });
+    expect(monitorLines[0]!.reason).toMatch(/^Monitoring .*: new contacts checked on 2026-11-02 \(UTC\)$/);
     await h.close();
   });
 

@@ -37,7 +37,7 @@ async function monitored(o: { rps?: number } = {}) {
   return { h, api, list, url: hook.url };
 }
 
-const post = (h: RunHarness, url: string, body: string, headers: Record<string, string> = FORM) => h.t.app.request(url, { method: "POST", headers, body });
+const post = async (h: RunHarness, url: string, body: string, headers: Record<string, string> = FORM): Promise<Response> => h.t.app.request(url, { method: "POST", headers, body });
 
 function stored(h: RunHarness) {
   return { events: h.t.db.select().from(schema.monitorEvents).all().length, contacts: h.t.db.select().from(schema.monitorContacts).all().length };
