@@ -252,4 +252,44 @@ describe("monitoring end to end", () => {
     expect(h.t.db.select().from(schema.monitorEvents).where(and()).all()).toHaveLength(0);
     await h.close();
   });
+
+  it("notices a webhook AC no longer has, tells the workspace once, and registers it again on demand", async () => {
+    const h = await harness();
+    await answer(await h.api.connections[":id"].monitor.$put({ param: { id: h.connectionId }, json: { enabled: true, scope: { kind: "all" }, actions: defaults } }), 200);
+    const sweeper = createSweeper(h.t.deps);
+    h.fake.webhooks.clear(); // deleted in AC, or deactivated after a 410
+    expect((await sweeper.tick({ force: true })).map((e) => e.type)).toContain("webhook_lost");
+    await sweeper.tick({ force: true });
+    const view = await answer(await h.api.connections[":id"].monitor.$get({ param: { id: h.connectionId } }), 200);
+    expect(view.webhook.state).toBe("missing");
+    expect(h.t.db.select().from(schema.notifications).where(eq(schema.notifications.event, "monitor_webhook_lost")).all()).toHaveLength(1);
+    const again = await answer(await h.api.connections[":id"].monitor.webhook.$post({ param: { id: h.connectionId } }), 200);
+    expect(again.webhook.state).toBe("registered");
+    expect(h.fake.webhooks.size).toBe(1);
+    await h.close();
+  });
+
+  it("records yesterday's digest once, with what was checked and done", async () => {
+    const h = await harness();
+    const list = h.fake.addList("Newsletter");
+    await answer(await h.api.connections[":id"].monitor.$put({ param: { id: h.connectionId }, json: { enabled: true, digest: true, scope: { kind: "all" }, actions: defaults } }), 200);
+    h.clock.advance(2_000);
+    h.fake.subscribe({ email: address("nullMx", "d1"), lists: [list] });
+    h.fake.subscribe({ email: address("deliverable", "d2"), lists: [list] });
+    await h.fake.deliverWebhooks();
+    await h.processor.drain();
+    const sweeper = createSweeper(h.t.deps);
+    await sweeper.tick({ force: true });
+    const digests = () => h.t.db.select().from(schema.notifications).where(eq(schema.notifications.event, "monitor_digest")).all();
+    expect(digests()).toHaveLength(0); // the day is not over
+    h.clock.advance(24 * 3_600_000);
+    await sweeper.tick();
+    await sweeper.tick({ force: true });
+    expect(digests()).toHaveLength(1);
+    const data = JSON.parse(digests()[0]!.data) as { day: string; counts: Record<string, number>; lines: string[] };
+    expect(data.day).toBe("2026-11-02");
+    expect(data.counts).toMatchObject({ checked: 2, unsubscribed: 1, undeliverable: 1, deliverable: 1 });
+    expect(data.lines.join("\n")).toContain(address("nullMx", "d1"));
+    await h.close();
+  });
 });
