@@ -480,6 +480,17 @@ export function createAcClient(opts: AcClientOptions): AcClient {
     }
   }
 
+  /** DELETE of something that may be gone already (AC answers 404): either way it is gone now. */
+  async function deleteOnce(path: string, signal: AbortSignal | undefined): Promise<{ alreadyGone: boolean }> {
+    try {
+      await request("DELETE", path, { signal });
+      return { alreadyGone: false };
+    } catch (err) {
+      if (err instanceof AcError && err.kind === "not_found") return { alreadyGone: true };
+      throw err;
+    }
+  }
+
   async function getContactLists(contactId: string, o: Opts = {}): Promise<AcListMembership[]> {
     assertId(contactId, "contactId");
     const body = await read(contactListsBody, "GET", `/api/3/contacts/${contactId}/contactLists`, { signal: o.signal });
@@ -747,13 +758,7 @@ export function createAcClient(opts: AcClientOptions): AcClient {
     },
     async removeContactTag(contactTagId, o = {}) {
       assertId(contactTagId, "contactTagId");
-      try {
-        await request("DELETE", `/api/3/contactTags/${contactTagId}`, { signal: o.signal });
-        return { alreadyGone: false };
-      } catch (err) {
-        if (err instanceof AcError && err.kind === "not_found") return { alreadyGone: true };
-        throw err;
-      }
+      return deleteOnce(`/api/3/contactTags/${contactTagId}`, o.signal);
     },
     async getContact(contactId, o = {}) {
       assertId(contactId, "contactId");
@@ -804,13 +809,7 @@ export function createAcClient(opts: AcClientOptions): AcClient {
     },
     async deleteWebhook(webhookId, o = {}) {
       assertId(webhookId, "webhookId");
-      try {
-        await request("DELETE", `/api/3/webhooks/${webhookId}`, { signal: o.signal });
-        return { alreadyGone: false };
-      } catch (err) {
-        if (err instanceof AcError && err.kind === "not_found") return { alreadyGone: true };
-        throw err;
-      }
+      return deleteOnce(`/api/3/webhooks/${webhookId}`, o.signal);
     },
     async deleteContact(contactId, o = {}) {
       assertId(contactId, "contactId");

@@ -5,7 +5,7 @@ import { newId } from "../../db/ids.ts";
 import type { MonitorContactState, WebhookState } from "../../db/schema/index.ts";
 import { AcError, isWeather, type AcClient } from "../ac/index.ts";
 import { MONITOR_EVENTS, type AcWebhookEvent } from "../domain/ac-webhook.ts";
-import { actionsSchema, acIdSchema, DEFAULT_ACTIONS, usesDelete, type RunActions } from "../domain/scope-actions.ts";
+import { actionsSchema, listsScopeSchema, DEFAULT_ACTIONS, usesDelete, type RunActions } from "../domain/scope-actions.ts";
 import type { Deps, Principal } from "../deps.ts";
 import { AppError } from "../errors.ts";
 import { randomToken, safeEqual, sha256 } from "../lib/crypto.ts";
@@ -28,14 +28,7 @@ export const monitorScopeSchema = z.discriminatedUnion(
   "kind",
   [
     z.object({ kind: z.literal("all") }),
-    z.object({
-      kind: z.literal("lists"),
-      listIds: z
-        .array(acIdSchema, { error: "must be a list of ActiveCampaign list ids" })
-        .min(1, "pick at least one list to watch")
-        .max(100, "at most 100 lists")
-        .transform((ids) => [...new Set(ids)]),
-    }),
+    listsScopeSchema("at most 100 lists"),
   ],
   { error: 'must be {"kind":"all"} or {"kind":"lists","listIds":[...]}' },
 );

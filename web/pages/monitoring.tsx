@@ -11,7 +11,7 @@ import { DataTable, type Column } from "../components/table.tsx";
 import type { FieldErrors } from "../forms.ts";
 import type { AcData } from "../loaders.ts";
 import { fmt, plural, reasonLabel, statusLabel, STATUS_LABELS } from "../labels.ts";
-import { ActionsFieldset, RUN_OPTION_LABELS, SmtpFieldset, type RunOptionValues } from "../run-options.tsx";
+import { ActionsFieldset, ListChecklist, RUN_OPTION_LABELS, SmtpFieldset, type RunOptionValues } from "../run-options.tsx";
 
 export interface MonitorValues extends RunOptionValues {
   enabled: boolean;
@@ -170,22 +170,7 @@ const ListsFieldset: FC<{ lists: AcNamed[]; values: MonitorValues; errors: Field
       <input type="radio" name="scope" value="lists" id="scope-lists" checked={values.scope !== "all"} disabled={lists.length === 0} />
       <label for="scope-lists">New subscribers of these lists</label>
     </div>
-    {lists.length === 0 ? (
-      <p class="hint indent">This account has no lists.</p>
-    ) : (
-      <fieldset class="indent sub" id="f-listIds" aria-describedby={errors.listIds ? "f-listIds-error" : undefined}>
-        <legend class="visually-hidden">Lists</legend>
-        <FieldError name="listIds" error={errors.listIds} />
-        <div class="checklist">
-          {lists.map((l) => (
-            <div class="choice">
-              <input type="checkbox" name="listIds" value={l.id} id={`list-${l.id}`} checked={values.listIds.includes(l.id)} data-scope="lists" />
-              <label for={`list-${l.id}`}>{l.name || `List ${l.id}`}</label>
-            </div>
-          ))}
-        </div>
-      </fieldset>
-    )}
+    <ListChecklist lists={lists} chosen={values.listIds} error={errors.listIds} />
   </fieldset>
 );
 
