@@ -558,16 +558,7 @@ export function createAcClient(opts: AcClientOptions): AcClient {
 
     const total = Number(body.meta?.total);
     return {
-      contacts: body.contacts.map((c) => ({
-        id: c.id,
-        email: c.email,
-        firstName: c.firstName,
-        lastName: c.lastName,
-        bouncedHard: c.bounced_hard,
-        bouncedSoft: c.bounced_soft,
-        lists: listsOf(c.id),
-        ...(o.updatedAfter !== undefined ? { createdAt: c.cdate } : {}),
-      })),
+      contacts: body.contacts.map((c) => ({ ...contactOf(c, listsOf(c.id)), ...(o.updatedAfter !== undefined ? { createdAt: c.cdate } : {}) })),
       total: Number.isFinite(total) ? total : body.contacts.length,
       lastId: lastId === null ? null : String(lastId),
     };
@@ -766,17 +757,9 @@ export function createAcClient(opts: AcClientOptions): AcClient {
         const body = await read(oneContact, "GET", `/api/3/contacts/${contactId}`, { signal: o.signal });
         const c = body.contact;
         if (c.id !== contactId) throw new AcError("bad_response", "ActiveCampaign answered with another contact than the one asked for");
-        return {
-          id: c.id,
-          email: c.email,
-          firstName: c.firstName,
-          lastName: c.lastName,
-          bouncedHard: c.bounced_hard,
-          bouncedSoft: c.bounced_soft,
-          createdAt: c.cdate,
-          // Sideloaded as AC documents for this route; asked for on its own when left out.
-          lists: body.contactLists ? body.contactLists.filter((cl) => cl.contact === contactId).map((cl) => ({ listId: cl.list, status: cl.status })) : await getContactLists(contactId, o),
-        };
+        // Lists sideloaded as AC documents for this route; asked for on their own when left out.
+        const lists = body.contactLists ? body.contactLists.filter((cl) => cl.contact === contactId).map((cl) => ({ listId: cl.list, status: cl.status })) : await getContactLists(contactId, o);
+        return { ...contactOf(c, lists), createdAt: c.cdate };
       } catch (err) {
         if (err instanceof AcError && err.kind === "not_found") return null;
         throw err;
@@ -1039,3 +1022,11 @@ const oneContact = z.object({
   contactLists: z.array(contactListRow).optional(),
 });
 const webhookOf = (w: z.output<typeof webhookRow>): AcWebhook => ({ id: w.id, name: w.name, url: w.url, events: w.events, sources: w.sources, listId: w.listid || "0" });
+
+/** A contact row of AC's (its fields as parsed) as the client gives it out. */
+function contactOf(
+  c: { id: string; email: string; firstName: string; lastName: string; bounced_hard: boolean; bounced_soft: boolean },
+  lists: AcListMembership[],
+): AcContact {
+  return { id: c.id, email: c.email, firstName: c.firstName, lastName: c.lastName, bouncedHard: c.bounced_hard, bouncedSoft: c.bounced_soft, lists };
+}
