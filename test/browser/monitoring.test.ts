@@ -2,7 +2,7 @@ import { existsSync } from "node:fs";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { address, WORLD_ZONE } from "../support/world.ts";
-import { CHROMIUM, DESKTOP, launchChromium, PHONE, snap, startStack, type Stack, watchPage } from "./stack.ts";
+import { CHROMIUM, DESKTOP, launchChromium, PHONE, signUpAndConnect, snap, startStack, type Stack, watchPage } from "./stack.ts";
 
 /** Checking new contacts as they arrive (issue 18), as a marketer meets it in the dashboard. */
 
@@ -48,15 +48,7 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)("monitoring in the das
   const text = async (selector: string) => ((await page.locator(selector).first().textContent()) ?? "").replace(/\s+/g, " ").trim();
 
   it("a marketer turns monitoring on for one list, sees a new subscriber checked and unsubscribed, and turns it off", async () => {
-    await page.goto(url("/signup"));
-    await page.fill("#f-email", "monitor@example.com");
-    await page.fill("#f-password", PASSWORD);
-    await Promise.all([page.waitForURL(url("/?notice=welcome")), page.click("button:has-text('Create account')")]);
-    await page.goto(url("/connections/new"));
-    await page.fill("#f-apiUrl", stack.acServer.url);
-    await page.fill("#f-apiKey", KEY);
-    await Promise.all([page.waitForURL(/\/connections\/[^/]+\?notice=connected$/), page.click("button:has-text('Check and connect')")]);
-    const connectionId = new URL(page.url()).pathname.split("/").pop()!;
+    const connectionId = await signUpAndConnect(page, stack, { email: "monitor@example.com", password: PASSWORD, key: KEY });
 
     await Promise.all([page.waitForURL(url(`/connections/${connectionId}/monitoring`)), page.click("a:has-text('New contacts')")]);
     // The defaults, and what they do, before anything is saved.
