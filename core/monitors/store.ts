@@ -272,6 +272,16 @@ export function chargeForCheck(db: Db, clock: Clock, lease: MonitorLease, c: { e
     const row = holding(tx, lease);
     const m = tx.select().from(schema.monitors).where(eq(schema.monitors.id, row.monitorId)).get()!;
     const now = clock.now();
+    // An address charged for but never checked (the contact's e-mail changed before its check) is refunded before the new one is charged.
+    if (row.chargedEmail && lower(row.chargedEmail) !== lower(c.email) && lower(row.chargedEmail) !== lower(row.checkedEmail ?? "")) {
+      refundCredits(tx, clock, {
+        workspaceId: row.workspaceId,
+        amount: 1,
+        reason: `Monitoring ${c.connectionName}: refund, the address changed before it was checked`,
+        idempotencyKey: `${chargeKey(row.monitorId, row.contactId, row.chargedEmail)}:refund`,
+        groupKey: groupOf(row.monitorId, now),
+      });
+    }
     const charged = chargeCredits(tx, clock, {
       workspaceId: row.workspaceId,
       amount: 1,
