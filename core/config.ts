@@ -147,6 +147,10 @@ export const configSchema = z.object({
     .regex(/^[a-zA-Z]{3}$/, "must be a three-letter currency code such as usd or eur")
     .transform((c) => c.toLowerCase())
     .default("usd"),
+  /** Minutes between two catch-up sweeps of a monitored connection (issue 18). */
+  MONITOR_SWEEP_MINUTES: positiveInt.max(1440, "must be at most 1440 (a day)").default(15),
+  /** New contacts checked at once by one process, across every monitored connection. */
+  MONITOR_CONCURRENCY: positiveInt.max(256).default(16),
   SCHEDULE_GRACE_DAYS: z.coerce
     .number({ error: "must be a number" })
     .positive("must be above 0")

@@ -14,6 +14,7 @@ import { creditPages } from "./routes/credits.tsx";
 import { homePages } from "./routes/home.tsx";
 import { runPages } from "./routes/runs.tsx";
 import { schedulePages } from "./routes/schedules.tsx";
+import { monitoringPages } from "./routes/monitoring.tsx";
 import { tokenPages } from "./routes/tokens.tsx";
 import { settingsPages } from "./routes/settings.tsx";
 import { operatorPages } from "./routes/operator.tsx";
@@ -120,6 +121,7 @@ export function webRoutes(deps: Deps): Hono<AppEnv> {
   connectionPages(web, deps);
   runPages(web, deps);
   schedulePages(web, deps);
+  monitoringPages(web, deps);
   tokenPages(web, deps);
   settingsPages(web, deps);
   operatorPages(web, deps);

@@ -26,6 +26,16 @@ export interface NotificationData {
   changesFailed?: number;
   /** Paused for credits: how many more the rest of the run needs (an estimate). */
   creditsStillNeeded?: number;
+  /** Monitoring (issue 18): how many contacts wait; a digest's UTC day, its counts and its lines. */
+  waiting?: number;
+  day?: string;
+  counts?: Record<string, number>;
+  lines?: string[];
+}
+
+/** Records a monitoring notice (waiting for credits, webhook lost, a digest) once per `key`, in the caller's transaction. */
+export function recordMonitorNotice(tx: Db, e: { workspaceId: string; event: Extract<NotificationEvent, `monitor_${string}`>; key: string; data: NotificationData; now: number }): void {
+  insertNotification(tx, e);
 }
 
 function insertNotification(tx: Db, e: { workspaceId: string; event: NotificationEvent; key: string; data: NotificationData; now: number }): void {
@@ -218,6 +228,7 @@ export function messageOf(row: Pick<NotificationRow, "event" | "data">, base: st
   const name = d.connectionName;
   const runUrl = d.runId ? `${base}/runs/${d.runId}` : `${base}/`;
   const kind = d.scheduled ? "scheduled run" : "run";
+  const monitorUrl = d.connectionId ? `${base}/connections/${d.connectionId}/monitoring` : `${base}/`;
   switch (row.event as NotificationEvent) {
     case "run_needs_review":
       return {
@@ -261,6 +272,31 @@ export function messageOf(row: Pick<NotificationRow, "event" | "data">, base: st
         text: `ActiveCampaign refused the API key of ${name}. Runs and schedules of this account cannot go on until you paste the current key (ActiveCampaign: Settings → Developer).`,
         url: d.connectionId ? `${base}/connections/${d.connectionId}#replace-key` : runUrl,
       };
+    case "monitor_waiting_credits":
+      return {
+        subject: `New contacts wait for credits: ${name}`,
+        text: `${d.waiting ? `${n(d.waiting)} new contact(s)` : "New contacts"} of ${name} wait to be checked: the balance is empty. Add credits and they are checked at once (1 credit each); nothing is lost meanwhile.`,
+        url: monitorUrl,
+      };
+    case "monitor_webhook_lost":
+      return {
+        subject: `ActiveCampaign stopped calling Listwarden about new contacts of ${name}`,
+        text: `The webhook that tells Listwarden about new contacts of ${name} is no longer in ActiveCampaign (deleted, or deactivated). The sweep still finds new contacts every few minutes; register the webhook again to check them as they arrive.`,
+        url: monitorUrl,
+      };
+    case "monitor_digest": {
+      const c = d.counts ?? {};
+      const verdicts = ["deliverable", "risky", "undeliverable", "unknown"].map((s) => `${n(c[s])} ${s}`).join(", ");
+      const done = [c.unsubscribed ? `${n(c.unsubscribed)} unsubscribed` : null, c.deleted ? `${n(c.deleted)} deleted` : null, c.labelled ? `${n(c.labelled)} labelled` : null]
+        .filter(Boolean)
+        .join(", ");
+      const more = (c.checked ?? 0) > (d.lines?.length ?? 0) ? `\n…and ${n((c.checked ?? 0) - (d.lines?.length ?? 0))} more on the monitoring page.` : "";
+      return {
+        subject: `New contacts of ${name} on ${d.day}: ${n(c.checked)} checked`,
+        text: `On ${d.day} (UTC) Listwarden checked ${n(c.checked)} new contact(s) of ${name}: ${verdicts}. ${done ? `Done: ${done}.` : "Nothing was changed in ActiveCampaign."}${d.lines?.length ? `\n${d.lines.map((l) => `- ${l}`).join("\n")}` : ""}${more}`,
+        url: monitorUrl,
+      };
+    }
   }
 }
 
