@@ -24,7 +24,7 @@ export default {
   testRunner: "vitest",
   // Only the test files that exercise these modules (vitest.mutation.config.ts), not browsers,
   // the demo or the rate-limit timing test.
-  vitest: { configFile: "vitest.mutation.config.ts", related: false, pool: "forks" },
+  vitest: { configFile: "vitest.mutation.config.ts", related: false },
   // Each mutant runs only the tests that reached it in the first (dry) run.
   coverageAnalysis: "perTest",
   // Other work shares this machine's 2 cores.

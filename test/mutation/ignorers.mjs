@@ -45,4 +45,4 @@ class ErrorWordsIgnorer {
   }
 }
 
-export const strykerPlugins = [declareClassPlugin(PluginKind.Ignorer, "log-lines", LogIgnorer), declareClassPlugin(PluginKind.Ignorer, "error-words", ErrorWordsIgnorer)];
+export const strykerPlugins = [declareClassPlugin(PluginKind.Ignore, "log-lines", LogIgnorer), declareClassPlugin(PluginKind.Ignore, "error-words", ErrorWordsIgnorer)];
