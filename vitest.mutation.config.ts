@@ -35,6 +35,7 @@ const ALL = [
   "test/run-engine.test.ts",
   "test/runs.test.ts",
   "test/runs-resilience.test.ts",
+  "test/safety-rules.test.ts",
   // the verification classifier
   "test/verify-rules.test.ts",
   "test/verify-providers.test.ts",
