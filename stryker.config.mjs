@@ -1,6 +1,6 @@
 // Mutation testing of the safety-critical code (issue 20): `npm run mutation`. Not part of
-// `npm test` or CI: a full run takes hours on 2 cores; an incremental one, minutes. README,
-// "Mutation testing", says when to run it.
+// `npm test` or CI: a full run takes hours on 2 cores; an incremental one, minutes. docs/testing.md
+// says when to run it and how to read it.
 import { readFileSync } from "node:fs";
 
 /**

@@ -45,8 +45,8 @@ const ALL = [
 
 /**
  * `MUTATION_TESTS=test/runs.test.ts,test/credits.test.ts npm run mutation -- --mutate …` runs
- * fewer test files against each mutant: a scoped run on a busy machine (README, "Mutation
- * testing"). Unset: all of the above.
+ * fewer test files against each mutant: a scoped run on a busy machine (docs/testing.md).
+ * Unset: all of the above.
  */
 const only = process.env.MUTATION_TESTS?.split(",").map((f) => f.trim()).filter(Boolean);
 
