@@ -30,8 +30,10 @@ const ALL = [
   // credits, the run store and stages
   "test/credits.test.ts",
   "test/credits-ledger.test.ts",
+  "test/credits-rules.test.ts",
   "test/credits-topup.test.ts",
   "test/labels.test.ts",
+  "test/plan-rules.test.ts",
   "test/run-engine.test.ts",
   "test/runs.test.ts",
   "test/runs-resilience.test.ts",
