@@ -120,7 +120,7 @@ describe("CSV cells are safe from formula injection", () => {
   it("prefixes a cell a spreadsheet would read as a formula, and only such a cell", () => {
     const formulas = ["=1+1", "+1", "-1", "@SUM(A1)", "  =cmd", "\u0000=x", "\u001f+x", "\t1", "\r1", "\n1", "\t", "="];
     for (const cell of formulas) expect(neutralizeCell(cell), JSON.stringify(cell)).toBe(`'${cell}`);
-    const plain = ["", "plain", "a=b", "1-2", "x@example.com", "first name", " a", "'=already"];
+    const plain = ["", "plain", "a=b", "1-2", "x@example.com", "first name", " a", "'=already", "a\tb", "line 1\nline 2", "a\r"];
     for (const cell of plain) expect(neutralizeCell(cell), JSON.stringify(cell)).toBe(cell);
   });
 
