@@ -4,7 +4,7 @@ import { sqliteAttemptStore, type AttemptStore, type PlanRule } from "../core/ru
 import type { RunRow } from "../core/runs/store.ts";
 import type { RunActions } from "../core/domain/scope-actions.ts";
 import type { RunContext } from "../worker/runs/context.ts";
-import { planRule, planRun } from "../worker/runs/plan.ts";
+import { labelRule, planRule, planRun } from "../worker/runs/plan.ts";
 import { createRunHarness } from "./support/runs.ts";
 import { address } from "./support/world.ts";
 
@@ -76,6 +76,13 @@ describe("planRun", () => {
     expect(none.moves).toEqual([{ to: "completed", values: expect.objectContaining({ planReady: true }) }]);
   });
 
+  it("a plan that unsubscribes and labels says both", async () => {
+    const labelling: RunActions = { ...NO_ACTIONS, label: { statuses: ["risky"], fieldName: "Listwarden", reasonFieldName: null, tagPrefix: null, runAutomations: false } };
+    const f = fakeStore({ chunks: [], contacts: 9, destructive: 3, labelled: 2, actions: labelling });
+    await planRun(f.ctx);
+    expect(f.moves[0]!.values.statusReason).toBe("Review the plan: 3 contact(s) would be unsubscribed or deleted, 2 labelled in ActiveCampaign");
+  });
+
   it("a scheduled run applies by itself at exactly its hold threshold, and holds one contact above it", async () => {
     const at = fakeStore({ chunks: [], contacts: 10, destructive: 3, autoApply: true, holdThreshold: 0.3 });
     await expect(planRun(at.ctx)).resolves.toBe("applying");
@@ -95,6 +102,24 @@ describe("planRun", () => {
     await expect(planRun(f.ctx)).resolves.toBe("awaiting_review");
     expect(f.calls).toEqual([]);
     expect(f.moves).toEqual([]);
+  });
+});
+
+describe("labelRule", () => {
+  it("labels by status unless a reason's override says otherwise; an override that only changes the action leaves the label to its status", () => {
+    const label = { statuses: ["risky" as const], fieldName: "Listwarden", reasonFieldName: null, tagPrefix: null, runAutomations: false };
+    const rule = labelRule({ ...NO_ACTIONS, overrides: [{ reason: "disposable", action: "delete" }, { reason: "role_account", label: false }], label });
+    expect(rule).toEqual({
+      cases: [
+        { reason: "role_account", label: false },
+        { status: "deliverable", label: false },
+        { status: "risky", label: true },
+        { status: "undeliverable", label: false },
+        { status: "unknown", label: false },
+      ],
+      withReason: false,
+    });
+    expect(labelRule({ ...NO_ACTIONS, label: { ...label, reasonFieldName: "Listwarden reason" } }).withReason).toBe(true);
   });
 });
 
