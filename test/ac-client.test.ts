@@ -407,7 +407,7 @@ describe("AC client: writes", () => {
     const { client, fake } = setup();
     const list = fake.addList("Customers");
     const contact = fake.addContact({ email: "a@example.com", lists: { [list]: 1 } });
-    await client.unsubscribe(contact, list);
+    await expect(client.unsubscribe(contact, list)).resolves.toEqual({ contactGone: false });
     expect(fake.requests[0]).toMatchObject({
       method: "POST",
       path: "/api/3/contactLists",

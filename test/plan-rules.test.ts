@@ -1,0 +1,155 @@
+import { setupServer } from "msw/node";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { sqliteAttemptStore, type AttemptStore } from "../core/runs/attempt.ts";
+import { labelRule, planRule, type PlanRule } from "../core/runs/planning.ts";
+import type { RunRow } from "../core/runs/store.ts";
+import type { RunActions } from "../core/domain/scope-actions.ts";
+import type { RunContext } from "../worker/runs/context.ts";
+import { planRun } from "../worker/runs/plan.ts";
+import { createRunHarness } from "./support/runs.ts";
+import { address } from "./support/world.ts";
+
+// The plan stage's own decisions (issue 20, mutation testing): every chunk is planned, not only
+// the first; the hold threshold's edge; a plan of labels alone is reviewed, not completed.
+
+const server = setupServer();
+beforeAll(() => server.listen({ onUnhandledRequest: "error" }));
+afterEach(() => server.resetHandlers());
+afterAll(() => server.close());
+
+const NO_ACTIONS: RunActions = { deliverable: "keep", risky: "keep", undeliverable: "unsubscribe", unknown: "keep", overrides: [] };
+
+/**
+ * A store that answers planRun as the SQLite one would for a run of `chunks` chunks, and
+ * records what planRun asked of it.
+ */
+function fakeStore(o: { chunks: number[]; contacts: number; destructive: number; labelled?: number; autoApply?: boolean; holdThreshold?: number | null; actions?: RunActions }) {
+  const calls: string[] = [];
+  const moves: { to: string; values: Record<string, unknown> }[] = [];
+  const walk = (kind: string) => (after: number) => {
+    calls.push(`${kind} after ${after}`);
+    const next = o.chunks.find((last) => last > after);
+    return { last: next ?? null };
+  };
+  const run = {
+    planReady: false,
+    status: "running",
+    actions: JSON.stringify(o.actions ?? NO_ACTIONS),
+    scope: JSON.stringify({ kind: "all" }),
+    autoApply: o.autoApply ?? false,
+    holdThreshold: o.holdThreshold ?? null,
+  } as unknown as RunRow;
+  const store = {
+    run: () => run,
+    planChunk: walk("plan"),
+    planLabelChunk: walk("label"),
+    // Every destructive contact is an unsubscribe here: the sentence's wording is reviewReason's (planning tests).
+    planSummary: () => ({ contacts: o.contacts, destructive: o.destructive, unsubscribeContacts: o.destructive, deleteContacts: 0, labelled: o.labelled ?? 0 }),
+    move: (to: string, values: Record<string, unknown> = {}) => {
+      moves.push({ to, values });
+      return run;
+    },
+  } as unknown as AttemptStore;
+  const events: unknown[] = [];
+  const ctx = { runId: "run_1", store, signal: new AbortController().signal, clock: { now: () => 1_000 }, emit: (e: unknown) => events.push(e) } as unknown as RunContext;
+  return { ctx, calls, moves, events };
+}
+
+describe("planRun", () => {
+  it("plans every chunk until the store says there is no more, each from where the last ended", async () => {
+    const f = fakeStore({ chunks: [5, 9, 14], contacts: 14, destructive: 3 });
+    await expect(planRun(f.ctx)).resolves.toBe("awaiting_review");
+    expect(f.calls).toEqual(["plan after -1", "plan after 5", "plan after 9", "plan after 14"]);
+    expect(f.moves).toEqual([{ to: "awaiting_review", values: expect.objectContaining({ planReady: true, statusReason: "Review the plan: approving would unsubscribe 3 contacts" }) }]);
+    expect(f.events).toEqual([{ type: "planned", runId: "run_1", status: "awaiting_review" }]);
+  });
+
+  it("labels are planned in chunks too, only when some contact is to be labelled, and a plan of labels alone is reviewed", async () => {
+    const labelling: RunActions = { ...NO_ACTIONS, undeliverable: "keep", label: { statuses: ["undeliverable"], fieldName: "Listwarden", reasonFieldName: null, tagPrefix: null, runAutomations: false } };
+    const f = fakeStore({ chunks: [5, 9], contacts: 9, destructive: 0, labelled: 2, actions: labelling });
+    await expect(planRun(f.ctx)).resolves.toBe("awaiting_review");
+    expect(f.calls).toEqual(["plan after -1", "plan after 5", "plan after 9", "label after -1", "label after 5", "label after 9"]);
+    expect(f.moves[0]!.values.statusReason).toBe("Review the plan: approving would label 2 contacts in ActiveCampaign");
+
+    const none = fakeStore({ chunks: [5], contacts: 5, destructive: 0 });
+    await expect(planRun(none.ctx)).resolves.toBe("completed");
+    expect(none.calls).toEqual(["plan after -1", "plan after 5"]);
+    expect(none.moves).toEqual([{ to: "completed", values: expect.objectContaining({ planReady: true }) }]);
+  });
+
+  it("a plan that unsubscribes and labels says both", async () => {
+    const labelling: RunActions = { ...NO_ACTIONS, label: { statuses: ["risky"], fieldName: "Listwarden", reasonFieldName: null, tagPrefix: null, runAutomations: false } };
+    const f = fakeStore({ chunks: [], contacts: 9, destructive: 3, labelled: 2, actions: labelling });
+    await planRun(f.ctx);
+    expect(f.moves[0]!.values.statusReason).toBe("Review the plan: approving would unsubscribe 3 contacts, label 2 contacts in ActiveCampaign");
+  });
+
+  it("a scheduled run applies by itself at exactly its hold threshold, and holds one contact above it", async () => {
+    const at = fakeStore({ chunks: [], contacts: 10, destructive: 3, autoApply: true, holdThreshold: 0.3 });
+    await expect(planRun(at.ctx)).resolves.toBe("applying");
+    expect(at.moves).toEqual([{ to: "applying", values: expect.objectContaining({ planReady: true, approvedAt: new Date(1_000) }) }]);
+    const above = fakeStore({ chunks: [], contacts: 10, destructive: 4, autoApply: true, holdThreshold: 0.3 });
+    await expect(planRun(above.ctx)).resolves.toBe("awaiting_review");
+    expect(above.moves[0]!.values.statusReason).toBe("Held for review: 40.0% of contacts would be unsubscribed or deleted, above this schedule's 30% limit");
+    // Without a threshold of its own, the default 30%.
+    await expect(planRun(fakeStore({ chunks: [], contacts: 10, destructive: 3, autoApply: true }).ctx)).resolves.toBe("applying");
+    await expect(planRun(fakeStore({ chunks: [], contacts: 10, destructive: 4, autoApply: true }).ctx)).resolves.toBe("awaiting_review");
+  });
+
+  it("a run planned already is not planned again", async () => {
+    const f = fakeStore({ chunks: [5], contacts: 5, destructive: 1 });
+    (f.ctx.store.run() as { planReady: boolean; status: string }).planReady = true;
+    (f.ctx.store.run() as { planReady: boolean; status: string }).status = "awaiting_review";
+    await expect(planRun(f.ctx)).resolves.toBe("awaiting_review");
+    expect(f.calls).toEqual([]);
+    expect(f.moves).toEqual([]);
+  });
+});
+
+describe("labelRule", () => {
+  it("labels by status unless a reason's override says otherwise; an override that only changes the action leaves the label to its status", () => {
+    const label = { statuses: ["risky" as const], fieldName: "Listwarden", reasonFieldName: null, tagPrefix: null, runAutomations: false };
+    const rule = labelRule({ ...NO_ACTIONS, overrides: [{ reason: "disposable", action: "delete" }, { reason: "role_account", label: false }], label });
+    expect(rule).toEqual({
+      cases: [
+        { reason: "role_account", label: false },
+        { status: "deliverable", label: false },
+        { status: "risky", label: true },
+        { status: "undeliverable", label: false },
+        { status: "unknown", label: false },
+      ],
+      withReason: false,
+    });
+    expect(labelRule({ ...NO_ACTIONS, label: { ...label, reasonFieldName: "Listwarden reason" } }).withReason).toBe(true);
+  });
+});
+
+describe("the store's planChunk", () => {
+  it("returns the last contact of each chunk, then null, and plans the same actions in chunks of one as in one chunk", async () => {
+    const h = await createRunHarness(server);
+    const list = h.fake.addList("L");
+    for (let i = 0; i < 4; i++) h.fake.addContact({ email: address(i % 2 ? "noMail" : "deliverable", `c${i}`), lists: { [list]: 1 } });
+    const run = await h.startRun({ scope: { kind: "all" } });
+    await h.worker().drain();
+    const db = h.t.db.$client;
+    const planned = () => db.prepare("SELECT contact_id, kind, list_id FROM run_actions WHERE run_id = ? ORDER BY contact_id").all(run.id);
+    const whole = planned();
+    expect(whole).toHaveLength(2);
+
+    db.prepare("DELETE FROM run_actions WHERE run_id = ?").run(run.id);
+    db.prepare("UPDATE runs SET lease_token = 'test', lease_owner = 'test' WHERE id = ?").run(run.id);
+    const store = sqliteAttemptStore(h.t.db, h.clock, { runId: run.id, owner: "test", token: "test" });
+    const rule: PlanRule = planRule(NO_ACTIONS, { kind: "all" });
+    const ids = (db.prepare("SELECT contact_id AS id FROM run_contacts WHERE run_id = ? ORDER BY contact_id").all(run.id) as { id: number }[]).map((r) => r.id);
+    const lasts: (number | null)[] = [];
+    for (let after = -1; ; ) {
+      const { last } = store.planChunk(after, 1, rule);
+      lasts.push(last);
+      if (last === null) break;
+      after = last;
+    }
+    expect(lasts).toEqual([...ids, null]);
+    expect(planned()).toEqual(whole);
+    await h.close();
+  });
+});
