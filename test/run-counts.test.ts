@@ -169,6 +169,29 @@ describe("one set of numbers (issue 14)", () => {
     expect(html).not.toMatch(/>Deliverable<span class="bar-help">/);
     await h.close();
   });
+
+  it("after failed changes are sent again, the failures per kind and per list count only those that failed again", async () => {
+    const h = await createRunHarness(server);
+    const list = h.fake.addList("L");
+    for (const n of ["a", "b"]) h.fake.addContact({ email: address("noMail", n), lists: { [list]: 1 } });
+    const run = await h.startRun({ scope: { kind: "lists", listIds: [list] } });
+    await h.worker().drain();
+    const refuse = (n: number) => h.fake.failNext(n, { status: 400, body: { errors: [{ title: "No" }] } }, (r) => r.method === "POST" && r.path === "/api/3/contactLists");
+    refuse(2);
+    await h.t.request("POST", `/api/runs/${run.id}/approve`, { as: h.user, body: {} });
+    await h.worker().drain();
+    const first = await h.getRun(run.id);
+    expect(first.progress.failed).toBe(2);
+    expect(first.progress.byKind.unsubscribe).toMatchObject({ done: 0, failed: 2 });
+    refuse(1);
+    expect((await h.t.request("POST", `/api/runs/${run.id}/retry`, { as: h.user, body: {} })).status).toBe(200);
+    await h.worker().drain();
+    const v = await h.getRun(run.id);
+    expect(v.progress.failed).toBe(1);
+    expect(v.progress.byKind.unsubscribe).toMatchObject({ done: 1, failed: 1 });
+    expect(v.plan!.perList[0]!.unsubscribe).toMatchObject({ done: 1, failed: 1 });
+    await h.close();
+  });
 });
 
 export type { RunView };

@@ -1,9 +1,10 @@
 import { and, asc, eq, isNull, lt, lte, notInArray, or, sql } from "drizzle-orm";
-import { schema, transaction, type Db } from "../../db/index.ts";
+import { schema, statement, transaction, type Db } from "../../db/index.ts";
 import { newId } from "../../db/ids.ts";
 import type { Clock } from "../lib/clock.ts";
 import { canMove, CLAIMABLE, isClaimable, type RunStatus } from "../domain/run-status.ts";
 import { balanceOf, refundCredits } from "../services/credits.ts";
+import { listKey } from "./planning.ts";
 import { recordRunMove } from "../services/notifications.ts";
 
 /**
@@ -135,11 +136,20 @@ export function cancelRunRow(tx: Db, clock: Clock, run: RunRow): RunRow {
  * still to write (issue 17), which also need the run to apply again.
  */
 export function reopenActions(tx: Db, clock: Clock, run: RunRow, labelsLeft = 0): number | null {
-  const reopened = tx
-    .update(schema.runActions)
-    .set({ state: "pending", nextAttemptAt: null, updatedAt: new Date(clock.now()) })
-    .where(and(eq(schema.runActions.runId, run.id), eq(schema.runActions.state, "failed")))
-    .run().changes;
+  const rows = statement(
+    tx,
+    "UPDATE run_actions SET state = 'pending', next_attempt_at = NULL, updated_at = ? WHERE run_id = ? AND state = 'failed' RETURNING contact_id, kind, list_id",
+  ).all(clock.now(), run.id) as { contact_id: number; kind: "unsubscribe" | "delete"; list_id: number }[];
+  const reopened = rows.length;
+  // The failures counted per kind and per list (as saveActionOutcomes counted them) are undone
+  // with the rows, so a change that fails again is counted once, not once per attempt.
+  const uncount = statement(tx, "UPDATE run_counts SET n = max(n - 1, 0) WHERE run_id = ? AND kind = ? AND key = ?");
+  const listsOf = statement(tx, "SELECT list_id FROM run_memberships WHERE run_id = ? AND contact_id = ?");
+  for (const row of rows) {
+    uncount.run(run.id, "failed", row.kind);
+    const lists = row.kind === "unsubscribe" ? [row.list_id] : (listsOf.all(run.id, row.contact_id) as { list_id: number }[]).map((m) => m.list_id);
+    for (const listId of lists) uncount.run(run.id, "list", listKey(listId, "failed"));
+  }
   if (run.actionsPlanned - run.actionsDone === 0 && labelsLeft === 0) return null;
   moveRun(tx, run, "applying", {
     statusReason: null,
