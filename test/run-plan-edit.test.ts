@@ -87,4 +87,41 @@ describe("an editable plan at review (issue 14)", () => {
     expect((await patch({ statuses: { risky: "keep" } })).status).toBe(409);
     await h.close();
   });
+
+  it("approves only the plan the approver was shown: after an edit, an approval of the earlier revision is refused, by the API and by the page's form", async () => {
+    const h = await createRunHarness(server);
+    const news = h.fake.addList("Newsletter");
+    const temp = h.fake.addContact({ email: address("disposable", "dee"), lists: { [news]: ACTIVE } });
+    const nomail = h.fake.addContact({ email: address("noMail", "bob"), lists: { [news]: ACTIVE } });
+    const run = await h.startRun({ scope: { kind: "lists", listIds: [news] }, actions: { undeliverable: "unsubscribe" } });
+    await h.worker().drain();
+    const shown = (await h.getRun(run.id)).plan!;
+    expect(shown).toMatchObject({ revision: 0, delete: { contacts: 0 } });
+    // Someone else (another tab, a teammate) turns risky into delete.
+    expect((await h.t.request("PATCH", `/api/runs/${run.id}/plan`, { as: h.user, body: { statuses: { risky: "delete" } } })).status).toBe(200);
+    expect((await h.getRun(run.id)).plan).toMatchObject({ revision: 1, delete: { contacts: 1 } });
+
+    const stale = await h.t.request("POST", `/api/runs/${run.id}/approve`, { as: h.user, body: { confirmDelete: true, planRevision: shown.revision } });
+    expect(stale.status).toBe(409);
+    expect(((await stale.json()) as { error: { field: string } }).error.field).toBe("planRevision");
+    const page = await h.t.request("POST", `/runs/${run.id}/approve`, {
+      as: h.user,
+      body: new URLSearchParams({ confirmDelete: "on", planRevision: String(shown.revision) }).toString(),
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+    });
+    expect(page.status).toBe(409);
+    const html = await page.text();
+    expect(html).toContain("The plan was changed after you looked at it");
+    // The page now shows the edited plan, and its form carries that plan's revision.
+    expect(html).toContain('name="planRevision" value="1"');
+    await h.worker().drain();
+    expect((await h.getRun(run.id)).status).toBe("awaiting_review");
+    expect(h.fake.requests.filter((r) => r.method !== "GET")).toHaveLength(0);
+
+    expect((await h.t.request("POST", `/api/runs/${run.id}/approve`, { as: h.user, body: { confirmDelete: true, planRevision: 1 } })).status).toBe(200);
+    await h.worker().drain();
+    expect(h.fake.contacts.has(temp)).toBe(false);
+    expect(h.fake.listStatus(nomail, news)).toBe(UNSUBSCRIBED);
+    await h.close();
+  });
 });

@@ -47,6 +47,8 @@ export function editPlan(deps: Deps, { ctx, id, edit }: { ctx: Pick<Principal, "
       for (const c of edit.include ?? []) mark.run(0, id, c);
     }
     replan(tx, deps.clock.now(), run.id, actions, JSON.parse(run.scope) as RunScope);
+    // A new revision: an approval of the plan as it was before this edit is refused.
+    statement(tx, "INSERT INTO run_counts (run_id, kind, key, n) VALUES (?, 'edit', 'revision', 1) ON CONFLICT (run_id, kind, key) DO UPDATE SET n = n + 1").run(run.id);
   });
   deps.logger.info({ runId: id }, "run plan changed at review");
   return getRun(deps, { ctx, id });

@@ -132,11 +132,19 @@ function refused(err: unknown, what: string): never {
 /**
  * Approves the reviewed plan; deletes need `confirmDelete: true`, and a plan that unsubscribes
  * or deletes more than the run's threshold of its contacts needs that number of contacts as
- * `confirmCount` (the anomaly guard, issue 14). The worker then applies it.
+ * `confirmCount` (the anomaly guard, issue 14). `planRevision`, when given, is the plan's revision
+ * the approver was shown: an approval of a plan edited since (another tab, a teammate) is
+ * refused, so the confirmations always speak of the plan that is applied. The worker then applies it.
  */
 export function approveRun(
   deps: Deps,
-  { ctx, id, confirmDelete, confirmCount }: { ctx: Pick<Principal, "workspaceId">; id: string; confirmDelete: boolean; confirmCount?: number | null },
+  {
+    ctx,
+    id,
+    confirmDelete,
+    confirmCount,
+    planRevision,
+  }: { ctx: Pick<Principal, "workspaceId">; id: string; confirmDelete: boolean; confirmCount?: number | null; planRevision?: number | null },
 ): RunView {
   transaction(deps.db, (tx) => {
     const run = getRunRow(tx, { workspaceId: ctx.workspaceId, id });
@@ -144,6 +152,12 @@ export function approveRun(
     if (run.status !== "awaiting_review") refused(new RunMoveRefused(id, run.status, "applying"), "only a run awaiting review can be approved");
     if (!run.connectionId) {
       throw new AppError("conflict", "The ActiveCampaign connection of this run was deleted; nothing can be applied. Cancel the run, or connect the account again and start a new run");
+    }
+    if (planRevision !== undefined && planRevision !== null) {
+      const current = countsOf(tx, id, "edit").revision ?? 0;
+      if (planRevision !== current) {
+        throw new AppError("conflict", "The plan was changed after you looked at it (in another tab, or by a teammate); nothing was applied. Look at the review again, then approve", "planRevision");
+      }
     }
     const deletes = tx
       .select({ n: sql<number>`count(*)` })
@@ -297,6 +311,8 @@ export interface RunPlanView {
   excluded: number;
   /** Labels in ActiveCampaign: not destructive, shown and counted. `byValue`: contacts per status word written. */
   label: { contacts: number; byValue: Record<string, number> };
+  /** Raised by each edit at review: an approval that names the revision it was shown is refused when the plan changed since. */
+  revision: number;
   /** A plan that unsubscribes or deletes more than `threshold` of the contacts checked needs `confirmCount` (the number `count`) to be approved. */
   anomaly: { threshold: number; share: number; count: number; needsConfirmation: boolean };
   /** Results and changes per list (the chosen lists, or every list of the contacts checked). */
@@ -467,6 +483,7 @@ export function planView(db: Db, run: RunRow): RunPlanView {
     nothingToDo,
     excluded: totals.excluded ?? 0,
     label: { contacts: Object.values(byLabel).reduce((a, b) => a + b, 0), byValue: byLabel },
+    revision: countsOf(db, runId, "edit").revision ?? 0,
     anomaly: {
       threshold,
       share: contacts ? destructive / contacts : 0,

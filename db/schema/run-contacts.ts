@@ -65,7 +65,9 @@ export const runMemberships = sqliteTable(
  * already current); "done" and "failed" the changes sent per kind (unsubscribe, delete);
  * "list" the results and changes per list, keyed `<listId>:<what>` (core/runs/planning.ts).
  */
-export const COUNT_KINDS = ["status", "reason", "action", "plan", "label", "label_done", "done", "failed", "list"] as const;
+// "edit": the plan's revision at review (key "revision"), raised by each edit, so an approval
+// can say which plan it approves.
+export const COUNT_KINDS = ["status", "reason", "action", "plan", "label", "label_done", "done", "failed", "list", "edit"] as const;
 
 /**
  * Counts of a run's contacts per status, reason and planned action, and the plan's totals,

@@ -14,8 +14,10 @@ const list: AppRouteHandler<typeof routes.list> = (c) => {
 
 const get: AppRouteHandler<typeof routes.get> = (c) => c.json(getRun(c.var.deps, { ctx: principal(c), id: c.req.valid("param").id }), 200);
 
-const approve: AppRouteHandler<typeof routes.approve> = (c) =>
-  c.json(approveRun(c.var.deps, { ctx: principal(c), id: c.req.valid("param").id, confirmDelete: c.req.valid("json").confirmDelete, confirmCount: c.req.valid("json").confirmCount ?? null }), 200);
+const approve: AppRouteHandler<typeof routes.approve> = (c) => {
+  const { confirmDelete, confirmCount, planRevision } = c.req.valid("json");
+  return c.json(approveRun(c.var.deps, { ctx: principal(c), id: c.req.valid("param").id, confirmDelete, confirmCount: confirmCount ?? null, planRevision: planRevision ?? null }), 200);
+};
 
 const cancel: AppRouteHandler<typeof routes.cancel> = (c) => c.json(cancelRun(c.var.deps, { ctx: principal(c), id: c.req.valid("param").id }), 200);
 

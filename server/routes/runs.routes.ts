@@ -46,6 +46,7 @@ export const RunPlan = z
     label: z
       .object({ contacts: count, byValue: counts.openapi({ description: "Contacts per status word written (deliverable, risky, undeliverable, unknown)" }) })
       .openapi({ description: "Contacts labelled in ActiveCampaign: not destructive, shown and counted" }),
+    revision: count.openapi({ description: "Raised by each edit of the plan at review; send it as `planRevision` to approve exactly the plan you looked at" }),
     anomaly: z
       .object({ threshold: z.number(), share: z.number(), count, needsConfirmation: z.boolean() })
       .openapi({ description: "A plan that unsubscribes or deletes more than `threshold` (a share) of the contacts checked needs `confirmCount` equal to `count` to be approved" }),
@@ -207,6 +208,12 @@ const ApproveBody = z
       .min(0, "must be 0 or more")
       .optional()
       .openapi({ description: "Needed when `plan.anomaly.needsConfirmation`: the number of contacts the plan unsubscribes or deletes (`plan.anomaly.count`)" }),
+    planRevision: z
+      .number({ error: "must be a whole number" })
+      .int("must be a whole number")
+      .min(0, "must be 0 or more")
+      .optional()
+      .openapi({ description: "The `plan.revision` the approver was shown: when the plan was edited since, the approval is refused (409) and nothing is applied. Leave it out to approve the plan as it is now" }),
   })
   .strict()
   .default({ confirmDelete: false });

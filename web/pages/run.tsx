@@ -730,6 +730,7 @@ const Review: FC<{ run: RunView; listName: (id: number | string) => string; erro
       <div id="decision" class="decision">
       <form method="post" action={`/runs/${run.id}/approve`} class="stack approve-form">
         <CsrfField token={csrfToken} />
+        <input type="hidden" name="planRevision" value={String(plan.revision)} />
         {anomaly.needsConfirmation ? (
           <TextField
             name="confirmCount"

@@ -36,6 +36,11 @@ function runErrors(err: unknown): FieldErrors {
   const errors = errorsFromAppError(err);
   if (errors.confirmDelete) errors.confirmDelete = "Tick the box to confirm the deletes, or cancel the run.";
   if (errors.confirmCount) errors.confirmCount = "Type the number of contacts this plan unsubscribes or deletes, or change the plan or cancel the run.";
+  // Not a field of the form: the page says it above the plan, which now shows the edited one.
+  if (errors.planRevision) {
+    errors._form = errors.planRevision;
+    delete errors.planRevision;
+  }
   return errors;
 }
 
@@ -104,7 +109,10 @@ export function runPages(web: Hono<AppEnv>, deps: Deps): void {
     // The number typed (separators allowed: "1,204"); anything else matches no plan.
     const typed = str(body.confirmCount)?.replace(/[\s,.']/g, "") ?? "";
     const confirmCount = /^\d{1,12}$/.test(typed) ? Number(typed) : null;
-    return onRun(c, (ctx, id) => approveRun(deps, { ctx, id, confirmDelete, confirmCount }), "approved");
+    // The revision of the plan the page showed: a plan edited since is not approved unseen.
+    const revision = str(body.planRevision) ?? "";
+    const planRevision = /^\d{1,9}$/.test(revision) ? Number(revision) : -1;
+    return onRun(c, (ctx, id) => approveRun(deps, { ctx, id, confirmDelete, confirmCount, planRevision }), "approved");
   });
 
   // After a cancel, the run's own status says it was cancelled and that nothing changed.
