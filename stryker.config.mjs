@@ -95,6 +95,13 @@ export default {
     span("core/services/reports.ts", "export function actionResult(", "interface LabelRow"),
     span("core/services/reports.ts", "const FORMULA_START", "export function reportSummary("),
     "core/services/credits-csv.ts",
+    // The plan edited at review: exclusions, overrides, planning again, the revision an approval names.
+    span("core/services/plan.ts", "export function editPlan(", "// ---- the contacts of a run"),
+    // Monitoring (issue 18) changes contacts without a review: the webhook's secret, the queue
+    // of new contacts (claims, requeues, charges), and the change planned for each.
+    span("core/services/monitors.ts", "export function authenticateHook(", "/** Records an authenticated delivery"),
+    "core/monitors/store.ts",
+    span("worker/monitor/check.ts", "function planFor(", "/** Sends the check's open changes in order"),
     // The verification classifier: SMTP replies, and the evidence combined into a result.
     "verify/classify.ts",
     span("verify/taxonomy.ts", "export function strongestReason("),

@@ -38,6 +38,11 @@ const ALL = [
   "test/runs.test.ts",
   "test/runs-resilience.test.ts",
   "test/safety-rules.test.ts",
+  // the plan edited at review, monitoring new contacts
+  "test/run-plan-edit.test.ts",
+  "test/run-counts.test.ts",
+  "test/monitoring.test.ts",
+  "test/security/webhooks.test.ts",
   // the verification classifier
   "test/verify-rules.test.ts",
   "test/verify-providers.test.ts",
