@@ -83,6 +83,8 @@ export const configSchema = z.object({
     .pipe(z.array(socksProxy)),
   SMTP_PROXY_CONCURRENCY: positiveInt.max(100).default(4),
   SMTP_PROVIDER_RULES_FILE: z.string().min(1).optional(),
+  UPLOAD_MAX_MB: positiveInt.max(1024, "must be at most 1024").default(50),
+  UPLOAD_RETENTION_DAYS: positiveInt.max(3650).default(30),
   WORKER: onOff.default(true),
   WORKER_CONCURRENCY: positiveInt.max(256).default(8),
   SCHEDULE_GRACE_DAYS: z.coerce

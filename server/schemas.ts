@@ -28,6 +28,11 @@ export const ScopeView = z
   ])
   .openapi("Scope", { description: "Which contacts a run reads: all, those on some lists, or those with a tag (ActiveCampaign ids)" });
 
+/** A run's scope: an ActiveCampaign scope, or the upload it verifies (issue 19). */
+export const RunScopeView = z
+  .union([ScopeView, z.object({ kind: z.literal("upload"), uploadId: z.string() }).openapi("UploadScope", { description: "A run that verifies an uploaded file (see /uploads)" })])
+  .openapi("RunScope");
+
 export const ActionsView = z
   .object({
     deliverable: Action,

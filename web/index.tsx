@@ -5,6 +5,7 @@ import type { Deps } from "../core/deps.ts";
 import type { AppEnv } from "../server/env.ts";
 import { AppError, notFound } from "../core/errors.ts";
 import { csrfProtection, identify } from "../server/middleware/auth.ts";
+import { exceptFileUploads } from "../server/middleware/body.ts";
 import { assets, isAssetName } from "./assets.ts";
 import { ErrorPage } from "./pages/error.tsx";
 import { redirectToLogin, render } from "./render.tsx";
@@ -102,7 +103,7 @@ export function webRoutes(deps: Deps): Hono<AppEnv> {
 
   web.onError(errorPage(deps));
 
-  web.use("*", onPages(formSizeLimit), onPages(identify), onPages(csrfProtection), onPages(pageHeaders));
+  web.use("*", onPages(exceptFileUploads(formSizeLimit)), onPages(identify), onPages(csrfProtection), onPages(pageHeaders));
 
   web.get("/static/:name", (c) => {
     const name = c.req.param("name");

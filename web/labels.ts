@@ -1,5 +1,5 @@
 import type { LedgerKind, OccurrenceState, RunStatus } from "../db/schema/index.ts";
-import type { RunActions, RunScope } from "../core/domain/scope-actions.ts";
+import type { RunActions, RunScope, UploadScope } from "../core/domain/scope-actions.ts";
 import { VERIFICATION_STATUSES, type VerificationReason, type VerificationStatus } from "../verify/taxonomy.ts";
 
 /** The words the dashboard uses for each run status: a short badge and a sentence. */
@@ -88,8 +88,9 @@ export function isKeyRefused(lastErrorCode: string | null): boolean {
 export const LEDGER_LABELS: Record<LedgerKind, string> = { grant: "Added", charge: "Charged", refund: "Refunded" };
 
 /** "2 lists", "Tag 4", "All contacts"; with names when they are known. */
-export function scopeWords(scope: RunScope, names?: { lists?: Map<string, string>; tags?: Map<string, string> }): string {
+export function scopeWords(scope: RunScope | UploadScope, names?: { lists?: Map<string, string>; tags?: Map<string, string> }): string {
   if (scope.kind === "all") return "All contacts";
+  if (scope.kind === "upload") return "Uploaded file";
   if (scope.kind === "tag") {
     const name = names?.tags?.get(scope.tagId);
     return name ? `Tag “${name}”` : `Tag #${scope.tagId}`;

@@ -5,6 +5,7 @@ import type { RunStatus } from "../domain/run-status.ts";
 import type { Clock } from "../lib/clock.ts";
 import { balanceOf, chargeCredits, refundCredits } from "../services/credits.ts";
 import type { VerificationResult } from "../../verify/index.ts";
+import { uploadSourceMethods, type UploadSourceStore } from "./uploads.ts";
 import { addNote, failRun, LeaseLost, moveRun, readRun, updateLeasedRun, type FailureCode, type Lease, type RunRow, type RunValues } from "./store.ts";
 
 /**
@@ -18,7 +19,7 @@ import { addNote, failRun, LeaseLost, moveRun, readRun, updateLeasedRun, type Fa
  * run's counters (contacts, results per status and reason, credits, actions): a progress poll
  * reads those instead of counting rows. The SQL is portable (no SQLite-only functions).
  */
-export interface AttemptStore {
+export interface AttemptStore extends UploadSourceStore {
   readonly runId: string;
   readonly lease: Lease;
   /** The run as stored now (LeaseLost if the claim is gone). */
@@ -209,6 +210,8 @@ export function sqliteAttemptStore(db: Db, clock: Clock, lease: Lease, requests:
   };
 
   return {
+    // The upload source (issue 19): core/runs/uploads.ts, in the same lease-checked transactions.
+    ...uploadSourceMethods({ db, clock, runId, workspaceId, sql, leased, now }),
     runId,
     lease,
     run: () => leasedRow((_tx, run) => run),

@@ -2,7 +2,7 @@ import { and, asc, desc, eq, inArray, sql } from "drizzle-orm";
 import type { z } from "zod";
 import { schema, statement, transaction, type Db } from "../../db/index.ts";
 import { newId } from "../../db/ids.ts";
-import { actionsSchema, scopeSchema, usesDelete, type RunActions, type RunScope } from "../domain/scope-actions.ts";
+import { actionsSchema, scopeSchema, usesDelete, type RunActions, type RunScope, type UploadScope } from "../domain/scope-actions.ts";
 import { isCancellable, isLive, type RunStatus } from "../domain/run-status.ts";
 import { VERIFICATION_STATUSES } from "../../verify/index.ts";
 import type { Deps, Principal } from "../deps.ts";
@@ -78,9 +78,10 @@ export function getRunRow(db: Db, { workspaceId, id }: { workspaceId: string; id
 }
 
 export function listRuns(deps: Deps, { ctx, connectionId, limit = 50 }: { ctx: Pick<Principal, "workspaceId">; connectionId?: string; limit?: number }) {
+  // Runs on ActiveCampaign; an upload's run is listed with its upload (core/services/uploads.ts).
   const where = connectionId
     ? and(eq(schema.runs.workspaceId, ctx.workspaceId), eq(schema.runs.connectionId, connectionId))
-    : eq(schema.runs.workspaceId, ctx.workspaceId);
+    : and(eq(schema.runs.workspaceId, ctx.workspaceId), eq(schema.runs.source, "ac"));
   return deps.db
     .select()
     .from(schema.runs)
@@ -167,7 +168,7 @@ export interface RunView {
   connectionId: string | null;
   connectionName: string;
   scheduleId: string | null;
-  scope: RunScope;
+  scope: RunScope | UploadScope;
   actions: RunActions;
   smtpProbe: boolean;
   status: RunStatus;
@@ -244,7 +245,7 @@ export function runView(db: Db, row: RunRow, { withPlan, now }: { withPlan: bool
     connectionId: row.connectionId,
     connectionName: row.connectionName,
     scheduleId: row.scheduleId,
-    scope: JSON.parse(row.scope) as RunScope,
+    scope: JSON.parse(row.scope) as RunScope | UploadScope,
     actions: JSON.parse(row.actions) as RunActions,
     smtpProbe: row.smtpProbe,
     status: row.status,

@@ -8,3 +8,4 @@ export * from "./runs.ts";
 export * from "./run-contacts.ts";
 export * from "./run-actions.ts";
 export * from "./schedules.ts";
+export * from "./uploads.ts";

@@ -3,7 +3,7 @@ import { actionsSchema, scopeSchema } from "../../core/domain/scope-actions.ts";
 import type { reportSummary } from "../../core/services/reports.ts";
 import type { RunPlanView, RunView } from "../../core/services/runs.ts";
 import { CHANGE, errors, idParams, json, jsonRequest, READ, route, SIGNED_IN, SIGNED_IN_CHANGE } from "../openapi.ts";
-import { ActionsView, expectSameShape, RunStatus, ScopeView, Timestamp, type SameShape } from "../schemas.ts";
+import { ActionsView, expectSameShape, RunScopeView, RunStatus, Timestamp, type SameShape } from "../schemas.ts";
 
 const tags = ["runs"];
 const params = idParams("run");
@@ -51,7 +51,7 @@ export const Run = z
     connectionId: z.string().nullable().openapi({ description: "Null once the connection is deleted" }),
     connectionName: z.string(),
     scheduleId: z.string().nullable(),
-    scope: ScopeView,
+    scope: RunScopeView,
     actions: ActionsView,
     smtpProbe: z.boolean(),
     status: RunStatus,
@@ -83,7 +83,7 @@ export const RunSummary = z
   .object({
     runId: z.string(),
     connection: z.string(),
-    scope: ScopeView,
+    scope: RunScopeView,
     actions: ActionsView,
     status: RunStatus,
     statusReason: z.string().nullable(),
