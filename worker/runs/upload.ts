@@ -18,6 +18,9 @@ const PAGE = 1_000;
 export async function fetchUpload(ctx: RunContext, stored: () => void): Promise<FetchOutcome> {
   if (ctx.store.run().fetchDone) return { kind: "done" };
   for (;;) {
+    // Let the verification stream (and the dashboard) in between pages; the attempt is fully
+    // started (the worker holds its controller) before the first one.
+    await new Promise((resolve) => setImmediate(resolve));
     ctx.signal.throwIfAborted();
     const page = ctx.store.storeUploadPage(PAGE);
     if ("needed" in page) return { kind: "paused", needed: page.needed };
@@ -26,8 +29,6 @@ export async function fetchUpload(ctx: RunContext, stored: () => void): Promise<
       stored();
     }
     if (page.done) return { kind: "done" };
-    // Let the verification stream (and the dashboard) in between pages.
-    await new Promise((resolve) => setImmediate(resolve));
   }
 }
 
