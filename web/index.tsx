@@ -16,6 +16,7 @@ import { homePages } from "./routes/home.tsx";
 import { runPages } from "./routes/runs.tsx";
 import { schedulePages } from "./routes/schedules.tsx";
 import { tokenPages } from "./routes/tokens.tsx";
+import { uploadPages } from "./routes/uploads.tsx";
 
 /**
  * The dashboard: server-rendered pages for people, beside the JSON API under /api.
@@ -120,6 +121,7 @@ export function webRoutes(deps: Deps): Hono<AppEnv> {
   runPages(web, deps);
   schedulePages(web, deps);
   tokenPages(web, deps);
+  uploadPages(web, deps);
 
   // Anything else outside the API is a page that does not exist.
   web.all("*", (c) => {
