@@ -66,7 +66,8 @@ const words: Record<string, string> = {
   INVALID_OPENING_QUOTE: "a quote (\") sits inside a cell that does not start with one; put the cell in quotes and double the quote (\"\")",
 };
 
-export async function* readRecords(file: string, opts: ReadOptions): AsyncGenerator<ReadItem> {
+/** The file's records and problems in order, in batches (one per chunk read: no promise per record). */
+export async function* readRecords(file: string, opts: ReadOptions): AsyncGenerator<ReadItem[]> {
   const lineBreak = opts.lineBreak ?? "\n";
   let start = 0;
   /** Line breaks before `start`. */
@@ -108,9 +109,11 @@ export async function* readRecords(file: string, opts: ReadOptions): AsyncGenera
     try {
       for await (const chunk of source) {
         parser.write(chunk);
-        const ready = queue;
-        queue = [];
-        yield* ready;
+        if (queue.length > 0) {
+          const ready = queue;
+          queue = [];
+          yield ready;
+        }
         // An error is emitted on the next tick: look for it before reading on.
         await new Promise((resolve) => setImmediate(resolve));
         if (failure) break;
@@ -120,12 +123,12 @@ export async function* readRecords(file: string, opts: ReadOptions): AsyncGenera
     }
     if (!failure) parser.end();
     await settled;
-    yield* queue;
+    if (queue.length > 0) yield queue;
     if (!failure) return;
     if (!(failure instanceof CsvError)) throw failure;
     // `end` sits after the last record's line break (or at its end, at the end of the file).
     const bad = await skipBadLine(file, end, lines, lineBreak);
-    yield { kind: "problem", line: bad.line, message: `Line ${bad.line} was left out: ${words[failure.code] ?? failure.message}` };
+    yield [{ kind: "problem", line: bad.line, message: `Line ${bad.line} was left out: ${words[failure.code] ?? failure.message}` }];
     if (bad.resumeAt === null) return;
     start = bad.resumeAt;
     linesBefore = bad.linesBefore;

@@ -1,5 +1,5 @@
-import { stringify } from "csv-stringify";
-import { Readable, Transform } from "node:stream";
+import { stringify } from "csv-stringify/sync";
+import { pullStream } from "../lib/web-stream.ts";
 import { statement, type Db } from "../../db/index.ts";
 import type { UploadEncoding } from "../../db/schema/index.ts";
 import { neutralizeCell } from "../services/reports.ts";
@@ -52,14 +52,14 @@ interface RowResult {
 const CHUNK = 2_000;
 
 /**
- * The upload's rows with their results, in file order: the file is read again (as the rows were
- * stored) and each record is matched to its stored row by number, which the results join to
- * through the row's address. A row without an address is undeliverable (invalid_syntax), not
- * charged; a row still being verified has empty result cells.
+ * The upload's rows with their results, in file order, a batch at a time: the file is read
+ * again (as the rows were stored) and each record is matched to its stored row by number,
+ * which the results join to through the row's address. A row without an address is
+ * undeliverable (invalid_syntax), not charged; a row still being verified has empty result cells.
  */
-async function* resultRows(db: Db, source: ResultSource, filter: ResultFilter): AsyncGenerator<string[]> {
+async function* resultBatches(db: Db, source: ResultSource, filter: ResultFilter): AsyncGenerator<string[][]> {
   const header = source.columns;
-  yield [...header, ...resultColumnNames(header)];
+  yield [[...header, ...resultColumnNames(header)]];
   const query = statement(
     db,
     "SELECT r.row_no, r.email, r.key, c.status, c.reason, c.flags, c.suggestion, c.normalized FROM upload_rows r LEFT JOIN upload_addresses a ON a.upload_id = r.upload_id AND a.key = r.key LEFT JOIN run_contacts c ON c.run_id = ? AND c.contact_id = a.address_id WHERE r.upload_id = ? AND r.row_no > ? ORDER BY r.row_no LIMIT ?",
@@ -68,23 +68,27 @@ async function* resultRows(db: Db, source: ResultSource, filter: ResultFilter): 
   let at = 0;
   let last = 0;
   let skipHeader = source.hasHeader;
-  for await (const item of readRecords(source.text, { delimiter: source.delimiter, lineBreak: source.lineBreak })) {
-    if (item.kind === "problem") continue;
-    if (skipHeader) {
-      skipHeader = false;
-      continue;
+  for await (const batch of readRecords(source.text, { delimiter: source.delimiter, lineBreak: source.lineBreak })) {
+    const out: string[][] = [];
+    for (const item of batch) {
+      if (item.kind === "problem") continue;
+      if (skipHeader) {
+        skipHeader = false;
+        continue;
+      }
+      if (at === rows.length) {
+        rows = query.all(source.runId ?? "", source.uploadId, last, CHUNK) as RowResult[];
+        at = 0;
+      }
+      const row = rows[at++];
+      if (!row || row.row_no !== last + 1) throw new Error(`upload ${source.uploadId}: row ${last + 1} of the file has no stored row`);
+      last = row.row_no;
+      const status = row.key === null ? "undeliverable" : (row.status ?? "");
+      if (!KEEP[filter](status)) continue;
+      const result = row.key === null ? ["undeliverable", "invalid_syntax", "", "", ""] : [status, row.reason ?? "", row.flags ?? "", row.suggestion ?? "", row.normalized ?? ""];
+      out.push([...item.cells, ...result]);
     }
-    if (at === rows.length) {
-      rows = query.all(source.runId ?? "", source.uploadId, last, CHUNK) as RowResult[];
-      at = 0;
-    }
-    const row = rows[at++];
-    if (!row || row.row_no !== last + 1) throw new Error(`upload ${source.uploadId}: row ${last + 1} of the file has no stored row`);
-    last = row.row_no;
-    const status = row.key === null ? "undeliverable" : (row.status ?? "");
-    if (!KEEP[filter](status)) continue;
-    const result = row.key === null ? ["undeliverable", "invalid_syntax", "", "", ""] : [status, row.reason ?? "", row.flags ?? "", row.suggestion ?? "", row.normalized ?? ""];
-    yield [...item.cells, ...result];
+    if (out.length > 0) yield out;
   }
 }
 
@@ -93,26 +97,19 @@ async function* resultRows(db: Db, source: ResultSource, filter: ResultFilter): 
  * own encoding (and byte-order mark), delimiter and line endings; every cell a spreadsheet
  * would run as a formula is escaped (a leading '), the original cells too. A header-less file
  * gets a header row (its columns as "Column 1"..., then ours) so a spreadsheet's filter works.
+ * Written a batch of rows at a time (csv-stringify's sync API on each), so a large file costs
+ * one string and one buffer per batch, never the whole file.
  */
 export function resultFile(db: Db, source: ResultSource, filter: ResultFilter): ReadableStream<Uint8Array> {
   const encode = encoderFor(source.encoding);
-  let first = true;
-  const encoder = new Transform({
-    transform(chunk: Buffer | string, _enc, done) {
-      const bytes = encode(String(chunk));
-      if (first) {
-        first = false;
-        done(null, Buffer.concat([bomFor(source.encoding), bytes]));
-      } else done(null, bytes);
-    },
-    flush(done) {
-      if (first) this.push(bomFor(source.encoding));
-      done();
-    },
-  });
-  const csv = Readable.from(resultRows(db, source, filter)).pipe(
-    stringify({ delimiter: source.delimiter, record_delimiter: source.lineEnding === "\r\n" ? "windows" : source.lineEnding === "\r" ? "mac" : "unix", cast: { string: neutralizeCell } }),
-  );
-  csv.on("error", (err) => encoder.destroy(err));
-  return Readable.toWeb(csv.pipe(encoder)) as ReadableStream<Uint8Array>;
+  const options = {
+    delimiter: source.delimiter,
+    record_delimiter: source.lineEnding === "\r\n" ? "windows" : source.lineEnding === "\r" ? "mac" : "unix",
+    cast: { string: neutralizeCell },
+  } as const;
+  const bytes = async function* () {
+    yield bomFor(source.encoding);
+    for await (const batch of resultBatches(db, source, filter)) yield encode(stringify(batch, options));
+  };
+  return pullStream(bytes());
 }

@@ -109,7 +109,7 @@ export interface Ingested {
   problemCount: number;
 }
 
-const BATCH = 5_000;
+const BATCH = 1_000;
 const MAX_PROBLEMS = 100;
 
 /** The address as duplicates are compared: trimmed, lower case; null for an empty cell. */
@@ -145,7 +145,7 @@ export async function ingestRows(
       for (const [n, email, key] of rows) insert.run(upload.id, n, email, key);
     });
   };
-  for await (const item of readRecords(text, { delimiter: upload.delimiter, lineBreak })) {
+  for await (const items of readRecords(text, { delimiter: upload.delimiter, lineBreak })) for (const item of items) {
     if (item.kind === "problem") {
       problemCount += 1;
       if (problems.length < MAX_PROBLEMS) problems.push({ line: item.line, message: item.message });
