@@ -1,5 +1,6 @@
 import busboy from "busboy";
 import type { Context } from "hono";
+import type { IncomingMessage } from "node:http";
 import { Readable } from "node:stream";
 import type { AppEnv } from "../env.ts";
 import { AppError } from "../../core/errors.ts";
@@ -26,15 +27,24 @@ export function readFileUpload(c: Context<AppEnv>, maxBytes: number): Promise<In
   if (!/^multipart\/form-data/i.test(type)) {
     return Promise.reject(new AppError("unsupported_media_type", "Send the file as multipart/form-data, in a field named file"));
   }
-  const body = c.req.raw.body;
-  if (!body) return Promise.reject(new AppError("invalid_input", "No file was sent: send it in a multipart/form-data field named file", "file"));
   let parser: busboy.Busboy;
   try {
     parser = busboy({ headers: { "content-type": type }, limits: { files: 1, fileSize: maxBytes + 1, fields: 20, fieldSize: 8 * 1024, parts: 30 } });
   } catch {
     return Promise.reject(new AppError("invalid_input", "The upload is not valid multipart/form-data", "file"));
   }
-  const source = Readable.fromWeb(body as import("node:stream/web").ReadableStream<Uint8Array>);
+  // Under @hono/node-server, the request's own Node stream: read with Node's backpressure, as fast
+  // as the file is written. (The web stream the adapter makes of it, Node 20's Readable.toWeb,
+  // reads ahead of a slow consumer: a large upload would sit in memory. Touching c.req.raw.body
+  // starts that stream, so it is left alone here.)
+  const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
+  let source: Readable;
+  if (incoming && !incoming.readableDidRead) source = incoming;
+  else {
+    const body = c.req.raw.body;
+    if (!body) return Promise.reject(new AppError("invalid_input", "No file was sent: send it in a multipart/form-data field named file", "file"));
+    source = Readable.fromWeb(body as import("node:stream/web").ReadableStream<Uint8Array>);
+  }
   const abort = () => {
     source.unpipe(parser);
     source.destroy();
