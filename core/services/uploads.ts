@@ -123,7 +123,9 @@ export async function createUpload(deps: Deps, { ctx, fileName, data }: { ctx: P
   const name = cleanFileName(fileName);
   let stored = false;
   try {
+    const t0 = performance.now();
     const received = await receiveFile(data, raw, deps.config.UPLOAD_MAX_MB * 1024 * 1024, `${deps.config.UPLOAD_MAX_MB} MB`);
+    const t1 = performance.now();
     await decodeToText(raw, text, received.encoding);
     await removeFiles(raw);
     const { head, complete } = await readHead(text);
@@ -153,10 +155,15 @@ export async function createUpload(deps: Deps, { ctx, fileName, data }: { ctx: P
       })
       .run();
     stored = true;
+    const t2 = performance.now();
     const counts = await readRows(deps, { id, delimiter: sniffed.delimiter, hasHeader: sniffed.hasHeader }, sniffed.emailColumn);
     if (counts.rows === 0) throw badFile(counts.problemCount ? `No row could be read: ${counts.problems[0]!.message}` : "The file has no rows");
     saveCounts(deps.db, id, counts);
-    deps.logger.info({ uploadId: id, workspaceId: ctx.workspaceId, bytes: received.bytes, rows: counts.rows, encoding: received.encoding }, "upload stored");
+    const ms = (from: number, to: number) => Math.round(to - from);
+    deps.logger.info(
+      { uploadId: id, workspaceId: ctx.workspaceId, bytes: received.bytes, rows: counts.rows, encoding: received.encoding, ms: { receive: ms(t0, t1), decode: ms(t1, t2), rows: ms(t2, performance.now()) } },
+      "upload stored",
+    );
     return getUpload(deps, { ctx, id });
   } catch (err) {
     await removeFiles(raw, text);

@@ -16,7 +16,6 @@ CREATE TABLE `upload_rows` (
 	FOREIGN KEY (`upload_id`) REFERENCES `uploads`(`id`) ON UPDATE no action ON DELETE cascade
 );
 --> statement-breakpoint
-CREATE INDEX `upload_rows_key_idx` ON `upload_rows` (`upload_id`,`key`);--> statement-breakpoint
 CREATE TABLE `uploads` (
 	`id` text PRIMARY KEY NOT NULL,
 	`workspace_id` text NOT NULL,
