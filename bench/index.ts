@@ -16,6 +16,7 @@ const benches: [string, string, string[]][] = [
   ["hygiene run with the SMTP probe, 1,000 contacts at 1 req/s, 25% greylisted for 5 s (issue 10)", "greylist.ts", ["1000", "1", "5000"]],
   ["capacity: K accounts at 5 req/s each in one process (issue 13)", "capacity.ts", ["5000", "8,16,24,32,40,48,64"]],
   ["sign-in burst: 200 guesses from one network, another user signing in (issue 11)", "sign-in-burst.ts", ["200"]],
+  ["upload: a 1,000,000-row CSV file verified with DNS-level checks, results streamed back (issue 19)", "uploads.ts", ["1000000"]],
 ];
 
 let failed = 0;
