@@ -15,11 +15,19 @@ interface FakeStats {
   arrivals: number[];
   writes: number;
   status429: number;
+  requests: { at: number; method: string; path: string; byIds: boolean; status: number }[];
+  imports: { created: number; completed: number };
 }
 
 /** Starts the fake AC (and, for the "greylist" world, its DNS and SMTP servers) in a child process and talks to it over IPC. */
-export async function forkFakeAc(contacts: number, requestsPerSecond: number, world: { name: "plain" } | { name: "greylist"; delayMs: number } = { name: "plain" }) {
-  const args = [String(contacts), String(requestsPerSecond), world.name, ...(world.name === "greylist" ? [String(world.delayMs)] : [])];
+export async function forkFakeAc(
+  contacts: number,
+  requestsPerSecond: number,
+  world: { name: "plain" } | { name: "greylist"; delayMs: number } | { name: "labels"; importsPerMinute: number; importProcessMs: number; importUnknownMs: number } = { name: "plain" },
+) {
+  const extra =
+    world.name === "greylist" ? [String(world.delayMs)] : world.name === "labels" ? [String(world.importsPerMinute), String(world.importProcessMs), String(world.importUnknownMs)] : [];
+  const args = [String(contacts), String(requestsPerSecond), world.name, ...extra];
   const child = fork(fileURLToPath(new URL("./fake-ac-process.ts", import.meta.url)), args, {
     execArgv: ["--import", "tsx"],
     stdio: ["ignore", "inherit", "inherit", "ipc"],
@@ -130,10 +138,11 @@ export async function benchRun(opts: { contacts: number; requestsPerSecond: numb
     if (opts.reviewOnly) {
       console.log(`runs: ${contacts} contacts at ${requestsPerSecond} req/s allowed, to review only`);
       console.log(`  fetch + verify to review: ${reviewSeconds.toFixed(1)} s, ${fetchRequests} AC requests; ${(contacts / reviewSeconds).toFixed(0)} contacts/s; fetch phase ratio ${(fetchRequests / reviewSeconds / requestsPerSecond).toFixed(3)}`);
+      (globalThis as { gc?: () => void }).gc?.();
       const mem = process.memoryUsage();
       const mb = (n: number) => `${(n / 1048576).toFixed(0)} MB`;
       console.log(`    CPU of the product's process until review: ${cpuSeconds.toFixed(1)} s (${((cpuSeconds / contacts) * 1e6).toFixed(0)} µs per contact); peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB`);
-      console.log(`    at review: rss ${mb(mem.rss)}, heap used ${mb(mem.heapUsed)} of ${mb(mem.heapTotal)}, external ${mb(mem.external)}, array buffers ${mb(mem.arrayBuffers)}`);
+      console.log(`    at review${(globalThis as { gc?: unknown }).gc ? ", after a full GC" : ""}: rss ${mb(mem.rss)}, heap used ${mb(mem.heapUsed)} of ${mb(mem.heapTotal)}, external ${mb(mem.external)}, array buffers ${mb(mem.arrayBuffers)}`);
       const t = review.timings;
       const phase = (from: string | null, to: string | null, n: number) => (from && to ? `${(n / ((Date.parse(to) - Date.parse(from)) / 1000)).toFixed(0)} contacts/s` : "?");
       console.log(`    per phase: fetch and verify ${phase(t.startedAt, t.verifiedAt, contacts)}; plan ${phase(t.verifiedAt, t.reviewAt ?? t.finishedAt, contacts)}`);

@@ -1,4 +1,4 @@
-import { ConfigError, loadConfig } from "../core/config.ts";
+import { ConfigError, loadConfig, processEnv } from "../core/config.ts";
 import { createLogger } from "../core/logger.ts";
 import { guardProcess } from "./process-guards.ts";
 import { startListwarden } from "./start.ts";
@@ -6,16 +6,16 @@ import { startListwarden } from "./start.ts";
 /** `npm start`: the dashboard, the API and the worker in one process on an SQLite file. */
 let config;
 try {
-  config = loadConfig();
+  config = loadConfig(processEnv());
 } catch (err) {
   if (!(err instanceof ConfigError)) throw err;
   console.error(err.message);
   process.exit(1);
 }
-const logger = createLogger({ level: config.LOG_LEVEL });
+// JSON lines for machines; readable lines when a person watches the terminal.
+const logger = createLogger({ level: config.LOG_LEVEL, pretty: process.stdout.isTTY === true });
 guardProcess(logger);
 const lw = await startListwarden({ config, logger });
-console.log(`Listwarden is running at ${lw.url}`);
 
 let stopping = false;
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
@@ -24,6 +24,12 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
     stopping = true;
     logger.info({ signal }, "shutting down");
     setTimeout(() => process.exit(1), 15_000).unref();
-    lw.close().then(() => process.exit(0));
+    lw.close().then(
+      () => logger.flush(() => process.exit(0)),
+      (err: unknown) => {
+        logger.error({ err }, "shutdown failed");
+        logger.flush(() => process.exit(1));
+      },
+    );
   });
 }

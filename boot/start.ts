@@ -5,6 +5,7 @@ import { openDb } from "../db/index.ts";
 import { createRunVerifiers } from "../core/verification.ts";
 import { createWorker, type Worker, type WorkerOptions } from "../worker/runs/worker.ts";
 import { createScheduler, type Scheduler, type SchedulerOptions } from "../worker/schedules/scheduler.ts";
+import { createDispatcher, type Dispatcher, type DispatcherOptions } from "../worker/notifications/dispatcher.ts";
 import { createAcLimiters, type LookupAll } from "../core/ac/index.ts";
 import { createApp } from "./app.ts";
 import type { Config } from "../core/config.ts";
@@ -18,6 +19,8 @@ export interface Listwarden {
   worker: Worker | null;
   /** Runs beside the worker: off with WORKER=off. */
   scheduler: Scheduler | null;
+  /** Sends notifications (e-mail, webhooks); runs in every process, WORKER=off too. */
+  dispatcher: Dispatcher;
   close(): Promise<void>;
 }
 
@@ -30,6 +33,8 @@ export interface StartOptions {
   acLookup?: LookupAll;
   worker?: Partial<Omit<WorkerOptions, "verifiers">>;
   scheduler?: SchedulerOptions;
+  dispatcher?: DispatcherOptions;
+  stripeApi?: Deps["stripeApi"];
 }
 
 /** Opens the database, serves the dashboard and API, and starts the worker (unless WORKER=off). */
@@ -42,8 +47,9 @@ export async function startListwarden(opts: StartOptions): Promise<Listwarden> {
     config,
     clock: opts.clock ?? systemClock,
     logger,
-    acLimiters: createAcLimiters({ requestsPerSecond: config.AC_REQUESTS_PER_SECOND }),
+    acLimiters: createAcLimiters({ requestsPerSecond: config.AC_REQUESTS_PER_SECOND, importsPerMinute: config.AC_IMPORTS_PER_MINUTE }),
     ...(opts.acLookup ? { acLookup: opts.acLookup } : {}),
+    ...(opts.stripeApi ? { stripeApi: opts.stripeApi } : {}),
   });
   const app = createApp(deps);
   const server: ServerType = await new Promise((resolve) => {
@@ -51,22 +57,30 @@ export async function startListwarden(opts: StartOptions): Promise<Listwarden> {
   });
   const { port } = server.address() as AddressInfo;
   const url = `http://${config.HOST === "0.0.0.0" || config.HOST === "127.0.0.1" ? "localhost" : config.HOST}:${port}`;
+  if (!config.PUBLIC_URL) deps.publicUrl = url;
   const worker = config.WORKER
     ? createWorker(deps, { concurrency: config.WORKER_CONCURRENCY, ...opts.worker, verifiers: createRunVerifiers(config, logger) })
     : null;
   const scheduler = worker ? createScheduler(deps, opts.scheduler) : null;
+  const dispatcher = createDispatcher(deps, opts.dispatcher);
   worker?.start();
   scheduler?.start();
-  logger.info({ url, dbFile, worker: Boolean(worker) }, "Listwarden is running");
+  dispatcher.start();
+  // The one line that says where to go: the URL in the message itself, JSON or pretty.
+  logger.info({ url, dataDir: config.DATA_DIR, worker: Boolean(worker), mail: deps.mailer.configured }, `Listwarden is running at ${url}`);
 
   return {
     url,
     deps,
     worker,
     scheduler,
+    dispatcher,
     async close() {
       await scheduler?.stop();
       await worker?.stop();
+      await dispatcher.stop();
+      await deps.mailer.idle();
+      deps.mailer.close();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         (server as { closeAllConnections?: () => void }).closeAllConnections?.();

@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
+import { parseEnv } from "node:util";
 import { z } from "zod";
 
 const onOff = z
@@ -39,6 +40,38 @@ const hostPort = z
   .regex(/^[^\s,]+(:\d{1,5})?$/, "must look like 127.0.0.1:5353")
   .or(z.string().regex(/^\[[0-9a-fA-F:]+\](:\d{1,5})?$/));
 
+/** smtp://user:password@host:587 (STARTTLS when offered) or smtps://…:465; user and password percent-encoded. */
+const mailUrl = z.string().transform((text, ctx) => {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    ctx.addIssue({ code: "custom", message: "must look like smtp://user:password@smtp.example.com:587 or smtps://…:465" });
+    return z.NEVER;
+  }
+  if ((url.protocol !== "smtp:" && url.protocol !== "smtps:") || !url.hostname) {
+    ctx.addIssue({ code: "custom", message: `"${url.protocol}//${url.host}" must look like smtp://smtp.example.com:587 or smtps://smtp.example.com:465` });
+    return z.NEVER;
+  }
+  return url.href;
+});
+
+/** "1000:10.00,10000:80.00": credits and their price, per pack the checkout offers. */
+const creditPacks = z
+  .string()
+  .transform((text, ctx) => {
+    const packs = text
+      .split(",")
+      .map((p) => p.trim())
+      .filter(Boolean)
+      .map((p) => /^([1-9][0-9]{0,8}):([0-9]{1,7})(?:\.([0-9]{1,2}))?$/.exec(p));
+    if (packs.length === 0 || packs.some((m) => !m)) {
+      ctx.addIssue({ code: "custom", message: 'must look like "1000:10.00,10000:80.00" (credits:price, comma-separated)' });
+      return z.NEVER;
+    }
+    return packs.map((m) => ({ credits: Number(m![1]), amount: Number(m![2]) * 100 + Number((m![3] ?? "0").padEnd(2, "0")) }));
+  });
+
 /** Every setting the product reads. README.md documents the same table. */
 export const configSchema = z.object({
   NODE_ENV: z.enum(["development", "production", "test"]).default("development"),
@@ -55,6 +88,8 @@ export const configSchema = z.object({
   AC_ALLOW_PRIVATE_HOSTS: onOff.default(false),
   AC_REQUESTS_PER_SECOND: positiveInt.max(1000).default(5),
   AC_TIMEOUT_MS: positiveInt.default(30_000),
+  /** AC's bulk import cap (100 multi-contact imports per minute); the sandbox and benchmarks may raise it. */
+  AC_IMPORTS_PER_MINUTE: positiveInt.max(100_000).default(100),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   DNS_SERVERS: z
     .string()
@@ -87,6 +122,20 @@ export const configSchema = z.object({
   UPLOAD_RETENTION_DAYS: positiveInt.max(3650).default(30),
   WORKER: onOff.default(true),
   WORKER_CONCURRENCY: positiveInt.max(256).default(8),
+  MAIL_URL: mailUrl.optional(),
+  MAIL_FROM: z.string().min(3).default("Listwarden <listwarden@localhost>"),
+  WEBHOOK_ALLOW_PRIVATE_HOSTS: onOff.default(false),
+  STRIPE_SECRET_KEY: z.string().regex(/^(sk|rk)_(test|live)_[A-Za-z0-9]+$/, "must be a Stripe secret key (sk_live_… or sk_test_…)").optional(),
+  STRIPE_WEBHOOK_SECRET: z.string().regex(/^whsec_[A-Za-z0-9+/=]+$/, "must be the webhook signing secret Stripe shows (whsec_…)").optional(),
+  CREDIT_PACKS: creditPacks.default([
+    { credits: 1_000, amount: 1_000 },
+    { credits: 10_000, amount: 8_000 },
+  ]),
+  CREDIT_CURRENCY: z
+    .string()
+    .regex(/^[a-zA-Z]{3}$/, "must be a three-letter currency code such as usd or eur")
+    .transform((c) => c.toLowerCase())
+    .default("usd"),
   SCHEDULE_GRACE_DAYS: z.coerce
     .number({ error: "must be a number" })
     .positive("must be above 0")
@@ -104,7 +153,12 @@ export class ConfigError extends Error {
 /** Parses settings; names every bad one in the thrown message. */
 export function parseConfig(env: Record<string, string | undefined> = process.env): RawConfig {
   const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ""));
-  const result = configSchema.safeParse(cleaned);
+  const result = configSchema
+    .refine((c) => Boolean(c.STRIPE_SECRET_KEY) === Boolean(c.STRIPE_WEBHOOK_SECRET), {
+      message: "set both STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET, or neither",
+      path: ["STRIPE_WEBHOOK_SECRET"],
+    })
+    .safeParse(cleaned);
   if (!result.success) {
     const lines = result.error.issues.map((i) => `  ${i.path.join(".") || "(config)"}: ${i.message}`);
     throw new ConfigError(`Invalid configuration:\n${lines.join("\n")}`);
@@ -135,6 +189,33 @@ function readOrCreateSecret(dataDir: string): string {
   chmodSync(file, 0o600);
   return secret;
 }
+
+/** The settings file read beside the environment: `.env` in the directory the command runs from. */
+export const ENV_FILE = ".env";
+
+/**
+ * The environment a process reads its settings from: `.env` in the working directory (when
+ * there is one) under the process's own variables, which win. `npm start` and `npx listwarden`
+ * both read it, so the command line finds the server's DATA_DIR without being told twice.
+ */
+export function processEnv(env: Record<string, string | undefined> = process.env, file = path.resolve(ENV_FILE)): Record<string, string | undefined> {
+  if (!existsSync(file)) return env;
+  let fromFile: Record<string, string | undefined>;
+  try {
+    fromFile = parseEnv(readFileSync(file, "utf8"));
+  } catch (err) {
+    throw new ConfigError(`${file}: ${(err as Error).message}`);
+  }
+  return { ...fromFile, ...env };
+}
+
+/** Where links in e-mails and webhook messages point: PUBLIC_URL, or this machine's own address. */
+export function publicUrl(config: Pick<Config, "PUBLIC_URL" | "PORT">): string {
+  return (config.PUBLIC_URL ?? `http://localhost:${config.PORT}`).replace(/\/+$/, "");
+}
+
+/** Whether the operator set up a payment provider (else users request credits from the operator). */
+export const paymentsEnabled = (config: Pick<Config, "STRIPE_SECRET_KEY" | "STRIPE_WEBHOOK_SECRET">) => Boolean(config.STRIPE_SECRET_KEY && config.STRIPE_WEBHOOK_SECRET);
 
 /** A complete config for tests and tools, without touching process.env or the disk. */
 export function testConfig(overrides: Partial<Config> = {}): Config {

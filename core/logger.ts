@@ -22,9 +22,20 @@ export const REDACTED_PATHS = [
   "req.headers.authorization",
   "secret",
   "*.secret",
+  "MAIL_URL",
+  "*.MAIL_URL",
+  "STRIPE_SECRET_KEY",
+  "STRIPE_WEBHOOK_SECRET",
 ];
 
-export function createLogger(opts: { level: string; destination?: DestinationStream }): Logger {
+/**
+ * One logger, one format on stdout: JSON lines, or (`pretty`, for a person at a terminal) the
+ * same lines made readable by pino-pretty, which runs in pino's transport worker thread.
+ */
+export function createLogger(opts: { level: string; destination?: DestinationStream; pretty?: boolean }): Logger {
+  const destination =
+    opts.destination ??
+    (opts.pretty ? (pino.transport({ target: "pino-pretty", options: { colorize: true, translateTime: "SYS:HH:MM:ss", ignore: "pid,hostname" } }) as DestinationStream) : undefined);
   return pino(
     {
       level: opts.level,
@@ -32,6 +43,6 @@ export function createLogger(opts: { level: string; destination?: DestinationStr
       base: undefined,
       timestamp: pino.stdTimeFunctions.isoTime,
     },
-    opts.destination,
+    destination,
   );
 }

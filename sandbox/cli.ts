@@ -117,6 +117,9 @@ async function runSandbox(args: string[]): Promise<void> {
 Try:
   curl -H "Api-Token: ${sandbox.apiKey}" ${sandbox.url}/api/3/users/me
   curl -g -H "Api-Token: ${sandbox.apiKey}" "${sandbox.url}/api/3/contacts?listid=1&orders[id]=ASC&id_greater=0&limit=100&include=contactLists"
+  curl -g -H "Api-Token: ${sandbox.apiKey}" "${sandbox.url}/api/3/contacts?ids[]=1&ids[]=2&include=contactTags,fieldValues"
+  (custom fields, tags on contacts and bulk import work too: /fields, /fieldRels, /fieldValues,
+  /contactTags, POST /import/bulk_import and GET /import/info?batchId=..., with AC's limits)
 
 Press Ctrl-C to stop.`);
 }
@@ -156,6 +159,9 @@ Listwarden demo: everything runs on this machine (127.0.0.1); nothing is sent an
                (API key ${demo.sandbox.apiKey}), ${rps} requests/s like the real one
   Mail         DNS ${demo.dns.address}; SMTP servers on ${MAIL_HOST_ADDRESSES[0]}-${MAIL_HOST_ADDRESSES.at(-1)}, port ${demo.smtp.port}
   Data         ${demo.dataDir} (removed on exit)
+  Credits      the demo user is also the operator: request credits on the Credits page and
+               approve them on the Operator page, or from another shell:
+               DATA_DIR=${demo.dataDir} npx listwarden credits grant ${demo.user.email} 1000
 
 Try it:
   1. Open ${demo.url} and sign in.
@@ -168,6 +174,12 @@ Try it:
      sample. Press "Approve"; the unsubscribes go to the sandbox at ${rps} requests/s.
   5. Download the CSV report. Then clean the tag "Imported 2019" with Delete for risky
      contacts, to see the delete confirmation, or cancel a run in review.
+  6. Label instead: tick "Label in ActiveCampaign" for every result (and, under "Label in
+     ActiveCampaign: the field, tags and automations", a tag per result). After the review the
+     field "Email status" and the lw- tags are written in imports of 250; a second run finds
+     them and writes only what changed.
+  The sandbox's contact addresses resolve only in this demo's DNS (${demo.dns.address}): against
+  the sandbox alone, with your system's DNS, nearly all would be "Domain does not exist".
   The sandbox answers curl too:
     curl -H "Api-Token: ${demo.sandbox.apiKey}" ${demo.sandbox.url}/api/3/lists
 

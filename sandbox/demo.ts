@@ -103,6 +103,8 @@ export async function startDemo(opts: DemoOptions = {}): Promise<Demo> {
 
     const apiBase = `http://127.0.0.1:${new URL(lw.url).port}`;
     const connectionId = await createDemoAccount(apiBase, sandbox);
+    // The demo user is the operator too: the Operator page shows how credit requests are approved.
+    lw.deps.db.$client.prepare("UPDATE users SET role = 'admin' WHERE email = ?").run(DEMO_USER.email);
     return { url: lw.url, apiBase, user: { ...DEMO_USER }, connectionId, sandbox, world, dns, smtp, lw, dataDir, close };
   } catch (err) {
     await close();

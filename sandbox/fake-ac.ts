@@ -11,6 +11,15 @@ import type { AddressInfo } from "node:net";
  * `{}`, then 404; deleted contacts stay restorable), AC's three error shapes, and a 5 req/s
  * sliding window per account answered with 429 + Retry-After and RateLimit headers.
  *
+ * For labels (issue 17): custom fields (`/fields`, `/fieldRels`, `/fieldValues`, values on
+ * contacts), tags (`/tags` with search, `/contactTags` POST and DELETE), contacts re-read by
+ * `ids[]` with `include=contactTags,fieldValues`, and the bulk importer (`POST
+ * /import/bulk_import` with fields, tags and lists, at most 250 contacts and 399,999 bytes, 100
+ * imports of several contacts and 20 of one per minute answered with AC's 400 "Rate limit
+ * exceeded.", `GET /import/info` answering `false` at first, then waiting, then completed with
+ * the created contacts' ids and the failed addresses). An import matches contacts by e-mail and
+ * creates the ones it does not find, as AC's does.
+ *
  * Tests serve it with msw (`fakeAcHandlers` in test/support/fake-ac.ts); `npm run sandbox`, `npm run demo` and tests
  * that need real sockets serve it over HTTP on loopback (`startFakeAcServer`).
  */
@@ -27,7 +36,7 @@ export interface FakeAcOptions {
   authErrorStyle?: "message" | "errors";
   /** Status for a bad key: 403 as AC documents, or the 401 some of its routes answer. */
   authErrorStatus?: 401 | 403;
-  /** When false, `include=contactLists` is ignored (AC's sideloading is best effort). */
+  /** When false, `include=` is ignored: contactLists, contactTags and fieldValues alike (AC's sideloading is best effort). */
   sideloadContactLists?: boolean;
   now?: () => number;
   user?: Partial<FakeUser>;
@@ -35,6 +44,67 @@ export interface FakeAcOptions {
   requestLogLimit?: number;
   /** Called with each request's log entry as it is answered. */
   onRequest?: (entry: FakeRequestLog) => void;
+  /** Bulk imports of several contacts allowed per minute (AC: 100), and of one contact (AC: 20). */
+  importsPerMinute?: number;
+  singleImportsPerMinute?: number;
+  /** How long one import takes once AC starts it; imports run one after another. */
+  importProcessMs?: number;
+  /** For how long after it was queued GET /import/info answers `"status": false` (AC: about 1 s). */
+  importUnknownMs?: number;
+}
+
+/** A contact custom field as AC stores it. */
+export interface FakeField {
+  id: string;
+  title: string;
+  type: string;
+  perstag: string;
+  descript: string;
+  cdate: string;
+  udate: string;
+}
+
+export interface FakeFieldRel {
+  id: string;
+  field: string;
+  /** A list id, or "0" for every list. */
+  relid: string;
+  cdate: string;
+}
+
+export interface FakeFieldValue {
+  id: string;
+  contact: string;
+  field: string;
+  value: string;
+  cdate: string;
+  udate: string;
+}
+
+/** One contact of a bulk import, as sent. */
+export interface FakeImportContact {
+  email: string;
+  first_name?: string;
+  last_name?: string;
+  tags?: string[];
+  fields?: { id: number | string; value: string }[];
+  subscribe?: { listid: number | string }[];
+  unsubscribe?: { listid: number | string }[];
+  exclude_automations?: boolean;
+}
+
+export interface FakeImport {
+  batchId: string;
+  contacts: FakeImportContact[];
+  excludeAutomations: boolean;
+  queuedAt: number;
+  /** When AC will have finished it (imports run one after another). */
+  readyAt: number;
+  status: "waiting" | "completed" | "failed";
+  /** Ids of the contacts it created. */
+  success: string[];
+  /** Addresses it did not take. */
+  failure: string[];
 }
 
 export interface FakeUser {
@@ -147,6 +217,7 @@ export interface DeletedFakeContact {
   contact: FakeContact;
   contactLists: FakeContactList[];
   contactTags: FakeContactTag[];
+  fieldValues: FakeFieldValue[];
   deletedAt: string;
 }
 
@@ -169,6 +240,24 @@ export class FakeAc {
   readonly contactTags = new Map<string, FakeContactTag>();
   /** Contacts deleted through the API, by id (AC keeps them restorable for 30 days). */
   readonly deletedContacts = new Map<string, DeletedFakeContact>();
+  readonly fields = new Map<string, FakeField>();
+  readonly fieldRels = new Map<string, FakeFieldRel>();
+  /** Keyed by `${contact}:${field}`. */
+  readonly fieldValues = new Map<string, FakeFieldValue>();
+  /** Bulk imports by batchId, in the order they were queued. */
+  readonly imports = new Map<string, FakeImport>();
+  /** Addresses on the account's exclusion list: imports skip them (they land in `failure`). */
+  readonly excludedEmails = new Set<string>();
+  /** Contacts an import let automations react to (imports without exclude_automations). */
+  readonly automationTriggers: string[] = [];
+  /** The next `n` imports (matching) end as "failed", changing nothing. */
+  readonly importFaults: { times: number; match?: (imp: FakeImport) => boolean }[] = [];
+  importsPerMinute: number;
+  singleImportsPerMinute: number;
+  importProcessMs: number;
+  importUnknownMs: number;
+  /** While true, queued imports wait (status "waiting") however long ago they were queued. */
+  holdImports = false;
 
   /** Every request in arrival order, with the status it got. */
   readonly requests: FakeRequestLog[] = [];
@@ -179,7 +268,10 @@ export class FakeAc {
   readonly #requestLogLimit: number;
   readonly #onRequest: ((entry: FakeRequestLog) => void) | undefined;
   #hits: number[] = [];
-  #nextId = { list: 1, tag: 1, contact: 1, contactList: 1, contactTag: 1 };
+  #importHits: { at: number; single: boolean }[] = [];
+  #lastImportReadyAt = 0;
+  #importSeq = 0;
+  #nextId = { list: 1, tag: 1, contact: 1, contactList: 1, contactTag: 1, field: 1, fieldRel: 1, fieldValue: 1 };
 
   constructor(opts: FakeAcOptions = {}) {
     this.baseUrl = (opts.baseUrl ?? "https://fake.api-us1.com").replace(/\/+$/, "");
@@ -192,6 +284,10 @@ export class FakeAc {
     this.#onRequest = opts.onRequest;
     this.sideloadContactLists = opts.sideloadContactLists ?? true;
     this.#now = opts.now ?? Date.now;
+    this.importsPerMinute = opts.importsPerMinute ?? 100;
+    this.singleImportsPerMinute = opts.singleImportsPerMinute ?? 20;
+    this.importProcessMs = opts.importProcessMs ?? 0;
+    this.importUnknownMs = opts.importUnknownMs ?? 0;
     this.user = { id: "1", username: "admin", firstName: "Ada", lastName: "Admin", email: "admin@example.com", ...opts.user };
   }
 
@@ -224,6 +320,7 @@ export class FakeAc {
     const now = iso(this.#now());
     this.#byId = null;
     this.#byList.clear();
+    this.#byEmail = null;
     this.contacts.set(id, {
       id,
       email: c.email,
@@ -267,6 +364,84 @@ export class FakeAc {
     return row ? Number(row.status) : undefined;
   }
 
+  /** Adds a text field (attached to every list unless `lists` says which). */
+  addField(title: string, opts: { type?: string; perstag?: string; lists?: string[] } = {}): string {
+    const id = String(this.#nextId.field++);
+    const now = iso(this.#now());
+    this.fields.set(id, { id, title, type: opts.type ?? "text", perstag: opts.perstag ?? perstagOf(title), descript: "", cdate: now, udate: now });
+    for (const relid of opts.lists ?? ["0"]) this.#addFieldRel(id, relid);
+    return id;
+  }
+
+  #addFieldRel(field: string, relid: string): FakeFieldRel {
+    const existing = [...this.fieldRels.values()].find((r) => r.field === field && r.relid === relid);
+    if (existing) return existing;
+    const rel = { id: String(this.#nextId.fieldRel++), field, relid, cdate: iso(this.#now()) };
+    this.fieldRels.set(rel.id, rel);
+    return rel;
+  }
+
+  /** Sets (or replaces) a contact's value of a field. */
+  setFieldValue(contactId: string, fieldId: string, value: string): FakeFieldValue {
+    const key = `${contactId}:${fieldId}`;
+    const now = iso(this.#now());
+    const existing = this.fieldValues.get(key);
+    if (existing) {
+      Object.assign(existing, { value, udate: now });
+      return existing;
+    }
+    const row = { id: String(this.#nextId.fieldValue++), contact: contactId, field: fieldId, value, cdate: now, udate: now };
+    this.fieldValues.set(key, row);
+    return row;
+  }
+
+  /** A contact's value of a field, or undefined. */
+  fieldValue(contactId: string, fieldId: string): string | undefined {
+    return this.fieldValues.get(`${contactId}:${fieldId}`)?.value;
+  }
+
+  /** The field with this title (case aside), if any. */
+  fieldByTitle(title: string): FakeField | undefined {
+    return [...this.fields.values()].find((f) => f.title.toLowerCase() === title.toLowerCase());
+  }
+
+  /** The tag named `name` (case aside), if any. */
+  tagByName(name: string): FakeTag | undefined {
+    return [...this.tags.values()].find((t) => t.tag.toLowerCase() === name.toLowerCase());
+  }
+
+  /** Puts a tag on a contact (by tag id). */
+  tagContact(contactId: string, tagId: string): FakeContactTag {
+    const key = `${contactId}:${tagId}`;
+    const existing = this.contactTags.get(key);
+    if (existing) return existing;
+    const row = { id: String(this.#nextId.contactTag++), contact: contactId, tag: tagId, cdate: iso(this.#now()) };
+    this.contactTags.set(key, row);
+    return row;
+  }
+
+  /** The names of a contact's tags, sorted. */
+  tagNamesOf(contactId: string): string[] {
+    return [...this.contactTags.values()]
+      .filter((t) => t.contact === contactId)
+      .map((t) => this.tags.get(t.tag)?.tag ?? "")
+      .sort();
+  }
+
+  /** Changes a contact's e-mail address, as a user editing it in AC would. */
+  changeEmail(contactId: string, email: string): void {
+    const c = this.contacts.get(contactId);
+    if (!c) throw new Error(`no contact ${contactId}`);
+    Object.assign(c, { email, udate: iso(this.#now()) });
+    this.#byEmail = null;
+  }
+
+  /** The next `n` bulk imports (matching `match`) end as "failed" and change nothing. */
+  failImports(n: number, match?: (imp: FakeImport) => boolean): this {
+    this.importFaults.push({ times: n, ...(match ? { match } : {}) });
+    return this;
+  }
+
   /** Deletes a contact with its list and tag rows, keeping them in `deletedContacts`. */
   removeContact(id: string): boolean {
     const contact = this.contacts.get(id);
@@ -274,7 +449,8 @@ export class FakeAc {
     this.contacts.delete(id);
     this.#byId = null;
     this.#byList.clear();
-    const deleted: DeletedFakeContact = { contact, contactLists: [], contactTags: [], deletedAt: iso(this.#now()) };
+    this.#byEmail = null;
+    const deleted: DeletedFakeContact = { contact, contactLists: [], contactTags: [], fieldValues: [], deletedAt: iso(this.#now()) };
     for (const [k, row] of this.contactLists) {
       if (row.contact !== id) continue;
       deleted.contactLists.push(row);
@@ -284,6 +460,11 @@ export class FakeAc {
       if (row.contact !== id) continue;
       deleted.contactTags.push(row);
       this.contactTags.delete(k);
+    }
+    for (const [k, row] of this.fieldValues) {
+      if (row.contact !== id) continue;
+      deleted.fieldValues.push(row);
+      this.fieldValues.delete(k);
     }
     this.deletedContacts.set(id, deleted);
     return true;
@@ -297,8 +478,10 @@ export class FakeAc {
     this.contacts.set(id, deleted.contact);
     this.#byId = null;
     this.#byList.clear();
+    this.#byEmail = null;
     for (const row of deleted.contactLists) this.contactLists.set(`${id}:${row.list}`, row);
     for (const row of deleted.contactTags) this.contactTags.set(`${id}:${row.tag}`, row);
+    for (const row of deleted.fieldValues) this.fieldValues.set(`${id}:${row.field}`, row);
     return true;
   }
 
@@ -341,6 +524,7 @@ export class FakeAc {
       body: parseBody(raw),
     };
     const at = this.#now();
+    this.processImports(at);
     const authorized = this.apiKeys.has(request.headers.get("api-token") ?? "");
     const fault = this.#takeFault(info);
     const log = (status: number) => {
@@ -416,12 +600,15 @@ export class FakeAc {
     let m: RegExpMatchArray | null;
     if (method === "GET" && path === "/api/3/users/me") return json(200, { user: { ...this.user, links: {} } });
     if (method === "GET" && path === "/api/3/lists") return this.#page("lists", [...this.lists.values()], q);
-    if (method === "GET" && path === "/api/3/tags") return this.#page("tags", [...this.tags.values()], q);
+    if (method === "GET" && path === "/api/3/tags") {
+      const search = (q.get("search") ?? "").toLowerCase();
+      return this.#page("tags", [...this.tags.values()].filter((t) => t.tag.toLowerCase().includes(search)), q);
+    }
     if (method === "GET" && path === "/api/3/contacts") return this.#listContacts(q);
     if (method === "GET" && (m = path.match(/^\/api\/3\/contacts\/(\d+)$/))) {
       const c = this.contacts.get(m[1] ?? "");
       if (!c) return json(404, { message: `No Result found for Subscriber with id ${m[1]}` });
-      return json(200, { contact: this.#contactJson(c), contactLists: this.#contactListsOf([c.id]) });
+      return json(200, { contact: this.#contactJson(c), contactLists: this.#contactListsOf([c.id]), fieldValues: this.#fieldValuesOf([c.id]) });
     }
     if (method === "GET" && (m = path.match(/^\/api\/3\/contacts\/(\d+)\/contactLists$/))) {
       if (!this.contacts.has(m[1] ?? "")) return json(404, { message: `No Result found for Subscriber with id ${m[1]}` });
@@ -429,9 +616,28 @@ export class FakeAc {
     }
     if (method === "GET" && (m = path.match(/^\/api\/3\/contacts\/(\d+)\/contactTags$/))) {
       if (!this.contacts.has(m[1] ?? "")) return json(404, { message: `No Result found for Subscriber with id ${m[1]}` });
-      return json(200, { contactTags: [...this.contactTags.values()].filter((t) => t.contact === m?.[1]) });
+      return json(200, { contactTags: [...this.contactTags.values()].filter((t) => t.contact === m?.[1]).map((t) => this.#contactTagJson(t)) });
+    }
+    if (method === "GET" && (m = path.match(/^\/api\/3\/contacts\/(\d+)\/fieldValues$/))) {
+      if (!this.contacts.has(m[1] ?? "")) return json(404, { message: `No Result found for Subscriber with id ${m[1]}` });
+      return json(200, { fieldValues: this.#fieldValuesOf([m[1] ?? ""]) });
     }
     if (method === "POST" && path === "/api/3/contactLists") return this.#postContactList(body);
+    if (path === "/api/3/fields" || path.startsWith("/api/3/field")) {
+      const answer = this.#routeFields(method, path, q, body);
+      if (answer) return answer;
+    }
+    if (method === "POST" && path === "/api/3/tags") return this.#postTag(body);
+    if (method === "POST" && path === "/api/3/contactTags") return this.#postContactTag(body);
+    if (method === "DELETE" && (m = path.match(/^\/api\/3\/contactTags\/(\d+)$/))) {
+      const row = [...this.contactTags.entries()].find(([, t]) => t.id === m?.[1]);
+      if (!row) return json(404, { message: `No Result found for SubscriberTag with id ${m[1]}` });
+      this.contactTags.delete(row[0]);
+      return json(200, {});
+    }
+    if (method === "POST" && path === "/api/3/import/bulk_import") return this.#postImport(body);
+    if (method === "GET" && path === "/api/3/import/info") return this.#importInfo(q);
+    if (method === "GET" && path === "/api/3/import/bulk_import") return this.#importAggregates();
     if (method === "DELETE" && (m = path.match(/^\/api\/3\/contacts\/(\d+)$/))) {
       const id = m[1] ?? "";
       if (!this.removeContact(id)) return json(404, { message: `No result found for contact with id ${id}` });
@@ -448,6 +654,17 @@ export class FakeAc {
 
   /** Contacts in id order, kept between requests: sorting 50,000 contacts per page made the fake the bottleneck of benchmarks. */
   #byId: FakeContact[] | null = null;
+
+  /** Contacts by e-mail (lower case), kept between imports: a scan per imported contact made 50,000-contact benchmarks slow. */
+  #byEmail: Map<string, FakeContact> | null = null;
+
+  #contactByEmail(email: string): FakeContact | undefined {
+    if (!this.#byEmail) {
+      this.#byEmail = new Map();
+      for (const c of this.contacts.values()) if (!this.#byEmail.has(c.email.toLowerCase())) this.#byEmail.set(c.email.toLowerCase(), c);
+    }
+    return this.#byEmail.get(email.toLowerCase());
+  }
 
   #contactsById(): FakeContact[] {
     this.#byId ??= [...this.contacts.values()].sort((a, b) => Number(a.id) - Number(b.id));
@@ -487,12 +704,17 @@ export class FakeAc {
     const email = q.get("email");
     const idGreater = q.get("id_greater");
     const idLess = q.get("id_less");
+    const ids = [...q.getAll("ids[]"), ...q.getAll("ids").flatMap((v) => v.split(","))].map((v) => v.trim()).filter(Boolean);
     const sorted = listid ? this.#listById(listid) : this.#contactsById();
     const { from, to } = this.#idRange(sorted, idGreater, idLess);
     const order = q.get("orders[id]")?.toUpperCase();
     // The keyset walk (what runs do): the page and the total straight from the sorted rows.
-    const fast = !tagid && !email && order === "ASC";
+    const fast = !tagid && !email && ids.length === 0 && order === "ASC";
     let rows = fast ? sorted.slice(from + offset, Math.min(to, from + offset + limit)) : sorted.slice(from, to);
+    if (ids.length > 0) {
+      const wanted = new Set(ids);
+      rows = rows.filter((c) => wanted.has(c.id));
+    }
     if (tagid) rows = rows.filter((c) => this.contactTags.has(`${c.id}:${tagid}`));
     if (email) rows = rows.filter((c) => c.email.toLowerCase() === email.toLowerCase());
     if (fast) {
@@ -515,6 +737,11 @@ export class FakeAc {
     };
     const include = (q.get("include") ?? "").split(",").map((s) => s.trim());
     if (this.sideloadContactLists && include.includes("contactLists")) body.contactLists = this.#contactListsOf(page.map((c) => c.id));
+    if (this.sideloadContactLists && include.includes("contactTags")) {
+      const onPage = new Set(page.map((c) => c.id));
+      body.contactTags = [...this.contactTags.values()].filter((t) => onPage.has(t.contact)).map((t) => this.#contactTagJson(t));
+    }
+    if (this.sideloadContactLists && include.includes("fieldValues")) body.fieldValues = this.#fieldValuesOf(page.map((c) => c.id));
     return json(200, body);
   }
 
@@ -534,6 +761,257 @@ export class FakeAc {
     this.setListStatus(contactId, String(list), st);
     const row = this.contactLists.get(`${contactId}:${list}`);
     return json(200, { contacts: [this.#contactJson(c)], contactList: row ? this.#contactListJson(row) : null });
+  }
+
+  // ---- fields, tags, imports --------------------------------------------------------------
+
+  #routeFields(method: string, path: string, q: URLSearchParams, body: unknown): Response | undefined {
+    let m: RegExpMatchArray | null;
+    if (method === "GET" && path === "/api/3/fields") {
+      const perstag = q.get("filters[perstag]");
+      const rows = [...this.fields.values()].filter((f) => !perstag || f.perstag === perstag).sort((a, b) => Number(a.id) - Number(b.id));
+      const { limit, offset } = pageInput(q, 100);
+      const page = rows.slice(offset, offset + limit);
+      const onPage = new Set(page.map((f) => f.id));
+      return json(200, {
+        fieldOptions: [],
+        fieldRels: [...this.fieldRels.values()].filter((r) => onPage.has(r.field)).map((r) => this.#fieldRelJson(r)),
+        fields: page.map((f) => this.#fieldJson(f)),
+        meta: { total: String(rows.length) },
+      });
+    }
+    if (method === "POST" && path === "/api/3/fields") {
+      const f = (body as { field?: Record<string, unknown> } | undefined)?.field;
+      const title = typeof f?.title === "string" ? f.title.trim() : "";
+      if (!title) return json(422, { errors: [{ title: "The field title was not provided.", detail: "", code: "field_missing" }] });
+      if (typeof f?.type !== "string" || !f.type) return json(422, { errors: [{ title: "The field type was not provided.", detail: "", code: "field_missing" }] });
+      if (this.fieldByTitle(title)) return json(422, { errors: [{ title: "There is already a field with this title", detail: `There is already a field named '${title}' -- choose another name`, code: "duplicate" }] });
+      const perstag = typeof f.perstag === "string" && f.perstag ? perstagOf(f.perstag) : perstagOf(title);
+      if ([...this.fields.values()].some((x) => x.perstag === perstag)) {
+        return json(422, { errors: [{ title: "There is already a field with this personalization tag", detail: `There is already a personalization tag named '${perstag}' -- choose another name`, code: "field_invalid" }] });
+      }
+      const id = this.addField(title, { type: f.type, perstag, lists: [] });
+      const field = this.fields.get(id)!;
+      field.descript = typeof f.descript === "string" ? f.descript : "";
+      return json(201, { field: this.#fieldJson(field) });
+    }
+    if (method === "GET" && (m = path.match(/^\/api\/3\/fields\/(\d+)$/))) {
+      const field = this.fields.get(m[1] ?? "");
+      if (!field) return json(404, { message: `No Result found for Field with id ${m[1]}` });
+      return json(200, { fieldOptions: [], fieldRels: [...this.fieldRels.values()].filter((r) => r.field === field.id).map((r) => this.#fieldRelJson(r)), field: this.#fieldJson(field) });
+    }
+    if (method === "POST" && path === "/api/3/fieldRels") {
+      const rel = (body as { fieldRel?: { field?: unknown; relid?: unknown } } | undefined)?.fieldRel;
+      const field = String(rel?.field ?? "");
+      const relid = String(rel?.relid ?? "");
+      if (!this.fields.has(field)) return unprocessable("field", "The related field does not exist.", "related_missing");
+      if (relid !== "0" && !this.lists.has(relid)) return unprocessable("relid", "The related list does not exist.", "related_missing");
+      const row = this.#addFieldRel(field, relid);
+      return json(201, { fieldRel: { relid: Number(row.relid), field: Number(row.field), cdate: row.cdate, links: [], id: row.id } });
+    }
+    if (method === "GET" && path === "/api/3/fieldValues") {
+      const fieldid = q.get("filters[fieldid]");
+      const val = q.get("filters[val]");
+      const rows = [...this.fieldValues.values()].filter((v) => (!fieldid || v.field === fieldid) && (val === null || v.value === val));
+      const { limit, offset } = pageInput(q);
+      return json(200, { fieldValues: rows.slice(offset, offset + limit).map((v) => this.#fieldValueJson(v)), meta: { total: String(rows.length) } });
+    }
+    if (method === "POST" && path === "/api/3/fieldValues") return this.#writeFieldValue(body, null);
+    if ((m = path.match(/^\/api\/3\/fieldValues\/(\d+)$/))) {
+      const row = [...this.fieldValues.values()].find((v) => v.id === m?.[1]);
+      if (method === "PUT") return this.#writeFieldValue(body, m[1] ?? "");
+      if (!row) return json(404, { message: `No Result found for FieldValue with id ${m[1]}` });
+      if (method === "GET") return json(200, { fieldValue: this.#fieldValueJson(row) });
+      if (method === "DELETE") {
+        this.fieldValues.delete(`${row.contact}:${row.field}`);
+        return json(200, {});
+      }
+    }
+    return undefined;
+  }
+
+  /** POST /fieldValues (sets the contact's value, replacing one it had) and PUT /fieldValues/{id}. */
+  #writeFieldValue(body: unknown, id: string | null): Response {
+    const fv = (body as { fieldValue?: { contact?: unknown; field?: unknown; value?: unknown } } | undefined)?.fieldValue;
+    if (!fv) return unprocessable("fieldValue", "The fieldValue field is required", "field_missing");
+    if (id !== null && ![...this.fieldValues.values()].some((v) => v.id === id)) return json(404, { message: `No Result found for FieldValue with id ${id}` });
+    const contact = String(fv.contact ?? "");
+    const field = String(fv.field ?? "");
+    const c = this.contacts.get(contact);
+    if (!c) return unprocessable("contact", "The related contact does not exist.", "related_missing");
+    if (!this.fields.has(field)) return unprocessable("field", "The related field does not exist.", "related_missing");
+    if (typeof fv.value !== "string") return unprocessable("value", "The value field must be a string", "field_invalid");
+    const row = this.setFieldValue(contact, field, fv.value);
+    return json(200, { contacts: [this.#contactJson(c)], fieldValue: { ...this.#fieldValueJson(row), contact: Number(contact), field: Number(field), owner: Number(contact) } });
+  }
+
+  #postTag(body: unknown): Response {
+    const t = (body as { tag?: { tag?: unknown; tagType?: unknown; description?: unknown } } | undefined)?.tag;
+    const name = typeof t?.tag === "string" ? t.tag.trim() : "";
+    if (!name) return unprocessable("tag", "The tag field is required", "field_missing");
+    if (this.tagByName(name)) return unprocessable("tag", "There is already a tag with this name", "duplicate");
+    const id = this.addTag(name);
+    const tag = this.tags.get(id)!;
+    if (typeof t?.description === "string") tag.description = t.description;
+    return json(201, { tag: { ...tag, links: {} } });
+  }
+
+  #postContactTag(body: unknown): Response {
+    const ct = (body as { contactTag?: { contact?: unknown; tag?: unknown } } | undefined)?.contactTag;
+    const contact = String(ct?.contact ?? "");
+    const tag = String(ct?.tag ?? "");
+    if (!contact || !tag) return json(422, { errors: [{ status: 422, title: "Missing attribute", source: { pointer: `/data/attributes/${contact ? "tag" : "contact"}` } }] });
+    if (!this.contacts.has(contact)) return json(404, { errors: [{ status: 404, title: "Not Found", detail: "Contact not found" }] });
+    if (!this.tags.has(tag)) return json(404, { errors: [{ status: 404, title: "Not Found", detail: "Tag not found" }] });
+    return json(201, { contactTag: this.#contactTagJson(this.tagContact(contact, tag)) });
+  }
+
+  #postImport(body: unknown): Response {
+    const invalid = (reasons: unknown[]) =>
+      json(400, { success: 0, message: "JSON payload did not pass validation. Please fix failure Reasons and retry. The import was not queued for processing.", failureReasons: reasons });
+    const payload = (body ?? {}) as { contacts?: unknown; exclude_automations?: unknown };
+    if (typeof body !== "object" || body === null || !Array.isArray(payload.contacts)) return invalid(["Field 'contacts' is required."]);
+    const contacts = payload.contacts as FakeImportContact[];
+    if (contacts.length === 0) return invalid(["At least one contact is required."]);
+    if (contacts.length > 250) return invalid(["Up to 250 contacts may be included in a single request."]);
+    if (Buffer.byteLength(JSON.stringify(body)) > 399_999) return invalid(["The payload must be at most 399,999 bytes."]);
+    const reasons = contacts.flatMap((c, i) =>
+      typeof c?.email === "string" && /^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(c.email) ? [] : [{ contact: i, failureReason: "Field‘ email’ incorrect format" }],
+    );
+    if (reasons.length > 0) return invalid(reasons);
+    const at = this.#now();
+    const single = contacts.length === 1;
+    this.#importHits = this.#importHits.filter((h) => at - h.at < 60_000);
+    const cap = single ? this.singleImportsPerMinute : this.importsPerMinute;
+    if (this.#importHits.filter((h) => h.single === single).length >= cap) {
+      return json(400, {
+        success: 0,
+        message: "Rate limit exceeded.",
+        failureReasons: [`Up to ${cap} imports may be requested per minute.Please batch contacts into larger requests, or retry this request in a minute.`],
+      });
+    }
+    this.#importHits.push({ at, single });
+    // exclude_automations: AC's example puts it in each contact, its note on the payload.
+    const excludeAutomations = payload.exclude_automations === true || contacts.every((c) => c.exclude_automations === true);
+    const batchId = fakeUuid(++this.#importSeq);
+    const readyAt = Math.max(this.#lastImportReadyAt, at) + this.importProcessMs;
+    this.#lastImportReadyAt = readyAt;
+    this.imports.set(batchId, { batchId, contacts, excludeAutomations, queuedAt: at, readyAt, status: "waiting", success: [], failure: [] });
+    return json(200, { Success: 1, queued_contacts: contacts.length, batchId, message: "Contact import queued" });
+  }
+
+  /** Carries out the imports whose time has come, in the order they were queued. */
+  processImports(at: number = this.#now()): void {
+    if (this.holdImports) return;
+    for (const imp of this.imports.values()) {
+      if (imp.status !== "waiting" || imp.readyAt > at) continue;
+      const fault = this.importFaults.find((f) => f.times > 0 && (!f.match || f.match(imp)));
+      if (fault) {
+        fault.times -= 1;
+        imp.status = "failed";
+        continue;
+      }
+      for (const c of imp.contacts) this.#importOne(imp, c);
+      imp.status = "completed";
+    }
+  }
+
+  #importOne(imp: FakeImport, c: FakeImportContact): void {
+    if (this.excludedEmails.has(c.email.toLowerCase())) {
+      imp.failure.push(c.email);
+      return;
+    }
+    let contact = this.#contactByEmail(c.email);
+    if (!contact) {
+      // AC's importer creates the contacts it does not find: what safe matching must never let happen.
+      const id = this.addContact({ email: c.email, firstName: c.first_name ?? "", lastName: c.last_name ?? "" });
+      contact = this.contacts.get(id)!;
+      imp.success.push(id);
+    } else {
+      if (c.first_name !== undefined) contact.firstName = c.first_name;
+      if (c.last_name !== undefined) contact.lastName = c.last_name;
+    }
+    const id = contact.id;
+    for (const f of c.fields ?? []) if (this.fields.has(String(f.id))) this.setFieldValue(id, String(f.id), String(f.value));
+    for (const name of c.tags ?? []) this.tagContact(id, this.tagByName(name)?.id ?? this.addTag(name));
+    for (const l of c.subscribe ?? []) {
+      const list = String(l.listid);
+      // "Contacts may not be subscribed to lists which they have previously unsubscribed from."
+      if (this.lists.has(list) && this.listStatus(id, list) !== 2) this.setListStatus(id, list, 1);
+    }
+    for (const l of c.unsubscribe ?? []) if (this.lists.has(String(l.listid))) this.setListStatus(id, String(l.listid), 2);
+    contact.udate = iso(this.#now());
+    if (!imp.excludeAutomations) this.automationTriggers.push(id);
+  }
+
+  #importInfo(q: URLSearchParams): Response {
+    const batchId = q.get("batchId");
+    if (!batchId) return json(400, { success: 0, message: "'batchId' is a required field." });
+    const imp = this.imports.get(batchId);
+    if (!imp) return json(404, { message: `No Result found for import with batchId ${batchId}` });
+    if (this.#now() - imp.queuedAt < this.importUnknownMs) return json(200, { status: false, success: [], failure: [] });
+    return json(200, { status: imp.status, success: imp.success, failure: imp.failure });
+  }
+
+  #importAggregates(): Response {
+    const byDay = (done: boolean) => {
+      const days = new Map<string, { forDate: string; batches: number; contacts: number }>();
+      for (const imp of this.imports.values()) {
+        if ((imp.status !== "waiting") !== done) continue;
+        const forDate = new Date(imp.queuedAt).toISOString().slice(0, 10);
+        const d = days.get(forDate) ?? { forDate, batches: 0, contacts: 0 };
+        d.batches += 1;
+        d.contacts += imp.contacts.length;
+        days.set(forDate, d);
+      }
+      return [...days.values()].map((d) => ({ forDate: d.forDate, batches: String(d.batches), contacts: String(d.contacts) }));
+    };
+    return json(200, { outstanding: byDay(false), recentlyCompleted: byDay(true) });
+  }
+
+  #fieldJson(f: FakeField) {
+    return {
+      ...f,
+      isrequired: "0",
+      defval: null,
+      show_in_list: "0",
+      rows: "0",
+      cols: "0",
+      visible: "1",
+      service: "",
+      ordernum: f.id,
+      options: [],
+      relations: [...this.fieldRels.values()].filter((r) => r.field === f.id).map((r) => r.id),
+      links: { options: `${this.baseUrl}/api/3/fields/${f.id}/options`, relations: `${this.baseUrl}/api/3/fields/${f.id}/relations` },
+    };
+  }
+
+  #fieldRelJson(r: FakeFieldRel) {
+    return { field: r.field, relid: r.relid, dorder: "0", cdate: r.cdate, links: [], id: r.id };
+  }
+
+  #fieldValueJson(v: FakeFieldValue) {
+    return {
+      contact: v.contact,
+      field: v.field,
+      value: v.value,
+      cdate: v.cdate,
+      udate: v.udate,
+      created_by: "0",
+      updated_by: "0",
+      links: { owner: `${this.baseUrl}/api/3/fieldValues/${v.id}/owner`, field: `${this.baseUrl}/api/3/fieldValues/${v.id}/field` },
+      id: v.id,
+      owner: v.contact,
+    };
+  }
+
+  #fieldValuesOf(contactIds: string[]) {
+    const wanted = new Set(contactIds);
+    return [...this.fieldValues.values()].filter((v) => wanted.has(v.contact)).map((v) => this.#fieldValueJson(v));
+  }
+
+  #contactTagJson(t: FakeContactTag) {
+    return { contact: t.contact, tag: t.tag, cdate: t.cdate, created_timestamp: t.cdate, updated_timestamp: t.cdate, created_by: null, updated_by: null, links: { contact: `/${t.id}/contact`, tag: `/${t.id}/tag` }, id: t.id };
   }
 
   #contactListsOf(contactIds: string[]) {
@@ -613,11 +1091,22 @@ function parseBody(raw: string): unknown {
   }
 }
 
-function pageInput(q: URLSearchParams): { limit: number; offset: number } {
+/** AC's personalization tag for a title: upper case, other characters as _. */
+function perstagOf(title: string): string {
+  return title.toUpperCase().replace(/[^A-Z0-9]+/g, "_").replace(/^_+|_+$/g, "") || "FIELD";
+}
+
+/** A batchId shaped like AC's (a UUID), predictable in tests. */
+function fakeUuid(n: number): string {
+  const hex = n.toString(16).padStart(12, "0");
+  return `0641fbdd-f62f-4c2c-ba02-${hex}`;
+}
+
+function pageInput(q: URLSearchParams, defaultLimit = 20): { limit: number; offset: number } {
   const limit = Number.parseInt(q.get("limit") ?? "", 10);
   const offset = Number.parseInt(q.get("offset") ?? "", 10);
   return {
-    limit: Number.isFinite(limit) && limit > 0 ? Math.min(limit, 100) : 20,
+    limit: Number.isFinite(limit) && limit > 0 ? Math.min(limit, 100) : defaultLimit,
     offset: Number.isFinite(offset) && offset > 0 ? offset : 0,
   };
 }

@@ -28,7 +28,8 @@ export interface Sandbox {
 /** A sandbox ActiveCampaign account over HTTP on 127.0.0.1, seeded with the demo world. */
 export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> {
   const apiKey = opts.apiKey ?? SANDBOX_API_KEY;
-  const fake = new FakeAc({ requestLogLimit: 10_000, ...opts.fake, apiKeys: [apiKey], requestsPerSecond: opts.requestsPerSecond ?? 5 });
+  // Imports as AC's: unknown for about a second after they are queued, then a moment to run.
+  const fake = new FakeAc({ requestLogLimit: 10_000, importUnknownMs: 1_000, importProcessMs: 500, ...opts.fake, apiKeys: [apiKey], requestsPerSecond: opts.requestsPerSecond ?? 5 });
   const world = opts.contacts ? buildWorld({ contacts: opts.contacts }) : null;
   if (world) seedWorld(fake, world);
   const server = await startFakeAcServer(fake, { port: opts.port ?? 0 });

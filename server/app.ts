@@ -17,6 +17,8 @@ import { runRoutes } from "./routes/runs.handlers.ts";
 import { scheduleRoutes } from "./routes/schedules.handlers.ts";
 import { tokenRoutes } from "./routes/tokens.handlers.ts";
 import { uploadRoutes } from "./routes/uploads.handlers.ts";
+import { billingRoutes } from "./routes/billing.handlers.ts";
+import { notificationRoutes } from "./routes/notifications.handlers.ts";
 
 export function errorBody(code: ErrorCode, message: string, requestId: string, field?: string) {
   return { error: { code, message, requestId, ...(field ? { field } : {}) } };
@@ -76,7 +78,8 @@ export function createApi(deps: Deps) {
     .route("/connections", connectionRoutes)
     .route("/runs", runRoutes)
     .route("/schedules", scheduleRoutes)
-    .route("/uploads", uploadRoutes);
+    .route("/uploads", uploadRoutes)
+    .route("/notifications", notificationRoutes);
   // `routes` is `api` itself, typed with every route it has; the document is built from `api`.
   const routes = api
     // The description of the API and its reference page: public (before identify and
@@ -99,6 +102,8 @@ export function createApi(deps: Deps) {
       await next();
       c.header("Cache-Control", "no-store");
     })
+    // The payment provider's webhook: no session and no CSRF token, its signature is its proof.
+    .route("/billing", billingRoutes)
     .use("*", identify, csrfProtection)
     .route("/auth", authRoutes)
     .route("/", signedIn);

@@ -169,6 +169,7 @@ const TAGS = [
   { name: "runs", description: "Hygiene runs: verify, review, apply, report" },
   { name: "schedules", description: "Monthly runs of a connection" },
   { name: "uploads", description: "Verify a CSV file: upload, confirm the e-mail column, see the cost, start, download the results" },
+  { name: "notifications", description: "Where the workspace hears of runs that need it or end" },
   { name: "docs", description: "This document" },
 ];
 

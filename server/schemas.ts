@@ -1,7 +1,7 @@
 import { z } from "@hono/zod-openapi";
 import { ACTIONS } from "../db/schema/index.ts";
 import { RUN_STATUSES } from "../core/domain/run-status.ts";
-import { VERIFICATION_REASONS, type VerificationReason } from "../verify/taxonomy.ts";
+import { VERIFICATION_REASONS, VERIFICATION_STATUSES, type VerificationReason } from "../verify/taxonomy.ts";
 
 /**
  * Answers shared by several resources, as they go over the wire. Input rules stay in
@@ -32,6 +32,15 @@ export const ScopeView = z
 export const RunScopeView = z
   .union([ScopeView, z.object({ kind: z.literal("upload"), uploadId: z.string() }).openapi("UploadScope", { description: "A run that verifies an uploaded file (see /uploads)" })])
   .openapi("RunScope");
+export const LabelView = z
+  .object({
+    statuses: z.array(z.enum(VERIFICATION_STATUSES)).openapi({ description: "Results whose contacts are labelled (a reason's override wins)" }),
+    fieldName: z.string().openapi({ description: "The custom field that gets the status word (deliverable, risky, undeliverable, unknown); created on first use, on all lists" }),
+    reasonFieldName: z.string().nullable().openapi({ description: "A second field for the reason (e.g. accept_all), or null" }),
+    tagPrefix: z.string().nullable().openapi({ description: "Tags per status, e.g. lw- gives lw-risky; the tag of an earlier verdict is removed. Null: no tags" }),
+    runAutomations: z.boolean().openapi({ description: "Let ActiveCampaign's automations react to the imports (they are skipped by default)" }),
+  })
+  .openapi("Label", { description: "Label in ActiveCampaign: the non-destructive action, combinable with any other" });
 
 export const ActionsView = z
   .object({
@@ -39,8 +48,15 @@ export const ActionsView = z
     risky: Action,
     undeliverable: Action,
     unknown: Action,
-    overrides: z.array(z.object({ reason: z.enum(VERIFICATION_REASONS as [VerificationReason, ...VerificationReason[]]), action: Action })),
+    overrides: z.array(
+      z.object({
+        reason: z.enum(VERIFICATION_REASONS as [VerificationReason, ...VerificationReason[]]),
+        action: Action.optional(),
+        label: z.boolean().optional(),
+      }),
+    ),
+    label: LabelView.optional().openapi({ description: "Absent: no result is labelled (unless an override says so), with the default settings" }),
   })
-  .openapi("Actions", { description: "What happens to a contact per verification status; an override per reason wins" });
+  .openapi("Actions", { description: "What happens to a contact per verification status, and which are labelled in ActiveCampaign; an override per reason wins" });
 
 export const User = z.object({ id: z.string(), workspaceId: z.string(), email: z.string() }).openapi("User");

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { eq } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
 import { schema } from "../db/index.ts";
@@ -21,8 +22,17 @@ describe("accounts", () => {
     const user = t.db.select().from(schema.users).where(eq(schema.users.email, email)).get();
     expect(user?.passwordHash).toMatch(/^scrypt\$/);
     expect(user?.passwordHash).not.toContain("correct horse");
-    const session = t.db.select().from(schema.sessions).get();
-    expect(session?.tokenHash).not.toBe(cookie.split(";")[0]?.split("=")[1]);
+    // The workspace exists and is the user's, as the answer says.
+    const workspace = t.db.select().from(schema.workspaces).where(eq(schema.workspaces.id, user!.workspaceId)).get();
+    expect(workspace?.id).toBe(body.user.workspaceId);
+    // The session row exists, belongs to the user, and keeps only the cookie value's SHA-256.
+    const token = decodeURIComponent(cookie.split(";")[0]!.split("=")[1]!);
+    const sessions = t.db.select().from(schema.sessions).where(eq(schema.sessions.userId, user!.id)).all();
+    expect(sessions.map((s) => s.tokenHash)).toEqual([createHash("sha256").update(token).digest("base64url")]);
+    expect(sessions[0]!.expiresAt.getTime()).toBeGreaterThan(t.clock.now());
+    // The session works: the cookie alone signs the user in.
+    const me = await t.app.request("/api/auth/me", { headers: { cookie: cookie.split(";")[0]! } });
+    expect(me.status).toBe(200);
   });
 
   it("marks the session cookie Secure behind https", async () => {

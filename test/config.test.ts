@@ -74,3 +74,25 @@ describe("config", () => {
     expect(() => verifierOptionsFromConfig(testConfig({ SMTP_PROVIDER_RULES_FILE: path.join(dir, "missing.json") }))).toThrow(ConfigError);
   });
 });
+
+describe("settings of issue 15", () => {
+  it("README's configuration table documents every setting the schema reads", async () => {
+    const { configSchema } = await import("../core/config.ts");
+    const readme = readFileSync(new URL("../README.md", import.meta.url), "utf8");
+    const documented = new Set([...readme.matchAll(/^\| `([A-Z_]+)` \|/gm)].map((m) => m[1]));
+    const missing = Object.keys(configSchema.shape).filter((k) => k !== "NODE_ENV" && !documented.has(k));
+    expect(missing).toEqual([]);
+  });
+
+  it("reads credit packs, the mail relay, and refuses half a Stripe setup", () => {
+    expect(parseConfig({ CREDIT_PACKS: "500:5, 2000:17.5" }).CREDIT_PACKS).toEqual([
+      { credits: 500, amount: 500 },
+      { credits: 2000, amount: 1750 },
+    ]);
+    expect(() => parseConfig({ CREDIT_PACKS: "lots" })).toThrow(/CREDIT_PACKS/);
+    expect(() => parseConfig({ MAIL_URL: "http://mail.example.com" })).toThrow(/MAIL_URL/);
+    expect(parseConfig({ MAIL_URL: "smtp://u:p%40ss@mail.example.com:587" }).MAIL_URL).toBe("smtp://u:p%40ss@mail.example.com:587");
+    expect(() => parseConfig({ STRIPE_SECRET_KEY: "sk_test_abc" })).toThrow(/STRIPE_WEBHOOK_SECRET/);
+    expect(parseConfig({ STRIPE_SECRET_KEY: "sk_test_abc", STRIPE_WEBHOOK_SECRET: "whsec_abc" }).STRIPE_SECRET_KEY).toBe("sk_test_abc");
+  });
+});

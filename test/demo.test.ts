@@ -188,4 +188,41 @@ describe("npm run demo", () => {
     if (planned.status === "awaiting_review") expect((await api("POST", `/api/runs/${runId}/cancel`)).status).toBe(200);
     else expect(planned.status).toBe("completed");
   });
+
+  it("labels two lists in the sandbox: each contact gets its result in the field and its tag, in imports AC takes a moment to run", async () => {
+    const { world, sandbox } = demo;
+    const fake = sandbox.fake;
+    const chosen = ["3", "4"];
+    const started = await api<RunView>("POST", "/api/runs", {
+      connectionId: demo.connectionId,
+      scope: { kind: "lists", listIds: chosen },
+      actions: { undeliverable: "keep", label: { statuses: ["deliverable", "risky", "undeliverable", "unknown"], tagPrefix: "lw-" } },
+    });
+    expect(started.status, started.text).toBe(202);
+    const runId = started.body.id;
+    await nextEvent((e) => e.type === "planned" && e.runId === runId);
+    fake.clearRequests();
+    expect((await api("POST", `/api/runs/${runId}/approve`, {})).status).toBe(200);
+    await nextEvent((e) => e.type === "finished" && e.runId === runId);
+    const done = (await api<RunView>("GET", `/api/runs/${runId}`)).body;
+    expect(done.status).toBe("completed");
+
+    const field = fake.fieldByTitle("Email status")!;
+    const rows = parseCsv((await api<string>("GET", `/api/runs/${runId}/report.csv`)).text);
+    expect(rows.length).toBe(done.progress.labels.planned);
+    for (const r of rows) {
+      const want = world.expected(r.email!, { smtpProbe: false }).status;
+      const id = r.contact_id!;
+      if (r.label_result!.startsWith("failed")) {
+        // AC's importer refuses what is not an address; nothing is written for it.
+        expect({ email: r.email, result: r.label_result }).toEqual({ email: r.email, result: expect.stringContaining("ActiveCampaign refused this contact in the import") });
+        expect(fake.fieldValue(id, field.id)).toBeUndefined();
+        continue;
+      }
+      expect({ email: r.email, value: fake.fieldValue(id, field.id), tags: fake.tagNamesOf(id).filter((t) => t.startsWith("lw-")) }).toEqual({ email: r.email, value: want, tags: [`lw-${want}`] });
+    }
+    // AC answered "not known yet" at first: the imports were polled until they were done.
+    expect(fake.requests.filter((r) => r.path === "/api/3/import/info").length).toBeGreaterThanOrEqual(fake.imports.size);
+    expect([...fake.imports.values()].every((imp) => imp.status === "completed" && imp.success.length === 0)).toBe(true);
+  }, 60_000);
 });

@@ -264,11 +264,12 @@ describe("stopping: cancel, lost leases and failures", () => {
     await h.worker({ verifiers: parking, fetchConcurrency: 1 }).drain();
     const paused = await h.getRun(run.id);
     expect(paused.status).toBe("paused_credits");
-    expect(paused.progress).toMatchObject({ fetched: 100, verified: 0, waiting: { count: 100 } });
-    expect(paused.credits.charged).toBe(100);
+    // The balance pays for 150 contacts: a page and a half, none of it left unused.
+    expect(paused.progress).toMatchObject({ fetched: 150, verified: 0, waiting: { count: 150 } });
+    expect(paused.credits.charged).toBe(150);
     const cancelled = (await (await h.t.request("POST", `/api/runs/${run.id}/cancel`, { as: h.user })).json()) as RunView;
     expect(cancelled.status).toBe("cancelled");
-    expect(cancelled.credits).toEqual({ charged: 100, refunded: 100, net: 0 });
+    expect(cancelled.credits).toEqual({ charged: 150, refunded: 150, net: 0 });
     expect(balanceOf(h.t.db, h.user.workspaceId)).toBe(150);
     await expectCountersMatchRows(h, run.id);
     await h.close();

@@ -179,7 +179,7 @@ describe("hygiene run, end to end through the HTTP API", () => {
 });
 
 describe("POST /api/runs validation", () => {
-  it("names the field at fault and keeps workspaces apart", async () => {
+  it("names the field at fault and keeps workspaces apart: single-run routes, the run lists and the dashboard history", async () => {
     const h = await createRunHarness(server);
     const bad = [
       [{ scope: { kind: "lists", listIds: [] } }, "scope.listIds"],
@@ -210,6 +210,14 @@ describe("POST /api/runs validation", () => {
       expect((await h.t.request(method, path, { as: other, body: method === "POST" ? {} : undefined })).status).toBe(404);
     }
     expect((await h.t.request("POST", "/api/runs", { as: other, body: { connectionId: h.connectionId, scope: { kind: "all" } } })).status).toBe(404);
+    // The run lists: the owner's has the run, the other workspace's has nothing, even asked by connection.
+    const runIds = async (as: typeof other, query = "") => ((await (await h.t.request("GET", `/api/runs${query}`, { as })).json()) as { runs: { id: string }[] }).runs.map((r) => r.id);
+    expect(await runIds(h.user)).toEqual([run.id]);
+    expect(await runIds(other)).toEqual([]);
+    expect(await runIds(other, `?connectionId=${h.connectionId}`)).toEqual([]);
+    // Nor the dashboard's history of that connection, nor the run's page.
+    expect((await h.t.request("GET", `/connections/${h.connectionId}/runs`, { as: other })).status).toBe(404);
+    expect((await h.t.request("GET", `/runs/${run.id}`, { as: other })).status).toBe(404);
     await h.close();
   });
 });
@@ -228,9 +236,9 @@ describe("credits", () => {
     await worker.drain();
     const paused = await h.getRun(run.id);
     expect(paused.status).toBe("paused_credits");
-    expect(paused.statusReason).toMatch(/needs \d+ credit\(s\) and the balance is \d+/);
-    expect(paused.progress.fetched).toBeGreaterThanOrEqual(100);
-    expect(paused.progress.fetched).toBeLessThan(230);
+    // The total still needed is said: up to 100 (the 20 contacts on both lists are counted on each).
+    expect(paused.statusReason).toMatch(/Up to 100 more credit\(s\) are needed/);
+    expect(paused.progress.fetched).toBe(150);
     expect(paused.progress.verified).toBe(paused.progress.fetched);
     expect(paused.credits.charged).toBe(paused.progress.fetched);
 

@@ -486,7 +486,9 @@ describe("what a scheduled run does", () => {
     await s.h.worker().drain();
     const paused = await s.getRun(event!.runId);
     expect(paused.status).toBe("paused_credits");
-    expect(paused.statusReason).toMatch(/needs 12 credit\(s\) and the balance is 5/);
+    // The 5 credits paid for 5 contacts; the rest is said.
+    expect(paused.statusReason).toMatch(/About 7 more credit\(s\) are needed/);
+    expect(paused.credits.charged).toBe(5);
     s.h.clock.advance(60_000);
     expect(await scheduler.tick()).toEqual([]);
     expect((await s.getSchedule(sch.id)).recentOccurrences[0]).toMatchObject({ run: { status: "paused_credits" } });

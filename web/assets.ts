@@ -9,6 +9,7 @@ const FILES = {
   "app.css": "text/css; charset=utf-8",
   "app.js": "text/javascript; charset=utf-8",
   "run.js": "text/javascript; charset=utf-8",
+  "connection.js": "text/javascript; charset=utf-8",
   "icon.svg": "image/svg+xml",
 } as const;
 

@@ -1,10 +1,11 @@
 import { z } from "zod";
-import { loginSchema, PASSWORD_MIN, signupSchema } from "../core/domain/account.ts";
+import { loginSchema, PASSWORD_MIN, resetPasswordSchema, resetRequestSchema, signupSchema } from "../core/domain/account.ts";
+import { creditRequestSchema, grantSchema } from "../core/domain/credits.ts";
 import { connectionInputSchema, connectionUpdateSchema, DISPLAY_NAME_MAX, displayNameSchema, tokenNameSchema } from "../core/domain/connection.ts";
 import { actionSchema, actionsSchema, scopeSchema } from "../core/domain/scope-actions.ts";
 import { AppError } from "../core/errors.ts";
 import { createScheduleSchema } from "../core/services/schedules.ts";
-import { VERIFICATION_REASONS, VERIFICATION_STATUSES, type VerificationReason } from "../verify/taxonomy.ts";
+import { VERIFICATION_REASONS, VERIFICATION_STATUSES, type VerificationReason, type VerificationStatus } from "../verify/taxonomy.ts";
 
 /**
  * The dashboard's forms. Each one parses with the core's schemas, the same that validate the
@@ -108,6 +109,10 @@ export const tokenForm = {
 
 /** The form field of a per-reason override: "" means "same as its status". */
 export const overrideField = (reason: VerificationReason) => `override-${reason}`;
+/** The checkbox "Label in ActiveCampaign" of a status. */
+export const labelField = (status: VerificationStatus) => `label-${status}`;
+/** A reason's label choice: "" as its status, "on", "off". */
+export const labelOverrideField = (reason: VerificationReason) => `label-override-${reason}`;
 
 /** A ticked checkbox is sent as "on", an unticked one not at all. */
 const checkbox = z.literal("on").optional().transform((v) => v === "on");
@@ -119,20 +124,42 @@ const checkbox = z.literal("on").optional().transform((v) => v === "on");
  */
 const runOptionFields = {
   smtpProbe: checkbox,
+  labelReason: checkbox,
+  labelTags: checkbox,
+  runAutomations: checkbox,
+  ...Object.fromEntries(VERIFICATION_STATUSES.map((s) => [labelField(s), checkbox])),
   ...Object.fromEntries(VERIFICATION_REASONS.map((r) => [overrideField(r), z.union([z.literal(""), actionSchema]).default("")])),
+  ...Object.fromEntries(VERIFICATION_REASONS.map((r) => [labelOverrideField(r), z.enum(["", "on", "off"]).default("")])),
 };
 
 /** The flat fields as the API's `scope` and `actions` (unknown: the core's schema says what they are). */
 function runOptionsOf(v: Record<string, unknown>): Record<string, unknown> {
+  const overrides = VERIFICATION_REASONS.flatMap((reason) => {
+    const action = v[overrideField(reason)];
+    const label = v[labelOverrideField(reason)];
+    if (!action && !label) return [];
+    return [{ reason, ...(action ? { action } : {}), ...(label ? { label: label === "on" } : {}) }];
+  });
+  const statuses = VERIFICATION_STATUSES.filter((s) => v[labelField(s)] === true);
+  // Label settings only when something is labelled: a run that labels nothing stores none.
+  const labels = statuses.length > 0 || overrides.some((o) => o.label === true);
   return {
     scope: { kind: v.scope, listIds: v.listIds, tagId: v.tagId },
     actions: {
       // A select the browser did not send is refused (null), not given the default (undefined).
       ...Object.fromEntries(VERIFICATION_STATUSES.map((s) => [s, v[s] ?? null])),
-      overrides: VERIFICATION_REASONS.flatMap((reason) => {
-        const action = v[overrideField(reason)];
-        return action ? [{ reason, action }] : [];
-      }),
+      overrides,
+      ...(labels
+        ? {
+            label: {
+              statuses,
+              fieldName: v.labelField,
+              reasonFieldName: v.labelReason ? v.labelReasonField : null,
+              tagPrefix: v.labelTags ? v.tagPrefix : null,
+              runAutomations: v.runAutomations,
+            },
+          }
+        : {}),
     },
     smtpProbe: v.smtpProbe,
   };
@@ -143,10 +170,22 @@ function runOptionField(path: readonly PropertyKey[]): string {
   const [head, sub] = path.map(String);
   if (head === "scope") return sub === "listIds" || sub === "tagId" ? sub : "scope";
   if (head === "actions" && (VERIFICATION_STATUSES as readonly string[]).includes(sub ?? "")) return sub!;
+  if (head === "actions" && sub === "label") return LABEL_FIELDS[String(path[2])] ?? "labelField";
   return head ?? "_form";
 }
 
+/** The label settings' paths in the API as the form's fields. */
+const LABEL_FIELDS: Record<string, string> = { fieldName: "labelField", reasonFieldName: "labelReasonField", tagPrefix: "tagPrefix" };
+
 const RUN_OPTION_WORDING: Record<string, Wording> = {
+  labelField: { required: "Enter the name of the field to write, e.g. Email status", too_small: "Enter the name of the field to write, e.g. Email status", too_big: (i) => `Use at most ${limitOf(i)} characters` },
+  labelReasonField: {
+    required: "Enter the name of the field for the reason",
+    too_small: "Enter the name of the field for the reason",
+    too_big: (i) => `Use at most ${limitOf(i)} characters`,
+    custom: "Give the reason a field of its own: a name other than the result's field",
+  },
+  tagPrefix: "Start with a letter or digit; use at most 30 letters, digits, spaces or _ . : - (e.g. lw-)",
   scope: "Choose what to check",
   listIds: {
     required: "Pick at least one list",
@@ -268,3 +307,32 @@ export function safeNext(next: string | undefined, origin: string): string {
   if (/^\/[\\/]/.test(url.pathname)) return "/";
   return `${url.pathname}${url.search}${url.hash}`;
 }
+
+// ---- credits, password resets, notifications ----------------------------------------------------
+
+/** Asking the operator for credits (core/domain/credits.ts). */
+export const creditRequestForm = {
+  schema: creditRequestSchema,
+  wording: {
+    credits: { required: "Enter how many credits you need", otherwise: "Enter a whole number of credits, e.g. 5000", too_big: (i) => `Ask for at most ${Number(limitOf(i)).toLocaleString("en-US")} at once` },
+    note: { too_big: "Keep the note under 500 characters" },
+  },
+} satisfies Form<typeof creditRequestSchema>;
+
+export const grantForm = {
+  schema: grantSchema,
+  wording: { email: { required: "Enter the user's e-mail address" }, credits: { otherwise: "Enter a whole number of credits from 1 to 1,000,000,000" } },
+} satisfies Form<typeof grantSchema>;
+
+export const resetRequestForm = {
+  schema: resetRequestSchema,
+  wording: { email: EMAIL },
+} satisfies Form<typeof resetRequestSchema>;
+
+export const resetPasswordForm = {
+  schema: resetPasswordSchema,
+  wording: {
+    token: "This reset link is not complete: open the link from the e-mail again",
+    password: { required: `Use at least ${PASSWORD_MIN} characters`, too_small: (i) => `Use at least ${limitOf(i)} characters`, too_big: (i) => `Use at most ${limitOf(i)} characters` },
+  },
+} satisfies Form<typeof resetPasswordSchema>;

@@ -17,6 +17,8 @@ import { runPages } from "./routes/runs.tsx";
 import { schedulePages } from "./routes/schedules.tsx";
 import { tokenPages } from "./routes/tokens.tsx";
 import { uploadPages } from "./routes/uploads.tsx";
+import { settingsPages } from "./routes/settings.tsx";
+import { operatorPages } from "./routes/operator.tsx";
 
 /**
  * The dashboard: server-rendered pages for people, beside the JSON API under /api.
@@ -122,6 +124,8 @@ export function webRoutes(deps: Deps): Hono<AppEnv> {
   schedulePages(web, deps);
   tokenPages(web, deps);
   uploadPages(web, deps);
+  settingsPages(web, deps);
+  operatorPages(web, deps);
 
   // Anything else outside the API is a page that does not exist.
   web.all("*", (c) => {

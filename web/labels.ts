@@ -1,6 +1,6 @@
 import type { LedgerKind, OccurrenceState, RunStatus } from "../db/schema/index.ts";
-import type { RunActions, RunScope, UploadScope } from "../core/domain/scope-actions.ts";
-import { VERIFICATION_STATUSES, type VerificationReason, type VerificationStatus } from "../verify/taxonomy.ts";
+import { labelOf, labelTag, type RunActions, type RunScope, type UploadScope } from "../core/domain/scope-actions.ts";
+import { STATUS_BY_REASON, VERIFICATION_STATUSES, type VerificationReason, type VerificationStatus } from "../verify/taxonomy.ts";
 
 /** The words the dashboard uses for each run status: a short badge and a sentence. */
 export const RUN_STATUS_WORDS: Record<RunStatus, { badge: string; sentence: string; tone: "info" | "warn" | "ok" | "bad" | "muted" }> = {
@@ -65,13 +65,36 @@ export function actionLabel(action: string): string {
   return (ACTION_LABELS as Record<string, string>)[action] ?? action;
 }
 
-/** "Undeliverable → Unsubscribe · Disposable address → Delete": every choice other than Keep. */
+/** "Unsubscribe + label", "Label", "Keep": an action and the label choice together. */
+function choiceWords(action: string | undefined, label: boolean | undefined): string {
+  if (action === undefined) return label ? "Label" : "Do not label";
+  return label ? (action === "keep" ? "Label" : `${actionLabel(action)} + label`) : actionLabel(action);
+}
+
+/** "Undeliverable → Unsubscribe · Risky → Label · Disposable address → Delete": every choice other than Keep. */
 export function actionsWords(actions: RunActions): string {
+  const labelled = labelOf(actions).statuses;
   const changes = [
-    ...VERIFICATION_STATUSES.filter((s) => actions[s] !== "keep").map((s) => `${STATUS_LABELS[s]} → ${actionLabel(actions[s])}`),
-    ...actions.overrides.map((o) => `${reasonLabel(o.reason)} → ${actionLabel(o.action)}`),
+    ...VERIFICATION_STATUSES.filter((s) => actions[s] !== "keep" || labelled.includes(s)).map((s) => `${STATUS_LABELS[s]} → ${choiceWords(actions[s], labelled.includes(s))}`),
+    ...actions.overrides.map((o) => `${reasonLabel(o.reason)} → ${choiceWords(o.action ?? (o.label === undefined ? undefined : actions[STATUS_OF[o.reason] ?? "deliverable"]), o.label)}`),
   ];
   return changes.length > 0 ? changes.join(" · ") : "Keep every contact (report only)";
+}
+
+/** The status of each reason, for words only. */
+const STATUS_OF: Partial<Record<string, VerificationStatus>> = STATUS_BY_REASON;
+
+/** "Field “Email status”, reason in “Email status reason”, tags lw-…, automations off": how a run labels. */
+export function labelSettingsWords(actions: RunActions): string {
+  const l = labelOf(actions);
+  return [
+    `field “${l.fieldName}”`,
+    l.reasonFieldName ? `reason in “${l.reasonFieldName}”` : null,
+    l.tagPrefix !== null ? `tags ${labelTag(l, "deliverable")}, ${labelTag(l, "risky")}…` : "no tags",
+    l.runAutomations ? "automations react" : "automations skipped",
+  ]
+    .filter(Boolean)
+    .join(", ");
 }
 
 export const OCCURRENCE_WORDS: Record<OccurrenceState, { badge: string; tone: "info" | "warn" | "muted" }> = {

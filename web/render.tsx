@@ -7,6 +7,7 @@ import { csrfTokenFor } from "../server/middleware/auth.ts";
 import { readForm } from "../server/middleware/body.ts";
 import { Layout, type LayoutProps } from "./components/layout.tsx";
 import { formValues } from "./forms.ts";
+import { isAdmin } from "../core/services/topups.ts";
 
 /** Short confirmations after a redirect, chosen by key so no text comes from the URL. */
 const NOTICES: Record<string, string> = {
@@ -25,6 +26,15 @@ const NOTICES: Record<string, string> = {
   "schedule-resumed": "Schedule resumed.",
   "schedule-deleted": "Schedule deleted. The runs it started stay in your history.",
   "token-deleted": "API token deleted. Programs using it can no longer sign in with it.",
+  "credits-requested": "Request sent. The operator has been told; you get an e-mail when they answer.",
+  paid: "Thank you. Your credits are added as soon as the payment is confirmed (usually within seconds); paused runs resume on their own.",
+  "checkout-cancelled": "The payment was cancelled; nothing was charged.",
+  "reset-sent": "If an account uses this e-mail address, we have sent it a link to choose a new password. The link works once, for an hour.",
+  "password-reset": "Your password is changed. Sign in with the new one; every other session was signed out.",
+  "notifications-saved": "Saved. You hear about the events ticked below.",
+  "request-approved": "Approved: the credits are added and the requester is told.",
+  "request-declined": "Declined: the requester is told.",
+  granted: "Credits granted.",
 };
 
 /** A page for signed-in users: anyone else is sent to sign in, and back here afterwards. */
@@ -44,12 +54,12 @@ export function csrfToken(c: Context<AppEnv>): string {
   return p?.sessionHash ? csrfTokenFor(c.var.deps, p.sessionHash) : "";
 }
 
-export type PageOptions = Omit<LayoutProps, "principal" | "csrfToken" | "notice">;
+export type PageOptions = Omit<LayoutProps, "principal" | "csrfToken" | "notice" | "admin">;
 
 export function render(c: Context<AppEnv>, options: PageOptions, body: Child, status = 200) {
   const notice = NOTICES[c.req.query("notice") ?? ""];
   return c.html(
-    <Layout {...options} principal={c.var.principal} csrfToken={csrfToken(c)} notice={notice}>
+    <Layout {...options} principal={c.var.principal} csrfToken={csrfToken(c)} notice={notice} admin={c.var.principal ? isAdmin(c.var.deps, c.var.principal) : false}>
       {body}
     </Layout>,
     status as ContentfulStatusCode,

@@ -69,8 +69,11 @@ export interface PageContactsOptions {
   signal?: AbortSignal;
 }
 
+type QueryValue = string | number | boolean | null | undefined;
+
 export interface AcRequestOptions {
-  query?: Record<string, string | number | boolean | null | undefined>;
+  /** An array is sent as the key repeated (`ids[]=1&ids[]=2`). */
+  query?: Record<string, QueryValue | readonly (string | number)[]>;
   body?: unknown;
   signal?: AbortSignal | undefined;
   /**
@@ -79,6 +82,8 @@ export interface AcRequestOptions {
    * AC did not process the request.
    */
   idempotent?: boolean;
+  /** A bulk import of this many contacts: it also waits for AC's per-minute import window. */
+  importOf?: number;
 }
 
 export interface AcClientStats {
@@ -90,6 +95,55 @@ export interface AcClientStats {
 }
 
 type Opts = { signal?: AbortSignal | undefined };
+
+/** A contact custom field; `lists` holds the ids of the lists it is attached to ("0": all lists). */
+export interface AcField {
+  id: string;
+  title: string;
+  type: string;
+  perstag: string;
+  lists: string[];
+}
+
+/** A tag on a contact: the contactTag's own id (what DELETE /contactTags/{id} takes) and the tag's. */
+export interface AcContactTag {
+  id: string;
+  tagId: string;
+}
+
+export interface AcFieldValue {
+  /** The fieldValue's own id (PUT /fieldValues/{id}). */
+  id: string;
+  fieldId: string;
+  value: string;
+}
+
+/**
+ * A contact as re-read before it is written to. `tags` and `fieldValues` are null when AC
+ * left the sideload out (it is undocumented): then they are unknown, not empty.
+ */
+export interface AcContactState {
+  id: string;
+  email: string;
+  tags: AcContactTag[] | null;
+  fieldValues: AcFieldValue[] | null;
+}
+
+/** One contact of a bulk import. Only these keys: an import never subscribes or unsubscribes. */
+export interface AcImportContact {
+  email: string;
+  fields?: { id: number; value: string }[];
+  tags?: string[];
+}
+
+/** GET /import/info: `status` is null while AC does not know the batch yet (it answers `false` in the first second). */
+export interface AcImportInfo {
+  status: string | null;
+  /** Ids of contacts the import created. */
+  created: string[];
+  /** E-mail addresses the import did not take. */
+  failed: string[];
+}
 
 export interface AcClient {
   /** The normalized base URL, e.g. https://acct.api-us1.com. */
@@ -114,7 +168,41 @@ export interface AcClient {
    */
   unsubscribe(contactId: string, listId: string, opts?: Opts): Promise<{ contactGone: boolean }>;
   deleteContact(contactId: string, opts?: Opts): Promise<{ alreadyGone: boolean }>;
+
+  // Labels (issue 17): custom fields, tags on contacts, bulk import.
+  /** Every contact custom field, with the lists each is attached to. */
+  listFields(opts?: Opts): Promise<AcField[]>;
+  /** Creates a text field. Not resent blindly: a lost answer is checked by listing the fields. */
+  createField(input: { title: string; description: string }, opts?: Opts): Promise<{ id: string }>;
+  /** Attaches a field to every list (relid 0). */
+  attachFieldToAllLists(fieldId: string, opts?: Opts): Promise<void>;
+  /** Tags whose name contains `search`. */
+  findTags(search: string, opts?: Opts): Promise<AcNamed[]>;
+  createTag(name: string, description: string, opts?: Opts): Promise<{ id: string }>;
+  /**
+   * The contacts with these ids (at most 100) as AC has them now, with their tags and field
+   * values sideloaded. A contact absent from the answer no longer exists.
+   */
+  readContacts(ids: string[], opts?: Opts & { tags?: boolean; fieldValues?: boolean }): Promise<AcContactState[]>;
+  getContactTags(contactId: string, opts?: Opts): Promise<AcContactTag[]>;
+  getContactFieldValues(contactId: string, opts?: Opts): Promise<AcFieldValue[]>;
+  /**
+   * Queues a bulk import (at most 250 contacts). Never resent by the client after an answer
+   * that may have been lost: the caller re-reads and decides.
+   */
+  bulkImport(input: { contacts: AcImportContact[]; excludeAutomations: boolean }, opts?: Opts): Promise<{ batchId: string }>;
+  importInfo(batchId: string, opts?: Opts): Promise<AcImportInfo>;
+  /** Sets a contact's field value: PUT on the value's id when known, POST otherwise. */
+  setFieldValue(input: { contactId: string; fieldId: string; value: string; valueId?: string | null }, opts?: Opts): Promise<{ contactGone: boolean }>;
+  addContactTag(contactId: string, tagId: string, opts?: Opts): Promise<{ contactGone: boolean }>;
+  removeContactTag(contactTagId: string, opts?: Opts): Promise<{ alreadyGone: boolean }>;
 }
+
+/** AC's cap on contacts per bulk import, and on its body (developers.activecampaign.com/reference/bulk-import-contacts). */
+export const IMPORT_MAX_CONTACTS = 250;
+export const IMPORT_MAX_BYTES = 399_999;
+/** Ids per re-read: AC pages contacts by 100. */
+export const READ_MAX_IDS = 100;
 
 export interface AcClientOptions {
   /** As the user typed it or as stored; normalized (and validated) here. */
@@ -156,6 +244,9 @@ let guardedDispatcher: Dispatcher | undefined;
 const defaultGuardedDispatcher = () => (guardedDispatcher ??= createGuardedDispatcher());
 
 const DIGITS = AC_ID_SHAPE;
+const IMPORT_PATH = "/api/3/import/bulk_import";
+/** How long imports wait after AC said its per-minute import cap was reached. */
+const IMPORT_LIMIT_PAUSE_MS = 60_000;
 const PAGE_SIZE = 100;
 /**
  * The most of one response the client reads. AC's pages are a few hundred kB (100 contacts
@@ -196,29 +287,37 @@ export function createAcClient(opts: AcClientOptions): AcClient {
   async function request<T = unknown>(method: AcMethod, path: string, ro: AcRequestOptions = {}): Promise<T> {
     if (!/^\/api\/3(?:\/[A-Za-z0-9_-]+)+$/.test(path)) throw new TypeError(`AC path must look like /api/3/contacts, got ${path}`);
     assertNeverResubscribes(path, ro.body);
+    assertImportTouchesNoList(path, ro.body);
     if (!API_KEY_SHAPE.test(apiKey)) {
       throw new AcError("auth", `${AUTH_MESSAGE}: the key is empty or has characters an API key cannot have`);
     }
     const url = new URL(baseUrl + path);
-    for (const [k, v] of Object.entries(ro.query ?? {})) if (v !== undefined && v !== null) url.searchParams.set(k, String(v));
+    for (const [k, v] of Object.entries(ro.query ?? {})) {
+      if (Array.isArray(v)) for (const item of v) url.searchParams.append(k, String(item));
+      else if (v !== undefined && v !== null) url.searchParams.set(k, String(v));
+    }
     const idempotent = ro.idempotent ?? (method === "GET" || method === "DELETE");
     const signal = ro.signal;
 
     for (let attempt = 1; ; attempt++) {
       try {
-        return await limiter.schedule(() => attemptOnce<T>(method, url, ro.body, signal, attempt), {
-          signal,
-          priority: attempt > 1 ? 1 : 0,
-        });
+        const send = () => attemptOnce<T>(method, url, ro.body, signal, attempt);
+        return await (ro.importOf !== undefined
+          ? limiter.scheduleImport(send, { signal, contacts: ro.importOf })
+          : limiter.schedule(send, { signal, priority: attempt > 1 ? 1 : 0 }));
       } catch (err) {
         if (signal?.aborted) throw signal.reason;
         if (!(err instanceof AcError)) throw err;
         const last = attempt >= maxTries;
         if (err.kind === "rate_limited") {
           stats.rateLimited += 1;
-          limiter.noteRateLimited();
-          // Every request to this account would get the same answer: hold the whole host.
-          limiter.pauseFor(Math.min(err.retryAfterMs ?? backoffMs(attempt), maxRetryAfterMs));
+          // Every request to this account would get the same answer: hold the whole host
+          // (or, for the bulk import's own cap, every import to it).
+          if (err.limit === "imports") limiter.pauseImports(err.retryAfterMs ?? IMPORT_LIMIT_PAUSE_MS);
+          else {
+            limiter.noteRateLimited();
+            limiter.pauseFor(Math.min(err.retryAfterMs ?? backoffMs(attempt), maxRetryAfterMs));
+          }
           if (last) {
             throw new AcError(
               "rate_limited",
@@ -297,6 +396,17 @@ export function createAcClient(opts: AcClientOptions): AcClient {
       throw new AcError("invalid_url", `${API_URL_HINT}: that address redirects elsewhere`, { status });
     }
     const { message, details } = readErrorBody(scrub(text));
+    // The bulk importer answers its per-minute cap with a 400 and a message, not a 429: AC did
+    // nothing, so it is weather, and only imports wait.
+    if (status === 400 && url.pathname === IMPORT_PATH && /rate limit/i.test(`${message ?? ""} ${(details ?? []).map((d) => d.title).join(" ")}`)) {
+      throw new AcError("rate_limited", "ActiveCampaign's bulk import limit was reached (100 imports per minute per account)", {
+        status,
+        retryable: true,
+        retryAfterMs: IMPORT_LIMIT_PAUSE_MS,
+        limit: "imports",
+        ...(details ? { details } : {}),
+      });
+    }
     const said = details?.length ? details.map(describeDetail).join("; ") : (message ?? "");
     const retryAfterMs = parseRetryAfter(res.headers.get("retry-after"), now());
     const base = { status, ...(details ? { details } : {}) };
@@ -481,6 +591,141 @@ export function createAcClient(opts: AcClientOptions): AcClient {
         throw err;
       }
     },
+    async listFields(o = {}) {
+      const byId = new Map<string, AcField>();
+      for (let offset = 0; ; ) {
+        const body = await read(fieldsPage, "GET", "/api/3/fields", { query: { limit: PAGE_SIZE, offset }, signal: o.signal });
+        let added = 0;
+        for (const f of body.fields) {
+          if (byId.has(f.id)) continue;
+          byId.set(f.id, { id: f.id, title: f.title, type: f.type, perstag: f.perstag, lists: [] });
+          added += 1;
+        }
+        for (const rel of body.fieldRels ?? []) byId.get(rel.field)?.lists.push(rel.relid);
+        offset += body.fields.length;
+        const total = Number(body.meta?.total);
+        const done = Number.isFinite(total) ? offset >= total : body.fields.length < PAGE_SIZE;
+        if (body.fields.length === 0 || added === 0 || done) return [...byId.values()];
+      }
+    },
+    async createField(input, o = {}) {
+      const body = await read(createdField, "POST", "/api/3/fields", {
+        body: { field: { title: input.title, type: "text", descript: input.description, visible: 1 } },
+        idempotent: false,
+        signal: o.signal,
+      });
+      return { id: body.field.id };
+    },
+    async attachFieldToAllLists(fieldId, o = {}) {
+      assertId(fieldId, "fieldId");
+      await request("POST", "/api/3/fieldRels", { body: { fieldRel: { field: Number(fieldId), relid: 0 } }, idempotent: false, signal: o.signal });
+    },
+    async findTags(search, o = {}) {
+      const seen = new Map<string, AcNamed>();
+      for (let offset = 0; ; ) {
+        const body = await read(namedPage, "GET", "/api/3/tags", { query: { search, limit: PAGE_SIZE, offset }, signal: o.signal });
+        const items = (body.tags ?? []).map((t) => ({ id: t.id, name: t.tag ?? "" }));
+        let added = 0;
+        for (const t of items) if (!seen.has(t.id)) (seen.set(t.id, t), (added += 1));
+        offset += items.length;
+        const total = Number(body.meta?.total);
+        const done = Number.isFinite(total) ? offset >= total : items.length < PAGE_SIZE;
+        if (items.length === 0 || added === 0 || done) return [...seen.values()];
+      }
+    },
+    async createTag(name, description, o = {}) {
+      const body = await read(createdTag, "POST", "/api/3/tags", { body: { tag: { tag: name, tagType: "contact", description } }, idempotent: false, signal: o.signal });
+      return { id: body.tag.id };
+    },
+    async readContacts(ids, o = {}) {
+      if (ids.length === 0) return [];
+      if (ids.length > READ_MAX_IDS) throw new TypeError(`at most ${READ_MAX_IDS} ids per re-read, got ${ids.length}`);
+      for (const id of ids) assertId(id, "contactId");
+      const include = [o.tags ? "contactTags" : null, o.fieldValues ? "fieldValues" : null].filter(Boolean).join(",");
+      const body = await read(contactsPage, "GET", "/api/3/contacts", {
+        signal: o.signal,
+        query: { "ids[]": ids, limit: READ_MAX_IDS, include: include || undefined },
+      });
+      const wanted = new Set(ids);
+      // An AC that ignored the ids filter would hand back other contacts: never treat them as these.
+      if (body.contacts.some((c) => !wanted.has(c.id))) throw new AcError("bad_response", "ActiveCampaign ignored the ids filter while re-reading contacts");
+      const tagsOf = groupRows(body.contactTags, (t) => t.contact, (t) => ({ id: t.id, tagId: t.tag }));
+      const valuesOf = groupRows(body.fieldValues, (v) => v.contact, (v) => ({ id: v.id, fieldId: v.field, value: v.value }));
+      return body.contacts.map((c) => ({
+        id: c.id,
+        email: c.email,
+        tags: o.tags && tagsOf ? (tagsOf.get(c.id) ?? []) : null,
+        fieldValues: o.fieldValues && valuesOf ? (valuesOf.get(c.id) ?? []) : null,
+      }));
+    },
+    async getContactTags(contactId, o = {}) {
+      assertId(contactId, "contactId");
+      const body = await read(contactTagsBody, "GET", `/api/3/contacts/${contactId}/contactTags`, { signal: o.signal });
+      return body.contactTags.map((t) => ({ id: t.id, tagId: t.tag }));
+    },
+    async getContactFieldValues(contactId, o = {}) {
+      assertId(contactId, "contactId");
+      const body = await read(fieldValuesBody, "GET", `/api/3/contacts/${contactId}/fieldValues`, { signal: o.signal });
+      return body.fieldValues.map((v) => ({ id: v.id, fieldId: v.field, value: v.value }));
+    },
+    async bulkImport(input, o = {}) {
+      const n = input.contacts.length;
+      if (n === 0 || n > IMPORT_MAX_CONTACTS) throw new TypeError(`a bulk import takes 1 to ${IMPORT_MAX_CONTACTS} contacts, got ${n}`);
+      // Where AC reads exclude_automations is not settled (its example puts it in each contact,
+      // its note calls it a payload parameter): it is sent in both places.
+      const body = {
+        contacts: input.contacts.map((c) => ({ ...c, exclude_automations: input.excludeAutomations })),
+        exclude_automations: input.excludeAutomations,
+      };
+      const bytes = Buffer.byteLength(JSON.stringify(body));
+      if (bytes > IMPORT_MAX_BYTES) throw new TypeError(`a bulk import body may be at most ${IMPORT_MAX_BYTES} bytes, this one is ${bytes}`);
+      const queued = await read(importQueued, "POST", IMPORT_PATH, { body, idempotent: false, importOf: n, signal: o.signal });
+      return { batchId: queued.batchId };
+    },
+    async importInfo(batchId, o = {}) {
+      const body = await read(importInfoBody, "GET", "/api/3/import/info", { query: { batchId }, signal: o.signal });
+      return { status: typeof body.status === "string" && body.status !== "" ? body.status : null, created: body.success ?? [], failed: body.failure ?? [] };
+    },
+    async setFieldValue(input, o = {}) {
+      assertId(input.contactId, "contactId");
+      assertId(input.fieldId, "fieldId");
+      const fieldValue = { contact: Number(input.contactId), field: Number(input.fieldId), value: input.value };
+      try {
+        if (input.valueId) {
+          assertId(input.valueId, "valueId");
+          await request("PUT", `/api/3/fieldValues/${input.valueId}`, { body: { fieldValue }, idempotent: true, signal: o.signal });
+        } else {
+          // Setting a value twice leaves the same value: safe to send again.
+          await request("POST", "/api/3/fieldValues", { body: { fieldValue }, idempotent: true, signal: o.signal });
+        }
+        return { contactGone: false };
+      } catch (err) {
+        if (err instanceof AcError && (isContactGone(err) || (err.kind === "not_found" && !input.valueId))) return { contactGone: true };
+        throw err;
+      }
+    },
+    async addContactTag(contactId, tagId, o = {}) {
+      assertId(contactId, "contactId");
+      assertId(tagId, "tagId");
+      try {
+        await request("POST", "/api/3/contactTags", { body: { contactTag: { contact: Number(contactId), tag: Number(tagId) } }, idempotent: false, signal: o.signal });
+        return { contactGone: false };
+      } catch (err) {
+        // AC answers 404 {"errors":[{"title":"Not Found","detail":"Contact not found"}]} for a contact that is gone.
+        if (err instanceof AcError && (isContactGone(err) || err.kind === "not_found")) return { contactGone: true };
+        throw err;
+      }
+    },
+    async removeContactTag(contactTagId, o = {}) {
+      assertId(contactTagId, "contactTagId");
+      try {
+        await request("DELETE", `/api/3/contactTags/${contactTagId}`, { signal: o.signal });
+        return { alreadyGone: false };
+      } catch (err) {
+        if (err instanceof AcError && err.kind === "not_found") return { alreadyGone: true };
+        throw err;
+      }
+    },
     async deleteContact(contactId, o = {}) {
       assertId(contactId, "contactId");
       try {
@@ -529,6 +774,22 @@ function assertId(value: string, name: string): void {
   if (!DIGITS.test(value)) throw new TypeError(`${name} must be an AC id (digits), got ${JSON.stringify(value)}`);
 }
 
+/**
+ * Labels are written with bulk imports, which can also subscribe and unsubscribe: no import
+ * from Listwarden may carry a list (an unsubscribe goes through /contactLists, one by one).
+ */
+function assertImportTouchesNoList(path: string, body: unknown): void {
+  if (path !== IMPORT_PATH || body === undefined) return;
+  const contacts = (body as { contacts?: unknown } | null)?.contacts;
+  if (!Array.isArray(contacts)) return;
+  for (const c of contacts) {
+    const keys = Object.keys((c ?? {}) as object);
+    if (keys.some((k) => k !== "email" && k !== "fields" && k !== "tags" && k !== "exclude_automations")) {
+      throw new TypeError(`Listwarden's imports carry only email, fields and tags, never ${keys.filter((k) => !["email", "fields", "tags", "exclude_automations"].includes(k)).join(", ")}`);
+    }
+  }
+}
+
 /** Status 1 on a contactList re-subscribes people who unsubscribed: no code path may send it. */
 function assertNeverResubscribes(path: string, body: unknown): void {
   if (body === undefined || !/\/contactLists(?:\/|$)/i.test(path)) return;
@@ -555,7 +816,7 @@ function readErrorBody(text: string): { message?: string; details?: AcErrorDetai
   }
   if (typeof body !== "object" || body === null) return {};
   const out: { message?: string; details?: AcErrorDetail[] } = {};
-  const { message, errors } = body as { message?: unknown; errors?: unknown };
+  const { message, errors, failureReasons } = body as { message?: unknown; errors?: unknown; failureReasons?: unknown };
   if (typeof message === "string" && message.trim()) out.message = message.trim().slice(0, 500);
   if (Array.isArray(errors)) {
     const details = errors.flatMap((e): AcErrorDetail[] => {
@@ -570,7 +831,29 @@ function readErrorBody(text: string): { message?: string; details?: AcErrorDetai
     });
     if (details.length > 0) out.details = details.slice(0, 20);
   }
+  // The bulk importer's 400: failureReasons name a contact by its place in the import.
+  if (Array.isArray(failureReasons)) {
+    const details = failureReasons.flatMap((f): AcErrorDetail[] => {
+      if (typeof f === "string" && f.trim()) return [{ title: f.trim().slice(0, 300) }];
+      const { contact, failureReason } = (f ?? {}) as { contact?: unknown; failureReason?: unknown };
+      if (typeof failureReason !== "string") return [];
+      return [{ title: failureReason.slice(0, 300), ...(Number.isInteger(Number(contact)) ? { pointer: `/contacts/${Number(contact)}` } : {}) }];
+    });
+    if (details.length > 0) out.details = [...(out.details ?? []), ...details].slice(0, IMPORT_MAX_CONTACTS);
+  }
   return out;
+}
+
+function groupRows<R, V>(rows: R[] | undefined, key: (row: R) => string, value: (row: R) => V): Map<string, V[]> | null {
+  if (!rows) return null;
+  const map = new Map<string, V[]>();
+  for (const row of rows) {
+    const k = key(row);
+    const list = map.get(k);
+    if (list) list.push(value(row));
+    else map.set(k, [value(row)]);
+  }
+  return map;
 }
 
 function describeDetail(d: AcErrorDetail): string {
@@ -634,10 +917,31 @@ const namedPage = z.object({
 const contactListRow = z.object({ contact: id, list: id, status: z.union([z.string(), z.number()]).transform(Number) });
 const contactListsBody = z.object({ contactLists: z.array(contactListRow) });
 
+const contactTagRow = z.object({ id, contact: id, tag: id });
+const fieldValueRow = z.object({ id, contact: id, field: id, value: str });
+
 const contactsPage = z.object({
   contacts: z.array(
     z.object({ id, email: str, firstName: str, lastName: str, bounced_hard: flag, bounced_soft: flag }),
   ),
   contactLists: z.array(contactListRow).optional(),
+  contactTags: z.array(contactTagRow).optional(),
+  fieldValues: z.array(fieldValueRow).optional(),
   meta: z.object({ total }).optional(),
+});
+
+const fieldsPage = z.object({
+  fields: z.array(z.object({ id, title: str, type: str, perstag: str })),
+  fieldRels: z.array(z.object({ field: id, relid: id })).optional(),
+  meta: z.object({ total }).optional(),
+});
+const createdField = z.object({ field: z.object({ id }) });
+const createdTag = z.object({ tag: z.object({ id }) });
+const contactTagsBody = z.object({ contactTags: z.array(contactTagRow) });
+const fieldValuesBody = z.object({ fieldValues: z.array(fieldValueRow) });
+const importQueued = z.object({ batchId: z.string().min(1) });
+const importInfoBody = z.object({
+  status: z.union([z.string(), z.boolean(), z.null()]).optional(),
+  success: z.array(z.union([z.string(), z.number()]).transform(String)).nullish(),
+  failure: z.array(z.union([z.string(), z.number()]).transform(String)).nullish(),
 });

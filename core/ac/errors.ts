@@ -25,6 +25,8 @@ export interface AcErrorOptions {
   retryable?: boolean;
   /** How long AC asked us to wait (Retry-After), in milliseconds. */
   retryAfterMs?: number;
+  /** Which of AC's limits a rate_limited answer is about: the bulk import's per-minute cap holds only imports. */
+  limit?: "requests" | "imports";
   cause?: unknown;
 }
 
@@ -39,6 +41,7 @@ export class AcError extends Error {
   readonly details: AcErrorDetail[] | undefined;
   readonly retryable: boolean;
   readonly retryAfterMs: number | undefined;
+  readonly limit: "requests" | "imports";
 
   constructor(kind: AcErrorKind, message: string, opts: AcErrorOptions = {}) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
@@ -47,6 +50,7 @@ export class AcError extends Error {
     this.details = opts.details;
     this.retryable = opts.retryable ?? false;
     this.retryAfterMs = opts.retryAfterMs;
+    this.limit = opts.limit ?? "requests";
   }
 }
 

@@ -35,6 +35,12 @@ export interface AcLimiterOptions {
   /** Waits out Retry-After pauses; tests inject one that records and returns at once. */
   sleep?: Sleep;
   now?: () => number;
+  /**
+   * AC's bulk import limits, on top of the requests per second: 100 imports per minute of
+   * several contacts, 20 of one contact (developers.activecampaign.com/reference/bulk-import-contacts).
+   */
+  importsPerMinute?: number;
+  singleImportsPerMinute?: number;
 }
 
 export interface ScheduleOptions {
@@ -43,10 +49,25 @@ export interface ScheduleOptions {
   priority?: number;
 }
 
+export interface ImportScheduleOptions {
+  signal?: AbortSignal | undefined;
+  /** Contacts in the import: AC allows fewer imports of a single contact per minute. */
+  contacts: number;
+}
+
 export interface AcLimiter {
   readonly host: string;
   /** Runs `task` when the host's rate window and any Retry-After pause allow. */
   schedule<T>(task: () => Promise<T>, opts?: ScheduleOptions): Promise<T>;
+  /**
+   * Runs a bulk import request when AC's per-minute import window has room as well as the
+   * request window: imports go one at a time, each counted when it is sent.
+   */
+  scheduleImport<T>(task: () => Promise<T>, opts: ImportScheduleOptions): Promise<T>;
+  /** Holds every import to this host for `ms` (AC said its import limit was reached); other requests go on. */
+  pauseImports(ms: number): void;
+  /** Imports sent in the last minute (of several contacts, of one). */
+  readonly importsInLastMinute: { multi: number; single: number };
   /** Holds every request to this host for `ms` (AC answered 429). A longer pause wins. */
   pauseFor(ms: number): void;
   /** Reports AC's RateLimit-Remaining; 0 while we sent fewer than the limit means others share the account. */
@@ -117,9 +138,16 @@ const LATENCY_SAMPLES_TRUSTED = 10;
 const MIN_MARGIN_MS = 10;
 /** How long the margin stays at its most after a 429: trips that looked steady were not. */
 const CAUTIOUS_MS = 60_000;
+const IMPORT_WINDOW_MS = 60_000;
 
 class HostLimiter implements AcLimiter {
   readonly #queue: PQueue;
+  /** Imports wait here, one at a time, for room in the per-minute import window. */
+  readonly #importGate = new PQueue({ concurrency: 1 });
+  readonly #importCap: { multi: number; single: number };
+  /** When each import of the last minute was sent. */
+  #importSends: { at: number; single: boolean }[] = [];
+  #importsPausedUntil = 0;
   readonly #cap: number;
   /** The most the window adds to 1 s; also what it adds until latencies are known. */
   readonly #maxMarginMs: number;
@@ -145,6 +173,7 @@ class HostLimiter implements AcLimiter {
     this.#maxMarginMs = opts.windowMarginMs ?? 75;
     this.#sleep = opts.sleep ?? realSleep;
     this.#now = opts.now ?? Date.now;
+    this.#importCap = { multi: opts.importsPerMinute ?? 100, single: opts.singleImportsPerMinute ?? 20 };
     // p-queue holds priority, concurrency and Retry-After pauses; the window is below.
     this.#queue = new PQueue({ concurrency: opts.concurrency ?? Math.max(this.#cap * 4, 1) });
   }
@@ -196,6 +225,44 @@ class HostLimiter implements AcLimiter {
     if (!(ms >= 0)) return;
     this.#latencies.push(ms);
     if (this.#latencies.length > LATENCY_SAMPLES) this.#latencies.shift();
+  }
+
+  scheduleImport<T>(task: () => Promise<T>, opts: ImportScheduleOptions): Promise<T> {
+    const single = opts.contacts === 1;
+    return this.#importGate.add(
+      async () => {
+        // The window margin, as for requests: our clock starts when the request leaves.
+        const windowMs = IMPORT_WINDOW_MS + this.marginMs;
+        for (;;) {
+          const now = this.#now();
+          this.#importSends = this.#importSends.filter((s) => now - s.at < windowMs);
+          const same = this.#importSends.filter((s) => s.single === single);
+          const cap = single ? this.#importCap.single : this.#importCap.multi;
+          const waitForWindow = same.length >= cap ? same[same.length - cap]!.at + windowMs - now : 0;
+          const wait = Math.max(waitForWindow, this.#importsPausedUntil - now);
+          if (wait <= 0) break;
+          await this.#sleep(wait, opts.signal);
+        }
+        return this.schedule(
+          () => {
+            this.#importSends.push({ at: this.#now(), single });
+            return task();
+          },
+          { signal: opts.signal, priority: 1 },
+        );
+      },
+      { signal: opts.signal },
+    ) as Promise<T>;
+  }
+
+  pauseImports(ms: number): void {
+    if (ms > 0) this.#importsPausedUntil = Math.max(this.#importsPausedUntil, this.#now() + ms);
+  }
+
+  get importsInLastMinute() {
+    const now = this.#now();
+    const recent = this.#importSends.filter((s) => now - s.at < IMPORT_WINDOW_MS);
+    return { multi: recent.filter((s) => !s.single).length, single: recent.filter((s) => s.single).length };
   }
 
   pauseFor(ms: number): void {

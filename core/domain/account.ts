@@ -23,3 +23,8 @@ export const passwordSchema = z.string({ error: "is required" }).min(1, "is requ
 
 export const signupSchema = z.object({ email: emailSchema, password: newPasswordSchema });
 export const loginSchema = z.object({ email: emailSchema, password: passwordSchema });
+
+/** Asking for a password reset link. */
+export const resetRequestSchema = z.object({ email: emailSchema });
+/** Choosing a new password with a reset link's token. */
+export const resetPasswordSchema = z.object({ token: z.string({ error: "is required" }).min(1, "is required").max(200), password: newPasswordSchema });

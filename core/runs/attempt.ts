@@ -6,6 +6,7 @@ import type { Clock } from "../lib/clock.ts";
 import { balanceOf, chargeCredits, refundCredits } from "../services/credits.ts";
 import type { VerificationResult } from "../../verify/index.ts";
 import { uploadSourceMethods, type UploadSourceStore } from "./uploads.ts";
+import { labelMethods, type LabelStore } from "./labels.ts";
 import { addNote, failRun, LeaseLost, moveRun, readRun, updateLeasedRun, type FailureCode, type Lease, type RunRow, type RunValues } from "./store.ts";
 
 /**
@@ -19,7 +20,7 @@ import { addNote, failRun, LeaseLost, moveRun, readRun, updateLeasedRun, type Fa
  * run's counters (contacts, results per status and reason, credits, actions): a progress poll
  * reads those instead of counting rows. The SQL is portable (no SQLite-only functions).
  */
-export interface AttemptStore extends UploadSourceStore {
+export interface AttemptStore extends UploadSourceStore, LabelStore {
   readonly runId: string;
   readonly lease: Lease;
   /** The run as stored now (LeaseLost if the claim is gone). */
@@ -32,8 +33,12 @@ export interface AttemptStore extends UploadSourceStore {
   // fetch
   /** Adds AC's count of a scope part to the run's total and stores the new cursor (`done`: nothing left to fetch). */
   startPart(cursor: unknown, total: number, done: boolean): void;
-  /** Stores a page's new contacts with their charge and the moved cursor, in one transaction. */
-  storePage(page: StorePage): { stored: number } | { needed: number };
+  /**
+   * Stores a page's new contacts with their charge and the moved cursor, in one transaction.
+   * When the balance covers only some of them, stores those (`short`), the cursor stopping
+   * after the last one paid for; `needed` when it covers none.
+   */
+  storePage(page: StorePage): { stored: number; short?: true } | { needed: number };
   pauseForCredits(needed: number, retryAt: number): void;
 
   // verify
@@ -64,8 +69,11 @@ export interface AttemptStore extends UploadSourceStore {
 
 export interface StorePage {
   contacts: AcContact[];
-  /** The cursor after this page, computed from the stored one inside the transaction. */
-  cursor: (stored: unknown) => { cursor: unknown; done: boolean };
+  /**
+   * The cursor after this page, computed from the stored one inside the transaction;
+   * `upTo` is the last contact stored when the balance cut the page short (null: all of it).
+   */
+  cursor: (stored: unknown, upTo: string | null) => { cursor: unknown; done: boolean };
 }
 
 export interface DueContact {
@@ -122,6 +130,18 @@ function count(tally: Tally, contactId: number, result: VerificationResult): voi
   tally.firstStored = Math.min(tally.firstStored, contactId);
   tally.byStatus.set(result.status, (tally.byStatus.get(result.status) ?? 0) + 1);
   tally.byReason.set(result.reason, (tally.byReason.get(result.reason) ?? 0) + 1);
+}
+
+/**
+ * The credits a paused run still needs to check the rest of its scope: its estimate (or AC's
+ * count) less the contacts already paid for; `atLeast` when no count is known yet.
+ */
+export function creditsStillNeeded(run: Pick<RunRow, "estimatedTotal" | "total" | "contactsFetched" | "scope">): { credits: number; atLeast: boolean; upTo: boolean } {
+  const estimate = run.estimatedTotal ?? run.total;
+  if (estimate === null) return { credits: 1, atLeast: true, upTo: false };
+  // Several lists are counted list by list: a contact on two of them is paid for once.
+  const scope = JSON.parse(run.scope) as { kind: string; listIds?: unknown[] };
+  return { credits: Math.max(1, estimate - run.contactsFetched), atLeast: false, upTo: scope.kind === "lists" && (scope.listIds?.length ?? 0) > 1 };
 }
 
 /** Thrown inside a page's transaction to roll it back when the balance falls short. */
@@ -212,6 +232,8 @@ export function sqliteAttemptStore(db: Db, clock: Clock, lease: Lease, requests:
   return {
     // The upload source (issue 19): core/runs/uploads.ts, in the same lease-checked transactions.
     ...uploadSourceMethods({ db, clock, runId, workspaceId, sql, leased, now }),
+    // Labels in ActiveCampaign (issue 17): core/runs/labels.ts, in the same lease-checked transactions.
+    ...labelMethods({ runId, client, sql, leased, now }),
     runId,
     lease,
     run: () => leasedRow((_tx, run) => run),
@@ -238,32 +260,49 @@ export function sqliteAttemptStore(db: Db, clock: Clock, lease: Lease, requests:
         return leased(() => {
           const insertContact = sql("INSERT INTO run_contacts (run_id, contact_id, email, first_name, last_name, bounced_hard) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING");
           const insertMembership = sql("INSERT INTO run_memberships (run_id, contact_id, list_id, status) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING");
-          // A contact in two chosen lists arrives twice: only its first arrival is stored and charged.
+          const known = sql("SELECT 1 FROM run_contacts WHERE run_id = ? AND contact_id = ?");
+          // The balance pays for as many new contacts as it covers, down to one: the page is
+          // stored up to the last contact paid for, and the rest waits for credits.
+          const budget = balanceOf(db, workspaceId);
           let fresh = 0;
           let firstFresh: string | null = null;
+          let upTo: string | null = null;
+          let cut = false;
           for (const c of page.contacts) {
+            if (fresh >= budget) {
+              // A contact already stored (on two chosen lists) costs nothing: it never stops the page.
+              if (known.get(runId, c.id)) {
+                upTo = c.id;
+                continue;
+              }
+              cut = true;
+              break;
+            }
+            upTo = c.id;
+            // A contact in two chosen lists arrives twice: only its first arrival is stored and charged.
             if (insertContact.run(runId, c.id, c.email ?? "", c.firstName ?? "", c.lastName ?? "", c.bouncedHard ? 1 : 0).changes === 0) continue;
             fresh += 1;
             firstFresh ??= c.id;
             for (const l of c.lists) insertMembership.run(runId, c.id, l.listId, l.status);
           }
+          if (cut && upTo === null) throw new ShortOfCredits(1);
           if (fresh > 0) {
             // Each contact is inserted once, so its id names the charge for it uniquely.
             const charge = chargeCredits(db, clock, {
               workspaceId,
               amount: fresh,
-              reason: `Run ${runId}: ${fresh} contact(s) to verify`,
+              reason: `${fresh} contact(s) to verify`,
               runId,
               idempotencyKey: `run:${runId}:contacts:${firstFresh}`,
             });
             if (charge === "insufficient") throw new ShortOfCredits(fresh);
           }
           const stored = sql("SELECT fetch_cursor FROM runs WHERE id = ?").get(runId) as { fetch_cursor: string | null };
-          const next = page.cursor(stored.fetch_cursor ? JSON.parse(stored.fetch_cursor) : null);
+          const next = page.cursor(stored.fetch_cursor ? JSON.parse(stored.fetch_cursor) : null, cut ? upTo : null);
           sql(
             "UPDATE runs SET fetch_cursor = ?, fetch_done = ?, transient_failures = 0, contacts_fetched = contacts_fetched + ?, fetched_at = CASE WHEN ? THEN ? ELSE fetched_at END WHERE id = ?",
           ).run(JSON.stringify(next.cursor), next.done ? 1 : 0, fresh, next.done ? 1 : 0, now(), runId);
-          return { stored: fresh };
+          return cut ? { stored: fresh, short: true } : { stored: fresh };
         });
       } catch (err) {
         if (err instanceof ShortOfCredits) return { needed: err.needed };
@@ -273,10 +312,10 @@ export function sqliteAttemptStore(db: Db, clock: Clock, lease: Lease, requests:
 
     pauseForCredits(needed, retryAt) {
       leasedRow((tx, run) => {
-        const balance = balanceOf(tx, run.workspaceId);
+        const still = creditsStillNeeded(run);
         moveRun(tx, run, "paused_credits", {
           creditsNeeded: needed,
-          statusReason: `Paused: the next page needs ${needed} credit(s) and the balance is ${balance}. Add credits and the run resumes on its own.`,
+          statusReason: `Paused: out of credits. ${still.atLeast ? "At least" : still.upTo ? "Up to" : "About"} ${still.credits.toLocaleString("en-US")} more credit(s) are needed to check the rest of the contacts. Add credits and the run resumes on its own.`,
           notBefore: new Date(retryAt),
         });
       });

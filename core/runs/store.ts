@@ -4,6 +4,7 @@ import { newId } from "../../db/ids.ts";
 import type { Clock } from "../lib/clock.ts";
 import { canMove, CLAIMABLE, isClaimable, type RunStatus } from "../domain/run-status.ts";
 import { balanceOf, refundCredits } from "../services/credits.ts";
+import { recordRunMove } from "../services/notifications.ts";
 
 /**
  * Every write to `runs` goes through this module: creating a run, claiming and releasing it
@@ -79,6 +80,8 @@ export function moveRun(tx: Db, run: RunRow, to: RunStatus, values: RunValues = 
     .returning()
     .get();
   if (!moved) throw new RunMoveRefused(run.id, run.status, to);
+  // The user hears of a move that needs them or ends the run, once: recorded with the move.
+  recordRunMove(tx, run, moved);
   return moved;
 }
 
@@ -128,15 +131,16 @@ export function cancelRunRow(tx: Db, clock: Clock, run: RunRow): RunRow {
 
 /**
  * Puts a finished run's failed changes back to pending (and its counters with them) and moves
- * it to applying; null, changing nothing, when no change is left to send.
+ * it to applying; null, changing nothing, when no change is left to send. `labelsLeft`: labels
+ * still to write (issue 17), which also need the run to apply again.
  */
-export function reopenActions(tx: Db, clock: Clock, run: RunRow): number | null {
+export function reopenActions(tx: Db, clock: Clock, run: RunRow, labelsLeft = 0): number | null {
   const reopened = tx
     .update(schema.runActions)
     .set({ state: "pending", nextAttemptAt: null, updatedAt: new Date(clock.now()) })
     .where(and(eq(schema.runActions.runId, run.id), eq(schema.runActions.state, "failed")))
     .run().changes;
-  if (run.actionsPlanned - run.actionsDone === 0) return null;
+  if (run.actionsPlanned - run.actionsDone === 0 && labelsLeft === 0) return null;
   moveRun(tx, run, "applying", {
     statusReason: null,
     statusCode: null,

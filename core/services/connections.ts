@@ -4,6 +4,7 @@ import { newId } from "../../db/ids.ts";
 import { AcError, assertPublicHost, createAcClient, normalizeApiUrl, type AcClient } from "../ac/index.ts";
 import type { Deps, Principal } from "../deps.ts";
 import { AppError, notFound } from "../errors.ts";
+import { recordKeyRefused } from "./notifications.ts";
 
 type ConnectionRow = typeof schema.connections.$inferSelect;
 
@@ -191,11 +192,15 @@ export function clientForConnection(deps: Deps, row: ConnectionRow, opts: { inte
 }
 
 function recordCheck(deps: Deps, id: string, failure: AppError | null): void {
-  deps.db
-    .update(schema.connections)
-    .set({ lastCheckedAt: new Date(deps.clock.now()), lastError: failure?.message ?? null, lastErrorCode: failure?.code ?? null })
-    .where(eq(schema.connections.id, id))
-    .run();
+  transaction(deps.db, (tx) => {
+    const row = tx
+      .update(schema.connections)
+      .set({ lastCheckedAt: new Date(deps.clock.now()), lastError: failure?.message ?? null, lastErrorCode: failure?.code ?? null })
+      .where(eq(schema.connections.id, id))
+      .returning()
+      .get();
+    if (row && failure?.code === "ac_key_refused") recordKeyRefused(tx, row, deps.clock.now());
+  });
 }
 
 async function readFromAc<T>(deps: Deps, ctx: Principal, id: string, read: (c: AcClient) => Promise<T>): Promise<T> {

@@ -93,3 +93,127 @@ export function getCredits(deps: Deps, { ctx, limit = 50 }: { ctx: Principal; li
     }));
   return { balance: balanceOf(deps.db, ctx.workspaceId), entries };
 }
+
+/** One line of the credit history: a run's charges and refunds together, or one grant. */
+export interface LedgerLine {
+  /** The run's id, or the entry's id for a line that is not a run's. */
+  id: string;
+  kind: "run" | LedgerKind;
+  runId: string | null;
+  /** Net movement of the line: negative for what a run cost. */
+  amount: number;
+  charged: number;
+  refunded: number;
+  /** The run's connection and status, for a run's line. */
+  connectionName: string | null;
+  runStatus: string | null;
+  /** A grant's reason, or what the run is. */
+  reason: string;
+  firstAt: string;
+  lastAt: string;
+  entries: LedgerEntryView[];
+}
+
+export interface LedgerPage {
+  balance: number;
+  lines: LedgerLine[];
+  page: number;
+  pages: number;
+  totalLines: number;
+}
+
+export const HISTORY_PAGE_SIZE = 25;
+
+/**
+ * The credit history, one line per run (its charges and refunds summed, each entry listed
+ * under it) and one per grant, newest first, paged through all of it: `page` from 1.
+ */
+export function getCreditHistory(deps: Deps, { ctx, page = 1, pageSize = HISTORY_PAGE_SIZE }: { ctx: Pick<Principal, "workspaceId">; page?: number; pageSize?: number }): LedgerPage {
+  const ws = ctx.workspaceId;
+  const totalLines = Number(
+    (statement(deps.db, "SELECT count(DISTINCT coalesce(run_id, id)) AS n FROM credit_ledger WHERE workspace_id = ?").get(ws) as { n: number }).n,
+  );
+  const pages = Math.max(1, Math.ceil(totalLines / pageSize));
+  const current = Math.min(Math.max(1, Math.trunc(page)), pages);
+  const groups = statement(
+    deps.db,
+    `SELECT coalesce(l.run_id, l.id) AS grp, l.run_id AS run_id, sum(l.amount) AS net,
+       sum(CASE WHEN l.kind = 'charge' THEN -l.amount ELSE 0 END) AS charged,
+       sum(CASE WHEN l.kind = 'refund' THEN l.amount ELSE 0 END) AS refunded,
+       min(l.kind) AS kind, min(l.reason) AS reason, min(l.created_at) AS first_at, max(l.created_at) AS last_at
+     FROM credit_ledger l WHERE l.workspace_id = ? GROUP BY coalesce(l.run_id, l.id)
+     ORDER BY min(l.created_at) DESC, coalesce(l.run_id, l.id) DESC LIMIT ? OFFSET ?`,
+  ).all(ws, pageSize, (current - 1) * pageSize) as {
+    grp: string;
+    run_id: string | null;
+    net: number;
+    charged: number;
+    refunded: number;
+    kind: LedgerKind;
+    reason: string;
+    first_at: number;
+    last_at: number;
+  }[];
+  const runIds = groups.flatMap((g) => (g.run_id ? [g.run_id] : []));
+  const runs = new Map<string, { connection_name: string; status: string }>();
+  const entries = new Map<string, LedgerEntryView[]>();
+  if (runIds.length > 0) {
+    const marks = runIds.map(() => "?").join(", ");
+    for (const r of deps.db.$client.prepare(`SELECT id, connection_name, status FROM runs WHERE workspace_id = ? AND id IN (${marks})`).all(ws, ...runIds) as {
+      id: string;
+      connection_name: string;
+      status: string;
+    }[]) {
+      runs.set(r.id, r);
+    }
+    for (const e of deps.db.$client
+      .prepare(`SELECT id, kind, amount, reason, run_id, created_at FROM credit_ledger WHERE workspace_id = ? AND run_id IN (${marks}) ORDER BY created_at, id`)
+      .all(ws, ...runIds) as { id: string; kind: LedgerKind; amount: number; reason: string; run_id: string; created_at: number }[]) {
+      const list = entries.get(e.run_id) ?? [];
+      list.push({ id: e.id, kind: e.kind, amount: e.amount, reason: e.reason, runId: e.run_id, createdAt: new Date(e.created_at).toISOString() });
+      entries.set(e.run_id, list);
+    }
+  }
+  const lines: LedgerLine[] = groups.map((g) => {
+    const run = g.run_id ? runs.get(g.run_id) : undefined;
+    return {
+      id: g.grp,
+      kind: g.run_id ? "run" : g.kind,
+      runId: g.run_id,
+      amount: Number(g.net),
+      charged: Number(g.charged),
+      refunded: Number(g.refunded),
+      connectionName: run?.connection_name ?? null,
+      runStatus: run?.status ?? null,
+      reason: g.run_id ? `Run on ${run?.connection_name ?? "a deleted connection"}` : g.reason,
+      firstAt: new Date(Number(g.first_at)).toISOString(),
+      lastAt: new Date(Number(g.last_at)).toISOString(),
+      entries: g.run_id ? (entries.get(g.run_id) ?? []) : [],
+    };
+  });
+  return { balance: balanceOf(deps.db, ws), lines, page: current, pages, totalLines };
+}
+
+export const LEDGER_CSV_COLUMNS = ["date", "kind", "amount", "balance_after", "reason", "run_id", "connection"] as const;
+
+/** Every ledger entry, oldest first, with the balance after it: the history as a spreadsheet reads it. */
+export function* ledgerRows(deps: Deps, { ctx }: { ctx: Pick<Principal, "workspaceId"> }): Generator<(string | number)[]> {
+  yield [...LEDGER_CSV_COLUMNS];
+  let balance = 0;
+  // In chunks by (created_at, id): the connection is free between them for other requests.
+  let after: { at: number; id: string } = { at: -1, id: "" };
+  for (;;) {
+    const rows = statement(
+      deps.db,
+      "SELECT l.id, l.created_at, l.kind, l.amount, l.reason, l.run_id, r.connection_name FROM credit_ledger l LEFT JOIN runs r ON r.id = l.run_id WHERE l.workspace_id = ? AND (l.created_at > ? OR (l.created_at = ? AND l.id > ?)) ORDER BY l.created_at, l.id LIMIT 1000",
+    ).all(ctx.workspaceId, after.at, after.at, after.id) as { id: string; created_at: number; kind: string; amount: number; reason: string; run_id: string | null; connection_name: string | null }[];
+    if (rows.length === 0) return;
+    for (const r of rows) {
+      balance += r.amount;
+      // Amounts stay numbers (a spreadsheet sums them); the text cells are escaped against formulas.
+      yield [new Date(r.created_at).toISOString(), r.kind, r.amount, balance, r.reason, r.run_id ?? "", r.connection_name ?? ""];
+    }
+    const last = rows.at(-1)!;
+    after = { at: last.created_at, id: last.id };
+  }
+}

@@ -1,8 +1,9 @@
 import { stringify } from "csv-stringify";
 import { and, asc, eq, gt, lte } from "drizzle-orm";
 import { Readable } from "node:stream";
-import { schema, type Db } from "../../db/index.ts";
+import { schema, statement, type Db } from "../../db/index.ts";
 import type { Deps, Principal } from "../deps.ts";
+import { labelOf } from "../domain/scope-actions.ts";
 import { getRunRow, runView } from "./runs.ts";
 
 export const REPORT_COLUMNS = [
@@ -18,6 +19,8 @@ export const REPORT_COLUMNS = [
   "provider",
   "action",
   "action_result",
+  "label",
+  "label_result",
 ] as const;
 
 const CHUNK = 1_000;
@@ -37,6 +40,37 @@ export function actionResult(action: string | null, runStatus: string, actions: 
   if (actions[0]!.kind === "delete") return outcomes[0]!;
   if (new Set(outcomes).size === 1) return `${outcomes[0]} (list${actions.length > 1 ? "s" : ""} ${actions.map((a) => a.listId).join(", ")})`;
   return actions.map((a, i) => `list ${a.listId}: ${outcomes[i]}`).join("; ");
+}
+
+interface LabelRow {
+  contact_id: number;
+  value: string;
+  reason: string | null;
+  state: string;
+  result_code: string | null;
+  error: string | null;
+  removed_tags: string | null;
+  seq: number | null;
+  mode: string | null;
+  ac_batch_id: string | null;
+}
+
+/** What was written to a contact in ActiveCampaign ("risky (accept_all)"), and how that ended. */
+export function labelResult(l: LabelRow | undefined, runStatus: string): [string, string] {
+  if (!l) return ["", ""];
+  const written = l.reason ? `${l.value} (${l.reason})` : l.value;
+  const removed = l.removed_tags ? `; removed ${l.removed_tags.split(" ").join(", ")}` : "";
+  const batch = l.seq === null ? "" : l.mode === "direct" ? `batch ${l.seq}, per-contact requests` : `import ${l.seq}${l.ac_batch_id ? `, ActiveCampaign batch ${l.ac_batch_id}` : ""}`;
+  switch (l.state) {
+    case "done":
+      return [written, `${l.result_code === "already_current" ? "already current" : "written"}${batch ? ` (${batch})` : ""}${removed}`];
+    case "skipped":
+      return [written, l.result_code === "email_changed" ? "left out: its e-mail address changed in ActiveCampaign since the check" : "left out: no longer in ActiveCampaign"];
+    case "failed":
+      return [written, `failed: ${l.error ?? "unknown error"}${batch ? ` (${batch})` : ""}`];
+    default:
+      return [written, runStatus === "cancelled" ? "not applied: run cancelled" : runStatus === "applying" ? "in progress" : "not applied yet"];
+  }
 }
 
 function groupBy<T extends { contactId: number }>(rows: T[]): Map<number, T[]> {
@@ -84,6 +118,14 @@ async function* reportRows(db: Db, runId: string): AsyncGenerator<string[]> {
         .orderBy(asc(schema.runMemberships.contactId), asc(schema.runMemberships.listId))
         .all(),
     );
+    const labels = new Map(
+      (
+        statement(
+          db,
+          "SELECT l.contact_id, l.value, l.reason, l.state, l.result_code, l.error, l.removed_tags, b.seq, b.mode, b.ac_batch_id FROM run_labels l LEFT JOIN run_label_batches b ON b.id = l.batch_id WHERE l.run_id = ? AND l.contact_id > ? AND l.contact_id <= ?",
+        ).all(runId, after, contacts.at(-1)!.contactId) as LabelRow[]
+      ).map((l) => [l.contact_id, l]),
+    );
     for (const c of contacts) {
       yield [
         String(c.contactId),
@@ -98,6 +140,7 @@ async function* reportRows(db: Db, runId: string): AsyncGenerator<string[]> {
         c.provider ?? "",
         c.action ?? "",
         actionResult(c.action, runStatus, byContact.get(c.contactId) ?? []),
+        ...labelResult(labels.get(c.contactId), runStatus),
       ];
     }
     after = contacts.at(-1)!.contactId;
@@ -138,11 +181,41 @@ export function reportSummary(deps: Deps, { ctx, id }: { ctx: Pick<Principal, "w
     verified: view.progress.verified,
     byStatus: view.counts.byStatus,
     byReason: view.counts.byReason,
-    plan: view.plan && { keep: view.plan.keep, unsubscribe: view.plan.unsubscribe, delete: view.plan.delete, nothingToDo: view.plan.nothingToDo },
+    plan: view.plan && { keep: view.plan.keep, unsubscribe: view.plan.unsubscribe, delete: view.plan.delete, nothingToDo: view.plan.nothingToDo, label: view.plan.label },
     applied: { done: view.progress.applied, failed: view.progress.failed, planned: view.progress.planned },
+    labels: labelsSummary(deps.db, run.id, view),
     credits: view.credits,
     acRequests: view.acRequests,
     timings: view.timings,
     notes: view.notes,
+  };
+}
+
+/** The labels' totals for summary.json: counted from the rows once, on download. */
+function labelsSummary(db: Db, runId: string, view: ReturnType<typeof runView>) {
+  const rows = statement(db, "SELECT state, result_code AS code, value, count(*) AS n FROM run_labels WHERE run_id = ? GROUP BY state, result_code, value").all(runId) as {
+    state: string;
+    code: string | null;
+    value: string;
+    n: number;
+  }[];
+  const sum = (pick: (r: (typeof rows)[number]) => boolean) => rows.filter(pick).reduce((a, r) => a + Number(r.n), 0);
+  const byValue: Record<string, number> = {};
+  for (const r of rows) if (r.state === "done") byValue[r.value] = (byValue[r.value] ?? 0) + Number(r.n);
+  const imports = Number((statement(db, "SELECT coalesce(sum(sends), 0) AS n FROM run_label_batches WHERE run_id = ? AND mode = 'import'").get(runId) as { n: number }).n);
+  const label = labelOf(view.actions);
+  const labels = view.progress.labels.planned > 0;
+  return {
+    planned: view.progress.labels.planned,
+    written: sum((r) => r.state === "done" && r.code !== "already_current"),
+    alreadyCurrent: sum((r) => r.state === "done" && r.code === "already_current"),
+    leftOut: { emailChanged: sum((r) => r.state === "skipped" && r.code === "email_changed"), gone: sum((r) => r.state === "skipped" && r.code === "contact_gone") },
+    failed: sum((r) => r.state === "failed"),
+    pending: sum((r) => r.state === "pending"),
+    byValue,
+    imports,
+    field: labels ? label.fieldName : null,
+    reasonField: labels ? label.reasonFieldName : null,
+    tagPrefix: labels ? label.tagPrefix : null,
   };
 }

@@ -7,8 +7,11 @@ import { isCancellable, isLive, type RunStatus } from "../domain/run-status.ts";
 import { VERIFICATION_STATUSES } from "../../verify/index.ts";
 import type { Deps, Principal } from "../deps.ts";
 import { AppError, notFound } from "../errors.ts";
+import { reopenFailedLabels } from "../runs/labels.ts";
 import { cancelRunRow, insertRun, moveRun, reopenActions, RunMoveRefused } from "../runs/store.ts";
+import { creditsStillNeeded } from "../runs/attempt.ts";
 import { getConnectionRow } from "./connections.ts";
+import { cachedScopeTotal } from "./estimate.ts";
 
 type RunRow = typeof schema.runs.$inferSelect;
 
@@ -16,8 +19,11 @@ const SAMPLE_SIZE = 20;
 
 export interface CreateRunInput {
   connectionId: string;
+  /** The scope's size as counted before the run (the connection page's estimate), when known. */
+  estimatedTotal?: number | null;
   scope: RunScope;
-  actions: RunActions;
+  /** As the API takes it; parsed here (defaults filled in). */
+  actions: z.input<typeof actionsSchema>;
   smtpProbe?: boolean;
 }
 
@@ -39,14 +45,17 @@ export function createRun(
     throw new AppError("invalid_input", "SMTP probing is turned off on this server (SMTP_PROBE=off)", "smtpProbe");
   }
   const now = deps.clock.now();
+  const scope = parseOrThrow(scopeSchema, input.scope, "scope");
   const row = insertRun(deps.db, {
     id: newId("run", now),
     workspaceId: ctx.workspaceId,
     connectionId: connection.id,
     connectionName: connection.name,
-    scope: JSON.stringify(parseOrThrow(scopeSchema, input.scope, "scope")),
+    scope: JSON.stringify(scope),
     actions: JSON.stringify(parseOrThrow(actionsSchema, input.actions, "actions")),
     smtpProbe: input.smtpProbe ?? false,
+    // The counts the connection page just showed, when still fresh: the total is estimated from the start.
+    estimatedTotal: input.estimatedTotal ?? cachedScopeTotal(deps, connection.id, scope),
     scheduleId: schedule?.id ?? null,
     autoApply: schedule?.autoApply ?? false,
     holdThreshold: schedule?.holdThreshold ?? null,
@@ -92,6 +101,18 @@ export function listRuns(deps: Deps, { ctx, connectionId, limit = 50 }: { ctx: P
     .map((row) => runView(deps.db, row, { withPlan: false, now: deps.clock.now() }));
 }
 
+/** Every run of the workspace that waits for the user: a review to give, or credits to add. */
+export function runsWaitingForUser(deps: Deps, { ctx }: { ctx: Pick<Principal, "workspaceId"> }): RunView[] {
+  return deps.db
+    .select()
+    .from(schema.runs)
+    .where(and(eq(schema.runs.workspaceId, ctx.workspaceId), inArray(schema.runs.status, ["awaiting_review", "paused_credits"])))
+    .orderBy(asc(schema.runs.createdAt))
+    .limit(100)
+    .all()
+    .map((row) => runView(deps.db, row, { withPlan: false, now: deps.clock.now() }));
+}
+
 export function getRun(deps: Deps, { ctx, id }: { ctx: Pick<Principal, "workspaceId">; id: string }): RunView {
   return runView(deps.db, getRunRow(deps.db, { workspaceId: ctx.workspaceId, id }), { withPlan: true, now: deps.clock.now() });
 }
@@ -124,7 +145,14 @@ export function approveRun(deps: Deps, { ctx, id, confirmDelete }: { ctx: Pick<P
         "confirmDelete",
       );
     }
-    moveRun(tx, run, "applying", { statusReason: null, approvedAt: new Date(deps.clock.now()), deleteConfirmed: confirmDelete, notBefore: null });
+    moveRun(tx, run, "applying", {
+      statusReason: null,
+      approvedAt: new Date(deps.clock.now()),
+      deleteConfirmed: confirmDelete,
+      notBefore: null,
+      rateFromAt: new Date(deps.clock.now()),
+      rateFromCount: run.actionsDone + run.actionsFailed,
+    });
   });
   deps.logger.info({ runId: id }, "run approved");
   return getRun(deps, { ctx, id });
@@ -155,7 +183,8 @@ export function retryRunActions(deps: Deps, { ctx, id }: { ctx: Pick<Principal, 
       throw new AppError("conflict", `This run is ${words(run.status)}; only an applied run with changes that failed can retry them`);
     }
     if (!run.connectionId) throw new AppError("conflict", "The ActiveCampaign connection of this run was deleted; its changes cannot be sent");
-    const reopened = reopenActions(tx, deps.clock, run);
+    const labelsLeft = reopenFailedLabels(tx, run.id, deps.clock.now());
+    const reopened = reopenActions(tx, deps.clock, run, labelsLeft);
     if (reopened === null) throw new AppError("conflict", "This run has no failed changes to retry");
     return reopened;
   });
@@ -175,7 +204,15 @@ export interface RunView {
   statusReason: string | null;
   notes: string[];
   progress: {
+    /** Contacts in the scope: exact (de-duplicated) once fetched, an estimate before (`totalEstimated`), null when unknown yet. */
     total: number | null;
+    totalEstimated: boolean;
+    /** Contacts (while checking) or changes (while applying) per minute over the current stretch of work; null until measurable. */
+    perMinute: number | null;
+    /** At that rate, how long the rest takes; null when unknown. */
+    secondsLeft: number | null;
+    /** Paused for credits: about how many more credits the rest of the run needs. */
+    creditsStillNeeded: number | null;
     fetched: number;
     /** Contacts with a result (decided). */
     verified: number;
@@ -189,6 +226,11 @@ export interface RunView {
     /** Changes waiting to be sent again after ActiveCampaign weather (429, 5xx, timeouts). */
     retrying: number;
     planned: number;
+    /**
+     * Contacts to label in ActiveCampaign (issue 17): planned, written (or already as wanted),
+     * left out (their e-mail changed or they were gone when re-read), failed.
+     */
+    labels: { planned: number; done: number; skipped: number; failed: number; byValue: Record<string, number> };
   };
   /** An applied run with changes that failed (or were never sent) can send them again. */
   canRetryActions: boolean;
@@ -207,11 +249,14 @@ export interface RunPlanView {
   delete: { contacts: number };
   /** Contacts whose action is unsubscribe but who are active on none of the lists concerned. */
   nothingToDo: number;
-  sample: { contactId: number; email: string; firstName: string; lastName: string; status: string; reason: string; action: string; lists: number[] }[];
+  /** Labels in ActiveCampaign: not destructive, shown and counted. `byValue`: contacts per status word written. */
+  label: { contacts: number; byValue: Record<string, number> };
+  /** The changes first (unsubscribes, deletes), then contacts only labelled; `label` is the status word written, or null. */
+  sample: { contactId: number; email: string; firstName: string; lastName: string; status: string; reason: string; action: string; lists: number[]; label: string | null }[];
 }
 
 /** The maintained counts of a run's contacts per status, reason or planned action. */
-function countsOf(db: Db, runId: string, kind: "status" | "reason" | "action" | "plan"): Record<string, number> {
+function countsOf(db: Db, runId: string, kind: "status" | "reason" | "action" | "plan" | "label" | "label_done"): Record<string, number> {
   const rows = statement(db, "SELECT key, n FROM run_counts WHERE run_id = ? AND kind = ? AND n > 0").all(runId, kind) as { key: string; n: number }[];
   return Object.fromEntries(rows.map((r) => [r.key, Number(r.n)]));
 }
@@ -240,6 +285,9 @@ export function runView(db: Db, row: RunRow, { withPlan, now }: { withPlan: bool
   const byStatus = Object.fromEntries(VERIFICATION_STATUSES.map((s) => [s, 0]));
   Object.assign(byStatus, countsOf(db, row.id, "status"));
   const end = row.finishedAt ?? null;
+  const estimate = row.estimatedTotal ?? row.total;
+  const total = row.fetchDone ? row.contactsFetched : estimate === null ? null : Math.max(estimate, row.contactsFetched);
+  const pace = paceOf(row, total, now);
   return {
     id: row.id,
     connectionId: row.connectionId,
@@ -252,7 +300,11 @@ export function runView(db: Db, row: RunRow, { withPlan, now }: { withPlan: bool
     statusReason: row.statusReason,
     notes: row.notes ? (JSON.parse(row.notes) as string[]) : [],
     progress: {
-      total: row.fetchDone ? row.contactsFetched : row.total,
+      total,
+      totalEstimated: !row.fetchDone && total !== null,
+      perMinute: pace.perMinute,
+      secondsLeft: pace.secondsLeft,
+      creditsStillNeeded: row.status === "paused_credits" ? creditsStillNeeded(row).credits : null,
       fetched: row.contactsFetched,
       verified: row.contactsVerified,
       waiting: { count: Number(waiting.n), forBudget: Number(waiting.budget), nextAt: waiting.next === null ? null : new Date(Number(waiting.next)).toISOString() },
@@ -260,8 +312,19 @@ export function runView(db: Db, row: RunRow, { withPlan, now }: { withPlan: bool
       failed: row.actionsFailed,
       retrying,
       planned: row.actionsPlanned,
+      labels: {
+        planned: row.labelsPlanned,
+        done: row.labelsDone,
+        skipped: row.labelsSkipped,
+        failed: row.labelsFailed,
+        byValue: row.labelsPlanned > 0 ? countsOf(db, row.id, "label_done") : {},
+      },
     },
-    canRetryActions: (row.status === "completed" || row.status === "failed") && row.approvedAt !== null && row.connectionId !== null && row.actionsPlanned > row.actionsDone,
+    canRetryActions:
+      (row.status === "completed" || row.status === "failed") &&
+      row.approvedAt !== null &&
+      row.connectionId !== null &&
+      (row.actionsPlanned > row.actionsDone || row.labelsPlanned > row.labelsDone + row.labelsSkipped),
     counts: { byStatus, byReason: countsOf(db, row.id, "reason") },
     credits: { charged, refunded, net: charged - refunded },
     acRequests: row.acRequests,
@@ -279,9 +342,26 @@ export function runView(db: Db, row: RunRow, { withPlan, now }: { withPlan: bool
   };
 }
 
+/** Below this much time or work the rate is noise: none is shown. */
+const PACE_MIN_MS = 3_000;
+
+/** The rate of the current stretch of work (checking or applying) and the time the rest takes at it. */
+function paceOf(row: RunRow, total: number | null, now: number): { perMinute: number | null; secondsLeft: number | null } {
+  const none = { perMinute: null, secondsLeft: null };
+  if (!row.rateFromAt || (row.status !== "running" && row.status !== "applying")) return none;
+  const elapsed = now - row.rateFromAt.getTime();
+  const done = row.status === "running" ? row.contactsVerified : row.actionsDone + row.actionsFailed;
+  const moved = done - row.rateFromCount;
+  if (elapsed < PACE_MIN_MS || moved <= 0) return none;
+  const perMs = moved / elapsed;
+  const left = row.status === "running" ? (total === null ? null : Math.max(0, total - row.contactsVerified)) : Math.max(0, row.actionsPlanned - done);
+  return { perMinute: Math.round(perMs * 60_000), secondsLeft: left === null ? null : Math.ceil(left / perMs / 1000) };
+}
+
 export function planView(db: Db, runId: string): RunPlanView {
   const byAction = countsOf(db, runId, "action");
   const totals = countsOf(db, runId, "plan");
+  const byLabel = countsOf(db, runId, "label");
   const count = (a: string) => byAction[a] ?? 0;
   const sampleRows = db
     .select({
@@ -298,6 +378,24 @@ export function planView(db: Db, runId: string): RunPlanView {
     .orderBy(asc(schema.runContacts.action), asc(schema.runContacts.contactId))
     .limit(SAMPLE_SIZE)
     .all();
+  // Too few changes to fill the sample: contacts that are only labelled follow.
+  const labelled =
+    sampleRows.length < SAMPLE_SIZE
+      ? (statement(
+          db,
+          "SELECT c.contact_id AS contactId, c.email, c.first_name AS firstName, c.last_name AS lastName, c.status, c.reason, c.action FROM run_labels l JOIN run_contacts c ON c.run_id = l.run_id AND c.contact_id = l.contact_id WHERE l.run_id = ? AND (c.action IS NULL OR c.action = 'keep') ORDER BY l.contact_id LIMIT ?",
+        ).all(runId, SAMPLE_SIZE - sampleRows.length) as typeof sampleRows)
+      : [];
+  sampleRows.push(...labelled);
+  const labelOf = new Map<number, string>();
+  if (sampleRows.length > 0) {
+    const ids = sampleRows.map((r) => r.contactId);
+    const rows = statement(db, `SELECT contact_id, value FROM run_labels WHERE run_id = ? AND contact_id IN (${ids.map(() => "?").join(", ")})`).all(runId, ...ids) as {
+      contact_id: number;
+      value: string;
+    }[];
+    for (const r of rows) labelOf.set(r.contact_id, r.value);
+  }
   const listsOf = new Map<number, number[]>();
   if (sampleRows.length > 0) {
     const acts = db
@@ -313,6 +411,7 @@ export function planView(db: Db, runId: string): RunPlanView {
     unsubscribe: { contacts: unsubContacts, requests: totals.unsubscribe_requests ?? 0 },
     delete: { contacts: count("delete") },
     nothingToDo: count("unsubscribe") - unsubContacts,
+    label: { contacts: Object.values(byLabel).reduce((a, b) => a + b, 0), byValue: byLabel },
     sample: sampleRows.map((r) => ({
       contactId: r.contactId,
       email: r.email,
@@ -322,6 +421,7 @@ export function planView(db: Db, runId: string): RunPlanView {
       reason: r.reason ?? "",
       action: r.action ?? "keep",
       lists: listsOf.get(r.contactId) ?? [],
+      label: labelOf.get(r.contactId) ?? null,
     })),
   };
 }

@@ -103,7 +103,8 @@ export const createScheduleSchema = z.object({
   holdThreshold: scheduleFields.holdThreshold.optional(),
   confirmDelete: scheduleFields.confirmDelete.optional(),
 });
-export type CreateScheduleInput = z.infer<typeof createScheduleSchema>;
+/** As the API takes it: `actions` may leave out what has a default (label, overrides…); the service parses it. */
+export type CreateScheduleInput = Omit<z.infer<typeof createScheduleSchema>, "actions"> & { actions: z.input<typeof actionsSchema> };
 
 const patchShape = {
   scope: scheduleFields.scope.optional(),
@@ -130,7 +131,7 @@ export const updateScheduleSchema = z.looseObject(patchShape).superRefine((body,
     });
   }
 });
-export type UpdateScheduleInput = z.infer<z.ZodObject<typeof patchShape>>;
+export type UpdateScheduleInput = Omit<z.infer<z.ZodObject<typeof patchShape>>, "actions"> & { actions?: z.input<typeof actionsSchema> | undefined };
 
 // ---------------------------------------------------------------------------------------------
 // Calendar (croner does the month ends, "L" and the daylight-saving changes)

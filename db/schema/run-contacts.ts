@@ -57,8 +57,11 @@ export const runMemberships = sqliteTable(
   (t) => [primaryKey({ columns: [t.runId, t.contactId, t.listId] })],
 );
 
-/** "plan" holds the plan's totals: unsubscribe_requests, unsubscribe_contacts, delete_contacts. */
-export const COUNT_KINDS = ["status", "reason", "action", "plan"] as const;
+/**
+ * "plan" holds the plan's totals: unsubscribe_requests, unsubscribe_contacts, delete_contacts;
+ * "label" the contacts to label per value, "label_done" those labelled (written or already current).
+ */
+export const COUNT_KINDS = ["status", "reason", "action", "plan", "label", "label_done"] as const;
 
 /**
  * Counts of a run's contacts per status, reason and planned action, and the plan's totals,

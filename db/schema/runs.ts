@@ -50,7 +50,15 @@ export const runs = sqliteTable(
     fetchDone: integer("fetch_done", { mode: "boolean" }).notNull().default(false),
     /** Contacts AC reported for the scope (for lists: the sum over lists, before de-duplication). */
     total: integer("total"),
-    /** Credits the next page needs; a run paused for credits resumes once the balance covers it. */
+    /**
+     * Contacts in the scope as estimated before fetching (AC's count of each list, the tag or
+     * the account; for several lists an upper bound: a contact on two lists counts once).
+     */
+    estimatedTotal: integer("estimated_total"),
+    /** Where the current stretch of work began (a claim, an approval), and the count done then: the rate is measured from it. */
+    rateFromAt: timestamp("rate_from_at"),
+    rateFromCount: integer("rate_from_count").notNull().default(0),
+    /** Credits the next contacts need; a run paused for credits resumes once the balance covers it. */
     creditsNeeded: integer("credits_needed"),
     planReady: integer("plan_ready", { mode: "boolean" }).notNull().default(false),
     /** Scheduled runs may apply without review; they still hold when the destructive share is abnormal. */
@@ -67,6 +75,14 @@ export const runs = sqliteTable(
     actionsPlanned: integer("actions_planned").notNull().default(0),
     actionsDone: integer("actions_done").notNull().default(0),
     actionsFailed: integer("actions_failed").notNull().default(0),
+    // Labels in ActiveCampaign (issue 17): contacts planned, written (or already current), left
+    // out (e-mail changed, gone) and failed, kept in the transactions that move run_labels rows.
+    labelsPlanned: integer("labels_planned").notNull().default(0),
+    labelsDone: integer("labels_done").notNull().default(0),
+    labelsSkipped: integer("labels_skipped").notNull().default(0),
+    labelsFailed: integer("labels_failed").notNull().default(0),
+    /** JSON: the AC field and tag ids the labels go to, found or created on first use. */
+    labelSetup: text("label_setup"),
     /** AC failures in a row (after the client's own retries); progress resets it. They set the backoff, never fail the run. */
     transientFailures: integer("transient_failures").notNull().default(0),
     notes: text("notes"),

@@ -4,6 +4,7 @@ import type { AppEnv } from "../env.ts";
 import { clientIp, clearSessionCookie, csrfTokenFor, deviceCookie, principal, setSignInCookies } from "../middleware/auth.ts";
 import { createRouter, type AppRouteHandler } from "../openapi.ts";
 import * as routes from "./auth.routes.ts";
+import { requestPasswordReset, resetPassword, RESET_SENT } from "../../core/services/password-reset.ts";
 
 /** Sets the session cookie and answers with the user and the session's CSRF token. */
 function startSession(c: Context<AppEnv>, signedIn: SignedIn) {
@@ -38,7 +39,19 @@ const meHandler: AppRouteHandler<typeof routes.me> = (c) => {
   );
 };
 
+const requestResetHandler: AppRouteHandler<typeof routes.requestReset> = (c) => {
+  requestPasswordReset(c.var.deps, { email: c.req.valid("json").email, ip: clientIp(c) });
+  return c.json({ message: RESET_SENT }, 202);
+};
+
+const resetPasswordHandler: AppRouteHandler<typeof routes.resetPassword> = async (c) => {
+  await resetPassword(c.var.deps, c.req.valid("json"));
+  return c.body(null, 204);
+};
+
 export const authRoutes = createRouter()
+  .openapi(routes.requestReset, requestResetHandler)
+  .openapi(routes.resetPassword, resetPasswordHandler)
   .openapi(routes.signup, signupHandler)
   .openapi(routes.login, loginHandler)
   .openapi(routes.logout, logoutHandler)

@@ -1,5 +1,5 @@
 import { z } from "@hono/zod-openapi";
-import { loginSchema, signupSchema } from "../../core/domain/account.ts";
+import { loginSchema, resetPasswordSchema, resetRequestSchema, signupSchema } from "../../core/domain/account.ts";
 import { requireAuth, SESSION_COOKIE } from "../middleware/auth.ts";
 import { CHANGE, errors, json, jsonRequest, NO_CONTENT, READ, route, SIGNED_IN, SIGNED_IN_CHANGE } from "../openapi.ts";
 import { User } from "../schemas.ts";
@@ -68,4 +68,27 @@ export const me = route({
     200: json(z.object({ user: User, csrfToken: z.string().nullable().openapi({ description: "The session's CSRF token; null for a bearer token" }) }), "The signed-in user"),
     ...errors(...READ, 401),
   },
+});
+
+export const requestReset = route({
+  method: "post",
+  path: "/password-reset",
+  tags,
+  summary: "E-mail a password reset link",
+  description:
+    "If an account uses the address, it is e-mailed a link that works once, for an hour. The answer is the same whether it has an account or not. Limited per address and per client network.",
+  security: [],
+  request: { body: jsonRequest(resetRequestSchema.strict()) },
+  responses: { 202: json(z.object({ message: z.string() }), "Asked (whatever the address)"), ...errors(...CHANGE, 415, 429) },
+});
+
+export const resetPassword = route({
+  method: "post",
+  path: "/password-reset/confirm",
+  tags,
+  summary: "Choose a new password with a reset link's token",
+  description: "The token works once, before it expires; every session of the account is signed out.",
+  security: [],
+  request: { body: jsonRequest(resetPasswordSchema.strict()) },
+  responses: { 204: NO_CONTENT, ...errors(...CHANGE, 415, 429) },
 });

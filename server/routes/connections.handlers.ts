@@ -8,6 +8,9 @@ import {
   updateConnection,
 } from "../../core/services/connections.ts";
 import { principal } from "../middleware/auth.ts";
+import { estimateScope } from "../../core/services/estimate.ts";
+import { scopeSchema } from "../../core/domain/scope-actions.ts";
+import { AppError } from "../../core/errors.ts";
 import { createRouter, type AppRouteHandler } from "../openapi.ts";
 import * as routes from "./connections.routes.ts";
 
@@ -32,7 +35,20 @@ const lists: AppRouteHandler<typeof routes.listLists> = async (c) =>
 const tags: AppRouteHandler<typeof routes.listTags> = async (c) =>
   c.json({ tags: await listConnectionTags(c.var.deps, { ctx: principal(c), id: c.req.valid("param").id }) }, 200);
 
+const estimate: AppRouteHandler<typeof routes.estimate> = async (c) => {
+  const ctx = principal(c);
+  const { id } = c.req.valid("param");
+  const q = c.req.valid("query");
+  const input = q.kind === "lists" ? { kind: "lists", listIds: (q.listIds ?? "").split(",").filter(Boolean) } : q.kind === "tag" ? { kind: "tag", tagId: q.tagId ?? "" } : { kind: "all" };
+  const parsed = scopeSchema.safeParse(input);
+  if (!parsed.success) throw new AppError("invalid_input", parsed.error.issues[0]?.message ?? "is not a scope", q.kind === "tag" ? "tagId" : "listIds");
+  const found = await estimateScope(c.var.deps, { ctx, id, scope: parsed.data, waitMs: 60_000, throwOnError: true });
+  if (!found) throw new AppError("ac_unreachable", "ActiveCampaign did not answer in time; try again in a moment");
+  return c.json(found, 200);
+};
+
 export const connectionRoutes = createRouter()
+  .openapi(routes.estimate, estimate)
   .openapi(routes.create, create)
   .openapi(routes.list, list)
   .openapi(routes.get, get)

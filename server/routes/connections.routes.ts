@@ -2,10 +2,12 @@ import { z } from "@hono/zod-openapi";
 import { connectionInputSchema, connectionUpdateSchema } from "../../core/domain/connection.ts";
 import type { AcNamed } from "../../core/ac/index.ts";
 import type { ConnectionView } from "../../core/services/connections.ts";
+import type { RunEstimate } from "../../core/services/estimate.ts";
 import { CHANGE, errors, idParams, json, jsonRequest, NO_CONTENT, READ, route, SIGNED_IN, SIGNED_IN_CHANGE } from "../openapi.ts";
 import { expectSameShape, Timestamp, type SameShape } from "../schemas.ts";
 
 const tags = ["connections"];
+const count = z.number().int().min(0);
 const params = idParams("connection");
 
 export const Connection = z
@@ -101,4 +103,36 @@ export const listTags = route({
   security: SIGNED_IN,
   request: { params },
   responses: { 200: json(z.object({ tags: z.array(Named) }), "The tags"), ...errors(...READ, 401, 404, ...AC) },
+});
+
+export const Estimate = z
+  .object({
+    contacts: count.openapi({ description: "Contacts the run would check; for several lists an upper bound (a contact on two lists is checked once)" }),
+    upperBound: z.boolean(),
+    credits: count.openapi({ description: "1 per contact; unknown results are refunded afterwards" }),
+    balance: z.number().int(),
+    covered: z.boolean().openapi({ description: "The balance covers the estimate; if not, the run checks what the balance pays for and pauses" }),
+    requests: count.openapi({ description: "Requests to ActiveCampaign to fetch the contacts" }),
+    seconds: count.openapi({ description: "How long they take at the account's rate; changes come after review" }),
+    perSecond: count.openapi({ description: "The account's rate the time is counted at (AC_REQUESTS_PER_SECOND)" }),
+  })
+  .openapi("RunEstimate");
+expectSameShape<SameShape<z.infer<typeof Estimate>, RunEstimate>>();
+
+export const estimate = route({
+  method: "get",
+  path: "/{id}/estimate",
+  tags,
+  summary: "What a run over a scope would check, cost and take",
+  description: "Counts each list, the tag or the whole account in ActiveCampaign (one request each, kept for 2 minutes), before a run starts.",
+  security: SIGNED_IN,
+  request: {
+    params,
+    query: z.object({
+      kind: z.enum(["lists", "tag", "all"]),
+      listIds: z.string().optional().openapi({ description: "Comma-separated list ids, for kind=lists", example: "1,4" }),
+      tagId: z.string().optional().openapi({ description: "For kind=tag" }),
+    }),
+  },
+  responses: { 200: json(Estimate, "The estimate"), ...errors(...READ, 400, 401, 404, ...AC) },
 });

@@ -16,6 +16,9 @@ export const RunPlan = z
     unsubscribe: z.object({ contacts: count, requests: count.openapi({ description: "One per contact and list" }) }),
     delete: z.object({ contacts: count }),
     nothingToDo: count.openapi({ description: "Contacts to unsubscribe who are active on none of the lists concerned" }),
+    label: z
+      .object({ contacts: count, byValue: counts.openapi({ description: "Contacts per status word written (deliverable, risky, undeliverable, unknown)" }) })
+      .openapi({ description: "Contacts labelled in ActiveCampaign: not destructive, shown and counted" }),
     sample: z.array(
       z.object({
         contactId: count,
@@ -26,6 +29,7 @@ export const RunPlan = z
         reason: z.string(),
         action: z.string(),
         lists: z.array(count),
+        label: z.string().nullable().openapi({ description: "The status word written in ActiveCampaign, or null when the contact is not labelled" }),
       }),
     ),
   })
@@ -58,7 +62,11 @@ export const Run = z
     statusReason: z.string().nullable(),
     notes: z.array(z.string()),
     progress: z.object({
-      total: count.nullable(),
+      total: count.nullable().openapi({ description: "Contacts in the scope: exact (de-duplicated) once fetched, an estimate before (totalEstimated)" }),
+      totalEstimated: z.boolean(),
+      perMinute: count.nullable().openapi({ description: "Contacts checked (or changes sent, while applying) per minute in the current stretch of work" }),
+      secondsLeft: count.nullable().openapi({ description: "At that rate, how long the rest takes" }),
+      creditsStillNeeded: count.nullable().openapi({ description: "Paused for credits: about how many more credits the rest needs" }),
       fetched: count,
       verified: count,
       waiting: z
@@ -68,6 +76,15 @@ export const Run = z
       failed: count,
       retrying: count.openapi({ description: "Changes waiting to be sent again after ActiveCampaign weather (429, 5xx, timeouts)" }),
       planned: count,
+      labels: z
+        .object({
+          planned: count,
+          done: count.openapi({ description: "Written, or already as wanted" }),
+          skipped: count.openapi({ description: "Left out: the contact's e-mail changed, or it was gone, when re-read right before its batch" }),
+          failed: count,
+          byValue: counts.openapi({ description: "Contacts labelled (written or already as wanted) per status word" }),
+        })
+        .openapi({ description: "Contacts labelled in ActiveCampaign" }),
     }),
     canRetryActions: z.boolean(),
     counts: z.object({ byStatus: counts, byReason: counts }),
@@ -78,6 +95,22 @@ export const Run = z
   })
   .openapi("Run");
 expectSameShape<SameShape<z.infer<typeof Run>, RunView>>();
+
+const LabelsSummary = z
+  .object({
+    planned: count,
+    written: count,
+    alreadyCurrent: count.openapi({ description: "Already labelled as wanted: nothing written" }),
+    leftOut: z.object({ emailChanged: count, gone: count }).openapi({ description: "Not written: the contact's e-mail changed, or it was gone, since the check" }),
+    failed: count,
+    pending: count,
+    byValue: counts.openapi({ description: "Contacts written or already current, per status word" }),
+    imports: count.openapi({ description: "Bulk imports sent (one per batch of up to 250, and again after a crash or failure)" }),
+    field: z.string().nullable().openapi({ description: "The field written, or null when the run labels nothing" }),
+    reasonField: z.string().nullable(),
+    tagPrefix: z.string().nullable(),
+  })
+  .openapi("LabelsSummary", { description: "Labels in ActiveCampaign" });
 
 export const RunSummary = z
   .object({
@@ -91,8 +124,9 @@ export const RunSummary = z
     verified: count,
     byStatus: counts,
     byReason: counts,
-    plan: RunPlan.pick({ keep: true, unsubscribe: true, delete: true, nothingToDo: true }).nullable(),
+    plan: RunPlan.pick({ keep: true, unsubscribe: true, delete: true, nothingToDo: true, label: true }).nullable(),
     applied: z.object({ done: count, failed: count, planned: count }),
+    labels: LabelsSummary,
     credits: Credits,
     acRequests: count,
     timings: Timings,
@@ -190,7 +224,8 @@ export const reportCsv = route({
   path: "/{id}/report.csv",
   tags,
   summary: "The run's report as CSV",
-  description: "One row per contact: id, email, name, lists, status, reason, flags, suggestion, action, action result. Cells a spreadsheet would run as formulas are escaped.",
+  description:
+    "One row per contact: id, email, name, lists, status, reason, flags, suggestion, provider, action, action result, and the label written in ActiveCampaign with its outcome (its batch, or why it was left out). Cells a spreadsheet would run as formulas are escaped.",
   security: SIGNED_IN,
   request: { params },
   responses: {

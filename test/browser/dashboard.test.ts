@@ -135,7 +135,7 @@ describe.skipIf(!haveChromium && !process.env.CI)("dashboard in Chromium", () =>
     expect(await page.inputValue("#f-undeliverable")).toBe("unsubscribe");
     for (const s of ["deliverable", "risky", "unknown"]) expect(await page.inputValue(`#f-${s}`)).toBe("keep");
     expect(await page.locator("#delete-warning").isHidden()).toBe(true);
-    expect(await text(".cost")).toContain("Your balance: 100 credits");
+    expect(await text('.cost [data-bind="balance"]')).toBe("100 credits");
     await snap(page, "connection");
 
     // Start a run on two lists and watch it reach review without reloading by hand.
@@ -338,12 +338,17 @@ describe.skipIf(!haveChromium && !process.env.CI)("dashboard in Chromium", () =>
       await page.fill("#f-apiKey", key);
       await Promise.all([page.waitForURL(/\/connections\/[^/]+\?notice=connected$/), page.click("button:has-text('Check and connect')")]);
       await page.check(`#list-${everyone}`);
-      await Promise.all([page.waitForURL(/\/runs\/[^/?]+$/), page.click("button:has-text('Start checking')")]);
+      // The balance does not cover it: the page says so and offers to start anyway or add credits.
+      await page.click("button:has-text('Start checking')");
+      await page.waitForSelector("#shortfall");
+      expect(await text("#shortfall")).toContain("It needs about 130 credits and you have 100 credits");
+      await Promise.all([page.waitForURL(/\/runs\/[^/?]+$/), page.click("button:has-text('Start anyway')")]);
 
       await page.waitForSelector('#run[data-status="paused_credits"]', { timeout: 20_000 });
       expect(await text(".status-line .badge")).toBe("Paused: credits");
       expect(await text(".run-status .notice.warn")).toContain("Add credits and the run resumes on its own");
-      expect(await page.getAttribute(".run-status .notice.warn a", "href")).toBe("/credits");
+      expect(await text(".run-status .notice.warn")).toContain("About 30 more credit(s) are needed");
+      expect(await page.getAttribute(".run-status .notice.warn a", "href")).toBe("/credits#top-up");
       expect(await text('[data-bind="charged"]')).toBe("100");
       await snap(page, "run-paused");
 

@@ -1,6 +1,6 @@
 // Issue 11, point 2: `next` after sign-in stays on this site, whatever it is given.
 import { describe, expect, it } from "vitest";
-import { createTestApp, signUp } from "../support/app.ts";
+import { createTestApp, signUp, type Session, type TestApp } from "../support/app.ts";
 
 const PASSWORD = "correct horse battery";
 
@@ -33,18 +33,23 @@ const HOSTILE = [
   "/./%5Cevil.example",
 ];
 
+/** One app and user for the many cases (each would otherwise pay for migrations and a password hash). */
+let shared: Promise<{ t: TestApp; s: Session }> | undefined;
+const signedUp = () => (shared ??= (async () => {
+  const t = createTestApp();
+  return { t, s: await signUp(t) };
+})());
+
 describe("next after sign-in", () => {
   it.each(HOSTILE)("sends a signed-in user asked for next=%s to /", async (next) => {
-    const t = createTestApp();
-    const s = await signUp(t);
+    const { t, s } = await signedUp();
     const res = await t.request("GET", `/login?next=${next}`, { as: s });
     expect(res.status).toBe(303);
     expect(res.headers.get("location")).toBe("/");
   });
 
   it.each(HOSTILE)("sends a user who signs in with next=%s to /, and does not echo it in the form", async (next) => {
-    const t = createTestApp();
-    const s = await signUp(t);
+    const { t, s } = await signedUp();
     const page = await t.request("GET", `/login?next=${next}`);
     expect(page.status).toBe(200);
     expect(await page.text()).toContain('action="/login"');

@@ -178,6 +178,14 @@ export async function expectCountersMatchRows(h: RunHarness, runId: string): Pro
     byReason: groups("SELECT reason AS k, count(*) AS n FROM run_contacts WHERE run_id = ? AND reason IS NOT NULL GROUP BY reason"),
     byStatus: groups("SELECT status AS k, count(*) AS n FROM run_contacts WHERE run_id = ? AND status IS NOT NULL GROUP BY status"),
   });
+  // Labels (issue 17): the counters and the per-value counts agree with the label rows.
+  expect(view.progress.labels).toEqual({
+    planned: one("SELECT count(*) AS n FROM run_labels WHERE run_id = ?"),
+    done: one("SELECT count(*) AS n FROM run_labels WHERE run_id = ? AND state = 'done'"),
+    skipped: one("SELECT count(*) AS n FROM run_labels WHERE run_id = ? AND state = 'skipped'"),
+    failed: one("SELECT count(*) AS n FROM run_labels WHERE run_id = ? AND state = 'failed'"),
+    byValue: groups("SELECT value AS k, count(*) AS n FROM run_labels WHERE run_id = ? AND state = 'done' GROUP BY value"),
+  });
   const balance = (db.prepare("SELECT balance FROM workspaces WHERE id = ?").get(h.user.workspaceId) as { balance: number }).balance;
   expect(balance).toBe(one(`SELECT coalesce(sum(amount), 0) AS n FROM credit_ledger WHERE workspace_id = (SELECT workspace_id FROM runs WHERE id = ?)`));
 }

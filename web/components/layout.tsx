@@ -4,7 +4,7 @@ import type { Principal } from "../../core/deps.ts";
 import { assetUrl } from "../assets.ts";
 import { ButtonForm } from "./form.tsx";
 
-export type NavItem = "home" | "uploads" | "credits" | "tokens" | "connect" | null;
+export type NavItem = "home" | "uploads" | "credits" | "tokens" | "connect" | "settings" | "operator" | null;
 
 export interface LayoutProps {
   title: string;
@@ -13,7 +13,9 @@ export interface LayoutProps {
   nav?: NavItem;
   notice?: string | undefined;
   /** Extra scripts (from web/static) besides app.js. */
-  scripts?: ("run.js")[];
+  scripts?: ("run.js" | "connection.js")[];
+  /** The signed-in user is the operator (admin role): the nav shows the operator page. */
+  admin?: boolean;
   /** Reloads the page every few seconds when scripts are off (a run in progress). */
   refreshWithoutScript?: number;
 }
@@ -71,10 +73,22 @@ export const Layout: FC<PropsWithChildren<LayoutProps>> = (props) => {
                     </a>
                   </li>
                   <li>
+                    <a href="/settings/notifications" aria-current={props.nav === "settings" ? "page" : undefined}>
+                      Notifications
+                    </a>
+                  </li>
+                  <li>
                     <a href="/tokens" aria-current={props.nav === "tokens" ? "page" : undefined}>
                       API tokens
                     </a>
                   </li>
+                  {props.admin ? (
+                    <li>
+                      <a href="/operator" aria-current={props.nav === "operator" ? "page" : undefined}>
+                        Operator
+                      </a>
+                    </li>
+                  ) : null}
                   <li>
                     <ButtonForm action="/logout" csrfToken={props.csrfToken} formClass="inline" buttonClass="link" title={`Signed in as ${props.principal?.email ?? ""}`}>
                       Sign out

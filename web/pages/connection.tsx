@@ -11,6 +11,24 @@ import type { AcData } from "../loaders.ts";
 import { fmt, plural } from "../labels.ts";
 import { ActionsFieldset, DEFAULT_RUN_OPTIONS, RUN_OPTION_LABELS, ScopeFieldset, SmtpFieldset, type RunOptionValues } from "../run-options.tsx";
 import { ScheduleSection } from "./schedules.tsx";
+import type { RunEstimate, ScopeSizes } from "../../core/services/estimate.ts";
+import { timeLeftWords } from "./run.tsx";
+
+/** The cost box's words for an estimate: what the page shows and GET /connections/:id/estimate sends its script. */
+export function estimateWords(estimate: RunEstimate | null, balance: number, chosen: boolean) {
+  const balanceText = plural(balance, "credit");
+  if (!chosen) return { contacts: "Choose what to check to see the estimate.", credits: "—", time: "—", balance: balanceText, verdict: "", short: false };
+  if (!estimate) return { contacts: "Counting the contacts in ActiveCampaign…", credits: "—", time: "—", balance: balanceText, verdict: "", short: false };
+  const contacts = estimate.upperBound
+    ? `Up to ${plural(estimate.contacts, "contact")} (a contact on several of these lists is checked and charged once)`
+    : `About ${plural(estimate.contacts, "contact")}`;
+  const credits = `${estimate.upperBound ? "Up to " : ""}${plural(estimate.credits, "credit")}; results we cannot determine are refunded`;
+  const time = `${timeLeftWords(estimate.seconds)} to fetch and check (${plural(estimate.requests, "request")} to ActiveCampaign at ${fmt(estimate.perSecond)} a second); changes are made after your review`;
+  const verdict = estimate.covered
+    ? "Your balance covers it."
+    : `Your balance covers ${plural(balance, "contact")}: the run checks ${balance === 0 ? "none" : "those"}, then pauses until you add credits (about ${plural(estimate.credits - balance, "more credit")}).`;
+  return { contacts, credits, time, balance: balanceText, verdict, short: !estimate.covered };
+}
 
 export type CleanValues = RunOptionValues;
 export const DEFAULT_CLEAN_VALUES: CleanValues = DEFAULT_RUN_OPTIONS;
@@ -20,6 +38,12 @@ export interface ConnectionPageProps {
   connection: ConnectionView;
   ac: AcData;
   balance: number;
+  /** Contact counts of the lists and tags (null: still being counted); null when AC could not be read. */
+  sizes: ScopeSizes | null;
+  /** The estimate of the scope chosen in `values`. */
+  estimate: RunEstimate | null;
+  /** Set when starting was asked and the balance falls short: the page asks to start anyway or add credits. */
+  shortfall: RunEstimate | null;
   values: CleanValues;
   errors: FieldErrors;
   /** The rename / replace-key form: the name as typed and its errors. */
@@ -137,6 +161,55 @@ export const ConnectionPage: FC<ConnectionPageProps> = (p) => {
   );
 };
 
+/** Counts and cost before starting: the estimate for the scope chosen, beside the balance. The page's script keeps it current as the choice changes. */
+const CostBox: FC<ConnectionPageProps> = (p) => {
+  const chosen = p.values.scope === "all" || (p.values.scope === "lists" && p.values.listIds.length > 0) || (p.values.scope === "tag" && p.values.tagId !== "");
+  const words = estimateWords(p.estimate, p.balance, chosen);
+  return (
+    <div class="cost" id="cost" aria-live="polite" data-estimate-url={`/connections/${p.connection.id}/estimate`}>
+      <h3 class="h4">Estimate</h3>
+      <dl class="details">
+        <dt>Contacts</dt>
+        <dd data-bind="contacts">{words.contacts}</dd>
+        <dt>Credits</dt>
+        <dd data-bind="credits">{words.credits}</dd>
+        <dt>Time</dt>
+        <dd data-bind="time">{words.time}</dd>
+        <dt>Your balance</dt>
+        <dd>
+          <strong data-bind="balance">{words.balance}</strong> <a href="/credits#top-up">Add credits</a>
+        </dd>
+      </dl>
+      <p data-bind="verdict" class={words.short ? "notice warn" : "muted"} hidden={!words.verdict || p.shortfall !== null}>
+        {words.verdict}
+      </p>
+      {p.lastRun?.progress.total ? (
+        <p class="small muted">
+          The last run on this account checked {plural(p.lastRun.progress.total, "contact")} (<Time iso={p.lastRun.timings.createdAt} />
+          ).
+        </p>
+      ) : null}
+      {p.shortfall ? (
+        <div class="notice warn shortfall" role="alert" id="shortfall">
+          <p>
+            <strong>Your balance does not cover this run.</strong> It needs {p.shortfall.upperBound ? "up to " : "about "}
+            {plural(p.shortfall.credits, "credit")} and you have {plural(p.shortfall.balance, "credit")}. If you start now, it checks{" "}
+            {plural(p.shortfall.balance, "contact")} and pauses until you add credits; nothing is lost and nothing is charged twice.
+          </p>
+          <p class="actions">
+            <button type="submit" name="startAnyway" value="on" class="primary">
+              Start anyway (it will pause)
+            </button>
+            <a class="button secondary" href="/credits#top-up">
+              Add credits first
+            </a>
+          </p>
+        </div>
+      ) : null}
+    </div>
+  );
+};
+
 const CleanForm: FC<ConnectionPageProps & { lists: AcNamed[]; tags: AcNamed[] }> = (p) => (
   <PostForm
     action={`/connections/${p.connection.id}/runs`}
@@ -149,7 +222,7 @@ const CleanForm: FC<ConnectionPageProps & { lists: AcNamed[]; tags: AcNamed[] }>
     note={<p class="small muted">Nothing changes in ActiveCampaign until you review the results and approve.</p>}
   >
 
-    <ScopeFieldset legend="1. What to check" lists={p.lists} tags={p.tags} values={p.values} errors={p.errors} />
+    <ScopeFieldset legend="1. What to check" lists={p.lists} tags={p.tags} values={p.values} errors={p.errors} sizes={p.sizes ?? undefined} />
 
     <ActionsFieldset
       legend="2. What to do with each result"
@@ -161,23 +234,7 @@ const CleanForm: FC<ConnectionPageProps & { lists: AcNamed[]; tags: AcNamed[] }>
 
     <SmtpFieldset legend="3. Mailbox probing" allowed={p.smtpAllowed} checked={p.values.smtpProbe} />
 
-    <div class="cost" aria-live="polite">
-      <p>
-        <strong>Cost:</strong> 1 credit per contact checked; a contact on several lists counts once. Results we cannot determine (unknown) are refunded.
-        {p.lastRun?.progress.total ? (
-          <>
-            {" "}
-            The last run on this account checked {plural(p.lastRun.progress.total, "contact")} (<Time iso={p.lastRun.timings.createdAt} />
-            ).
-          </>
-        ) : null}
-      </p>
-      <p>
-        Your balance: <strong>{plural(p.balance, "credit")}</strong>. {p.balance === 0 ? "The run will wait until credits are added." : "If it runs out, the run pauses and resumes once credits are added."}{" "}
-        <a href="/credits">Credits</a>
-      </p>
-    </div>
-
+    <CostBox {...p} />
   </PostForm>
 );
 

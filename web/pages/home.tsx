@@ -12,8 +12,43 @@ function nextScheduled(schedules: ScheduleView[] | undefined): string | null {
   return next ? next.label : null;
 }
 
-export const HomePage: FC<{ connections: ConnectionView[]; balance: number; runs: RunView[]; schedules: Map<string, ScheduleView[]> }> = ({ connections, balance, runs, schedules }) => (
+/** A banner with every run that waits for the user, and what it waits for. */
+const WaitingBanner: FC<{ runs: RunView[] }> = ({ runs }) =>
+  runs.length === 0 ? null : (
+    <section class="notice warn waiting-banner" role="status" aria-labelledby="waiting-h">
+      <h2 id="waiting-h" class="h3">
+        {runs.length === 1 ? "A run waits for you" : `${fmt(runs.length)} runs wait for you`}
+      </h2>
+      <ul>
+        {runs.map((r) => (
+          <li>
+            <a href={`/runs/${r.id}`}>
+              {r.scheduleId ? "Scheduled run" : "Run"} on {r.connectionName}
+            </a>
+            {": "}
+            {r.status === "awaiting_review" ? (
+              "review the changes; nothing changes in ActiveCampaign until you approve."
+            ) : (
+              <>
+                out of credits after {fmt(r.progress.verified)} contact(s)
+                {r.progress.creditsStillNeeded !== null ? `; about ${fmt(r.progress.creditsStillNeeded)} more credit(s) needed` : ""}. <a href="/credits#top-up">Add credits</a>
+              </>
+            )}
+          </li>
+        ))}
+      </ul>
+    </section>
+  );
+
+export const HomePage: FC<{ connections: ConnectionView[]; balance: number; runs: RunView[]; waiting: RunView[]; schedules: Map<string, ScheduleView[]> }> = ({
+  connections,
+  balance,
+  runs,
+  waiting,
+  schedules,
+}) => (
   <>
+    <WaitingBanner runs={waiting} />
     <div class="page-header">
       <h1>{connections.length === 0 ? "Welcome to Listwarden" : "Your ActiveCampaign accounts"}</h1>
     </div>
@@ -101,7 +136,7 @@ export const HomePage: FC<{ connections: ConnectionView[]; balance: number; runs
         <p class="big-number">{fmt(balance)}</p>
         <p class="small muted">1 credit per contact checked. Unknown results are refunded.</p>
         <p>
-          <a href="/credits">Balance and history</a>
+          <a href="/credits">Balance and history</a> · <a href="/credits#top-up">Add credits</a>
         </p>
         <h2 id="file-h" class="h3">A list from elsewhere?</h2>
         <p class="small muted">Verify a CSV file from another tool, an event or a spreadsheet, and get it back with a result per row.</p>

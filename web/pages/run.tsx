@@ -9,7 +9,8 @@ import { ScheduledTag, StatusBadge, Time } from "../components/inline.tsx";
 import { PageHeader } from "../components/layout.tsx";
 import { DataTable, type Column } from "../components/table.tsx";
 import type { FieldErrors } from "../forms.ts";
-import { actionLabel, duration, fmt, plural, reasonLabel, RUN_STATUS_WORDS, scopeWords, STATUS_LABELS, statusLabel } from "../labels.ts";
+import { labelOf } from "../../core/domain/scope-actions.ts";
+import { actionLabel, duration, fmt, labelSettingsWords, plural, reasonLabel, RUN_STATUS_WORDS, scopeWords, STATUS_LABELS, statusLabel } from "../labels.ts";
 
 
 export interface RunPageProps {
@@ -19,20 +20,33 @@ export interface RunPageProps {
   csrfToken: string;
 }
 
+/** "about 3 min", "about 1 h 20 min", "under a minute". */
+export function timeLeftWords(seconds: number): string {
+  if (seconds < 60) return "under a minute";
+  const m = Math.round(seconds / 60);
+  if (m < 60) return `about ${m} min`;
+  return `about ${Math.floor(m / 60)} h ${m % 60} min`;
+}
+
 /**
  * The progress bar's value, maximum (null: indeterminate) and sentence. Rendered here only:
  * the live page (web/static/run.js) receives it from GET /runs/:id/live.
  */
 export function progressOf(run: RunView): { value: number; max: number | null; text: string } {
-  const { total, fetched, verified, applied, failed, planned, waiting, retrying } = run.progress;
+  const { total, totalEstimated, fetched, verified, applied, failed, planned, waiting, retrying, creditsStillNeeded } = run.progress;
   switch (run.status) {
     case "queued":
       return { value: 0, max: null, text: "Waiting to start…" };
     case "running":
     case "paused_credits": {
-      const of = total ?? fetched;
       const prefix = run.status === "paused_credits" ? "Paused. " : "";
-      if (of === 0) return { value: 0, max: null, text: `${prefix}Fetching contacts from ActiveCampaign…` };
+      if (total === null && fetched === 0) return { value: 0, max: null, text: `${prefix}Counting the contacts in ActiveCampaign…` };
+      const of =
+        total === null
+          ? `${fmt(fetched)} fetched so far`
+          : totalEstimated
+            ? `about ${plural(total, "contact")} (an estimate until every contact is fetched: ${fmt(fetched)} so far)`
+            : plural(total, "contact");
       const forServer = waiting.count - waiting.forBudget;
       const next = waiting.nextAt ? ` (next try ${waiting.nextAt.slice(11, 16)} UTC)` : "";
       const waits = (n: number) => `${plural(n, "address", "addresses")} ${n === 1 ? "waits" : "wait"}`;
@@ -41,22 +55,58 @@ export function progressOf(run: RunView): { value: number; max: number | null; t
         waiting.forBudget > 0 ? ` ${waits(waiting.forBudget)} for the probe budget (probes per mail server per minute, per sending IP per day).` : "",
       ].join("");
       const waitText = wait ? `${wait.replace(/\.$/, "")}${next}.` : "";
-      return { value: verified, max: Math.max(of, 1), text: `${prefix}Checked ${fmt(verified)} of ${total === null ? `${fmt(fetched)} fetched so far` : plural(total, "contact")}.${waitText}` };
+      const credits = run.status === "paused_credits" && creditsStillNeeded !== null ? ` Waiting for credits: about ${plural(creditsStillNeeded, "more credit")} to finish.` : "";
+      return { value: verified, max: Math.max(total ?? fetched, verified, 1), text: `${prefix}Checked ${fmt(verified)} of ${of}.${waitText}${credits}` };
     }
     case "awaiting_review":
       return { value: 1, max: 1, text: `All ${plural(verified, "contact")} checked. Waiting for your review.` };
-    case "applying":
+    case "applying": {
+      const l = run.progress.labels;
+      const labelled = l.done + l.skipped + l.failed;
+      const labelText = l.planned > 0 ? ` Labelled ${fmt(labelled)} of ${plural(l.planned, "contact")} in ActiveCampaign.` : "";
       return {
-        value: applied + failed,
-        max: Math.max(planned, 1),
-        text: `Applied ${fmt(applied + failed)} of ${plural(planned, "change")}.${retrying ? ` ${plural(retrying, "change")} will be sent again: ActiveCampaign was busy.` : ""}`,
+        value: applied + failed + labelled,
+        max: Math.max(planned + l.planned, 1),
+        text: `Applied ${fmt(applied + failed)} of ${plural(planned, "change")}.${labelText}${retrying ? ` ${plural(retrying, "change")} will be sent again: ActiveCampaign was busy.` : ""}`,
       };
-    case "completed":
-      return { value: 1, max: 1, text: `Done: ${plural(verified, "contact")} checked, ${plural(applied, "change")} applied${failed ? `, ${fmt(failed)} failed` : ""}.` };
+    }
+    case "completed": {
+      const l = run.progress.labels;
+      const labelText = l.planned > 0 ? `, ${plural(l.done, "contact")} labelled${l.skipped ? ` (${fmt(l.skipped)} left out)` : ""}${l.failed ? `, ${fmt(l.failed)} not labelled` : ""}` : "";
+      return { value: 1, max: 1, text: `Done: ${plural(verified, "contact")} checked, ${plural(applied, "change")} applied${failed ? `, ${fmt(failed)} failed` : ""}${labelText}.` };
+    }
     case "failed":
     case "cancelled":
-      return { value: verified, max: Math.max(total ?? fetched, 1), text: `Stopped after checking ${plural(verified, "contact")}.` };
+      return { value: verified, max: Math.max(total ?? fetched, verified, 1), text: `Stopped after checking ${plural(verified, "contact")}.` };
   }
+}
+
+/** The pace of the run and the time the rest takes, in words ("—" when not measurable). */
+function paceWords(run: RunView): { rate: string; left: string } {
+  const { perMinute, secondsLeft } = run.progress;
+  const unit = run.status === "applying" ? "changes" : "contacts";
+  if (run.status !== "running" && run.status !== "applying") return { rate: "—", left: run.status === "paused_credits" ? "Waiting for credits" : "—" };
+  if (perMinute === null) return { rate: "Measuring…", left: "Measuring…" };
+  return { rate: `${fmt(perMinute)} ${unit} a minute`, left: secondsLeft === null ? "—" : timeLeftWords(secondsLeft) };
+}
+
+/** What the run waits for, if anything: the user (review, credits) or mail servers. */
+function waitingWords(run: RunView): string {
+  if (run.status === "awaiting_review") return "Your review";
+  if (run.status === "paused_credits") return run.progress.creditsStillNeeded === null ? "Credits" : `Credits: about ${plural(run.progress.creditsStillNeeded, "more")}`;
+  const n = run.progress.waiting.count;
+  if (n > 0) return `${plural(n, "address", "addresses")} (mail servers said “later”)`;
+  if (run.progress.retrying > 0) return `${plural(run.progress.retrying, "change")} (ActiveCampaign busy)`;
+  return "Nothing";
+}
+
+/** The sentence under the status badge, for the phase the run is in. */
+function sentenceOf(run: RunView): string {
+  if (run.status === "running") {
+    if (run.progress.total === null && run.progress.fetched === 0) return "Counting the contacts in ActiveCampaign.";
+    return run.progress.totalEstimated ? "Fetching contacts from ActiveCampaign and checking each address." : "Every contact is fetched; checking the last addresses.";
+  }
+  return RUN_STATUS_WORDS[run.status].sentence;
 }
 
 const STAGES: { key: string; label: string; statuses: readonly RunStatus[] }[] = [
@@ -80,19 +130,27 @@ const Stages: FC<{ status: RunStatus }> = ({ status }) => {
   );
 };
 
-/** What the live page updates in place, computed here so the script holds no rules of its own. */
+/** What the live page updates in place, computed here so the script holds no rules of its own: every figure of the page, together. */
 export function liveView(run: RunView) {
+  const pace = paceWords(run);
   return {
     status: run.status,
     live: isLive(run.status),
     progress: progressOf(run),
     text: {
+      sentence: sentenceOf(run),
+      total: run.progress.total === null ? "—" : `${run.progress.totalEstimated ? "about " : ""}${fmt(run.progress.total)}`,
       fetched: fmt(run.progress.fetched),
       verified: fmt(run.progress.verified),
       applied: fmt(run.progress.applied),
       planned: fmt(run.progress.planned),
       charged: fmt(run.credits.charged),
       refunded: fmt(run.credits.refunded),
+      net: fmt(run.credits.net),
+      requests: fmt(run.acRequests),
+      rate: pace.rate,
+      left: pace.left,
+      waiting: waitingWords(run),
     },
     byStatus: run.counts.byStatus,
   };
@@ -109,8 +167,9 @@ const Stat: FC<{ label: string; bind: keyof LiveText; text: LiveText }> = ({ lab
 );
 
 export const RunPage: FC<RunPageProps> = ({ run, listNames, errors, csrfToken }) => {
-  const words = RUN_STATUS_WORDS[run.status];
   const { progress, text } = liveView(run);
+  // Changes exist once the plan does: "0 / 0" while checking would say nothing true.
+  const hasPlan = run.plan !== null || run.progress.planned > 0 || run.status === "applying";
   const live = isLive(run.status);
   const listName = (id: number | string) => listNames?.get(String(id)) ?? `List #${id}`;
   const verifiedTotal = VERIFICATION_STATUSES.reduce((a, s) => a + (run.counts.byStatus[s] ?? 0), 0);
@@ -146,7 +205,9 @@ export const RunPage: FC<RunPageProps> = ({ run, listNames, errors, csrfToken })
             <StatusBadge status={run.status} />
             <span class="visually-hidden">: </span>
           </h2>
-          <p class="status-sentence">{words.sentence}</p>
+          <p class="status-sentence" data-bind="sentence">
+            {text.sentence}
+          </p>
         </div>
         <Stages status={run.status} />
         {run.statusReason ? (
@@ -155,7 +216,7 @@ export const RunPage: FC<RunPageProps> = ({ run, listNames, errors, csrfToken })
             {run.status === "paused_credits" ? (
               <>
                 {" "}
-                <a href="/credits">See your credits</a>
+                <a href="/credits#top-up">Add credits</a>
               </>
             ) : null}
           </p>
@@ -174,16 +235,26 @@ export const RunPage: FC<RunPageProps> = ({ run, listNames, errors, csrfToken })
         </div>
 
         <dl class="stats">
-          <Stat label="Contacts found" bind="fetched" text={text} />
+          <Stat label="Contacts" bind="total" text={text} />
+          <Stat label="Fetched" bind="fetched" text={text} />
           <Stat label="Checked" bind="verified" text={text} />
-          <div>
-            <dt>Changes made</dt>
-            <dd>
-              <span data-bind="applied">{text.applied}</span> / <span data-bind="planned">{text.planned}</span>
-            </dd>
-          </div>
+          {hasPlan ? (
+            <div>
+              <dt>Changes made</dt>
+              <dd>
+                <span data-bind="applied">{text.applied}</span> / <span data-bind="planned">{text.planned}</span>
+              </dd>
+            </div>
+          ) : null}
           <Stat label="Credits charged" bind="charged" text={text} />
           <Stat label="Refunded" bind="refunded" text={text} />
+          {live ? (
+            <>
+              <Stat label="Pace" bind="rate" text={text} />
+              <Stat label="Time left" bind="left" text={text} />
+            </>
+          ) : null}
+          {live || run.status === "awaiting_review" ? <Stat label="Waiting for" bind="waiting" text={text} /> : null}
         </dl>
         {live ? (
           <p class="small muted" id="live-note">
@@ -211,13 +282,17 @@ export const RunPage: FC<RunPageProps> = ({ run, listNames, errors, csrfToken })
 
       {run.status === "awaiting_review" ? <Review run={run} listName={listName} errors={errors} csrfToken={csrfToken} /> : null}
 
+      {run.progress.labels.planned > 0 && run.status !== "awaiting_review" ? <Labels run={run} /> : null}
+
       <section class="card" aria-labelledby="results-h">
         <h2 id="results-h">Results</h2>
         {verifiedTotal === 0 && !live ? (
           <p class="muted">No contact was checked.</p>
         ) : (
           <>
-            {verifiedTotal > 0 ? <HealthBar byStatus={run.counts.byStatus} label="Share of each result" /> : <p class="muted">Results appear here as addresses are checked.</p>}
+            {verifiedTotal > 0 ? <HealthBar byStatus={run.counts.byStatus} label="Share of each result" /> : <p class="muted" data-until-results>
+                Results appear here as addresses are checked.
+              </p>}
             <div class="charts">
               <StatusChart byStatus={run.counts.byStatus} live={live} />
               <ReasonChart byReason={run.counts.byReason} />
@@ -257,10 +332,13 @@ export const RunPage: FC<RunPageProps> = ({ run, listNames, errors, csrfToken })
         <h2 id="details-h">Details</h2>
         <dl class="details">
           <dt>Actions chosen</dt>
-          <dd>
-            {VERIFICATION_STATUSES.map((s) => `${STATUS_LABELS[s]}: ${actionLabel(run.actions[s])}`).join(" · ")}
-            {run.actions.overrides.length > 0 ? ` · ${run.actions.overrides.map((o) => `${reasonLabel(o.reason)}: ${actionLabel(o.action)}`).join(" · ")}` : ""}
-          </dd>
+          <dd>{chosenWords(run.actions)}</dd>
+          {run.progress.labels.planned > 0 ? (
+            <>
+              <dt>Labels</dt>
+              <dd>{labelSettingsWords(run.actions)}</dd>
+            </>
+          ) : null}
           <dt>Mailbox probing</dt>
           <dd>{run.smtpProbe ? "On" : "Off"}</dd>
           <dt>Started</dt>
@@ -274,12 +352,84 @@ export const RunPage: FC<RunPageProps> = ({ run, listNames, errors, csrfToken })
           <dt>Duration</dt>
           <dd>{duration(run.timings.durationMs)}</dd>
           <dt>Requests to ActiveCampaign</dt>
-          <dd>{fmt(run.acRequests)}</dd>
+          <dd data-bind="requests">{text.requests}</dd>
           <dt>Net credits</dt>
-          <dd>{fmt(run.credits.net)}</dd>
+          <dd data-bind="net">{text.net}</dd>
         </dl>
       </section>
     </>
+  );
+};
+
+/** "Deliverable: Keep · Risky: Keep + label · … · Disposable address: Delete": every choice, per result then per reason. */
+function chosenWords(actions: RunView["actions"]): string {
+  const labelled = labelOf(actions).statuses;
+  const withLabel = (action: string, label: boolean | undefined) => `${actionLabel(action)}${label === true ? " + label" : label === false ? " (no label)" : ""}`;
+  return [
+    ...VERIFICATION_STATUSES.map((s) => `${STATUS_LABELS[s]}: ${withLabel(actions[s], labelled.includes(s) || undefined)}`),
+    ...actions.overrides.map((o) => `${reasonLabel(o.reason)}: ${o.action ? withLabel(o.action, o.label) : o.label ? "Label" : "No label"}`),
+  ].join(" · ");
+}
+
+/** Labels in ActiveCampaign: the field, what was written per value, and what was left out or failed. */
+const Labels: FC<{ run: RunView }> = ({ run }) => {
+  const l = run.progress.labels;
+  const label = labelOf(run.actions);
+  const pending = l.planned - l.done - l.skipped - l.failed;
+  return (
+    <section class="card" aria-labelledby="labels-h" id="labels">
+      <h2 id="labels-h">Labels in ActiveCampaign</h2>
+      <p>
+        Field “<strong>{label.fieldName}</strong>”{label.reasonFieldName ? <> and “{label.reasonFieldName}” for the reason</> : null}
+        {label.tagPrefix !== null ? <>; tags {label.tagPrefix}&lt;result&gt;</> : null}.
+      </p>
+      <dl class="stats">
+        <div>
+          <dt>Labelled</dt>
+          <dd data-label="done">{fmt(l.done)}</dd>
+        </div>
+        <div>
+          <dt>Left out (changed or gone)</dt>
+          <dd data-label="skipped">{fmt(l.skipped)}</dd>
+        </div>
+        <div>
+          <dt>Failed</dt>
+          <dd data-label="failed">{fmt(l.failed)}</dd>
+        </div>
+        {pending > 0 ? (
+          <div>
+            <dt>Still to write</dt>
+            <dd data-label="pending">{fmt(pending)}</dd>
+          </div>
+        ) : null}
+      </dl>
+      {run.plan && run.plan.label.contacts > 0 ? (
+        <table class="label-values">
+          <caption class="visually-hidden">Contacts per value of {label.fieldName}</caption>
+          <thead>
+            <tr>
+              <th scope="col">{label.fieldName}</th>
+              <th scope="col">Planned</th>
+              <th scope="col">Labelled</th>
+            </tr>
+          </thead>
+          <tbody>
+            {Object.entries(run.plan.label.byValue).map(([value, n]) => (
+              <tr>
+                <td>
+                  <span class={`dot s-${value}`} aria-hidden="true"></span>
+                  <code>{value}</code>
+                  {label.tagPrefix !== null ? <span class="sub-line">tag {label.tagPrefix + value}</span> : null}
+                </td>
+                <td>{fmt(n)}</td>
+                <td>{fmt(l.byValue[value] ?? 0)}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      ) : null}
+      <p class="small muted">The CSV report has the value written and the outcome of each contact’s batch (or why it was left out).</p>
+    </section>
   );
 };
 
@@ -319,14 +469,19 @@ const sampleColumns = (listName: (id: number) => string): Column<SampleRow>[] =>
     label: "Action",
     cell: (s) => (
       <div>
-        <span class={`action a-${s.action}`}>{actionLabel(s.action)}</span>
+        {s.action !== "keep" || !s.label ? <span class={`action a-${s.action}`}>{actionLabel(s.action)}</span> : null}
+        {s.label ? (
+          <span class="action a-label">
+            Label “{s.label}”
+          </span>
+        ) : null}
         {s.action === "unsubscribe" && s.lists.length === 0 ? <span class="sub-line">Nothing to do: not active on these lists</span> : null}
       </div>
     ),
   },
   {
     label: "Lists",
-    cell: (s) => <div>{s.action === "delete" ? "All (contact deleted)" : s.lists.length > 0 ? s.lists.map(listName).join(", ") : "—"}</div>,
+    cell: (s) => <div>{s.action === "delete" ? "All (contact deleted)" : s.lists.length > 0 ? s.lists.map(listName).join(", ") : s.action === "keep" ? "Unchanged" : "—"}</div>,
   },
 ];
 
@@ -340,12 +495,14 @@ const Review: FC<{ run: RunView; listName: (id: number) => string; errors: Field
       </section>
     );
   }
-  const changes = plan.unsubscribe.requests + plan.delete.contacts;
+  const changes = plan.unsubscribe.requests + plan.delete.contacts + plan.label.contacts;
   const verbs = [
     plan.unsubscribe.contacts > 0 ? `unsubscribe ${plural(plan.unsubscribe.contacts, "contact")}` : null,
     plan.delete.contacts > 0 ? `delete ${plural(plan.delete.contacts, "contact")}` : null,
+    plan.label.contacts > 0 ? `label ${plural(plan.label.contacts, "contact")}` : null,
   ].filter(Boolean);
   const withAction = plan.unsubscribe.contacts + plan.delete.contacts + plan.nothingToDo;
+  const label = labelOf(run.actions);
   return (
     <section class="card review" aria-labelledby="review-h" id="review">
       <h2 id="review-h">Review the changes</h2>
@@ -353,7 +510,7 @@ const Review: FC<{ run: RunView; listName: (id: number) => string; errors: Field
       <ErrorSummary errors={{ confirmDelete: errors.confirmDelete }} labels={{ confirmDelete: "Confirm deletes" }} />
       <ul class="plan">
         <li class="plan-keep">
-          <strong>{fmt(plan.keep)}</strong> <span>kept as they are</span>
+          <strong>{fmt(plan.keep)}</strong> <span>{plan.label.contacts > 0 ? "kept on their lists" : "kept as they are"}</span>
         </li>
         <li class="plan-unsub">
           <strong>{fmt(plan.unsubscribe.contacts)}</strong>{" "}
@@ -367,6 +524,20 @@ const Review: FC<{ run: RunView; listName: (id: number) => string; errors: Field
         <li class="plan-delete">
           <strong>{fmt(plan.delete.contacts)}</strong> <span>deleted</span>
         </li>
+        {plan.label.contacts > 0 ? (
+          <li class="plan-label" id="plan-label">
+            <strong>{fmt(plan.label.contacts)}</strong>{" "}
+            <span>
+              labelled in ActiveCampaign{" "}
+              <small>
+                “{label.fieldName}”:{" "}
+                {Object.entries(plan.label.byValue)
+                  .map(([value, n]) => `${value} ${fmt(n)}`)
+                  .join(", ")}
+              </small>
+            </span>
+          </li>
+        ) : null}
         {plan.nothingToDo > 0 ? (
           <li class="plan-none">
             <strong>{fmt(plan.nothingToDo)}</strong>{" "}
@@ -377,13 +548,22 @@ const Review: FC<{ run: RunView; listName: (id: number) => string; errors: Field
         ) : null}
       </ul>
 
+      {plan.label.contacts > 0 ? (
+        <p class="small muted" id="label-note">
+          Labels change no subscription: each labelled contact gets its result in the field “{label.fieldName}”
+          {label.reasonFieldName ? ` and its reason in “${label.reasonFieldName}”` : ""}
+          {label.tagPrefix !== null ? `, and the tag ${label.tagPrefix}<result> (an earlier result’s tag is removed)` : ""}. Written in imports of up to 250
+          contacts{label.runAutomations ? "; automations react to them" : ", without starting automations"}. Contacts whose e-mail changed since the check are left out.
+        </p>
+      ) : null}
+
       {plan.sample.length > 0 ? (
         <>
           <h3>Sample of the changes</h3>
           <DataTable rows={plan.sample} label="Sample of the changes" class="sample" columns={sampleColumns(listName)} />
           <p class="small muted">
-            {withAction > plan.sample.length
-              ? `Showing ${fmt(plan.sample.length)} of ${plural(withAction, "contact")} with a change. The CSV report lists every contact.`
+            {withAction + plan.label.contacts > plan.sample.length
+              ? `Showing ${fmt(plan.sample.length)} of the contacts with a change. The CSV report lists every contact.`
               : "These are all the contacts with a change."}
           </p>
         </>

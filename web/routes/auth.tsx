@@ -4,8 +4,9 @@ import type { AppEnv } from "../../server/env.ts";
 import { AppError } from "../../core/errors.ts";
 import { clearSessionCookie, clientIp, deviceCookie, setSignInCookies, siteOrigin } from "../../server/middleware/auth.ts";
 import { login, logout, signup } from "../../core/services/accounts.ts";
-import { errorsFromAppError, loginForm, parseForm, safeNext, signupForm, type FieldErrors } from "../forms.ts";
-import { LoginPage, SignupPage } from "../pages/auth.tsx";
+import { errorsFromAppError, loginForm, parseForm, resetPasswordForm, resetRequestForm, safeNext, signupForm, type FieldErrors } from "../forms.ts";
+import { ForgotPasswordPage, LoginPage, ResetPasswordPage, SignupPage } from "../pages/auth.tsx";
+import { requestPasswordReset, resetPassword, resetTokenUsable } from "../../core/services/password-reset.ts";
 import { formBody, render, str } from "../render.tsx";
 
 /** Creating an account, signing in and out. */
@@ -56,6 +57,49 @@ export function authPages(web: Hono<AppEnv>, deps: Deps): void {
       if (err.code !== "unauthenticated") throw err;
       return again({ password: "The e-mail address or the password is wrong." }, 401);
     }
+  });
+
+  // Password reset: the same answer whether the address has an account or not.
+  web.get("/forgot-password", (c) =>
+    render(c, { title: "Forgot your password?" }, <ForgotPasswordPage values={{}} errors={{}} mailAvailable={deps.mailer.configured} />),
+  );
+
+  web.post("/forgot-password", async (c) => {
+    const values = await formBody(c);
+    const again = (errors: FieldErrors, status: number) =>
+      render(c, { title: "Forgot your password?" }, <ForgotPasswordPage values={{ email: str(values.email) }} errors={errors} mailAvailable={deps.mailer.configured} />, status);
+    const parsed = parseForm(resetRequestForm, values);
+    if (!parsed.ok) return again(parsed.errors, 400);
+    try {
+      requestPasswordReset(deps, { email: parsed.data.email, ip: clientIp(c) });
+    } catch (err) {
+      if (!(err instanceof AppError) || err.code !== "rate_limited") throw err;
+      for (const [k, v] of Object.entries(err.headers ?? {})) c.header(k, v);
+      return again({ _form: `${err.message}.` }, 429);
+    }
+    return c.redirect("/login?notice=reset-sent", 303);
+  });
+
+  // The token is in the link; the page keeps it in the form, never in a log line or a redirect.
+  web.get("/reset-password", (c) => {
+    const token = c.req.query("token") ?? "";
+    return render(c, { title: "Choose a new password" }, <ResetPasswordPage token={token} usable={token !== "" && resetTokenUsable(deps, token)} errors={{}} />);
+  });
+
+  web.post("/reset-password", async (c) => {
+    const values = await formBody(c);
+    const token = str(values.token);
+    const again = (errors: FieldErrors, status: number) =>
+      render(c, { title: "Choose a new password" }, <ResetPasswordPage token={token} usable={token !== "" && resetTokenUsable(deps, token)} errors={errors} />, status);
+    const parsed = parseForm(resetPasswordForm, values);
+    if (!parsed.ok) return again(parsed.errors, 400);
+    try {
+      await resetPassword(deps, parsed.data);
+    } catch (err) {
+      return again(errorsFromAppError(err), err instanceof AppError ? err.status : 400);
+    }
+    clearSessionCookie(c);
+    return c.redirect("/login?notice=password-reset", 303);
   });
 
   web.post("/logout", (c) => {

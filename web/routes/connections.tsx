@@ -12,7 +12,10 @@ import { connectionForm, connectionSettingsForm, errorsFromAppError, parseForm, 
 import { isKeyRefused } from "../labels.ts";
 import { loadAc } from "../loaders.ts";
 import { ConnectPage } from "../pages/connect.tsx";
-import { ConnectionPage, DEFAULT_CLEAN_VALUES, DeleteConnectionPage, type CleanValues } from "../pages/connection.tsx";
+import { ConnectionPage, DEFAULT_CLEAN_VALUES, DeleteConnectionPage, estimateWords, type CleanValues } from "../pages/connection.tsx";
+import { estimateFromSizes, estimateScope, scopeSizes, type RunEstimate } from "../../core/services/estimate.ts";
+import type { RunScope } from "../../core/domain/scope-actions.ts";
+import { runOptionValues } from "../run-options.tsx";
 import { csrfToken, formBody, render, requirePage, rethrowNotFound, statusOf, str } from "../render.tsx";
 
 export interface ConnectionPageState {
@@ -21,6 +24,18 @@ export interface ConnectionPageState {
   errors?: FieldErrors;
   /** The rename / replace-key form: the name as typed and its errors. */
   settings?: { name: string; errors: FieldErrors };
+  /** Starting was asked and the balance falls short of the estimate. */
+  shortfall?: RunEstimate;
+}
+
+/** How long the page waits for AC's counts of the lists before it shows "counting…" (its script fills them in). */
+const SIZES_WAIT_MS = 1_500;
+
+/** The scope a form's values choose, or null when nothing is chosen yet. */
+export function scopeOfValues(v: CleanValues): RunScope | null {
+  if (v.scope === "all") return { kind: "all" };
+  if (v.scope === "tag") return v.tagId ? { kind: "tag", tagId: v.tagId } : null;
+  return v.listIds.length > 0 ? { kind: "lists", listIds: v.listIds } : null;
 }
 
 /**
@@ -34,14 +49,21 @@ export async function connectionPage(c: Context<AppEnv>, deps: Deps, state: Conn
   // Read after AC answered: the check records (or clears) the connection's last error.
   const connection = getConnection(deps, { ctx, id });
   const runs = listRuns(deps, { ctx, connectionId: id, limit: 20 });
+  const values = state.values ?? DEFAULT_CLEAN_VALUES;
+  const sizes = ac.ok ? await scopeSizes(deps, { ctx, id, lists: ac.lists, tags: ac.tags, waitMs: SIZES_WAIT_MS }).catch(() => null) : null;
+  const scope = scopeOfValues(values);
+  const estimate = sizes && scope ? estimateFromSizes(deps, ctx, sizes, scope) : null;
   return render(
     c,
-    { title: connection.name },
+    { title: connection.name, scripts: ["connection.js"] },
     <ConnectionPage
       connection={connection}
       ac={ac}
       balance={balanceOf(deps.db, ctx.workspaceId)}
-      values={state.values ?? DEFAULT_CLEAN_VALUES}
+      sizes={sizes}
+      estimate={estimate}
+      shortfall={state.shortfall ?? null}
+      values={values}
       errors={state.errors ?? {}}
       settings={state.settings ?? { name: connection.name, errors: {} }}
       smtpAllowed={deps.config.SMTP_PROBE}
@@ -77,6 +99,25 @@ export function connectionPages(web: Hono<AppEnv>, deps: Deps): void {
   });
 
   web.get("/connections/:id", requirePage, (c) => connectionPage(c, deps, {}));
+
+  // The cost box's words for the scope the Clean form has chosen (web/static/connection.js asks as the choice changes).
+  // The cost box's words for the scope the Clean form has chosen (web/static/connection.js asks as
+  // the choice changes). Only the chosen parts are counted; `sizes=all` also fills in the sizes
+  // of every list and tag that were still being counted when the page was shown.
+  web.get("/connections/:id/estimate", requirePage, async (c) => {
+    const ctx = principal(c);
+    const id = c.req.param("id");
+    const values = runOptionValues({ scope: c.req.query("scope") ?? "", listIds: c.req.queries("listIds") ?? [], tagId: c.req.query("tagId") ?? "" });
+    const scope = scopeOfValues(values);
+    const balance = balanceOf(deps.db, ctx.workspaceId);
+    let sizes = null;
+    if (c.req.query("sizes") === "all") {
+      const ac = await loadAc(deps, ctx, id);
+      sizes = ac.ok ? await scopeSizes(deps, { ctx, id, lists: ac.lists, tags: ac.tags, waitMs: 20_000 }).catch(() => null) : null;
+    }
+    const estimate = scope ? await estimateScope(deps, { ctx, id, scope, waitMs: 20_000 }).catch(() => null) : null;
+    return c.json({ sizes, words: estimateWords(estimate, balance, scope !== null) });
+  });
 
   /** Rename, or replace a key AC refused: the new key is checked with AC before it is saved. */
   web.post("/connections/:id/settings", requirePage, async (c) => {

@@ -4,7 +4,7 @@ import type { AppEnv } from "../../server/env.ts";
 import { principal } from "../../server/middleware/auth.ts";
 import { listConnections } from "../../core/services/connections.ts";
 import { balanceOf } from "../../core/services/credits.ts";
-import { listRuns } from "../../core/services/runs.ts";
+import { listRuns, runsWaitingForUser } from "../../core/services/runs.ts";
 import { schedulesByConnection } from "../../core/services/schedules.ts";
 import { HomePage } from "../pages/home.tsx";
 import { render, requirePage } from "../render.tsx";
@@ -16,6 +16,6 @@ export function homePages(web: Hono<AppEnv>, deps: Deps): void {
     const connections = listConnections(deps, { ctx });
     const runs = listRuns(deps, { ctx, limit: 10 });
     const schedules = schedulesByConnection(deps, { ctx, connectionIds: connections.map((k) => k.id) });
-    return render(c, { title: "Home", nav: "home" }, <HomePage connections={connections} balance={balanceOf(deps.db, ctx.workspaceId)} runs={runs} schedules={schedules} />);
+    return render(c, { title: "Home", nav: "home" }, <HomePage connections={connections} balance={balanceOf(deps.db, ctx.workspaceId)} runs={runs} waiting={runsWaitingForUser(deps, { ctx })} schedules={schedules} />);
   });
 }

@@ -11,6 +11,7 @@ import { RunsPage } from "../pages/runs.tsx";
 import { csrfToken, formBody, render, requirePage, rethrowNotFound, statusOf, str } from "../render.tsx";
 import { runOptionValues } from "../run-options.tsx";
 import { connectionPage } from "./connections.tsx";
+import { estimateScope } from "../../core/services/estimate.ts";
 
 /** List names for a run page, when AC answers quickly; the page shows list ids otherwise. */
 async function listNamesFor(deps: Deps, ctx: Principal, run: RunView): Promise<Map<string, string> | null> {
@@ -40,8 +41,12 @@ export function runPages(web: Hono<AppEnv>, deps: Deps): void {
     const values = runOptionValues(raw);
     const parsed = parseForm(cleanForm, raw);
     if (!parsed.ok) return connectionPage(c, deps, { values, errors: parsed.errors }, 400);
+    const ctx = principal(c);
+    // A run the balance cannot cover is started only when the user says so: it will pause.
+    const estimate = await estimateScope(deps, { ctx, id: c.req.param("id"), scope: parsed.data.scope, waitMs: 3_000 }).catch(() => null);
+    if (estimate && !estimate.covered && str(raw.startAnyway) !== "on") return connectionPage(c, deps, { values, errors: {}, shortfall: estimate });
     try {
-      const run = createRun(deps, { ctx: principal(c), input: { connectionId: c.req.param("id"), ...parsed.data } });
+      const run = createRun(deps, { ctx, input: { connectionId: c.req.param("id"), ...parsed.data } });
       return c.redirect(`/runs/${run.id}`, 303);
     } catch (err) {
       rethrowNotFound(err);

@@ -50,6 +50,9 @@
     Object.keys(byStatus).forEach(function (k) {
       total += byStatus[k];
     });
+    document.querySelectorAll("[data-until-results]").forEach(function (el) {
+      el.hidden = total > 0;
+    });
     Object.keys(byStatus).forEach(function (k) {
       var n = byStatus[k];
       var share = total > 0 ? (n / total) * 100 : 0;

@@ -127,9 +127,7 @@ export async function applyRun(parent: RunContext): Promise<ApplyOutcome> {
       const counts = store.actionCounts();
       if (counts.pending === 0 && counts.sending === 0) {
         store.move("completed", {
-          statusReason: counts.failed
-            ? `Applied ${counts.done} change(s); ${counts.failed} failed (see the report for ActiveCampaign's message)`
-            : `Applied ${counts.done} change(s) in ActiveCampaign`,
+          statusReason: finalWords(counts, store.labelCounts()),
           finishedAt: new Date(clock.now()),
         });
         ctx.emit({ type: "finished", runId: ctx.runId, status: "completed" });
@@ -154,6 +152,17 @@ export async function applyRun(parent: RunContext): Promise<ApplyOutcome> {
       }
     }
   }
+}
+
+/** The run's last sentence: the changes applied, and (issue 17) the contacts labelled. */
+function finalWords(counts: { done: number; failed: number }, l: { planned: number; done: number; skipped: number; failed: number }): string {
+  const changes = counts.failed
+    ? `Applied ${counts.done} change(s); ${counts.failed} failed (see the report for ActiveCampaign's message)`
+    : `Applied ${counts.done} change(s) in ActiveCampaign`;
+  if (l.planned === 0) return changes;
+  const rest = [l.skipped ? `${l.skipped} left out (changed or gone since the check)` : null, l.failed ? `${l.failed} failed` : null].filter(Boolean);
+  const labels = `abelled ${l.done} contact(s)${rest.length ? ` (${rest.join(", ")})` : ""}`;
+  return counts.done === 0 && counts.failed === 0 ? `L${labels} in ActiveCampaign` : `${changes}; l${labels}`;
 }
 
 /**

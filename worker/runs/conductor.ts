@@ -3,6 +3,7 @@ import { isChecking } from "../../core/domain/run-status.ts";
 import { applyRun } from "./apply.ts";
 import type { RunContext } from "./context.ts";
 import { fetchContacts, type FetchOutcome } from "./fetch.ts";
+import { labelRun } from "./label.ts";
 import { planRun } from "./plan.ts";
 import { completeUpload, fetchUpload } from "./upload.ts";
 import { VerifyStage, type FetchState, type VerifyOutcome } from "./verify.ts";
@@ -25,7 +26,15 @@ export async function runAttempt(ctx: RunContext): Promise<AttemptOutcome> {
   const { store, clock } = ctx;
   const run = store.run();
   if (isChecking(run.status)) {
-    store.move("running", { statusReason: null, creditsNeeded: null, notBefore: null, startedAt: run.startedAt ?? new Date(clock.now()) });
+    store.move("running", {
+      statusReason: null,
+      creditsNeeded: null,
+      notBefore: null,
+      startedAt: run.startedAt ?? new Date(clock.now()),
+      // The rate shown is measured over this stretch of work, not across a pause.
+      rateFromAt: new Date(clock.now()),
+      rateFromCount: run.contactsVerified,
+    });
     // An upload (issue 19) is another source of addresses for the same verification stream.
     const checked = await checkContacts(ctx, run.source === "upload" ? fetchUpload : fetchContacts);
     if (checked.kind === "paused") {
@@ -41,6 +50,12 @@ export async function runAttempt(ctx: RunContext): Promise<AttemptOutcome> {
     const planned = await planRun(ctx);
     if (planned === "completed") ctx.emit({ type: "finished", runId: ctx.runId, status: "completed" });
     if (planned !== "applying") return { kind: planned };
+  }
+  // Labels first (issue 17): a contact to delete is labelled while it is still there.
+  const labelled = await labelRun(ctx);
+  if (labelled.kind === "waiting") {
+    const minutes = Math.max(1, Math.round((labelled.nextAt - clock.now()) / 60_000));
+    return { kind: "waiting", until: labelled.nextAt, reason: `ActiveCampaign's import failed; ${labelled.pending} label(s) will be sent again in about ${minutes} minute(s)` };
   }
   const applied = await applyRun(ctx);
   if (applied.kind === "waiting") {

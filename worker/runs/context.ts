@@ -12,6 +12,8 @@ export type RunEvent =
   | { type: "results_stored"; runId: string; contacts: number; parked: number }
   | { type: "planned"; runId: string; status: RunStatus }
   | { type: "action_done"; runId: string; actionId: string; state: "done" | "failed" | "pending" }
+  /** A label batch moved: prepared and about to be sent, taken by AC, finished, or failed (sent again, split, given up). */
+  | { type: "label_batch"; runId: string; batchId: string; state: "sending" | "queued" | "done" | "retry" | "split" | "failed" | "refused" }
   | { type: "finished"; runId: string; status: RunStatus };
 
 export interface RunSettings {
@@ -31,6 +33,9 @@ export interface RunSettings {
   /** Backoff of an action after AC weather: base, doubled per attempt up to max. */
   actionRetryBaseMs: number;
   actionRetryMaxMs: number;
+  /** First look at a bulk import's status this long after it was queued; then twice as long each time, up to the max. */
+  labelPollMs: number;
+  labelPollMaxMs: number;
 }
 
 /** One attempt at one run: its store (bound to the attempt's lease), its AC client, its signal. */

@@ -48,6 +48,13 @@ export async function fetchContacts(ctx: RunContext, stored: () => void): Promis
   if (start.fetchDone) return { kind: "done" };
   const parts = partsOf(JSON.parse(start.scope) as RunScope);
   let cursor: FetchCursor = start.fetchCursor ? (JSON.parse(start.fetchCursor) as FetchCursor) : { part: 0, shards: null };
+  if (start.estimatedTotal === null && parts.length > 1 && !start.fetchCursor) {
+    // Several lists: count them all before the first page, so the total shown is an estimate
+    // from the start (an upper bound: a contact on two lists is checked once), not a sum that
+    // grows list by list. One request per list.
+    const sizes = await Promise.all(parts.map((scope) => ctx.client.contactIdRange({ scope, signal: ctx.signal })));
+    ctx.store.update({ estimatedTotal: sizes.reduce((a, s) => a + s.total, 0) });
+  }
 
   while (cursor.part < parts.length) {
     ctx.signal.throwIfAborted();
@@ -57,6 +64,7 @@ export async function fetchContacts(ctx: RunContext, stored: () => void): Promis
       const count = Math.max(1, Math.min(ctx.settings.fetchConcurrency, Math.ceil(range.total / (PAGE_SIZE * 2))));
       const next: FetchCursor = range.maxId ? { part: cursor.part, shards: shardsFor(range.maxId, count) } : { part: cursor.part + 1, shards: null };
       ctx.store.startPart(next, range.total, next.part >= parts.length);
+      if (parts.length === 1) ctx.store.update({ estimatedTotal: range.total });
       cursor = next;
       continue;
     }
@@ -84,9 +92,11 @@ async function fetchPart(ctx: RunContext, { part, last }: { part: number; last: 
       const moved: Shard = page.contacts.length < PAGE_SIZE || !page.lastId ? { ...shard, done: true } : { ...shard, afterId: page.lastId };
       const outcome = ctx.store.storePage({
         contacts: page.contacts,
-        cursor: (stored) => {
+        cursor: (stored, upTo) => {
           const current = stored as FetchCursor | null;
-          const all = (current?.part === part && current.shards ? current.shards : shards).map((s, i) => (i === index ? moved : s));
+          // Cut short by the balance: the shard resumes after the last contact paid for.
+          const next: Shard = upTo === null ? moved : { ...shard, afterId: upTo };
+          const all = (current?.part === part && current.shards ? current.shards : shards).map((s, i) => (i === index ? next : s));
           return all.every((s) => s.done) ? { cursor: { part: part + 1, shards: null }, done: last } : { cursor: { part, shards: all }, done: false };
         },
       });
@@ -95,8 +105,13 @@ async function fetchPart(ctx: RunContext, { part, last }: { part: number; last: 
         return;
       }
       ctx.emit({ type: "page_stored", runId: ctx.runId, contacts: outcome.stored, part, shard: index, afterId: shard.afterId });
-      shard = moved;
       stored();
+      if (outcome.short) {
+        // The balance ran out within this page: what was paid for is stored; the run pauses.
+        needed ??= 1;
+        return;
+      }
+      shard = moved;
     }
   };
 

@@ -47,6 +47,8 @@ const DEFAULT_SETTINGS: RunSettings = {
   holdMs: 60_000,
   actionRetryBaseMs: 5_000,
   actionRetryMaxMs: 5 * 60_000,
+  labelPollMs: 2_000,
+  labelPollMaxMs: 30_000,
 };
 
 /**
