@@ -232,3 +232,45 @@ describe("uploads: bad files are refused with what is wrong", () => {
     expect((await postUpload(h.t, h.user, "plain-list.txt", bytes, { csrf: "field" })).status).toBe(201);
   });
 });
+
+describe("uploads: retention", () => {
+  it("deletes the file, its rows and its results once UPLOAD_RETENTION_DAYS have passed, keeps the counts, and says so", async () => {
+    const h = await createRunHarness(server, { config: { UPLOAD_RETENTION_DAYS: 7 } });
+    const { existsSync } = await import("node:fs");
+    const { uploadTextPath } = await import("../core/uploads/files.ts");
+    const { createScheduler } = await import("../worker/schedules/scheduler.ts");
+    const done = await verifyFile(h, "duplicates.csv");
+    // Another upload, started but never verified (no worker ran): its run is cancelled and refunded.
+    const before = balanceOf(h.t.db, h.user.workspaceId);
+    const pending = await confirmAndStart(h.t, h.user, await upload(h.t, h.user, "plain-list.txt"));
+    expect(balanceOf(h.t.db, h.user.workspaceId)).toBe(before);
+    expect(Date.parse(done.expiresAt) - Date.parse(done.createdAt)).toBe(7 * 86_400_000);
+    const scheduler = createScheduler(h.t.deps);
+
+    h.clock.advance(7 * 86_400_000 - 60_000);
+    await scheduler.tick();
+    expect((await getUpload(h.t, h.user, done.id)).deletedAt).toBeNull();
+    expect(existsSync(uploadTextPath(h.t.deps.config, done.id))).toBe(true);
+
+    h.clock.advance(120_000);
+    await scheduler.tick();
+    const gone = await getUpload(h.t, h.user, done.id);
+    expect(gone.deletedAt).not.toBeNull();
+    expect(gone).toMatchObject({ rows: 7, uniqueAddresses: 3, preview: [], run: { status: "completed", credits: { charged: 3, net: 3 } } });
+    expect(existsSync(uploadTextPath(h.t.deps.config, done.id))).toBe(false);
+    const left = (table: string, column: string, id: string) => (h.t.db.$client.prepare(`SELECT count(*) AS n FROM ${table} WHERE ${column} = ?`).get(id) as { n: number }).n;
+    expect([left("upload_rows", "upload_id", done.id), left("upload_addresses", "upload_id", done.id), left("run_contacts", "run_id", done.run!.id)]).toEqual([0, 0, 0]);
+    const results = await resultBytes(h.t, h.user, done.id);
+    expect(results.res.status).toBe(409);
+    expect(results.bytes.toString()).toContain("deleted at the end of their retention period");
+    const page = await (await h.t.request("GET", `/uploads/${done.id}`, { as: h.user })).text();
+    expect(page).toMatch(/The file and its results were deleted on .*7 days after the upload/);
+    expect(page).not.toContain("results.csv");
+
+    const cancelled = await getUpload(h.t, h.user, pending.id);
+    expect(cancelled.deletedAt).not.toBeNull();
+    expect(cancelled.run?.status).toBe("cancelled");
+    expect(balanceOf(h.t.db, h.user.workspaceId)).toBe(before);
+    await h.close();
+  });
+});
