@@ -315,7 +315,10 @@ export function sqliteAttemptStore(db: Db, clock: Clock, lease: Lease, requests:
         const still = creditsStillNeeded(run);
         moveRun(tx, run, "paused_credits", {
           creditsNeeded: needed,
-          statusReason: `Paused: out of credits. ${still.atLeast ? "At least" : still.upTo ? "Up to" : "About"} ${still.credits.toLocaleString("en-US")} more credit(s) are needed to check the rest of the contacts. Add credits and the run resumes on its own.`,
+          statusReason:
+            run.source === "upload"
+              ? `Paused: out of credits. ${still.credits.toLocaleString("en-US")} more credit(s) are needed to check the rest of the file's addresses. Add credits and verification resumes on its own.`
+              : `Paused: out of credits. ${still.atLeast ? "At least" : still.upTo ? "Up to" : "About"} ${still.credits.toLocaleString("en-US")} more credit(s) are needed to check the rest of the contacts. Add credits and the run resumes on its own.`,
           notBefore: new Date(retryAt),
         });
       });

@@ -301,7 +301,8 @@ export function runView(db: Db, row: RunRow, { withPlan, now }: { withPlan: bool
     notes: row.notes ? (JSON.parse(row.notes) as string[]) : [],
     progress: {
       total,
-      totalEstimated: !row.fetchDone && total !== null,
+      // An upload's total is its unique addresses, counted before it started: exact from the start.
+      totalEstimated: !row.fetchDone && total !== null && row.source !== "upload",
       perMinute: pace.perMinute,
       secondsLeft: pace.secondsLeft,
       creditsStillNeeded: row.status === "paused_credits" ? creditsStillNeeded(row).credits : null,

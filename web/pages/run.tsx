@@ -41,12 +41,15 @@ export function progressOf(run: RunView): { value: number; max: number | null; t
     case "paused_credits": {
       const prefix = run.status === "paused_credits" ? "Paused. " : "";
       if (total === null && fetched === 0) return { value: 0, max: null, text: `${prefix}Counting the contacts in ActiveCampaign…` };
+      // An upload's run (issue 19) checks the unique addresses of a file, counted before it started.
       const of =
         total === null
           ? `${fmt(fetched)} fetched so far`
           : totalEstimated
             ? `about ${plural(total, "contact")} (an estimate until every contact is fetched: ${fmt(fetched)} so far)`
-            : plural(total, "contact");
+            : run.scope.kind === "upload"
+              ? plural(total, "unique address", "unique addresses")
+              : plural(total, "contact");
       const forServer = waiting.count - waiting.forBudget;
       const next = waiting.nextAt ? ` (next try ${waiting.nextAt.slice(11, 16)} UTC)` : "";
       const waits = (n: number) => `${plural(n, "address", "addresses")} ${n === 1 ? "waits" : "wait"}`;
@@ -73,6 +76,7 @@ export function progressOf(run: RunView): { value: number; max: number | null; t
     case "completed": {
       const l = run.progress.labels;
       const labelText = l.planned > 0 ? `, ${plural(l.done, "contact")} labelled${l.skipped ? ` (${fmt(l.skipped)} left out)` : ""}${l.failed ? `, ${fmt(l.failed)} not labelled` : ""}` : "";
+      if (run.scope.kind === "upload") return { value: 1, max: 1, text: `Done: ${plural(verified, "unique address", "unique addresses")} checked.` };
       return { value: 1, max: 1, text: `Done: ${plural(verified, "contact")} checked, ${plural(applied, "change")} applied${failed ? `, ${fmt(failed)} failed` : ""}${labelText}.` };
     }
     case "failed":
@@ -100,8 +104,17 @@ function waitingWords(run: RunView): string {
   return "Nothing";
 }
 
+/** The sentence under the status badge of an upload's run: no ActiveCampaign, no review. */
+export function uploadSentence(status: RunStatus): string {
+  if (status === "running") return "Checking each address of the file.";
+  if (status === "paused_credits") return "Paused because the balance does not cover the next addresses.";
+  if (status === "completed") return "Every address is checked.";
+  return RUN_STATUS_WORDS[status].sentence;
+}
+
 /** The sentence under the status badge, for the phase the run is in. */
 function sentenceOf(run: RunView): string {
+  if (run.scope.kind === "upload") return uploadSentence(run.status);
   if (run.status === "running") {
     if (run.progress.total === null && run.progress.fetched === 0) return "Counting the contacts in ActiveCampaign.";
     return run.progress.totalEstimated ? "Fetching contacts from ActiveCampaign and checking each address." : "Every contact is fetched; checking the last addresses.";

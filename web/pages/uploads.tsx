@@ -294,7 +294,9 @@ const Verification: FC<{ upload: UploadView; csrfToken: string; live: boolean }>
             <StatusBadge status={run.status} />
             <span class="visually-hidden">: </span>
           </h2>
-          <p class="status-sentence">{done ? "Every address is checked." : RUN_STATUS_WORDS[run.status].sentence}</p>
+          <p class="status-sentence" data-bind="sentence">
+            {text.sentence}
+          </p>
         </div>
         {run.statusReason && !done ? (
           <p class={run.status === "failed" ? "notice bad" : run.status === "paused_credits" ? "notice warn" : done ? "notice ok" : "notice info"}>
