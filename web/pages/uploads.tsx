@@ -394,7 +394,7 @@ const Verification: FC<{ upload: UploadView; csrfToken: string; live: boolean }>
               </li>
             ))}
           </ul>
-          {/* Sending the deliverable addresses to an ActiveCampaign list waits for the bulk import of issue 17. */}
+          {/* Not built yet: sending the deliverable addresses to an ActiveCampaign list (README, "Verifying a file"). */}
         </section>
       ) : null}
     </>
