@@ -142,6 +142,19 @@ describe("uploads: real files", () => {
     ]);
   });
 
+  it("reads the rest of a file whose first row opens a quote it never closes", async () => {
+    const name = "unclosed-quote-first-row.csv";
+    const stored = await upload(h.t, h.user, name);
+    expect(stored).toMatchObject({ hasHeader: false, rows: 2, problems: [{ line: 1, message: expect.stringMatching(/^Line 1 was left out: .*quote/) }] });
+    const done = await verifyFile(h, name);
+    const out = readCsv((await resultBytes(h.t, h.user, done.id)).bytes, "utf-8", ",");
+    expect(out.map((r) => [r[0], r[2]])).toEqual([
+      ["Column 1", "status"],
+      ["bo@nomail.example.com", "undeliverable"],
+      ["cid@ok.example.com", "deliverable"],
+    ]);
+  });
+
   it("filtered downloads hold the deliverable rows, the rows to remove, or the unknown ones", async () => {
     const name = "european-excel-utf8-bom-semicolon.csv";
     const done = await verifyFile(h, name);
@@ -215,6 +228,15 @@ describe("uploads: bad files are refused with what is wrong", () => {
   });
   it("a header and no rows", async () => {
     expect(await refused("header-only.csv")).toMatchObject({ status: 400, error: { message: expect.stringContaining("header row (line 1) and no rows") } });
+  });
+  it("a single line that is not a header of addresses (an HTML page)", async () => {
+    expect(await refused("page.csv", Buffer.from("<html><body>Sign in</body></html>\n"))).toMatchObject({ status: 400, error: { message: expect.stringMatching(/^No column holds e-mail addresses/) } });
+  });
+  it("no line break in the first 64 kB", async () => {
+    expect(await refused("blob.csv", Buffer.alloc(200_000, "x"))).toMatchObject({ status: 400, error: { message: expect.stringMatching(/^Line 1 is longer than 64 kB: this is not a CSV file/) } });
+  });
+  it("only blank lines", async () => {
+    expect(await refused("blank.csv", Buffer.from("\n\r\n  \n;;;\n"))).toMatchObject({ status: 400, error: { message: expect.stringMatching(/^(The file is empty|No row could be read|No column holds)/) } });
   });
   it("no e-mail column", async () => {
     expect(await refused("no-email-column.csv")).toMatchObject({ status: 400, error: { message: expect.stringMatching(/^No column holds e-mail addresses: none of the first 3 row/) } });

@@ -35,7 +35,7 @@ export class SniffError extends Error {
   override name = "SniffError";
 }
 
-function records(text: string, delimiter: string): string[][] {
+function parsed(text: string, delimiter: string): string[][] {
   try {
     return (parse(text, { delimiter, relax_quotes: true, relax_column_count: true, skip_empty_lines: true, skip_records_with_error: true, to: SAMPLE_ROWS + 1 }) as string[][]).filter(
       (r) => r.some((c) => c.trim() !== ""),
@@ -43,6 +43,20 @@ function records(text: string, delimiter: string): string[][] {
   } catch {
     return [];
   }
+}
+
+/**
+ * The sampled rows. A quote opened early and never closed swallows the rest of the sample as
+ * one broken record: then the lines are read one by one, leaving out those that do not parse
+ * (the full reading reports them by line and reads the rest).
+ */
+function records(text: string, delimiter: string, lineBreak: string): string[][] {
+  const rows = parsed(text, delimiter);
+  if (rows.length > 0 || !text.includes('"')) return rows;
+  return text
+    .split(lineBreak)
+    .slice(0, SAMPLE_ROWS + 1)
+    .flatMap((line) => parsed(line, delimiter));
 }
 
 function mode(values: number[]): { value: number; share: number } {
@@ -63,8 +77,13 @@ export function sniff(head: string, isComplete: boolean): Sniffed {
   // The delimiter that splits the rows into the same number of cells (more than one) most often.
   let delimiter: Delimiter = ",";
   let best = 0;
+  if (cut.trim() === "") {
+    // Not one line break in the first 64 kB: not a list of contacts.
+    if (!isComplete) throw new SniffError(`Line 1 is longer than ${Math.round(head.length / 1024)} kB: this is not a CSV file of contacts (one row a line)`);
+    throw new SniffError("The file is empty: it has no rows");
+  }
   for (const d of DELIMITERS) {
-    const rows = records(cut, d);
+    const rows = records(cut, d, lineBreak);
     const m = mode(rows.map((r) => r.length));
     const score = m.value > 1 ? m.share + Math.min(m.value, 50) / 1000 : 0;
     if (score > best) {
@@ -72,13 +91,15 @@ export function sniff(head: string, isComplete: boolean): Sniffed {
       delimiter = d;
     }
   }
-  const rows = records(cut, delimiter);
-  if (rows.length === 0) throw new SniffError("The file is empty: it has no rows");
+  const rows = records(cut, delimiter, lineBreak);
+  if (rows.length === 0) throw new SniffError("No row could be read: the file has only blank lines, or quotes (\") that are never closed");
   const width = Math.max(...rows.map((r) => r.length));
   const scoreOf = (data: string[][], column: number) => (data.length ? data.filter((r) => looksLikeEmail(r[column])).length / data.length : 0);
   const first = rows[0]!;
   // Line 1 is a header when none of its cells looks like an address but later rows have some.
-  const hasHeader = !first.some((c) => looksLikeEmail(c)) && (rows.length === 1 || rows.slice(1).some((r) => r.some((c) => looksLikeEmail(c))));
+  // A lone line is a header only if it names an e-mail column (the file is then a header and no rows).
+  const hasHeader =
+    !first.some((c) => looksLikeEmail(c)) && (rows.length === 1 ? first.some((c) => EMAIL_NAME.test(c.trim())) : rows.slice(1).some((r) => r.some((c) => looksLikeEmail(c))));
   const data = hasHeader ? rows.slice(1) : rows;
   if (data.length === 0) throw new SniffError("The file has a header row (line 1) and no rows under it");
   const columns = Array.from({ length: width }, (_, i) => (hasHeader && first[i]?.trim() ? first[i]!.trim() : `Column ${i + 1}`));
