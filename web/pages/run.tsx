@@ -143,6 +143,50 @@ const Stages: FC<{ status: RunStatus }> = ({ status }) => {
   );
 };
 
+/**
+ * The results by status and reason (filled in live while the run checks) and the run's notes:
+ * the run page's, and an upload's.
+ */
+export const ResultsAndNotes: FC<{ run: RunView; nothing: string }> = ({ run, nothing }) => {
+  const live = isLive(run.status);
+  const verifiedTotal = VERIFICATION_STATUSES.reduce((a, s) => a + (run.counts.byStatus[s] ?? 0), 0);
+  return (
+    <>
+      <section class="card" aria-labelledby="results-h">
+        <h2 id="results-h">Results</h2>
+        {verifiedTotal === 0 && !live ? (
+          <p class="muted">{nothing}</p>
+        ) : (
+          <>
+            {verifiedTotal > 0 ? (
+              <HealthBar byStatus={run.counts.byStatus} label="Share of each result" />
+            ) : (
+              <p class="muted" data-until-results>
+                Results appear here as addresses are checked.
+              </p>
+            )}
+            <div class="charts">
+              <StatusChart byStatus={run.counts.byStatus} live={live} />
+              <ReasonChart byReason={run.counts.byReason} />
+            </div>
+          </>
+        )}
+      </section>
+
+      {run.notes.length > 0 ? (
+        <section class="card" aria-labelledby="notes-h">
+          <h2 id="notes-h">Notes</h2>
+          <ul class="notes">
+            {run.notes.map((n) => (
+              <li>{n}</li>
+            ))}
+          </ul>
+        </section>
+      ) : null}
+    </>
+  );
+};
+
 /** What the live page updates in place, computed here so the script holds no rules of its own: every figure of the page, together. */
 export function liveView(run: RunView) {
   const pace = paceWords(run);
@@ -185,7 +229,6 @@ export const RunPage: FC<RunPageProps> = ({ run, listNames, errors, csrfToken })
   const hasPlan = run.plan !== null || run.progress.planned > 0 || run.status === "applying";
   const live = isLive(run.status);
   const listName = (id: number | string) => listNames?.get(String(id)) ?? `List #${id}`;
-  const verifiedTotal = VERIFICATION_STATUSES.reduce((a, s) => a + (run.counts.byStatus[s] ?? 0), 0);
   const back = run.connectionId ? { href: `/connections/${run.connectionId}`, label: run.connectionName } : { href: "/", label: "Home" };
 
   return (
@@ -297,33 +340,7 @@ export const RunPage: FC<RunPageProps> = ({ run, listNames, errors, csrfToken })
 
       {run.progress.labels.planned > 0 && run.status !== "awaiting_review" ? <Labels run={run} /> : null}
 
-      <section class="card" aria-labelledby="results-h">
-        <h2 id="results-h">Results</h2>
-        {verifiedTotal === 0 && !live ? (
-          <p class="muted">No contact was checked.</p>
-        ) : (
-          <>
-            {verifiedTotal > 0 ? <HealthBar byStatus={run.counts.byStatus} label="Share of each result" /> : <p class="muted" data-until-results>
-                Results appear here as addresses are checked.
-              </p>}
-            <div class="charts">
-              <StatusChart byStatus={run.counts.byStatus} live={live} />
-              <ReasonChart byReason={run.counts.byReason} />
-            </div>
-          </>
-        )}
-      </section>
-
-      {run.notes.length > 0 ? (
-        <section class="card" aria-labelledby="notes-h">
-          <h2 id="notes-h">Notes</h2>
-          <ul class="notes">
-            {run.notes.map((n) => (
-              <li>{n}</li>
-            ))}
-          </ul>
-        </section>
-      ) : null}
+      <ResultsAndNotes run={run} nothing="No contact was checked." />
 
       <section class="card" aria-labelledby="downloads-h">
         <h2 id="downloads-h">Report</h2>

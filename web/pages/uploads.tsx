@@ -2,15 +2,13 @@ import type { FC } from "hono/jsx";
 import type { UploadView } from "../../core/services/uploads.ts";
 import { isCancellable, isLive } from "../../core/domain/run-status.ts";
 import { ENCODING_WORDS } from "../../core/uploads/encoding.ts";
-import { VERIFICATION_STATUSES } from "../../verify/taxonomy.ts";
-import { HealthBar, ReasonChart, StatusChart } from "../charts.tsx";
 import { ButtonForm, CheckboxField, CsrfField, FieldError } from "../components/form.tsx";
 import { StatusBadge, Time } from "../components/inline.tsx";
 import { PageHeader } from "../components/layout.tsx";
 import { DataTable } from "../components/table.tsx";
 import type { FieldErrors } from "../forms.ts";
 import { fmt, plural, RUN_STATUS_WORDS, shortDate } from "../labels.ts";
-import { liveView } from "./run.tsx";
+import { liveView, ResultsAndNotes } from "./run.tsx";
 
 const DELIMITER_WORDS: Record<string, string> = { ",": "commas", ";": "semicolons", "\t": "tabs" };
 
@@ -284,7 +282,6 @@ const FILTERS = [
 const Verification: FC<{ upload: UploadView; csrfToken: string; live: boolean }> = ({ upload: u, csrfToken, live }) => {
   const run = u.run!;
   const { progress, text } = liveView(run);
-  const checked = VERIFICATION_STATUSES.reduce((a, s) => a + (run.counts.byStatus[s] ?? 0), 0);
   const done = run.status === "completed";
   return (
     <>
@@ -350,31 +347,7 @@ const Verification: FC<{ upload: UploadView; csrfToken: string; live: boolean }>
         ) : null}
       </section>
 
-      <section class="card" aria-labelledby="results-h">
-        <h2 id="results-h">Results</h2>
-        {checked === 0 ? (
-          <p class="muted">{live ? "Results appear here as addresses are checked." : "No address was checked."}</p>
-        ) : (
-          <>
-            <HealthBar byStatus={run.counts.byStatus} label="Share of each result" />
-            <div class="charts">
-              <StatusChart byStatus={run.counts.byStatus} live={live} />
-              <ReasonChart byReason={run.counts.byReason} />
-            </div>
-          </>
-        )}
-      </section>
-
-      {run.notes.length > 0 ? (
-        <section class="card" aria-labelledby="notes-h">
-          <h2 id="notes-h">Notes</h2>
-          <ul class="notes">
-            {run.notes.map((n) => (
-              <li>{n}</li>
-            ))}
-          </ul>
-        </section>
-      ) : null}
+      <ResultsAndNotes run={run} nothing="No address was checked." />
 
       {!u.deletedAt ? (
         <section class="card" aria-labelledby="downloads-h" id="downloads">
