@@ -14,6 +14,7 @@ import { grantCredits } from "../core/services/credits.ts";
 import type { UploadView } from "../core/services/uploads.ts";
 import { startListwarden } from "../boot/start.ts";
 import { startDnsServer } from "../test/support/dns-server.ts";
+import { api, benchSignUp } from "./runs.ts";
 import { benchWorld } from "./world.ts";
 
 /**
@@ -70,20 +71,10 @@ export async function benchUpload(rows: number, unique: number | null = null): P
     const file = path.join(dataDir, "contacts.csv");
     await writeFile(file, rows, world.email, unique);
     const rssStart = peakMb();
-    const signup = await fetch(`${lw.url}/api/auth/signup`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ email: "bench@example.com", password: "benchmark password" }),
-    });
-    const cookie = (signup.headers.get("set-cookie") ?? "").split(";")[0]!;
-    const { csrfToken } = (await signup.json()) as { csrfToken: string };
+    const { cookie, csrfToken } = await benchSignUp(lw.url);
     const user = findUserByEmail(lw.deps.db, "bench@example.com")!;
     grantCredits(lw.deps.db, lw.deps.clock, { workspaceId: user.workspaceId, amount: rows, reason: "bench" });
-    const call = async <T>(method: string, p: string, body?: unknown): Promise<T> => {
-      const res = await fetch(`${lw.url}${p}`, { method, headers: { cookie, "x-csrf-token": csrfToken, "content-type": "application/json" }, ...(body ? { body: JSON.stringify(body) } : {}) });
-      if (!res.ok) throw new Error(`${method} ${p}: ${res.status} ${await res.text()}`);
-      return (await res.json()) as T;
-    };
+    const call = <T>(method: string, p: string, body?: unknown) => api<T>(lw.url, cookie, csrfToken, method, p, body);
 
     // The upload, streamed as multipart/form-data from the file on disk with Node's http client
     // (its pipe keeps to the socket's pace; this client shares the process it measures).
