@@ -216,10 +216,52 @@ export function liveView(run: RunView) {
 type LiveText = ReturnType<typeof liveView>["text"];
 
 /** A number web/static/run.js keeps up to date (data-bind), as GET /runs/:id/live words it. */
-const Stat: FC<{ label: string; bind: keyof LiveText; text: LiveText }> = ({ label, bind, text }) => (
+export const Stat: FC<{ label: string; bind: keyof LiveText; text: LiveText }> = ({ label, bind, text }) => (
   <div>
     <dt>{label}</dt>
     <dd data-bind={bind}>{text[bind]}</dd>
+  </div>
+);
+
+/** The status badge and its sentence, which the live page keeps current. */
+export const StatusLine: FC<{ run: RunView; sentence: string }> = ({ run, sentence }) => (
+  <div class="status-line">
+    <h2 id="status-h" class="h3">
+      <StatusBadge status={run.status} />
+      <span class="visually-hidden">: </span>
+    </h2>
+    <p class="status-sentence" data-bind="sentence">
+      {sentence}
+    </p>
+  </div>
+);
+
+/** The run's reason for its status, in the tone of the status (with the way to credits when it waits for them). */
+export const StatusReason: FC<{ run: RunView }> = ({ run }) =>
+  run.statusReason ? (
+    <p class={run.status === "failed" ? "notice bad" : run.status === "paused_credits" ? "notice warn" : run.status === "completed" ? "notice ok" : "notice info"}>
+      {run.statusReason}
+      {run.status === "paused_credits" ? (
+        <>
+          {" "}
+          <a href="/credits#top-up">Add credits</a>
+        </>
+      ) : null}
+    </p>
+  ) : null;
+
+/** The progress bar and its sentence (and the announcer screen readers hear a quarter at a time). */
+export const ProgressBlock: FC<{ progress: ReturnType<typeof progressOf>; text?: string }> = ({ progress, text }) => (
+  <div class="progress-block">
+    {progress.max === null ? (
+      <progress id="run-progress" aria-labelledby="progress-text"></progress>
+    ) : (
+      <progress id="run-progress" max={String(progress.max)} value={String(progress.value)} aria-labelledby="progress-text"></progress>
+    )}
+    <p id="progress-text" class="progress-text">
+      {text ?? progress.text}
+    </p>
+    <p id="progress-announcer" class="visually-hidden" aria-live="polite" aria-atomic="true"></p>
   </div>
 );
 
@@ -256,39 +298,11 @@ export const RunPage: FC<RunPageProps> = ({ run, listNames, errors, csrfToken })
       ) : null}
 
       <section class="card run-status" id="run" data-run-id={run.id} data-status={run.status} data-live={live ? "yes" : "no"} aria-labelledby="status-h">
-        <div class="status-line">
-          <h2 id="status-h" class="h3">
-            <StatusBadge status={run.status} />
-            <span class="visually-hidden">: </span>
-          </h2>
-          <p class="status-sentence" data-bind="sentence">
-            {text.sentence}
-          </p>
-        </div>
+        <StatusLine run={run} sentence={text.sentence} />
         <Stages status={run.status} />
-        {run.statusReason ? (
-          <p class={run.status === "failed" ? "notice bad" : run.status === "paused_credits" ? "notice warn" : run.status === "completed" ? "notice ok" : "notice info"}>
-            {run.statusReason}
-            {run.status === "paused_credits" ? (
-              <>
-                {" "}
-                <a href="/credits#top-up">Add credits</a>
-              </>
-            ) : null}
-          </p>
-        ) : null}
+        <StatusReason run={run} />
 
-        <div class="progress-block">
-          {progress.max === null ? (
-            <progress id="run-progress" aria-labelledby="progress-text"></progress>
-          ) : (
-            <progress id="run-progress" max={String(progress.max)} value={String(progress.value)} aria-labelledby="progress-text"></progress>
-          )}
-          <p id="progress-text" class="progress-text">
-            {progress.text}
-          </p>
-          <p id="progress-announcer" class="visually-hidden" aria-live="polite" aria-atomic="true"></p>
-        </div>
+        <ProgressBlock progress={progress} />
 
         <dl class="stats">
           <Stat label="Contacts" bind="total" text={text} />

@@ -8,7 +8,7 @@ import { PageHeader } from "../components/layout.tsx";
 import { DataTable } from "../components/table.tsx";
 import type { FieldErrors } from "../forms.ts";
 import { fmt, plural, RUN_STATUS_WORDS, shortDate } from "../labels.ts";
-import { liveView, ResultsAndNotes } from "./run.tsx";
+import { liveView, ProgressBlock, ResultsAndNotes, Stat, StatusLine, StatusReason } from "./run.tsx";
 
 const DELIMITER_WORDS: Record<string, string> = { ",": "commas", ";": "semicolons", "\t": "tabs" };
 
@@ -286,54 +286,17 @@ const Verification: FC<{ upload: UploadView; csrfToken: string; live: boolean }>
   return (
     <>
       <section class="card run-status" id="run" data-run-id={run.id} data-status={run.status} data-live={live ? "yes" : "no"} aria-labelledby="status-h">
-        <div class="status-line">
-          <h2 id="status-h" class="h3">
-            <StatusBadge status={run.status} />
-            <span class="visually-hidden">: </span>
-          </h2>
-          <p class="status-sentence" data-bind="sentence">
-            {text.sentence}
-          </p>
-        </div>
-        {run.statusReason && !done ? (
-          <p class={run.status === "failed" ? "notice bad" : run.status === "paused_credits" ? "notice warn" : done ? "notice ok" : "notice info"}>
-            {run.statusReason}
-            {run.status === "paused_credits" ? (
-              <>
-                {" "}
-                <a href="/credits">See your credits</a>
-              </>
-            ) : null}
-          </p>
-        ) : null}
-        <div class="progress-block">
-          {progress.max === null ? (
-            <progress id="run-progress" aria-labelledby="progress-text"></progress>
-          ) : (
-            <progress id="run-progress" max={String(progress.max)} value={String(progress.value)} aria-labelledby="progress-text"></progress>
-          )}
-          <p id="progress-text" class="progress-text">
-            {done ? `Done: ${plural(run.progress.verified, "unique address", "unique addresses")} checked for ${plural(u.rows, "row")}.` : progress.text}
-          </p>
-          <p id="progress-announcer" class="visually-hidden" aria-live="polite" aria-atomic="true"></p>
-        </div>
+        <StatusLine run={run} sentence={text.sentence} />
+        {done ? null : <StatusReason run={run} />}
+        <ProgressBlock progress={progress} text={done ? `Done: ${plural(run.progress.verified, "unique address", "unique addresses")} checked for ${plural(u.rows, "row")}.` : undefined} />
         <dl class="stats">
           <div>
             <dt>Unique addresses</dt>
             <dd>{fmt(u.uniqueAddresses)}</dd>
           </div>
-          <div>
-            <dt>Checked</dt>
-            <dd data-bind="verified">{text.verified}</dd>
-          </div>
-          <div>
-            <dt>Credits charged</dt>
-            <dd data-bind="charged">{text.charged}</dd>
-          </div>
-          <div>
-            <dt>Refunded</dt>
-            <dd data-bind="refunded">{text.refunded}</dd>
-          </div>
+          <Stat label="Checked" bind="verified" text={text} />
+          <Stat label="Credits charged" bind="charged" text={text} />
+          <Stat label="Refunded" bind="refunded" text={text} />
         </dl>
         {live ? (
           <p class="small muted" id="live-note">
