@@ -25,6 +25,8 @@ export interface NotificationData {
   changesFailed?: number;
   /** Paused for credits: how many more the rest of the run needs (an estimate). */
   creditsStillNeeded?: number;
+  /** The run verifies an uploaded file (issue 19), named by `connectionName`. */
+  upload?: boolean;
 }
 
 function insertNotification(tx: Db, e: { workspaceId: string; event: NotificationEvent; key: string; data: NotificationData; now: number }): void {
@@ -57,6 +59,7 @@ export function recordRunMove(tx: Db, before: RunRow, after: RunRow, now = Date.
     connectionId: after.connectionId,
     runId: after.id,
     scheduled: after.scheduleId !== null,
+    ...(after.source === "upload" ? { upload: true } : {}),
     reason: after.statusReason,
     checked: after.contactsVerified,
     changesPlanned: after.actionsPlanned,
@@ -217,6 +220,10 @@ export function messageOf(row: Pick<NotificationRow, "event" | "data">, base: st
   const name = d.connectionName;
   const runUrl = d.runId ? `${base}/runs/${d.runId}` : `${base}/`;
   const kind = d.scheduled ? "scheduled run" : "run";
+  if (d.upload) {
+    const file = uploadMessage(row.event as NotificationEvent, d, name);
+    if (file) return { ...file, url: runUrl };
+  }
   switch (row.event as NotificationEvent) {
     case "run_needs_review":
       return {
@@ -260,6 +267,23 @@ export function messageOf(row: Pick<NotificationRow, "event" | "data">, base: st
         text: `ActiveCampaign refused the API key of ${name}. Runs and schedules of this account cannot go on until you paste the current key (ActiveCampaign: Settings → Developer).`,
         url: d.connectionId ? `${base}/connections/${d.connectionId}#replace-key` : runUrl,
       };
+  }
+}
+
+/** The words for the verification of an uploaded file: addresses, no ActiveCampaign, a result file. */
+function uploadMessage(event: NotificationEvent, d: NotificationData, name: string): Omit<NotificationMessage, "url"> | null {
+  switch (event) {
+    case "run_paused_credits":
+      return {
+        subject: `Paused for credits: verifying ${name}`,
+        text: `Verifying the file ${name} ran out of credits after checking ${n(d.checked)} address(es).${d.creditsStillNeeded ? ` ${n(d.creditsStillNeeded)} more credit(s) are needed to finish.` : ""} Add credits and it resumes on its own.`,
+      };
+    case "run_failed":
+      return { subject: `Failed: verifying ${name}`, text: `Verifying the file ${name} stopped: ${d.reason ?? "an error"}.`.replace(/\.\.$/, ".") };
+    case "run_completed":
+      return { subject: `Done: verifying ${name}`, text: `The file ${name} is verified: ${n(d.checked)} unique address(es) checked. The result file is ready to download.` };
+    default:
+      return null;
   }
 }
 
