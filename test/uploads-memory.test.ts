@@ -19,6 +19,8 @@ const HEAP_MB = 64;
  * and checked row by row against the rows written (the bench throws on the first that differs).
  * A reader or writer that held the file, its rows or its results would run out of heap and the
  * child would die. Speed and peak RSS are `npm run bench`'s to report, not asserted here.
+ * `npm test` runs this file on its own, after the others: it keeps both cores busy for a minute
+ * or two.
  */
 async function uploadInChild(rows: number, unique: number): Promise<UploadFigures> {
   const { stdout } = await run(process.execPath, [`--max-old-space-size=${HEAP_MB}`, "--import", "tsx", BENCH, String(rows), `--unique=${unique}`, "--json"], {
