@@ -7,7 +7,7 @@ import { startListwarden } from "../boot/start.ts";
 import { testConfig } from "../core/config.ts";
 import { createLogger } from "../core/logger.ts";
 import type { RunView } from "../core/services/runs.ts";
-import { api, benchSignUp, waitFor } from "./runs.ts";
+import { api, benchSignUp, steadyRatio, waitFor } from "./runs.ts";
 
 /**
  * Capacity: K ActiveCampaign accounts, each its own fake with its own 5 req/s limit (in a
@@ -55,16 +55,6 @@ async function forkAccounts(accounts: number, contacts: number) {
       await exited;
     },
   };
-}
-
-/**
- * Requests over the time they took, against the allowed rate: each request is given its
- * 1/allowed of a second (so n evenly paced requests, spanning (n − 1)/allowed s, score 1).
- */
-function steadyRatio(arrivals: number[], allowed: number): number {
-  const sorted = [...arrivals].sort((a, b) => a - b);
-  const span = (sorted.at(-1)! - sorted[0]!) / 1000 + 1 / allowed;
-  return sorted.length / span / allowed;
 }
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;

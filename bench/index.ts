@@ -24,6 +24,7 @@ const benches: [string, string, string[]][] = [
   // Labels: AC's real limits throughout (the 50,000 run takes about 6 minutes: 2 to check, 3 to label).
   ["labels in ActiveCampaign, 1,000 contacts at AC's 5 req/s and 100 imports/min (issue 17)", "labels.ts", ["1000", "5", "100", "200"]],
   ["labels in ActiveCampaign, 50,000 contacts at AC's 5 req/s and 100 imports/min (issue 17)", "labels.ts", ["50000", "5", "100", "200"]],
+  ["monitoring: webhook deliveries accepted per second, and event to action at AC's 5 req/s (issue 18)", "monitor.ts", ["5000", "32", "10"]],
 ];
 
 let failed = 0;

@@ -5,6 +5,8 @@ import { openDb } from "../db/index.ts";
 import { createRunVerifiers } from "../core/verification.ts";
 import { createWorker, type Worker, type WorkerOptions } from "../worker/runs/worker.ts";
 import { createScheduler, type Scheduler, type SchedulerOptions } from "../worker/schedules/scheduler.ts";
+import { createMonitorProcessor, type MonitorProcessor, type MonitorProcessorOptions } from "../worker/monitor/processor.ts";
+import { createSweeper, type Sweeper, type SweeperOptions } from "../worker/monitor/sweep.ts";
 import { createDispatcher, type Dispatcher, type DispatcherOptions } from "../worker/notifications/dispatcher.ts";
 import { createAcLimiters, type LookupAll } from "../core/ac/index.ts";
 import { createApp } from "./app.ts";
@@ -21,6 +23,10 @@ export interface Listwarden {
   scheduler: Scheduler | null;
   /** Sends notifications (e-mail, webhooks); runs in every process, WORKER=off too. */
   dispatcher: Dispatcher;
+  /** Checks monitored connections' new contacts (issue 18); beside the worker, off with WORKER=off. */
+  monitor: MonitorProcessor | null;
+  /** The catch-up sweep of monitored connections; beside the worker. */
+  sweeper: Sweeper | null;
   close(): Promise<void>;
 }
 
@@ -34,6 +40,8 @@ export interface StartOptions {
   worker?: Partial<Omit<WorkerOptions, "verifiers">>;
   scheduler?: SchedulerOptions;
   dispatcher?: DispatcherOptions;
+  monitor?: Partial<Omit<MonitorProcessorOptions, "verifiers">>;
+  sweeper?: SweeperOptions;
   stripeApi?: Deps["stripeApi"];
 }
 
@@ -58,13 +66,19 @@ export async function startListwarden(opts: StartOptions): Promise<Listwarden> {
   const { port } = server.address() as AddressInfo;
   const url = `http://${config.HOST === "0.0.0.0" || config.HOST === "127.0.0.1" ? "localhost" : config.HOST}:${port}`;
   if (!config.PUBLIC_URL) deps.publicUrl = url;
-  const worker = config.WORKER
-    ? createWorker(deps, { concurrency: config.WORKER_CONCURRENCY, ...opts.worker, verifiers: createRunVerifiers(config, logger) })
-    : null;
+  // One engine and one set of caches for runs and monitoring.
+  const verifiers = config.WORKER ? createRunVerifiers(config, logger) : null;
+  const worker = verifiers ? createWorker(deps, { concurrency: config.WORKER_CONCURRENCY, ...opts.worker, verifiers }) : null;
   const scheduler = worker ? createScheduler(deps, opts.scheduler) : null;
+  const monitor = verifiers ? createMonitorProcessor(deps, { ...opts.monitor, verifiers }) : null;
+  const sweeper = monitor ? createSweeper(deps, opts.sweeper) : null;
+  // A delivery that queued a contact wakes this process's processor (otherwise it polls).
+  if (monitor) deps.onMonitorWork = () => monitor.wake();
   const dispatcher = createDispatcher(deps, opts.dispatcher);
   worker?.start();
   scheduler?.start();
+  monitor?.start();
+  sweeper?.start();
   dispatcher.start();
   // The one line that says where to go: the URL in the message itself, JSON or pretty.
   logger.info({ url, dataDir: config.DATA_DIR, worker: Boolean(worker), mail: deps.mailer.configured }, `Listwarden is running at ${url}`);
@@ -75,7 +89,11 @@ export async function startListwarden(opts: StartOptions): Promise<Listwarden> {
     worker,
     scheduler,
     dispatcher,
+    monitor,
+    sweeper,
     async close() {
+      await sweeper?.stop();
+      await monitor?.stop();
       await scheduler?.stop();
       await worker?.stop();
       await dispatcher.stop();

@@ -97,6 +97,17 @@ export const configSchema = z.object({
     .transform((s) => s.split(",").map((x) => x.trim()).filter(Boolean))
     .pipe(z.array(hostPort)),
   DNS_TIMEOUT_MS: positiveInt.default(5_000),
+  /**
+   * Domains that must resolve before a run relies on DNS (most of them, through DNS_SERVERS);
+   * "off" for no check. An offline install names domains its own resolver knows.
+   */
+  DNS_HEALTH_DOMAINS: z
+    .string()
+    .default("gmail.com,outlook.com,yahoo.com,icloud.com,aol.com")
+    .transform((s) => (s.trim().toLowerCase() === "off" ? [] : s.split(",").map((x) => x.trim().toLowerCase()).filter(Boolean)))
+    .pipe(z.array(z.string().regex(/^[a-z0-9.-]+\.[a-z0-9-]+$/, "must be domain names like gmail.com, comma-separated, or off")).max(20, "at most 20 domains")),
+  /** How long a run paused on a failed resolver check waits before checking again. */
+  DNS_HEALTH_RETRY_MS: positiveInt.default(60_000),
   SMTP_PROBE: onOff.default(false),
   SMTP_HELO: z.string().min(1).default("verify.listwarden.invalid"),
   SMTP_MAIL_FROM: z.email("must be an e-mail address").default("probe@verify.listwarden.invalid"),
@@ -120,6 +131,8 @@ export const configSchema = z.object({
   SMTP_PROVIDER_RULES_FILE: z.string().min(1).optional(),
   UPLOAD_MAX_MB: positiveInt.max(1024, "must be at most 1024").default(50),
   UPLOAD_RETENTION_DAYS: positiveInt.max(3650).default(30),
+  /** A manual run whose plan unsubscribes or deletes more than this share of its contacts needs the count typed to approve. */
+  ANOMALY_PERCENT: z.coerce.number({ error: "must be a number" }).int("must be a whole number").min(0, "must be 0 or more").max(100, "must be at most 100").default(30),
   WORKER: onOff.default(true),
   WORKER_CONCURRENCY: positiveInt.max(256).default(8),
   MAIL_URL: mailUrl.optional(),
@@ -136,6 +149,10 @@ export const configSchema = z.object({
     .regex(/^[a-zA-Z]{3}$/, "must be a three-letter currency code such as usd or eur")
     .transform((c) => c.toLowerCase())
     .default("usd"),
+  /** Minutes between two catch-up sweeps of a monitored connection (issue 18). */
+  MONITOR_SWEEP_MINUTES: positiveInt.max(1440, "must be at most 1440 (a day)").default(15),
+  /** New contacts checked at once by one process, across every monitored connection. */
+  MONITOR_CONCURRENCY: positiveInt.max(256).default(16),
   SCHEDULE_GRACE_DAYS: z.coerce
     .number({ error: "must be a number" })
     .positive("must be above 0")
@@ -230,6 +247,10 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
       SIGNUP_CREDITS_SITE_PER_DAY: "100000",
       SMTP_BUDGET_PER_MX_PER_MINUTE: "0",
       SMTP_BUDGET_PER_PATH_PER_DAY: "0",
+      // Tests serve their own mail world: each that checks the resolver names its domains.
+      DNS_HEALTH_DOMAINS: "off",
+      // Tests approve plans of every share; those of the anomaly guard set their own threshold.
+      ANOMALY_PERCENT: "100",
     }),
     APP_SECRET: "test-secret-test-secret-test-secret-0123",
     DATA_DIR: ":memory:",

@@ -51,6 +51,11 @@ export interface Deps {
   sizes: SizeCache;
   /** Where the Stripe client sends its requests (tests point it at a fake on loopback). */
   stripeApi?: { host: string; port: number; protocol: "http" | "https" };
+  /**
+   * Called when a webhook delivery or a setting made a monitored contact due now: the boot code
+   * points it at this process's monitor processor, which otherwise finds the work by polling.
+   */
+  onMonitorWork?: () => void;
   /** Overrides retry timing of AC clients (tests shorten backoff and timeouts). */
   acClientOptions?: Partial<Pick<AcClientOptions, "sleep" | "backoffBaseMs" | "backoffMaxMs" | "timeoutMs" | "maxTries" | "maxRetryAfterMs">>;
 }

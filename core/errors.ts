@@ -6,6 +6,7 @@ export const ERROR_STATUS = {
   forbidden: 403,
   not_found: 404,
   conflict: 409,
+  gone: 410,
   payload_too_large: 413,
   unsupported_media_type: 415,
   insufficient_credits: 402,
@@ -13,6 +14,7 @@ export const ERROR_STATUS = {
   ac_key_refused: 422,
   ac_unreachable: 422,
   ac_error: 502,
+  unavailable: 503,
   internal: 500,
 } as const;
 

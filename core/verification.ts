@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { ConfigError, type Config } from "./config.ts";
 import type { Logger } from "./logger.ts";
-import { createVerifier, parseProviderRules, VerifierConfigError, type ProviderRule, type Verifier, type VerifierOptions } from "../verify/index.ts";
+import { createVerifier, parseProviderRules, VerifierConfigError, type ProviderRule, type ResolverHealth, type Verifier, type VerifierOptions } from "../verify/index.ts";
 
 /** What a run needs of a verifier: one attempt at an address, which may say "come back later". */
 export type AddressVerifier = Pick<Verifier, "attempt">;
@@ -11,10 +11,21 @@ export interface ProbingVerifier extends AddressVerifier {
   preflight(target: string, signal?: AbortSignal): Promise<({ ok: true } | { ok: false; reason: string; detail: string }) & { paths: { path: string; ok: boolean; detail: string }[] }>;
 }
 
-/** The verifiers runs use: DNS and list checks, and an SMTP-probing one when the server allows probes. */
+/**
+ * The verifiers runs use: DNS and list checks, an SMTP-probing one when the server allows
+ * probes, and the resolver check a run passes before it relies on DNS (absent or null: none, as with DNS_HEALTH_DOMAINS=off).
+ */
 export interface RunVerifiers {
   plain: AddressVerifier;
   smtp: ProbingVerifier | null;
+  resolver?: ResolverCheck | null;
+}
+
+export interface ResolverCheck {
+  domains: readonly string[];
+  /** How long a run paused on a failed check waits before checking again. */
+  retryMs: number;
+  check(signal?: AbortSignal): Promise<ResolverHealth>;
 }
 
 /** The verifier settings the configuration gives (DNS_SERVERS, SMTP_*, ...). */
@@ -83,8 +94,11 @@ function readProviderRules(file: string): ProviderRule[] {
  */
 export function createRunVerifiers(config: Config, logger?: Logger): RunVerifiers {
   const options = verifierOptionsFromConfig(config, logger);
+  const plain = createVerifier({ ...options, smtp: { ...options.smtp, enabled: false } });
+  const domains = config.DNS_HEALTH_DOMAINS;
   return {
-    plain: createVerifier({ ...options, smtp: { ...options.smtp, enabled: false } }),
+    plain,
     smtp: config.SMTP_PROBE ? createVerifier(options) : null,
+    resolver: domains.length > 0 ? { domains, retryMs: config.DNS_HEALTH_RETRY_MS, check: (signal) => plain.checkResolver(domains, signal) } : null,
   };
 }

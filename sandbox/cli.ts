@@ -120,6 +120,8 @@ Try:
   curl -g -H "Api-Token: ${sandbox.apiKey}" "${sandbox.url}/api/3/contacts?ids[]=1&ids[]=2&include=contactTags,fieldValues"
   (custom fields, tags on contacts and bulk import work too: /fields, /fieldRels, /fieldValues,
   /contactTags, POST /import/bulk_import and GET /import/info?batchId=..., with AC's limits)
+  Webhooks: POST /webhooks registers one; a signup form's subscriber (no key needed):
+  curl -H "content-type: application/json" -d '{"email":"new@example.com","list":"1"}' ${sandbox.url}/sandbox/subscribe
 
 Press Ctrl-C to stop.`);
 }
@@ -178,6 +180,12 @@ Try it:
      ActiveCampaign: the field, tags and automations", a tag per result). After the review the
      field "Email status" and the lw- tags are written in imports of 250; a second run finds
      them and writes only what changed.
+  7. Check new contacts as they arrive: monitoring is on for "${DEMO_CONNECTION_NAME}" (open it,
+     then "New contacts: on"). Add subscribers as a signup form would, and watch them checked
+     and, if undeliverable, unsubscribed within a second or two:
+       curl -H "content-type: application/json" -d '{"email":"someone@vanished.test","list":"1"}' ${demo.sandbox.url}/sandbox/subscribe
+       curl -H "content-type: application/json" -d '{"email":"new.reader@acme.test","list":"1"}' ${demo.sandbox.url}/sandbox/subscribe
+     Contacts imported in bulk fire no webhook: the catch-up sweep finds them within 15 minutes.
   The sandbox's contact addresses resolve only in this demo's DNS (${demo.dns.address}): against
   the sandbox alone, with your system's DNS, nearly all would be "Domain does not exist".
   The sandbox answers curl too:

@@ -86,6 +86,8 @@ export async function startDemo(opts: DemoOptions = {}): Promise<Demo> {
       AC_ALLOW_PRIVATE_HOSTS: "on",
       AC_REQUESTS_PER_SECOND: String(rps),
       DNS_SERVERS: dns.address,
+      // The demo's DNS knows only its own world: the resolver check asks for domains of it.
+      DNS_HEALTH_DOMAINS: "acme.test,globex.test,initech.test",
       DNS_TIMEOUT_MS: String(DEMO_TIMINGS.dnsTimeoutMs),
       SMTP_PROBE: "on",
       SMTP_HELO: "probe.listwarden.test",
@@ -102,6 +104,8 @@ export async function startDemo(opts: DemoOptions = {}): Promise<Demo> {
     closers.push(() => lw.close());
 
     const apiBase = `http://127.0.0.1:${new URL(lw.url).port}`;
+    // The sandbox delivers its webhooks to the address Listwarden listens on (127.0.0.1, not "localhost", which may resolve to ::1).
+    lw.deps.publicUrl = apiBase;
     const connectionId = await createDemoAccount(apiBase, sandbox);
     // The demo user is the operator too: the Operator page shows how credit requests are approved.
     lw.deps.db.$client.prepare("UPDATE users SET role = 'admin' WHERE email = ?").run(DEMO_USER.email);
@@ -128,5 +132,14 @@ async function createDemoAccount(apiBase: string, sandbox: Sandbox): Promise<str
     body: JSON.stringify({ name: DEMO_CONNECTION_NAME, apiUrl: sandbox.url, apiKey: sandbox.apiKey }),
   });
   if (res.status !== 201) throw new Error(`demo connection failed: ${res.status} ${await res.text()}`);
-  return ((await res.json()) as { id: string }).id;
+  const id = ((await res.json()) as { id: string }).id;
+  // Monitoring on, with its defaults: the sandbox registers the webhook, and each subscriber
+  // added with POST /sandbox/subscribe is checked as it arrives.
+  const monitor = await fetch(`${apiBase}/api/connections/${id}/monitor`, {
+    method: "PUT",
+    headers: { "content-type": "application/json", cookie, "x-csrf-token": csrfToken },
+    body: JSON.stringify({ enabled: true, scope: { kind: "all" }, actions: {} }),
+  });
+  if (monitor.status !== 200) throw new Error(`demo monitoring failed: ${monitor.status} ${await monitor.text()}`);
+  return id;
 }

@@ -1,5 +1,6 @@
 import { createServer, type IncomingHttpHeaders } from "node:http";
 import type { AddressInfo } from "node:net";
+import qs from "qs";
 
 /**
  * The sandbox ActiveCampaign account: in memory, answering like AC API v3 does
@@ -51,6 +52,37 @@ export interface FakeAcOptions {
   importProcessMs?: number;
   /** For how long after it was queued GET /import/info answers `"status": false` (AC: about 1 s). */
   importUnknownMs?: number;
+  /**
+   * How webhook deliveries reach their URL (default: fetch). Tests point it at the app in
+   * process; it answers the HTTP status the receiver gave.
+   */
+  webhookTransport?: (url: string, body: string) => Promise<number>;
+  /** When true, events are queued in `outbox` until `deliverWebhooks()`; by default each is delivered at once (in the background). */
+  holdWebhooks?: boolean;
+}
+
+/** A webhook registered through the API (issue 18). */
+export interface FakeWebhook {
+  id: string;
+  name: string;
+  url: string;
+  events: string[];
+  sources: string[];
+  listid: string;
+  cdate: string;
+}
+
+/** One event waiting to be delivered, and what became of its deliveries. */
+export interface FakeWebhookDelivery {
+  webhookId: string;
+  url: string;
+  type: string;
+  contactId: string;
+  listId: string;
+  /** The form body, exactly as posted. */
+  body: string;
+  /** HTTP status of each attempt (0: the request failed). */
+  statuses: number[];
 }
 
 /** A contact custom field as AC stores it. */
@@ -258,6 +290,16 @@ export class FakeAc {
   importUnknownMs: number;
   /** While true, queued imports wait (status "waiting") however long ago they were queued. */
   holdImports = false;
+  /** Registered webhooks by id. A 410 answer deactivates one: the sandbox removes it (AC: delete and recreate to re-enable). */
+  readonly webhooks = new Map<string, FakeWebhook>();
+  /** Events not delivered yet (only while `holdWebhooks`). */
+  readonly outbox: FakeWebhookDelivery[] = [];
+  /** Every delivery made, in order. */
+  readonly delivered: FakeWebhookDelivery[] = [];
+  holdWebhooks: boolean;
+  webhookTransport: (url: string, body: string) => Promise<number>;
+  #inFlight = new Set<Promise<void>>();
+  #webhookSeq = 1;
 
   /** Every request in arrival order, with the status it got. */
   readonly requests: FakeRequestLog[] = [];
@@ -288,6 +330,18 @@ export class FakeAc {
     this.singleImportsPerMinute = opts.singleImportsPerMinute ?? 20;
     this.importProcessMs = opts.importProcessMs ?? 0;
     this.importUnknownMs = opts.importUnknownMs ?? 0;
+    this.holdWebhooks = opts.holdWebhooks ?? false;
+    this.webhookTransport =
+      opts.webhookTransport ??
+      (async (url, body) => {
+        try {
+          const res = await fetch(url, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body, signal: AbortSignal.timeout(10_000) });
+          await res.arrayBuffer().catch(() => undefined);
+          return res.status;
+        } catch {
+          return 0;
+        }
+      });
     this.user = { id: "1", username: "admin", firstName: "Ada", lastName: "Admin", email: "admin@example.com", ...opts.user };
   }
 
@@ -434,6 +488,9 @@ export class FakeAc {
     if (!c) throw new Error(`no contact ${contactId}`);
     Object.assign(c, { email, udate: iso(this.#now()) });
     this.#byEmail = null;
+    // AC's `update` event names one of the contact's lists (or none).
+    const list = [...this.contactLists.values()].find((r) => r.contact === contactId)?.list ?? "0";
+    this.fireEvent("update", contactId, list, "admin");
   }
 
   /** The next `n` bulk imports (matching `match`) end as "failed" and change nothing. */
@@ -485,6 +542,133 @@ export class FakeAc {
     return true;
   }
 
+  // ---- webhooks (issue 18) ----------------------------------------------------------------
+
+  /**
+   * A new subscriber, as a form signup (or an admin, or the API) makes one: the contact is
+   * created (or found by e-mail) and made active on each list, and each list fires a `subscribe`
+   * event to the webhooks registered for it. Returns the contact's id.
+   */
+  subscribe(c: Omit<NewFakeContact, "lists"> & { lists: Record<string, number> | string[] }, source: "public" | "admin" | "api" | "system" = "public"): string {
+    const lists = Array.isArray(c.lists) ? Object.fromEntries(c.lists.map((l) => [l, 1])) : c.lists;
+    const existing = this.#contactByEmail(c.email);
+    const id = existing?.id ?? this.addContact({ ...c, lists: {} });
+    for (const [listId, status] of Object.entries(lists)) {
+      this.setListStatus(id, listId, status);
+      if (status === 1) this.fireEvent("subscribe", id, listId, source);
+    }
+    return id;
+  }
+
+  /** Fires an event of a contact to every webhook registered for it (type, list and source). */
+  fireEvent(type: string, contactId: string, listId: string, source: "public" | "admin" | "api" | "system" = "admin"): void {
+    const c = this.contacts.get(contactId);
+    if (!c) throw new Error(`no contact ${contactId}`);
+    const at = this.#now();
+    for (const hook of this.webhooks.values()) {
+      if (!hook.events.includes(type) || !hook.sources.includes(source)) continue;
+      if (hook.listid !== "0" && hook.listid !== listId) continue;
+      const fields: Record<string, string> = {};
+      for (const v of this.fieldValues.values()) if (v.contact === contactId) fields[this.fields.get(v.field)?.perstag ?? v.field] = v.value;
+      // As AC posts it: form-encoded with PHP-style bracket keys (docs/activecampaign.md, "Webhooks").
+      const body = qs.stringify(
+        {
+          type,
+          date_time: new Date(at).toISOString().replace(/\.\d{3}Z$/, "-00:00"),
+          initiated_from: source,
+          initiated_by: source,
+          list: listId,
+          contact: { id: c.id, email: c.email, first_name: c.firstName, last_name: c.lastName, phone: c.phone, tags: this.tagNamesOf(c.id).join(", "), ip: "127.0.0.1", orgname: "", fields },
+          ...(type === "subscribe" ? { form: { id: "0" } } : {}),
+        },
+        { encodeValuesOnly: true },
+      );
+      const d: FakeWebhookDelivery = { webhookId: hook.id, url: hook.url, type, contactId, listId, body, statuses: [] };
+      if (this.holdWebhooks) this.outbox.push(d);
+      else this.#send(d);
+    }
+  }
+
+  /**
+   * Delivers the held events: in order, or `reverse`d (out of order), each `times` times (AC
+   * delivers at least once). Resolves when every delivery was answered.
+   */
+  async deliverWebhooks(o: { times?: number; reverse?: boolean } = {}): Promise<FakeWebhookDelivery[]> {
+    const batch = this.outbox.splice(0, this.outbox.length);
+    if (o.reverse) batch.reverse();
+    for (let i = 0; i < (o.times ?? 1); i++) for (const d of batch) await this.#deliver(d);
+    return batch;
+  }
+
+  /** Waits until the deliveries in the background were answered. */
+  async webhooksIdle(): Promise<void> {
+    while (this.#inFlight.size > 0) await Promise.allSettled([...this.#inFlight]);
+  }
+
+  #send(d: FakeWebhookDelivery): void {
+    const p = this.#deliver(d).finally(() => this.#inFlight.delete(p));
+    this.#inFlight.add(p);
+  }
+
+  /** One attempt, never retried (AC: "Webhooks are never retried"); a 410 deactivates the webhook. */
+  async #deliver(d: FakeWebhookDelivery): Promise<void> {
+    if (!this.webhooks.has(d.webhookId)) return;
+    const status = await this.webhookTransport(d.url, d.body);
+    d.statuses.push(status);
+    if (!this.delivered.includes(d)) this.delivered.push(d);
+    if (status === 410) this.webhooks.delete(d.webhookId);
+  }
+
+  /**
+   * The sandbox's stand-in for a signup form on a website (not an AC API route, no key):
+   * `POST /sandbox/subscribe {"email","list"}` subscribes the address to the list (creating the
+   * contact if needed) and fires `subscribe` with initiated_from "public".
+   */
+  #sandboxSubscribe(body: unknown): Response {
+    const b = (typeof body === "object" && body !== null ? body : {}) as Record<string, unknown>;
+    const email = typeof b.email === "string" ? b.email.trim() : "";
+    const list = typeof b.list === "string" || typeof b.list === "number" ? String(b.list) : "";
+    if (!/^[^\s@]+@[^\s@]+$/.test(email)) return json(400, { message: 'Send {"email": "someone@example.com", "list": "1"}' });
+    if (!this.lists.has(list)) return json(400, { message: `No list ${list}; lists: ${[...this.lists.keys()].join(", ")}` });
+    const id = this.subscribe({ email, lists: [list], ...(typeof b.firstName === "string" ? { firstName: b.firstName } : {}) }, "public");
+    return json(201, { contact: this.#contactJson(this.contacts.get(id)!) });
+  }
+
+  #routeWebhooks(method: string, path: string, q: URLSearchParams, body: unknown): Response | undefined {
+    let m: RegExpMatchArray | null;
+    if (method === "GET" && path === "/api/3/webhooks") {
+      const { limit, offset } = pageInput(q);
+      const rows = [...this.webhooks.values()].sort((a, b) => Number(a.id) - Number(b.id));
+      return json(200, { webhooks: rows.slice(offset, offset + limit).map((w) => this.#webhookJson(w)), meta: { total: String(rows.length) } });
+    }
+    if (method === "POST" && path === "/api/3/webhooks") {
+      const w = (body as { webhook?: Record<string, unknown> } | undefined)?.webhook;
+      if (typeof w !== "object" || w === null) return unprocessable("webhook", "The webhook field is required", "field_missing");
+      const { name, url, events, sources, listid } = w;
+      if (typeof name !== "string" || name === "") return unprocessable("name", "The name field is required", "field_missing");
+      if (typeof url !== "string" || !/^https?:\/\//.test(url)) return unprocessable("url", "The url field must be a valid URL", "field_invalid");
+      if (!Array.isArray(events) || events.length === 0 || !events.every((e) => typeof e === "string")) return unprocessable("events", "The events field is required", "field_missing");
+      if (!Array.isArray(sources) || sources.length === 0 || !sources.every((e) => typeof e === "string")) return unprocessable("sources", "The sources field is required", "field_missing");
+      const hook: FakeWebhook = { id: String(this.#webhookSeq++), name, url, events: events as string[], sources: sources as string[], listid: listid === undefined ? "0" : String(listid), cdate: iso(this.#now()) };
+      this.webhooks.set(hook.id, hook);
+      return json(201, { webhook: this.#webhookJson(hook) });
+    }
+    if ((m = path.match(/^\/api\/3\/webhooks\/(\d+)$/))) {
+      const hook = this.webhooks.get(m[1] ?? "");
+      if (!hook) return json(404, { message: `No Result found for Webhook with id ${m[1]}` });
+      if (method === "GET") return json(200, { webhook: this.#webhookJson(hook) });
+      if (method === "DELETE") {
+        this.webhooks.delete(hook.id);
+        return json(200, {});
+      }
+    }
+    return undefined;
+  }
+
+  #webhookJson(w: FakeWebhook) {
+    return { cdate: w.cdate, listid: w.listid, name: w.name, url: w.url, events: w.events, sources: w.sources, links: [], id: w.id };
+  }
+
   // ---- faults and log ---------------------------------------------------------------------
 
   /** The next `n` requests (matching `match`, if given) get `fault` instead of their answer. */
@@ -525,6 +709,7 @@ export class FakeAc {
     };
     const at = this.#now();
     this.processImports(at);
+    if (method === "POST" && url.pathname === "/sandbox/subscribe") return this.#sandboxSubscribe(info.body);
     const authorized = this.apiKeys.has(request.headers.get("api-token") ?? "");
     const fault = this.#takeFault(info);
     const log = (status: number) => {
@@ -623,6 +808,11 @@ export class FakeAc {
       return json(200, { fieldValues: this.#fieldValuesOf([m[1] ?? ""]) });
     }
     if (method === "POST" && path === "/api/3/contactLists") return this.#postContactList(body);
+    if (path === "/api/3/webhooks" || path.startsWith("/api/3/webhooks/")) {
+      const answer = this.#routeWebhooks(method, path, q, body);
+      if (answer) return answer;
+    }
+    if (method === "POST" && path === "/api/3/contacts") return this.#postContact(body);
     if (path === "/api/3/fields" || path.startsWith("/api/3/field")) {
       const answer = this.#routeFields(method, path, q, body);
       if (answer) return answer;
@@ -704,12 +894,13 @@ export class FakeAc {
     const email = q.get("email");
     const idGreater = q.get("id_greater");
     const idLess = q.get("id_less");
+    const updatedAfter = q.get("filters[updated_after]");
     const ids = [...q.getAll("ids[]"), ...q.getAll("ids").flatMap((v) => v.split(","))].map((v) => v.trim()).filter(Boolean);
     const sorted = listid ? this.#listById(listid) : this.#contactsById();
     const { from, to } = this.#idRange(sorted, idGreater, idLess);
     const order = q.get("orders[id]")?.toUpperCase();
     // The keyset walk (what runs do): the page and the total straight from the sorted rows.
-    const fast = !tagid && !email && ids.length === 0 && order === "ASC";
+    const fast = !tagid && !email && !updatedAfter && ids.length === 0 && order === "ASC";
     let rows = fast ? sorted.slice(from + offset, Math.min(to, from + offset + limit)) : sorted.slice(from, to);
     if (ids.length > 0) {
       const wanted = new Set(ids);
@@ -717,6 +908,11 @@ export class FakeAc {
     }
     if (tagid) rows = rows.filter((c) => this.contactTags.has(`${c.id}:${tagid}`));
     if (email) rows = rows.filter((c) => c.email.toLowerCase() === email.toLowerCase());
+    if (updatedAfter) {
+      // AC compares to the second; the sandbox keeps contacts created or updated at or after it.
+      const after = Date.parse(updatedAfter);
+      rows = rows.filter((c) => Date.parse(c.udate) >= after || Date.parse(c.cdate) >= after);
+    }
     if (fast) {
       // already the page
     } else if (order === "ASC" || order === "DESC") {
@@ -758,9 +954,20 @@ export class FakeAc {
     if (!this.lists.has(String(list))) return unprocessable("list", "The related list does not exist.", "related_missing");
     const c = this.contacts.get(contactId);
     if (!c) return unprocessable("contact", "The related contact does not exist.", "related_missing");
+    const before = this.listStatus(contactId, String(list));
     this.setListStatus(contactId, String(list), st);
+    if (st === 1 && before !== 1) this.fireEvent("subscribe", contactId, String(list), "api");
     const row = this.contactLists.get(`${contactId}:${list}`);
     return json(200, { contacts: [this.#contactJson(c)], contactList: row ? this.#contactListJson(row) : null });
+  }
+
+  /** POST /contacts: creates a contact (no list: no event; AC's `subscribe` is per list). 422 for an address already used. */
+  #postContact(body: unknown): Response {
+    const c = (body as { contact?: Record<string, unknown> } | undefined)?.contact;
+    if (typeof c !== "object" || c === null || typeof c.email !== "string" || !c.email.includes("@")) return unprocessable("email", "Email address is invalid.", "email_invalid");
+    if (this.#contactByEmail(c.email)) return unprocessable("email", "Email address already exists in the system.", "duplicate");
+    const id = this.addContact({ email: c.email, firstName: typeof c.firstName === "string" ? c.firstName : "", lastName: typeof c.lastName === "string" ? c.lastName : "" });
+    return json(201, { contact: this.#contactJson(this.contacts.get(id)!) });
   }
 
   // ---- fields, tags, imports --------------------------------------------------------------

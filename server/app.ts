@@ -19,6 +19,9 @@ import { tokenRoutes } from "./routes/tokens.handlers.ts";
 import { uploadRoutes } from "./routes/uploads.handlers.ts";
 import { billingRoutes } from "./routes/billing.handlers.ts";
 import { notificationRoutes } from "./routes/notifications.handlers.ts";
+import { hookRoutes } from "./routes/hooks.handlers.ts";
+import { monitorRoutes } from "./routes/monitors.handlers.ts";
+import { loggablePath } from "../core/services/monitors.ts";
 
 export function errorBody(code: ErrorCode, message: string, requestId: string, field?: string) {
   return { error: { code, message, requestId, ...(field ? { field } : {}) } };
@@ -37,7 +40,8 @@ export function requestContext(deps: Deps): MiddlewareHandler<AppEnv> {
     await next();
     c.header("x-request-id", requestId);
     log.info(
-      { method: c.req.method, path: new URL(c.req.url).pathname, status: c.res.status, ms: Math.round(performance.now() - started) },
+      // A webhook's URL holds its secret: the log shows the path without it.
+      { method: c.req.method, path: loggablePath(new URL(c.req.url).pathname), status: c.res.status, ms: Math.round(performance.now() - started) },
       "request",
     );
   };
@@ -76,6 +80,7 @@ export function createApi(deps: Deps) {
     .route("/tokens", tokenRoutes)
     .route("/credits", creditRoutes)
     .route("/connections", connectionRoutes)
+    .route("/connections", monitorRoutes)
     .route("/runs", runRoutes)
     .route("/schedules", scheduleRoutes)
     .route("/uploads", uploadRoutes)
@@ -104,6 +109,8 @@ export function createApi(deps: Deps) {
     })
     // The payment provider's webhook: no session and no CSRF token, its signature is its proof.
     .route("/billing", billingRoutes)
+    // ActiveCampaign's webhooks (monitoring): the secret in the URL is their proof.
+    .route("/hooks", hookRoutes)
     .use("*", identify, csrfProtection)
     .route("/auth", authRoutes)
     .route("/", signedIn);

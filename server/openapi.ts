@@ -42,12 +42,14 @@ const WHEN: Record<ErrorStatus, string> = {
   403: "A cross-site request, or a cookie-authenticated change without the session's X-CSRF-Token",
   404: "Not found in your workspace",
   409: "The resource is not in a state that allows this",
+  410: "This URL is not (or no longer) in use; ActiveCampaign deactivates a webhook answered so",
   413: "The request body is larger than 1 MB",
   415: "The body is not JSON: send it with Content-Type: application/json",
   422: "ActiveCampaign refused the API key (`field`: apiKey) or could not be reached (`field`: apiUrl)",
   429: "Too many attempts; Retry-After says how many seconds to wait",
   500: "Something went wrong on our side; it has been logged under the requestId",
   502: "ActiveCampaign answered with an error",
+  503: "Could not be recorded right now; Retry-After says when to try again",
 };
 
 const codesOf = (status: ErrorStatus) => (Object.keys(ERROR_STATUS) as ErrorCode[]).filter((code) => ERROR_STATUS[code] === status);
@@ -60,12 +62,14 @@ const EXAMPLE: Record<ErrorStatus, { message: string; field?: string }> = {
   403: { message: "Missing or wrong CSRF token; reload the page and try again" },
   404: { message: "Run not found" },
   409: { message: "This run is completed; only a run awaiting review can be approved" },
+  410: { message: "This webhook URL is not in use" },
   413: { message: "Request body is larger than 1 MB" },
   415: { message: "This route takes a JSON body: send it with Content-Type: application/json" },
   422: { message: "ActiveCampaign refused this API key (Settings → Developer)", field: "apiKey" },
   429: { message: "Too many failed sign-in attempts; for your safety, wait 15 minute(s) and try again" },
   500: { message: "Something went wrong on our side; it has been logged" },
   502: { message: "ActiveCampaign answered with an error: 500 Internal Server Error" },
+  503: { message: "The event could not be recorded right now; the next sweep finds its contact" },
 };
 
 const errorResponse = (status: ErrorStatus) => ({
@@ -76,7 +80,7 @@ const errorResponse = (status: ErrorStatus) => ({
       example: { error: { code: codesOf(status)[0], message: EXAMPLE[status].message, requestId: "0b6f2a9e-5c1d-4e8a-9f3b-7d2c1a0e4b5f", ...(EXAMPLE[status].field ? { field: EXAMPLE[status].field } : {}) } },
     },
   },
-  ...(status === 429 ? { headers: z.object({ "Retry-After": z.string().openapi({ description: "Seconds to wait" }) }) } : {}),
+  ...(status === 429 || status === 503 ? { headers: z.object({ "Retry-After": z.string().openapi({ description: "Seconds to wait" }) }) } : {}),
 });
 
 type ErrorResponses<S extends ErrorStatus> = { [K in S]: ReturnType<typeof errorResponse> };
@@ -170,6 +174,7 @@ const TAGS = [
   { name: "schedules", description: "Monthly runs of a connection" },
   { name: "uploads", description: "Verify a CSV file: upload, confirm the e-mail column, see the cost, start, download the results" },
   { name: "notifications", description: "Where the workspace hears of runs that need it or end" },
+  { name: "monitoring", description: "Checking a connection's new contacts as they arrive: ActiveCampaign's webhook and a catch-up sweep" },
   { name: "docs", description: "This document" },
 ];
 

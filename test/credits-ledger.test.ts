@@ -40,7 +40,7 @@ describe("credits that follow the run", () => {
       expect(balanceOf(h.t.db, h.user.workspaceId)).toBe(0);
       expect(paused.progress.fetched).toBe(paused.credits.charged);
       const still = 230 - paused.progress.fetched;
-      expect(paused.statusReason).toContain(`About ${still} more credit(s) are needed`);
+      expect(paused.statusReason).toContain(`About ${still} more credits are needed`);
       expect(paused.progress.creditsStillNeeded).toBe(still);
       grantCredits(h.t.db, h.clock, { workspaceId: h.user.workspaceId, amount: grant, reason: "top-up" });
       h.clock.advance(5_000);

@@ -225,4 +225,29 @@ describe("npm run demo", () => {
     expect(fake.requests.filter((r) => r.path === "/api/3/import/info").length).toBeGreaterThanOrEqual(fake.imports.size);
     expect([...fake.imports.values()].every((imp) => imp.status === "completed" && imp.success.length === 0)).toBe(true);
   }, 60_000);
+
+  it("checks new subscribers as they arrive: the sandbox's signup form fires AC's webhook into the demo, and a dead address is unsubscribed", async () => {
+    const fake = demo.sandbox.fake;
+    expect(fake.webhooks.size).toBe(1);
+    const subscribe = (email: string) =>
+      fetch(`${demo.sandbox.url}/sandbox/subscribe`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ email, list: "1" }) }).then(async (r) => {
+        expect(r.status).toBe(201);
+        return ((await r.json()) as { contact: { id: string } }).contact.id;
+      });
+    const dead = await subscribe("someone@vanished.test");
+    const alive = await subscribe("new.reader@acme.test");
+    type Monitor = { recent: { contactId: string; state: string; status: string | null; outcomeCode: string | null }[]; webhook: { state: string; lastDeliveryAt: string | null } };
+    const settled = async () => {
+      const m = (await api<Monitor>("GET", `/api/connections/${demo.connectionId}/monitor`)).body;
+      return [dead, alive].every((id) => m.recent.find((r) => r.contactId === id)?.state === "done") ? m : null;
+    };
+    let m: Monitor | null = null;
+    for (let i = 0; i < 300 && !(m = await settled()); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(m).not.toBeNull();
+    expect(m!.webhook).toMatchObject({ state: "registered" });
+    expect(m!.recent.find((r) => r.contactId === dead)).toMatchObject({ status: "undeliverable", outcomeCode: "unsubscribed" });
+    expect(m!.recent.find((r) => r.contactId === alive)).toMatchObject({ status: "deliverable", outcomeCode: "kept" });
+    expect(fake.listStatus(dead, "1")).toBe(UNSUBSCRIBED);
+    expect(fake.listStatus(alive, "1")).toBe(ACTIVE);
+  }, 30_000);
 });

@@ -87,7 +87,7 @@ describe("labels in ActiveCampaign, through the API against the sandbox", () => 
     await h.worker().drain();
     const review = await h.getRun(run.id);
     expect(review.status).toBe("awaiting_review");
-    expect(review.statusReason).toBe("Review the plan: 560 labelled in ActiveCampaign");
+    expect(review.statusReason).toBe("Review the plan: approving would label 560 contacts in ActiveCampaign");
     expect(review.plan?.label).toEqual({ contacts: 560, byValue: { deliverable: 140, risky: 140, undeliverable: 140, unknown: 140 } });
     expect(review.plan?.sample[0]).toMatchObject({ action: "keep", label: "deliverable" });
     expect(h.fake.requests.filter((r) => r.method !== "GET")).toEqual([]);
@@ -112,7 +112,7 @@ describe("labels in ActiveCampaign, through the API against the sandbox", () => 
     const done = await finish(h, run.id);
     expect(done.status).toBe("completed");
     expect(done.progress.labels).toEqual({ planned: 560, done: 556, skipped: 4, failed: 0, byValue: { deliverable: 138, risky: 139, undeliverable: 139, unknown: 140 } });
-    expect(done.statusReason).toBe("Labelled 556 contact(s) (4 left out (changed or gone since the check)) in ActiveCampaign");
+    expect(done.statusReason).toBe("Labelled 556 contacts (4 left out (changed or gone since the check)) in ActiveCampaign");
 
     // Exactly the right values and tags, and nothing stale.
     for (const [i, id] of ids.entries()) {
@@ -255,7 +255,7 @@ describe("labels in ActiveCampaign, through the API against the sandbox", () => 
     expect(h.fake.listStatus(ids.noMail, list)).toBe(2);
     expect(labelOf(h, ids.noMail).value).toBe("undeliverable");
     expect(labelOf(h, ids.nullMx).value).toBeUndefined();
-    expect(done.statusReason).toBe("Applied 3 change(s) in ActiveCampaign; labelled 2 contact(s)");
+    expect(done.statusReason).toBe("Done in ActiveCampaign: unsubscribed from 2 list memberships, deleted 1 contact; labelled 2 contacts");
     await h.close();
   });
 });

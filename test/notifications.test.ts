@@ -122,7 +122,7 @@ describe("notifications by e-mail and webhook", () => {
     await worker.drain();
     await w.dispatcher.drain();
     expect(w.mailbox.mails.map((m) => m.subject)).toEqual(["Paused for credits: run on hygiene"]);
-    expect(w.mailbox.mails[0]!.text).toContain("About 7 more credit(s) are needed");
+    expect(w.mailbox.mails[0]!.text).toContain("About 7 more credits are needed");
     expect(w.mailbox.mails[0]!.text).toContain(`${PUBLIC}/runs/${run.id}`);
     expect(w.hook.hits).toHaveLength(1);
     await w.close();

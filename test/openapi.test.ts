@@ -118,6 +118,7 @@ describe("GET /api/openapi.json", () => {
     expect(bodies.filter(({ op }) => op.requestBody?.required === false).map(({ method, path }) => `${method} ${path}`)).toEqual([
       "post /tokens",
       "patch /connections/{id}",
+      "patch /runs/{id}/plan",
       "post /runs/{id}/approve",
       "patch /schedules/{id}",
       "post /uploads/{id}/start",

@@ -374,9 +374,9 @@ describe("applying through weather", () => {
     expect(h.fake.requests.some((r) => r.method === "POST" && r.status === 422)).toBe(true);
     const rows = parseCsv(await (await h.t.request("GET", `/api/runs/${run.id}/report.csv`, { as: h.user })).text());
     const row = (id: string) => rows.find((r) => r.contact_id === id)!;
-    expect(row(unsub).action_result).toBe(`done (No longer in ActiveCampaign) (list ${list})`);
+    expect(row(unsub).action_result).toBe("done (No longer in ActiveCampaign) (L)");
     expect(row(del).action_result).toBe("done (No longer in ActiveCampaign)");
-    expect(row(kept).action_result).toBe(`done (list ${list})`);
+    expect(row(kept).action_result).toBe("done (L)");
     await h.close();
   });
 

@@ -240,7 +240,7 @@ describe("faults from ActiveCampaign", () => {
     const done = await h.getRun(run.id);
     expect(done.status).toBe("completed");
     expect(done.progress).toMatchObject({ applied: 1, failed: 1 });
-    expect(done.statusReason).toMatch(/1 failed/);
+    expect(done.statusReason).toMatch(/unsubscribed from 1 list membership; 1 change failed/);
     const rows = parseCsv(await (await h.t.request("GET", `/api/runs/${run.id}/report.csv`, { as: h.user })).text());
     expect(rows.find((r) => r.contact_id === stuck)!.action_result).toMatch(/^failed: .*The list is locked/);
     await h.close();

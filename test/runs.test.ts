@@ -104,7 +104,7 @@ describe("hygiene run, end to end through the HTTP API", () => {
     const rows = parseCsv(await csvRes.text());
     expect(rows).toHaveLength(contacts.length);
     const row = (email: string) => rows.find((r) => r.email === email)!;
-    expect(row(address("nullMx", "nullmx"))).toMatchObject({ status: "undeliverable", reason: "null_mx", action: "unsubscribe", action_result: `done (lists ${l1}, ${l2})` });
+    expect(row(address("nullMx", "nullmx"))).toMatchObject({ status: "undeliverable", reason: "null_mx", action: "unsubscribe", action_result: "done (Newsletter, Customers)" });
     expect(row(address("disposable", "temp"))).toMatchObject({ status: "risky", reason: "disposable", action: "delete", action_result: "done", first_name: expect.any(String) });
     expect(row(address("dnsError", "unknown"))).toMatchObject({ status: "unknown", reason: "dns_error", action: "keep", action_result: "" });
     expect(row(address("deliverable", "formula")).first_name).toBe("'=HYPERLINK(\"http://evil\")");
@@ -156,7 +156,7 @@ describe("hygiene run, end to end through the HTTP API", () => {
     await h.worker().drain();
     expect(h.fake.requests.filter((r) => r.method !== "GET")).toHaveLength(0);
     const rows = parseCsv(await (await h.t.request("GET", `/api/runs/${run.id}/report.csv`, { as: h.user })).text());
-    expect(rows[0]).toMatchObject({ action: "unsubscribe", action_result: `not applied: run cancelled (list ${list})` });
+    expect(rows[0]).toMatchObject({ action: "unsubscribe", action_result: "not applied: run cancelled (L)" });
     expect((await h.t.request("POST", `/api/runs/${run.id}/approve`, { as: h.user, body: {} })).status).toBe(409);
     await h.close();
   });
@@ -237,7 +237,7 @@ describe("credits", () => {
     const paused = await h.getRun(run.id);
     expect(paused.status).toBe("paused_credits");
     // The total still needed is said: up to 100 (the 20 contacts on both lists are counted on each).
-    expect(paused.statusReason).toMatch(/Up to 100 more credit\(s\) are needed/);
+    expect(paused.statusReason).toMatch(/Up to 100 more credits are needed/);
     expect(paused.progress.fetched).toBe(150);
     expect(paused.progress.verified).toBe(paused.progress.fetched);
     expect(paused.credits.charged).toBe(paused.progress.fetched);

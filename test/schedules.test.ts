@@ -440,7 +440,7 @@ describe("what a scheduled run does", () => {
     const [event] = started(await s.scheduler().tick());
     await s.h.worker().drain();
     const run = await s.getRun(event!.runId);
-    expect(run).toMatchObject({ status: "awaiting_review", statusReason: "Review the plan: 1 contact(s) would be unsubscribed or deleted", scheduleId: expect.any(String) });
+    expect(run).toMatchObject({ status: "awaiting_review", statusReason: "Review the plan: approving would unsubscribe 1 contact", scheduleId: expect.any(String) });
     expect(s.h.fake.requests.filter((r) => r.method !== "GET")).toHaveLength(0);
     await s.h.close();
   });
@@ -468,7 +468,7 @@ describe("what a scheduled run does", () => {
     const [event] = started(await scheduler.tick());
     await s.h.worker().drain();
     const run = await s.getRun(event!.runId);
-    expect(run).toMatchObject({ status: "completed", statusReason: "Applied 3 change(s) in ActiveCampaign", progress: { applied: 3 } });
+    expect(run).toMatchObject({ status: "completed", statusReason: "Done in ActiveCampaign: unsubscribed from 3 list memberships", progress: { applied: 3 } });
     for (const id of bad) expect(s.h.fake.listStatus(id, list)).toBe(UNSUBSCRIBED);
     for (const id of good) expect(s.h.fake.listStatus(id, list)).toBe(ACTIVE);
     expect((await scheduler.tick()).map((e) => e.type)).toEqual(["settled"]);
@@ -487,7 +487,7 @@ describe("what a scheduled run does", () => {
     const paused = await s.getRun(event!.runId);
     expect(paused.status).toBe("paused_credits");
     // The 5 credits paid for 5 contacts; the rest is said.
-    expect(paused.statusReason).toMatch(/About 7 more credit\(s\) are needed/);
+    expect(paused.statusReason).toMatch(/About 7 more credits are needed/);
     expect(paused.credits.charged).toBe(5);
     s.h.clock.advance(60_000);
     expect(await scheduler.tick()).toEqual([]);
@@ -565,7 +565,7 @@ describe("end to end", () => {
     expect(csv.headers.get("content-type")).toMatch(/text\/csv/);
     const rows = parseCsv(await csv.text());
     expect(rows).toHaveLength(10);
-    expect(rows.find((r) => r.email === address("noMail", "Newsletter-bad0"))).toMatchObject({ status: "undeliverable", action: "unsubscribe", action_result: `done (list ${list})` });
+    expect(rows.find((r) => r.email === address("noMail", "Newsletter-bad0"))).toMatchObject({ status: "undeliverable", action: "unsubscribe", action_result: "done (Newsletter)" });
     expect(rows.find((r) => r.email === address("disposable", "temp"))).toMatchObject({ action: "delete", action_result: "done" });
 
     await scheduler.tick();

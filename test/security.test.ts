@@ -4,7 +4,11 @@ import { createTestApp, signUp } from "./support/app.ts";
 const UNSAFE = new Set(["POST", "PUT", "PATCH", "DELETE"]);
 const PUBLIC_ROUTES = new Set(["POST /api/auth/signup", "POST /api/auth/login", "POST /api/auth/password-reset", "POST /api/auth/password-reset/confirm"]);
 /** Called by the payment provider, without a session or an Origin: its signature is its proof (test/credits-topup.test.ts). */
-const SIGNED_BY_PROVIDER = new Set(["POST /api/billing/stripe/webhook"]);
+const SIGNED_BY_PROVIDER = new Set([
+  "POST /api/billing/stripe/webhook",
+  // ActiveCampaign's webhook: a secret in its URL is its proof (test/security/webhooks.test.ts).
+  "POST /api/hooks/activecampaign/:id/:secret",
+]);
 
 function stateChangingRoutes(t: ReturnType<typeof createTestApp>) {
   const seen = new Set<string>();

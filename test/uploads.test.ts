@@ -206,8 +206,8 @@ describe("uploads: the column, the cost, the start", () => {
     const rows = h.t.db.$client.prepare("SELECT event, data FROM notifications WHERE workspace_id = ? ORDER BY created_at, id").all(h.user.workspaceId);
     const told = (rows as Parameters<typeof messageOf>[0][]).map((row) => messageOf(row, "https://lw.example.com"));
     expect(told.map((m) => m.subject)).toEqual(["Paused for credits: verifying european-excel-utf8-bom-semicolon.csv", "Done: verifying european-excel-utf8-bom-semicolon.csv"]);
-    expect(told[0]!.text).toContain("after checking 2 address(es). 3 more credit(s) are needed to finish");
-    expect(told[1]).toMatchObject({ text: expect.stringContaining("5 unique address(es) checked. The result file is ready"), url: `https://lw.example.com/runs/${done.run!.id}` });
+    expect(told[0]!.text).toContain("after checking 2 addresses. 3 more credits are needed to finish");
+    expect(told[1]).toMatchObject({ text: expect.stringContaining("5 unique addresses checked. The result file is ready"), url: `https://lw.example.com/runs/${done.run!.id}` });
     await h.close();
   });
 });

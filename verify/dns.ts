@@ -22,6 +22,8 @@ export type HostAddresses = { kind: "ok"; addresses: string[] } | { kind: "not_f
 export interface DnsLookup {
   mailRoute(domain: string): Promise<MailRoute>;
   hostAddresses(host: string): Promise<HostAddresses>;
+  /** Whether a domain resolves at all, asked afresh (never cached): the resolver's health check. */
+  resolves(domain: string): Promise<{ ok: true } | { ok: false; detail: string }>;
 }
 
 type Answer<T> = { kind: "ok"; records: T[] } | { kind: "nxdomain" } | { kind: "nodata" } | { kind: "error"; code: string };
@@ -115,5 +117,10 @@ export function createDnsLookup(options: DnsOptions): DnsLookup {
   return {
     mailRoute: (domain) => routes.load(domain, () => lookUpRoute(domain), ttl),
     hostAddresses: hostAddressesCached,
+    async resolves(domain) {
+      const mx = await query(domain, "MX", () => resolver.resolveMx(domain));
+      if (mx.kind === "ok" || mx.kind === "nodata") return { ok: true };
+      return { ok: false, detail: mx.kind === "nxdomain" ? "does not exist" : mx.code };
+    },
   };
 }

@@ -84,7 +84,19 @@ export interface Verifier {
    * is reported as such instead of as thousands of `smtp_unavailable` addresses.
    */
   preflight(target: string, signal?: AbortSignal): Promise<PreflightResult>;
+  /**
+   * Whether the resolver sees the world: asks afresh for each of `domains` (well-known ones
+   * that exist), healthy when more than half of them resolve. A resolver that answers "does
+   * not exist" for everything, or nothing at all, would otherwise make every address
+   * `domain_not_found` or `dns_error`.
+   */
+  checkResolver(domains: readonly string[], signal?: AbortSignal): Promise<ResolverHealth>;
   activity(): VerifierActivity;
+}
+
+export interface ResolverHealth {
+  ok: boolean;
+  domains: { domain: string; ok: boolean; detail: string }[];
 }
 
 const DEFAULT_STREAM_WINDOW = 1_000;
@@ -185,6 +197,17 @@ export function createVerifier(options: VerifierOptions = {}): Verifier {
     },
 
     preflight: (target, signal) => prober.preflight(target, signal),
+    async checkResolver(domains, signal) {
+      const answers = await Promise.all(
+        domains.map(async (domain) => {
+          signal?.throwIfAborted();
+          const answer = await dns.resolves(domain);
+          return { domain, ok: answer.ok, detail: answer.ok ? "resolves" : answer.detail };
+        }),
+      );
+      signal?.throwIfAborted();
+      return { ok: answers.filter((a) => a.ok).length * 2 > answers.length, domains: answers };
+    },
     activity: () => ({ ...counts, sessions: prober.activity().sessions }),
   };
 }

@@ -1,6 +1,7 @@
 import type { FC } from "hono/jsx";
-import { STATUS_BY_REASON, VERIFICATION_STATUSES, type VerificationStatus } from "../verify/taxonomy.ts";
-import { fmt, percent, reasonLabel, shortDate, shortDateTime, STATUS_HELP, STATUS_LABELS } from "./labels.ts";
+import { STATUS_BY_REASON, type VerificationStatus } from "../verify/taxonomy.ts";
+import { CLASS_HELP, CLASS_WORDS, classOf, RESULT_CLASSES, type ResultClass } from "../core/domain/results.ts";
+import { fmt, percent, reasonLabel, shortDate, shortDateTime } from "./labels.ts";
 
 /**
  * Charts as server-rendered SVG. Geometry is in percentages of the SVG's own box, so a chart
@@ -20,7 +21,8 @@ interface BarRow {
   label: string;
   help?: string;
   count: number;
-  status: VerificationStatus;
+  /** The result class the row is coloured as. */
+  status: ResultClass;
 }
 
 /** Horizontal bars with their label and value; `live` rows carry data- hooks for run.js. */
@@ -51,15 +53,23 @@ const Bars: FC<{ rows: BarRow[]; total: number; live?: boolean; caption: string;
   </figure>
 );
 
-export const StatusChart: FC<{ byStatus: Record<string, number>; live?: boolean }> = ({ byStatus, live }) => {
-  const total = VERIFICATION_STATUSES.reduce((a, s) => a + (byStatus[s] ?? 0), 0);
+/**
+ * Results by class: the four statuses, with "Domain OK, mailbox not checked" apart from
+ * mailboxes that accepted a probe (issue 14). Classes with nothing are left out, except
+ * while live (their rows fill in).
+ */
+export const ClassChart: FC<{ byClass: Record<string, number>; live?: boolean }> = ({ byClass, live }) => {
+  const total = RESULT_CLASSES.reduce((a, c) => a + (byClass[c] ?? 0), 0);
+  // Deliverable is split by what was checked: a half with nothing is left out (both empty: "Deliverable" stays).
+  const none = (c: ResultClass) => (byClass[c] ?? 0) === 0;
+  const shown = RESULT_CLASSES.filter((c) => live || !none(c) || (c !== "domain_ok" && c !== "deliverable") || (c === "deliverable" && none("domain_ok")));
   return (
     <Bars
       id="chart-status"
-      caption="Results by status"
+      caption="Results"
       total={total}
       live={live ?? false}
-      rows={VERIFICATION_STATUSES.map((s) => ({ key: s, label: STATUS_LABELS[s], help: STATUS_HELP[s], count: byStatus[s] ?? 0, status: s }))}
+      rows={shown.map((c) => ({ key: c, label: CLASS_WORDS[c], help: CLASS_HELP[c], count: byClass[c] ?? 0, status: c }))}
     />
   );
 };
@@ -68,38 +78,40 @@ export const ReasonChart: FC<{ byReason: Record<string, number> }> = ({ byReason
   const rows = Object.entries(byReason)
     .filter(([, n]) => n > 0)
     .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
-    .map(([reason, count]) => ({ key: reason, label: reasonLabel(reason), count, status: statusOfReason(reason) }));
+    .map(([reason, count]) => ({ key: reason, label: reasonLabel(reason), count, status: classOf(statusOfReason(reason), reason) ?? "unknown" }));
   if (rows.length === 0) return null;
   const total = rows.reduce((a, r) => a + r.count, 0);
   return <Bars id="chart-reason" caption="Results by reason" total={total} rows={rows} />;
 };
 
-/** One 100% bar: the share of each status. */
-export const HealthBar: FC<{ byStatus: Record<string, number>; label: string }> = ({ byStatus, label }) => {
-  const total = VERIFICATION_STATUSES.reduce((a, s) => a + (byStatus[s] ?? 0), 0);
+/** One 100% bar: the share of each result class. */
+export const HealthBar: FC<{ byClass: Record<string, number>; label: string }> = ({ byClass, label }) => {
+  const total = RESULT_CLASSES.reduce((a, c) => a + (byClass[c] ?? 0), 0);
   let x = 0;
-  const parts = VERIFICATION_STATUSES.map((s) => {
-    const w = pct(byStatus[s] ?? 0, total);
-    const part = { s, x, w };
+  const parts = RESULT_CLASSES.map((c) => {
+    const w = pct(byClass[c] ?? 0, total);
+    const part = { c, x, w };
     x += w;
     return part;
   });
-  const summary = VERIFICATION_STATUSES.map((s) => `${STATUS_LABELS[s]} ${percent(byStatus[s] ?? 0, total)}`).join(", ");
+  const summary = RESULT_CLASSES.filter((c) => (byClass[c] ?? 0) > 0 || (c !== "domain_ok" && c !== "deliverable"))
+    .map((c) => `${CLASS_WORDS[c]} ${percent(byClass[c] ?? 0, total)}`)
+    .join(", ");
   return (
     <svg class="health" width="100%" height="12" role="img" aria-label={`${label}: ${summary}`}>
       <title>{summary}</title>
       <rect class="track" x="0" y="0" width="100%" height="12" rx="3" />
-      {parts.map((p) => (p.w > 0 ? <rect class={`s-${p.s}`} x={len(p.x)} y="0" width={len(p.w)} height="12" /> : null))}
+      {parts.map((p) => (p.w > 0 ? <rect class={`s-${p.c}`} x={len(p.x)} y="0" width={len(p.w)} height="12" /> : null))}
     </svg>
   );
 };
 
-export const Legend: FC = () => (
+export const Legend: FC<{ classes?: readonly ResultClass[] }> = ({ classes = RESULT_CLASSES }) => (
   <ul class="legend" aria-hidden="true">
-    {VERIFICATION_STATUSES.map((s) => (
+    {classes.map((c) => (
       <li>
-        <span class={`swatch s-${s}`}></span>
-        {STATUS_LABELS[s]}
+        <span class={`swatch s-${c}`}></span>
+        {CLASS_WORDS[c]}
       </li>
     ))}
   </ul>
@@ -108,7 +120,7 @@ export const Legend: FC = () => (
 export interface TrendPoint {
   id: string;
   at: string | null;
-  byStatus: Record<string, number>;
+  byClass: Record<string, number>;
 }
 
 /**
@@ -131,20 +143,28 @@ export const TrendChart: FC<{ points: TrendPoint[] }> = ({ points }) => {
           <span>50%</span>
           <span>0%</span>
         </div>
-        <svg class="trend-svg" width="100%" height="180" role="img" aria-label="Stacked columns of the share of deliverable, risky, undeliverable and unknown contacts per run; the table below has the numbers">
+        <svg class="trend-svg" width="100%" height="180" role="img" aria-label="Stacked columns of the share of each result per run; the table below has the numbers">
           <line class="grid" x1="0" x2="100%" y1="50%" y2="50%" />
           {points.map((p, i) => {
-            const total = VERIFICATION_STATUSES.reduce((a, s) => a + (p.byStatus[s] ?? 0), 0);
+            const total = RESULT_CLASSES.reduce((a, c) => a + (p.byClass[c] ?? 0), 0);
             let y = 100;
             return (
               <g>
-                {VERIFICATION_STATUSES.map((s) => {
-                  const h = pct(p.byStatus[s] ?? 0, total);
+                {RESULT_CLASSES.map((c) => {
+                  const h = pct(p.byClass[c] ?? 0, total);
                   y -= h;
                   return h > 0 ? (
-                    <rect class={`s-${s}`} x={len(i * slot + gap / 2)} width={len(slot - gap)} y={len(y)} height={len(h)}>
-                      <title>{`${shortDate(p.at)}: ${STATUS_LABELS[s]} ${percent(p.byStatus[s] ?? 0, total)} (${fmt(p.byStatus[s] ?? 0)})`}</title>
-                    </rect>
+                    <>
+                      <rect class={`s-${c}`} x={len(i * slot + gap / 2)} width={len(slot - gap)} y={len(y)} height={len(h)}>
+                        <title>{`${shortDate(p.at)}: ${CLASS_WORDS[c]} ${percent(p.byClass[c] ?? 0, total)} (${fmt(p.byClass[c] ?? 0)})`}</title>
+                      </rect>
+                      {/* Each segment tall enough carries its share. */}
+                      {h >= 12 ? (
+                        <text class="trend-value" x={len(i * slot + slot / 2)} y={len(y + h / 2)} text-anchor="middle" dominant-baseline="middle">
+                          {percent(p.byClass[c] ?? 0, total)}
+                        </text>
+                      ) : null}
+                    </>
                   ) : null;
                 })}
               </g>

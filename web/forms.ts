@@ -5,6 +5,7 @@ import { connectionInputSchema, connectionUpdateSchema, DISPLAY_NAME_MAX, displa
 import { actionSchema, actionsSchema, scopeSchema } from "../core/domain/scope-actions.ts";
 import { AppError } from "../core/errors.ts";
 import { createScheduleSchema } from "../core/services/schedules.ts";
+import { monitorInputSchema } from "../core/services/monitors.ts";
 import { VERIFICATION_REASONS, VERIFICATION_STATUSES, type VerificationReason, type VerificationStatus } from "../verify/taxonomy.ts";
 
 /**
@@ -233,6 +234,28 @@ export const scheduleForm = {
   },
   fieldOf: runOptionField,
 } satisfies Form<typeof scheduleSchema>;
+
+const monitorSchema = z
+  .looseObject({ ...runOptionFields, enabled: checkbox, digest: checkbox, confirmDelete: checkbox })
+  .transform((v): unknown => {
+    const { actions, smtpProbe } = runOptionsOf(v);
+    return {
+      enabled: v.enabled,
+      scope: v.scope === "all" ? { kind: "all" } : { kind: "lists", listIds: v.listIds ?? [] },
+      actions,
+      smtpProbe,
+      digest: v.digest,
+      confirmDelete: v.confirmDelete,
+    };
+  })
+  .pipe(monitorInputSchema);
+
+/** Monitoring of a connection (PUT /api/connections/{id}/monitor's rules): the Clean form's actions, lists or all. */
+export const monitorForm = {
+  schema: monitorSchema,
+  wording: { ...RUN_OPTION_WORDING, listIds: { required: "Pick at least one list, or choose every list", too_small: "Pick at least one list, or choose every list", too_big: (i) => `Pick at most ${limitOf(i)} lists`, otherwise: "Choose from the ones shown" } },
+  fieldOf: runOptionField,
+} satisfies Form<typeof monitorSchema>;
 
 // ---- parsing ---------------------------------------------------------------------------------
 

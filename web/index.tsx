@@ -15,6 +15,7 @@ import { creditPages } from "./routes/credits.tsx";
 import { homePages } from "./routes/home.tsx";
 import { runPages } from "./routes/runs.tsx";
 import { schedulePages } from "./routes/schedules.tsx";
+import { monitoringPages } from "./routes/monitoring.tsx";
 import { tokenPages } from "./routes/tokens.tsx";
 import { uploadPages } from "./routes/uploads.tsx";
 import { settingsPages } from "./routes/settings.tsx";
@@ -122,6 +123,7 @@ export function webRoutes(deps: Deps): Hono<AppEnv> {
   connectionPages(web, deps);
   runPages(web, deps);
   schedulePages(web, deps);
+  monitoringPages(web, deps);
   tokenPages(web, deps);
   uploadPages(web, deps);
   settingsPages(web, deps);

@@ -1,5 +1,6 @@
 import type { LedgerKind, OccurrenceState, RunStatus } from "../db/schema/index.ts";
 import { labelOf, labelTag, type RunActions, type RunScope, type UploadScope } from "../core/domain/scope-actions.ts";
+import { fmt, plural } from "../core/lib/words.ts";
 import { STATUS_BY_REASON, VERIFICATION_STATUSES, type VerificationReason, type VerificationStatus } from "../verify/taxonomy.ts";
 
 /** The words the dashboard uses for each run status: a short badge and a sentence. */
@@ -7,6 +8,7 @@ export const RUN_STATUS_WORDS: Record<RunStatus, { badge: string; sentence: stri
   queued: { badge: "Queued", sentence: "Waiting for a worker to start this run.", tone: "info" },
   running: { badge: "Checking", sentence: "Fetching contacts from ActiveCampaign and checking each address.", tone: "info" },
   paused_credits: { badge: "Paused: credits", sentence: "Paused because the balance does not cover the next contacts.", tone: "warn" },
+  paused_dns: { badge: "Paused: lookups failing", sentence: "Paused because this server cannot look up domains right now; nothing is checked until it can.", tone: "warn" },
   awaiting_review: { badge: "Needs review", sentence: "Every address is checked. Review the changes below; nothing changes in ActiveCampaign until you approve.", tone: "warn" },
   applying: { badge: "Applying", sentence: "Applying the approved changes in ActiveCampaign.", tone: "info" },
   completed: { badge: "Completed", sentence: "This run is finished.", tone: "ok" },
@@ -110,6 +112,11 @@ export function isKeyRefused(lastErrorCode: string | null): boolean {
 
 export const LEDGER_LABELS: Record<LedgerKind, string> = { grant: "Added", charge: "Charged", refund: "Refunded" };
 
+/** A run's list and tag names as ActiveCampaign had them when it fetched (undefined before it has). */
+export function namesOfRun(run: { names: { lists: Record<string, string>; tags: Record<string, string> } | null }): { lists: Map<string, string>; tags: Map<string, string> } | undefined {
+  return run.names ? { lists: new Map(Object.entries(run.names.lists)), tags: new Map(Object.entries(run.names.tags)) } : undefined;
+}
+
 /** "2 lists", "Tag 4", "All contacts"; with names when they are known. */
 export function scopeWords(scope: RunScope | UploadScope, names?: { lists?: Map<string, string>; tags?: Map<string, string> }): string {
   if (scope.kind === "all") return "All contacts";
@@ -125,13 +132,7 @@ export function scopeWords(scope: RunScope | UploadScope, names?: { lists?: Map<
   return scope.listIds.length === 1 ? `List #${scope.listIds[0]}` : `${scope.listIds.length} lists`;
 }
 
-const number = new Intl.NumberFormat("en-US");
-/** Whole numbers with separators; never "-0". */
-export const fmt = (n: number) => number.format(n === 0 ? 0 : n);
-
-export function plural(n: number, one: string, many = `${one}s`): string {
-  return `${fmt(n)} ${n === 1 ? one : many}`;
-}
+export { fmt, plural };
 
 const dateTime = new Intl.DateTimeFormat("en-GB", { dateStyle: "medium", timeStyle: "short", timeZone: "UTC" });
 const dateOnly = new Intl.DateTimeFormat("en-GB", { day: "numeric", month: "short", timeZone: "UTC" });

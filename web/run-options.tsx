@@ -153,6 +153,25 @@ const ScopeChoice: FC<{ kind: RunOptionValues["scope"]; label: string; checked: 
   </div>
 );
 
+/** The account's lists as checkboxes (`listIds`), with their sizes when known; a line when it has none. */
+export const ListChecklist: FC<{ lists: AcNamed[]; chosen: string[]; error: string | undefined; sizes?: ScopeSizes | undefined }> = ({ lists, chosen, error, sizes }) =>
+  lists.length === 0 ? (
+    <p class="hint indent">This account has no lists.</p>
+  ) : (
+    <fieldset class="indent sub" id="f-listIds" aria-describedby={error ? "f-listIds-error" : undefined}>
+      <legend class="visually-hidden">Lists</legend>
+      <FieldError name="listIds" error={error} />
+      <div class="checklist">
+        {lists.map((l) => (
+          <div class="choice">
+            <input type="checkbox" name="listIds" value={l.id} id={`list-${l.id}`} checked={chosen.includes(l.id)} data-scope="lists" />
+            <label for={`list-${l.id}`}>{l.name || `List ${l.id}`}</label> <Size n={sizes ? (sizes.lists[l.id] ?? null) : undefined} bind={`list:${l.id}`} />
+          </div>
+        ))}
+      </div>
+    </fieldset>
+  );
+
 export const ScopeFieldset: FC<{ legend: string; lists: AcNamed[]; tags: AcNamed[]; values: RunOptionValues; errors: FieldErrors; sizes?: ScopeSizes }> = ({
   legend,
   lists,
@@ -166,22 +185,7 @@ export const ScopeFieldset: FC<{ legend: string; lists: AcNamed[]; tags: AcNamed
     <FieldError name="scope" error={errors.scope} />
 
     <ScopeChoice kind="lists" label="Contacts on these lists" checked={values.scope === "lists"} disabled={lists.length === 0} />
-    {lists.length === 0 ? (
-      <p class="hint indent">This account has no lists.</p>
-    ) : (
-      <fieldset class="indent sub" id="f-listIds" aria-describedby={errors.listIds ? "f-listIds-error" : undefined}>
-        <legend class="visually-hidden">Lists</legend>
-        <FieldError name="listIds" error={errors.listIds} />
-        <div class="checklist">
-          {lists.map((l) => (
-            <div class="choice">
-              <input type="checkbox" name="listIds" value={l.id} id={`list-${l.id}`} checked={values.listIds.includes(l.id)} data-scope="lists" />
-              <label for={`list-${l.id}`}>{l.name || `List ${l.id}`}</label> <Size n={sizes ? (sizes.lists[l.id] ?? null) : undefined} bind={`list:${l.id}`} />
-            </div>
-          ))}
-        </div>
-      </fieldset>
-    )}
+    <ListChecklist lists={lists} chosen={values.listIds} error={errors.listIds} sizes={sizes} />
 
     <ScopeChoice kind="tag" label="Contacts with a tag" checked={values.scope === "tag"} disabled={tags.length === 0} />
     {tags.length === 0 ? (

@@ -46,6 +46,8 @@ export interface AcContact {
   bouncedHard: boolean;
   bouncedSoft: boolean;
   lists: AcListMembership[];
+  /** When AC created it (its `cdate`, ISO with an offset); given by pages read with `updatedAfter`. */
+  createdAt?: string;
 }
 
 export interface AcContactPage {
@@ -66,6 +68,8 @@ export interface PageContactsOptions {
   limit?: number;
   /** Fill `lists` for each contact (sideloaded, or one request per contact as a fallback). */
   includeLists?: boolean;
+  /** Only contacts created or updated after this instant (AC's filters[updated_after]); the page then carries `createdAt`. */
+  updatedAfter?: string;
   signal?: AbortSignal;
 }
 
@@ -196,6 +200,29 @@ export interface AcClient {
   setFieldValue(input: { contactId: string; fieldId: string; value: string; valueId?: string | null }, opts?: Opts): Promise<{ contactGone: boolean }>;
   addContactTag(contactId: string, tagId: string, opts?: Opts): Promise<{ contactGone: boolean }>;
   removeContactTag(contactTagId: string, opts?: Opts): Promise<{ alreadyGone: boolean }>;
+
+  // Monitoring (issue 18): one contact as AC has it now, and webhooks.
+  /** The contact with its list memberships (GET /contacts/{id}), or null when AC no longer has it. */
+  getContact(contactId: string, opts?: Opts): Promise<AcContact | null>;
+  /** Registers a webhook. Never resent blindly: after a lost answer the caller lists the webhooks and looks for its URL. */
+  createWebhook(input: AcWebhookInput, opts?: Opts): Promise<AcWebhook>;
+  listWebhooks(opts?: Opts): Promise<AcWebhook[]>;
+  /** The webhook, or null when AC no longer has it (deleted, or deactivated and removed). */
+  getWebhook(id: string, opts?: Opts): Promise<AcWebhook | null>;
+  deleteWebhook(id: string, opts?: Opts): Promise<{ alreadyGone: boolean }>;
+}
+
+export interface AcWebhookInput {
+  name: string;
+  url: string;
+  events: string[];
+  sources: string[];
+}
+
+export interface AcWebhook extends AcWebhookInput {
+  id: string;
+  /** "0" for every list. */
+  listId: string;
 }
 
 /** AC's cap on contacts per bulk import, and on its body (developers.activecampaign.com/reference/bulk-import-contacts). */
@@ -453,6 +480,17 @@ export function createAcClient(opts: AcClientOptions): AcClient {
     }
   }
 
+  /** DELETE of something that may be gone already (AC answers 404): either way it is gone now. */
+  async function deleteOnce(path: string, signal: AbortSignal | undefined): Promise<{ alreadyGone: boolean }> {
+    try {
+      await request("DELETE", path, { signal });
+      return { alreadyGone: false };
+    } catch (err) {
+      if (err instanceof AcError && err.kind === "not_found") return { alreadyGone: true };
+      throw err;
+    }
+  }
+
   async function getContactLists(contactId: string, o: Opts = {}): Promise<AcListMembership[]> {
     assertId(contactId, "contactId");
     const body = await read(contactListsBody, "GET", `/api/3/contacts/${contactId}/contactLists`, { signal: o.signal });
@@ -481,6 +519,7 @@ export function createAcClient(opts: AcClientOptions): AcClient {
         listid: scope.kind === "list" ? scope.listId : undefined,
         tagid: scope.kind === "tag" ? scope.tagId : undefined,
         include: includeLists ? "contactLists" : undefined,
+        "filters[updated_after]": o.updatedAfter,
       },
     });
     const floor = BigInt(afterId ?? "0");
@@ -519,15 +558,7 @@ export function createAcClient(opts: AcClientOptions): AcClient {
 
     const total = Number(body.meta?.total);
     return {
-      contacts: body.contacts.map((c) => ({
-        id: c.id,
-        email: c.email,
-        firstName: c.firstName,
-        lastName: c.lastName,
-        bouncedHard: c.bounced_hard,
-        bouncedSoft: c.bounced_soft,
-        lists: listsOf(c.id),
-      })),
+      contacts: body.contacts.map((c) => ({ ...contactOf(c, listsOf(c.id)), ...(o.updatedAfter !== undefined ? { createdAt: c.cdate } : {}) })),
       total: Number.isFinite(total) ? total : body.contacts.length,
       lastId: lastId === null ? null : String(lastId),
     };
@@ -718,13 +749,50 @@ export function createAcClient(opts: AcClientOptions): AcClient {
     },
     async removeContactTag(contactTagId, o = {}) {
       assertId(contactTagId, "contactTagId");
+      return deleteOnce(`/api/3/contactTags/${contactTagId}`, o.signal);
+    },
+    async getContact(contactId, o = {}) {
+      assertId(contactId, "contactId");
       try {
-        await request("DELETE", `/api/3/contactTags/${contactTagId}`, { signal: o.signal });
-        return { alreadyGone: false };
+        const body = await read(oneContact, "GET", `/api/3/contacts/${contactId}`, { signal: o.signal });
+        const c = body.contact;
+        if (c.id !== contactId) throw new AcError("bad_response", "ActiveCampaign answered with another contact than the one asked for");
+        // Lists sideloaded as AC documents for this route; asked for on their own when left out.
+        const lists = body.contactLists ? body.contactLists.filter((cl) => cl.contact === contactId).map((cl) => ({ listId: cl.list, status: cl.status })) : await getContactLists(contactId, o);
+        return { ...contactOf(c, lists), createdAt: c.cdate };
       } catch (err) {
-        if (err instanceof AcError && err.kind === "not_found") return { alreadyGone: true };
+        if (err instanceof AcError && err.kind === "not_found") return null;
         throw err;
       }
+    },
+    async createWebhook(input, o = {}) {
+      const body = await read(webhookBody, "POST", "/api/3/webhooks", { body: { webhook: input }, idempotent: false, signal: o.signal });
+      return webhookOf(body.webhook);
+    },
+    async listWebhooks(o = {}) {
+      const found = new Map<string, AcWebhook>();
+      for (let offset = 0; ; ) {
+        const body = await read(webhooksPage, "GET", "/api/3/webhooks", { query: { limit: PAGE_SIZE, offset }, signal: o.signal });
+        let added = 0;
+        for (const w of body.webhooks) if (!found.has(w.id)) (found.set(w.id, webhookOf(w)), (added += 1));
+        offset += body.webhooks.length;
+        const total = Number(body.meta?.total);
+        const done = Number.isFinite(total) ? offset >= total : body.webhooks.length < PAGE_SIZE;
+        if (body.webhooks.length === 0 || added === 0 || done) return [...found.values()];
+      }
+    },
+    async getWebhook(webhookId, o = {}) {
+      assertId(webhookId, "webhookId");
+      try {
+        return webhookOf((await read(webhookBody, "GET", `/api/3/webhooks/${webhookId}`, { signal: o.signal })).webhook);
+      } catch (err) {
+        if (err instanceof AcError && err.kind === "not_found") return null;
+        throw err;
+      }
+    },
+    async deleteWebhook(webhookId, o = {}) {
+      assertId(webhookId, "webhookId");
+      return deleteOnce(`/api/3/webhooks/${webhookId}`, o.signal);
     },
     async deleteContact(contactId, o = {}) {
       assertId(contactId, "contactId");
@@ -922,7 +990,7 @@ const fieldValueRow = z.object({ id, contact: id, field: id, value: str });
 
 const contactsPage = z.object({
   contacts: z.array(
-    z.object({ id, email: str, firstName: str, lastName: str, bounced_hard: flag, bounced_soft: flag }),
+    z.object({ id, email: str, firstName: str, lastName: str, bounced_hard: flag, bounced_soft: flag, cdate: str }),
   ),
   contactLists: z.array(contactListRow).optional(),
   contactTags: z.array(contactTagRow).optional(),
@@ -945,3 +1013,20 @@ const importInfoBody = z.object({
   success: z.array(z.union([z.string(), z.number()]).transform(String)).nullish(),
   failure: z.array(z.union([z.string(), z.number()]).transform(String)).nullish(),
 });
+
+const webhookRow = z.object({ id, name: str, url: str, events: z.array(z.string()).default([]), sources: z.array(z.string()).default([]), listid: str });
+const webhookBody = z.object({ webhook: webhookRow });
+const webhooksPage = z.object({ webhooks: z.array(webhookRow), meta: z.object({ total }).optional() });
+const oneContact = z.object({
+  contact: z.object({ id, email: str, firstName: str, lastName: str, bounced_hard: flag, bounced_soft: flag, cdate: str }),
+  contactLists: z.array(contactListRow).optional(),
+});
+const webhookOf = (w: z.output<typeof webhookRow>): AcWebhook => ({ id: w.id, name: w.name, url: w.url, events: w.events, sources: w.sources, listId: w.listid || "0" });
+
+/** A contact row of AC's (its fields as parsed) as the client gives it out. */
+function contactOf(
+  c: { id: string; email: string; firstName: string; lastName: string; bounced_hard: boolean; bounced_soft: boolean },
+  lists: AcListMembership[],
+): AcContact {
+  return { id: c.id, email: c.email, firstName: c.firstName, lastName: c.lastName, bouncedHard: c.bounced_hard, bouncedSoft: c.bounced_soft, lists };
+}

@@ -21,6 +21,8 @@ export {
   type AcRequestOptions,
   type AcScope,
   type AcUser,
+  type AcWebhook,
+  type AcWebhookInput,
   type PageContactsOptions,
 } from "./client.ts";
 export {

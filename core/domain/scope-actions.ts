@@ -21,18 +21,23 @@ export const acIdSchema = z
   .transform((v) => String(v).trim())
   .pipe(z.string().regex(AC_ID_SHAPE, "must be an ActiveCampaign id (a positive whole number)"));
 
+/** `{"kind":"lists","listIds":[...]}`: 1 to 100 list ids, repeats dropped. Runs and monitoring share it. */
+export function listsScopeSchema(tooMany: string) {
+  return z.object({
+    kind: z.literal("lists"),
+    listIds: z
+      .array(acIdSchema, { error: "must be a list of ActiveCampaign list ids" })
+      .min(1, "pick at least one list")
+      .max(100, tooMany)
+      .transform((ids) => [...new Set(ids)]),
+  });
+}
+
 export const scopeSchema = z.discriminatedUnion(
   "kind",
   [
     z.object({ kind: z.literal("all") }),
-    z.object({
-      kind: z.literal("lists"),
-      listIds: z
-        .array(acIdSchema, { error: "must be a list of ActiveCampaign list ids" })
-        .min(1, "pick at least one list")
-        .max(100, "at most 100 lists per run")
-        .transform((ids) => [...new Set(ids)]),
-    }),
+    listsScopeSchema("at most 100 lists per run"),
     z.object({ kind: z.literal("tag"), tagId: acIdSchema }),
   ],
   { error: 'must be {"kind":"all"}, {"kind":"lists","listIds":[...]} or {"kind":"tag","tagId":...}' },

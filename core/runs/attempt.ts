@@ -1,5 +1,4 @@
 import { schema, sqliteOf, statement, transaction, type Db } from "../../db/index.ts";
-import type { Action } from "../../db/schema/index.ts";
 import type { AcContact } from "../ac/index.ts";
 import type { RunStatus } from "../domain/run-status.ts";
 import type { Clock } from "../lib/clock.ts";
@@ -7,6 +6,8 @@ import { balanceOf, chargeCredits, refundCredits } from "../services/credits.ts"
 import type { VerificationResult } from "../../verify/index.ts";
 import { uploadSourceMethods, type UploadSourceStore } from "./uploads.ts";
 import { labelMethods, type LabelStore } from "./labels.ts";
+import { plural } from "../lib/words.ts";
+import { chunkEnd, countPlan, listKey, planLabelRange, planRange, type LabelRule, type PlanRule, type PlanTotals } from "./planning.ts";
 import { addNote, failRun, LeaseLost, moveRun, readRun, updateLeasedRun, type FailureCode, type Lease, type RunRow, type RunValues } from "./store.ts";
 
 /**
@@ -49,11 +50,13 @@ export interface AttemptStore extends UploadSourceStore, LabelStore {
   /** Addresses waiting for their mail server, and when the first is due. */
   waiting(): { count: number; nextAt: number | null };
 
-  // plan
+  // plan (core/runs/planning.ts)
   /** Plans the contacts after `afterId` (at most `limit`): their action, and the AC requests it takes. */
   planChunk(afterId: number, limit: number, rule: PlanRule): { last: number | null };
-  /** How many contacts were planned, and how many of them an unsubscribe or delete touches. */
-  planSummary(): { contacts: number; destructive: number };
+  /** Decides, for contacts after `afterId` (at most `limit`), who gets a label. Idempotent. */
+  planLabelChunk(afterId: number, limit: number, rule: LabelRule): { last: number | null };
+  /** Counts the plan (and each list's results) over the whole run and stores the counts. */
+  planSummary(chosenLists: number[] | null): PlanTotals;
 
   // apply
   /** Actions to send now (pending and due, or left `sending` by a crash), in (contact, list) order after `after`. */
@@ -62,7 +65,8 @@ export interface AttemptStore extends UploadSourceStore, LabelStore {
   markSending(actions: { id: string; attempts: number }[]): void;
   /** Stores the outcomes of sent actions, in one transaction. */
   saveActionOutcomes(outcomes: ActionOutcome[]): void;
-  actionCounts(): Record<"pending" | "sending" | "done" | "failed", number>;
+  /** Actions per state, and those done per kind (list memberships unsubscribed, contacts deleted). */
+  actionCounts(): Record<"pending" | "sending" | "done" | "failed", number> & { doneByKind: { unsubscribe: number; delete: number } };
   /** When the next pending action is due, if every one left waits for weather. */
   nextActionAt(): number | null;
 }
@@ -96,13 +100,6 @@ export interface ParkedContact {
   why?: "greylisted" | "busy" | "budget";
 }
 
-/** Who gets which action: the first matching case wins; `chosenLists` limits unsubscribes (null: any list). */
-export interface PlanRule {
-  cases: ({ reason: string; action: Action } | { status: string; action: Action })[];
-  otherwise: Action;
-  chosenLists: number[] | null;
-}
-
 export type ActionRow = typeof schema.runActions.$inferSelect;
 /** A position in a run's actions, in the order they are sent. */
 export type ActionKey = { contactId: number; listId: number; kind: "unsubscribe" | "delete" };
@@ -112,8 +109,6 @@ export type ActionOutcome =
   | { id: string; state: "failed"; resultCode: string; error: string }
   /** Weather: back to pending, not sent again before `nextAttemptAt`. */
   | { id: string; state: "pending"; resultCode: string; error: string; nextAttemptAt: number };
-
-const ACTIVE = 1;
 
 /** What a batch of stored results adds to the run's counters. */
 interface Tally {
@@ -291,7 +286,7 @@ export function sqliteAttemptStore(db: Db, clock: Clock, lease: Lease, requests:
             const charge = chargeCredits(db, clock, {
               workspaceId,
               amount: fresh,
-              reason: `${fresh} contact(s) to verify`,
+              reason: `${plural(fresh, "contact")} to verify`,
               runId,
               idempotencyKey: `run:${runId}:contacts:${firstFresh}`,
             });
@@ -317,8 +312,8 @@ export function sqliteAttemptStore(db: Db, clock: Clock, lease: Lease, requests:
           creditsNeeded: needed,
           statusReason:
             run.source === "upload"
-              ? `Paused: out of credits. ${still.credits.toLocaleString("en-US")} more credit(s) are needed to check the rest of the file's addresses. Add credits and verification resumes on its own.`
-              : `Paused: out of credits. ${still.atLeast ? "At least" : still.upTo ? "Up to" : "About"} ${still.credits.toLocaleString("en-US")} more credit(s) are needed to check the rest of the contacts. Add credits and the run resumes on its own.`,
+              ? `Paused: out of credits. ${plural(still.credits, "more credit")} ${still.credits === 1 ? "is" : "are"} needed to check the rest of the file's addresses. Add credits and verification resumes on its own.`
+              : `Paused: out of credits. ${still.atLeast ? "At least" : still.upTo ? "Up to" : "About"} ${plural(still.credits, "more credit")} ${still.credits === 1 ? "is" : "are"} needed to check the rest of the contacts. Add credits and the run resumes on its own.`,
           notBefore: new Date(retryAt),
         });
       });
@@ -359,56 +354,22 @@ export function sqliteAttemptStore(db: Db, clock: Clock, lease: Lease, requests:
 
     planChunk(afterId, limit, rule) {
       return leased(() => {
-        const end = sql("SELECT max(contact_id) AS last FROM (SELECT contact_id FROM run_contacts WHERE run_id = ? AND contact_id > ? ORDER BY contact_id LIMIT ?)").get(
-          runId,
-          afterId,
-          limit,
-        ) as { last: number | null };
-        if (end.last === null) return { last: null };
-        const range = [runId, afterId, end.last] as const;
-        // The action of each contact, decided in one statement: overrides by reason first, then by status.
-        const cases = rule.cases.map((c) => ("reason" in c ? "WHEN reason = ? THEN ?" : "WHEN status = ? THEN ?")).join(" ");
-        const caseArgs = rule.cases.flatMap((c) => ["reason" in c ? c.reason : c.status, c.action]);
-        client
-          .prepare(`UPDATE run_contacts SET action = CASE ${cases} ELSE ? END WHERE run_id = ? AND contact_id > ? AND contact_id <= ?`)
-          .run(...caseArgs, rule.otherwise, ...range);
-        const at = now();
-        sql(
-          "INSERT INTO run_actions (id, run_id, contact_id, kind, list_id, state, attempts, updated_at) SELECT 'act_' || run_id || '_' || contact_id || '_delete', run_id, contact_id, 'delete', 0, 'pending', 0, ? FROM run_contacts WHERE run_id = ? AND contact_id > ? AND contact_id <= ? AND action = 'delete' ON CONFLICT DO NOTHING",
-        ).run(at, ...range);
-        // Unsubscribe only from lists where the contact is active, and for a list scope only the chosen lists.
-        const chosen = rule.chosenLists ? ` AND m.list_id IN (${rule.chosenLists.map(() => "?").join(", ")})` : "";
-        // The contacts to unsubscribe as a set (their own index), so each membership is one lookup.
-        client
-          .prepare(
-            `INSERT INTO run_actions (id, run_id, contact_id, kind, list_id, state, attempts, updated_at) SELECT 'act_' || m.run_id || '_' || m.contact_id || '_' || m.list_id, m.run_id, m.contact_id, 'unsubscribe', m.list_id, 'pending', 0, ? FROM run_memberships m WHERE m.run_id = ? AND m.contact_id > ? AND m.contact_id <= ? AND m.status = ${ACTIVE}${chosen} AND m.contact_id IN (SELECT contact_id FROM run_contacts WHERE run_id = ? AND action = 'unsubscribe' AND contact_id > ? AND contact_id <= ?) ON CONFLICT DO NOTHING`,
-          )
-          .run(at, ...range, ...(rule.chosenLists ?? []), ...range);
-        return { last: end.last };
+        const last = chunkEnd(db, runId, afterId, limit);
+        if (last !== null) planRange(db, runId, afterId, last, rule, now());
+        return { last };
       });
     },
 
-    planSummary() {
+    planLabelChunk(afterId, limit, rule) {
       return leased(() => {
-        const contacts = (sql("SELECT contacts_fetched AS n FROM runs WHERE id = ?").get(runId) as { n: number }).n;
-        // The planned actions counted once, over the whole run (the action index covers it).
-        sql("DELETE FROM run_counts WHERE run_id = ? AND kind = 'action'").run(runId);
-        for (const row of sql("SELECT action, count(*) AS n FROM run_contacts WHERE run_id = ? GROUP BY action").all(runId) as { action: string | null; n: number }[]) {
-          if (row.action) bump("action", row.action, row.n);
-        }
-        const byKind = sql("SELECT kind, count(*) AS n, count(DISTINCT contact_id) AS contacts FROM run_actions WHERE run_id = ? GROUP BY kind").all(runId) as {
-          kind: "unsubscribe" | "delete";
-          n: number;
-          contacts: number;
-        }[];
-        const of = (kind: string) => byKind.find((k) => k.kind === kind) ?? { n: 0, contacts: 0 };
-        const totals = { unsubscribe_requests: of("unsubscribe").n, unsubscribe_contacts: of("unsubscribe").contacts, delete_contacts: of("delete").contacts };
-        const upsert = sql("INSERT INTO run_counts (run_id, kind, key, n) VALUES (?, 'plan', ?, ?) ON CONFLICT (run_id, kind, key) DO UPDATE SET n = excluded.n");
-        for (const [key, n] of Object.entries(totals)) upsert.run(runId, key, n);
-        const planned = of("unsubscribe").n + of("delete").n;
-        sql("UPDATE runs SET actions_planned = ? WHERE id = ?").run(planned, runId);
-        return { contacts: Number(contacts), destructive: totals.unsubscribe_contacts + totals.delete_contacts };
+        const last = chunkEnd(db, runId, afterId, limit);
+        if (last !== null) planLabelRange(db, runId, afterId, last, rule, now());
+        return { last };
       });
+    },
+
+    planSummary(chosenLists) {
+      return leased(() => countPlan(db, runId, { chosenLists, withResults: true }));
     },
 
     dueActions(after, limit) {
@@ -445,14 +406,31 @@ export function sqliteAttemptStore(db: Db, clock: Clock, lease: Lease, requests:
     saveActionOutcomes(outcomes) {
       if (outcomes.length === 0) return;
       leased(() => {
-        const save = sql("UPDATE run_actions SET state = ?, result_code = ?, error = ?, next_attempt_at = ?, updated_at = ? WHERE id = ? AND run_id = ? AND state <> 'done'");
+        const save = sql(
+          "UPDATE run_actions SET state = ?, result_code = ?, error = ?, next_attempt_at = ?, updated_at = ? WHERE id = ? AND run_id = ? AND state <> 'done' RETURNING contact_id, kind, list_id",
+        );
+        const bump = sql("INSERT INTO run_counts (run_id, kind, key, n) VALUES (?, ?, ?, 1) ON CONFLICT (run_id, kind, key) DO UPDATE SET n = n + 1");
+        // Per list, only the lists the plan counts (those with a `members` count).
+        const bumpList = sql(
+          "INSERT INTO run_counts (run_id, kind, key, n) SELECT ?, 'list', ?, 1 WHERE EXISTS (SELECT 1 FROM run_counts WHERE run_id = ? AND kind = 'list' AND key = ?) ON CONFLICT (run_id, kind, key) DO UPDATE SET n = n + 1",
+        );
+        const listsOf = sql("SELECT list_id FROM run_memberships WHERE run_id = ? AND contact_id = ?");
+        const onList = (listId: number, what: string) => bumpList.run(runId, listKey(listId, what), runId, listKey(listId, "members"));
         const at = now();
         let done = 0;
         let failed = 0;
         for (const o of outcomes) {
-          const changed = save.run(o.state, o.resultCode, o.error, o.state === "pending" ? o.nextAttemptAt : null, at, o.id, runId).changes;
-          if (changed && o.state === "done") done += 1;
-          if (changed && o.state === "failed") failed += 1;
+          const row = save.get(o.state, o.resultCode, o.error, o.state === "pending" ? o.nextAttemptAt : null, at, o.id, runId) as
+            | { contact_id: number; kind: "unsubscribe" | "delete"; list_id: number }
+            | undefined;
+          if (!row || o.state === "pending") continue;
+          // Counted per kind and per list with the row, so the finished run tells what was done where.
+          bump.run(runId, o.state, row.kind);
+          if (o.state === "done") done += 1;
+          else failed += 1;
+          const what = o.state === "failed" ? "failed" : row.kind === "unsubscribe" ? "unsubscribed" : "deleted";
+          if (row.kind === "unsubscribe") onList(row.list_id, what);
+          else for (const m of listsOf.all(runId, row.contact_id) as { list_id: number }[]) onList(m.list_id, what);
         }
         if (done || failed) {
           sql("UPDATE runs SET actions_done = actions_done + ?, actions_failed = actions_failed + ?, transient_failures = CASE WHEN ? > 0 THEN 0 ELSE transient_failures END WHERE id = ?").run(
@@ -467,10 +445,16 @@ export function sqliteAttemptStore(db: Db, clock: Clock, lease: Lease, requests:
 
     actionCounts() {
       const counts = { pending: 0, sending: 0, done: 0, failed: 0 };
-      for (const r of sql("SELECT state, count(*) AS n FROM run_actions WHERE run_id = ? GROUP BY state").all(runId) as { state: keyof typeof counts; n: number }[]) {
-        counts[r.state] = Number(r.n);
+      const doneByKind = { unsubscribe: 0, delete: 0 };
+      for (const r of sql("SELECT state, kind, count(*) AS n FROM run_actions WHERE run_id = ? GROUP BY state, kind").all(runId) as {
+        state: keyof typeof counts;
+        kind: keyof typeof doneByKind;
+        n: number;
+      }[]) {
+        counts[r.state] += Number(r.n);
+        if (r.state === "done") doneByKind[r.kind] += Number(r.n);
       }
-      return counts;
+      return { ...counts, doneByKind };
     },
 
     nextActionAt() {

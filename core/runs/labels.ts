@@ -1,4 +1,5 @@
 import type { Database } from "better-sqlite3";
+import { plural } from "../lib/words.ts";
 import { statement, type Db } from "../../db/index.ts";
 import type { LabelBatchMode, LabelBatchState } from "../../db/schema/index.ts";
 
@@ -9,13 +10,6 @@ import type { LabelBatchMode, LabelBatchState } from "../../db/schema/index.ts";
  * transaction and moves the run's label counters with the rows (labels_done, _skipped,
  * _failed). See worker/runs/label.ts for the stage that drives it.
  */
-
-/** Who is labelled: the first matching case wins (a reason's override before its status). */
-export interface LabelRule {
-  cases: ({ reason: string; label: boolean } | { status: string; label: boolean })[];
-  /** Write the reason too (into its own field). */
-  withReason: boolean;
-}
 
 /** Where labels go in AC, found or created on first use and kept on the run. */
 export interface LabelSetup {
@@ -78,10 +72,6 @@ export interface StaleTag {
 }
 
 export interface LabelStore {
-  /** Decides, for contacts after `afterId` (at most `limit`), who gets a label. Idempotent. */
-  planLabelChunk(afterId: number, limit: number, rule: LabelRule): { last: number | null };
-  /** Stores the plan's label total on the run; how many contacts are to be labelled. */
-  labelSummary(): { contacts: number };
   labelCounts(): LabelCounts;
   labelSetup(): LabelSetup | null;
   saveLabelSetup(setup: LabelSetup): void;
@@ -198,40 +188,6 @@ export function labelMethods({ runId, client, sql, leased, now }: LabelStoreCont
   };
 
   return {
-    planLabelChunk(afterId, limit, rule) {
-      return leased(() => {
-        const end = sql("SELECT max(contact_id) AS last FROM (SELECT contact_id FROM run_contacts WHERE run_id = ? AND contact_id > ? ORDER BY contact_id LIMIT ?)").get(
-          runId,
-          afterId,
-          limit,
-        ) as { last: number | null };
-        if (end.last === null) return { last: null };
-        if (rule.cases.some((c) => c.label)) {
-          const cases = rule.cases.map((c) => ("reason" in c ? "WHEN reason = ? THEN ?" : "WHEN status = ? THEN ?")).join(" ");
-          const caseArgs = rule.cases.flatMap((c) => ["reason" in c ? c.reason : c.status, c.label ? 1 : 0]);
-          // RETURNING gives only the rows inserted now, so planning a chunk again counts nothing twice.
-          const inserted = client
-            .prepare(
-              `INSERT INTO run_labels (run_id, contact_id, value, reason, state, updated_at) SELECT run_id, contact_id, status, CASE WHEN ? = 1 THEN reason END, 'pending', ? FROM run_contacts WHERE run_id = ? AND contact_id > ? AND contact_id <= ? AND status IS NOT NULL AND (CASE ${cases} ELSE 0 END) = 1 ON CONFLICT DO NOTHING RETURNING value`,
-            )
-            .all(rule.withReason ? 1 : 0, now(), runId, afterId, end.last, ...caseArgs) as { value: string }[];
-          const byValue = new Map<string, number>();
-          for (const r of inserted) byValue.set(r.value, (byValue.get(r.value) ?? 0) + 1);
-          const bump = sql("INSERT INTO run_counts (run_id, kind, key, n) VALUES (?, 'label', ?, ?) ON CONFLICT (run_id, kind, key) DO UPDATE SET n = n + excluded.n");
-          for (const [value, n] of byValue) bump.run(runId, value, n);
-        }
-        return { last: end.last };
-      });
-    },
-
-    labelSummary() {
-      return leased(() => {
-        const n = Number((sql("SELECT count(*) AS n FROM run_labels WHERE run_id = ?").get(runId) as { n: number }).n);
-        sql("UPDATE runs SET labels_planned = ? WHERE id = ?").run(n, runId);
-        return { contacts: n };
-      });
-    },
-
     labelCounts() {
       const row = sql("SELECT labels_planned AS planned, labels_done AS done, labels_skipped AS skipped, labels_failed AS failed FROM runs WHERE id = ?").get(runId) as {
         planned: number;
@@ -360,7 +316,7 @@ export function labelMethods({ runId, client, sql, leased, now }: LabelStoreCont
         counters(done, skipped, failed);
         sql("UPDATE run_label_batches SET state = ?, error = ?, updated_at = ? WHERE id = ? AND run_id = ?").run(
           failed > 0 && done === 0 ? "failed" : "done",
-          failed > 0 ? `${failed} contact(s) not taken` : null,
+          failed > 0 ? `${plural(failed, "contact")} not taken` : null,
           at,
           batchId,
           runId,

@@ -28,6 +28,8 @@ interface Entry {
   runId?: string;
   /** The same key is recorded at most once: a retried charge or refund is a no-op. */
   idempotencyKey?: string;
+  /** Entries of one line of the history that is not a run's (a monitor's day). */
+  groupKey?: string;
 }
 
 /**
@@ -40,8 +42,8 @@ function append(db: Db, clock: Clock, kind: LedgerKind, signedAmount: number, e:
   const now = clock.now();
   const inserted = statement(
     db,
-    "INSERT INTO credit_ledger (id, workspace_id, kind, amount, reason, run_id, idempotency_key, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING",
-  ).run(newId("led", now), e.workspaceId, kind, signedAmount, e.reason, e.runId ?? null, e.idempotencyKey ?? null, now);
+    "INSERT INTO credit_ledger (id, workspace_id, kind, amount, reason, run_id, idempotency_key, group_key, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING",
+  ).run(newId("led", now), e.workspaceId, kind, signedAmount, e.reason, e.runId ?? null, e.idempotencyKey ?? null, e.groupKey ?? null, now);
   if (inserted.changes !== 1) return false;
   statement(db, "UPDATE workspaces SET balance = balance + ? WHERE id = ?").run(signedAmount, e.workspaceId);
   if (e.runId && kind === "charge") statement(db, "UPDATE runs SET credits_charged = credits_charged + ? WHERE id = ?").run(-signedAmount, e.runId);
@@ -98,7 +100,8 @@ export function getCredits(deps: Deps, { ctx, limit = 50 }: { ctx: Principal; li
 export interface LedgerLine {
   /** The run's id, or the entry's id for a line that is not a run's. */
   id: string;
-  kind: "run" | LedgerKind;
+  /** run: a run's entries; monitor: a monitored connection's new contacts of one UTC day (issue 18). */
+  kind: "run" | "monitor" | LedgerKind;
   runId: string | null;
   /** Net movement of the line: negative for what a run cost. */
   amount: number;
@@ -131,21 +134,22 @@ export const HISTORY_PAGE_SIZE = 25;
 export function getCreditHistory(deps: Deps, { ctx, page = 1, pageSize = HISTORY_PAGE_SIZE }: { ctx: Pick<Principal, "workspaceId">; page?: number; pageSize?: number }): LedgerPage {
   const ws = ctx.workspaceId;
   const totalLines = Number(
-    (statement(deps.db, "SELECT count(DISTINCT coalesce(run_id, id)) AS n FROM credit_ledger WHERE workspace_id = ?").get(ws) as { n: number }).n,
+    (statement(deps.db, "SELECT count(DISTINCT coalesce(run_id, group_key, id)) AS n FROM credit_ledger WHERE workspace_id = ?").get(ws) as { n: number }).n,
   );
   const pages = Math.max(1, Math.ceil(totalLines / pageSize));
   const current = Math.min(Math.max(1, Math.trunc(page)), pages);
   const groups = statement(
     deps.db,
-    `SELECT coalesce(l.run_id, l.id) AS grp, l.run_id AS run_id, sum(l.amount) AS net,
+    `SELECT coalesce(l.run_id, l.group_key, l.id) AS grp, l.run_id AS run_id, max(l.group_key) AS group_key, sum(l.amount) AS net,
        sum(CASE WHEN l.kind = 'charge' THEN -l.amount ELSE 0 END) AS charged,
        sum(CASE WHEN l.kind = 'refund' THEN l.amount ELSE 0 END) AS refunded,
        min(l.kind) AS kind, min(l.reason) AS reason, min(l.created_at) AS first_at, max(l.created_at) AS last_at
-     FROM credit_ledger l WHERE l.workspace_id = ? GROUP BY coalesce(l.run_id, l.id)
-     ORDER BY min(l.created_at) DESC, coalesce(l.run_id, l.id) DESC LIMIT ? OFFSET ?`,
+     FROM credit_ledger l WHERE l.workspace_id = ? GROUP BY coalesce(l.run_id, l.group_key, l.id)
+     ORDER BY min(l.created_at) DESC, coalesce(l.run_id, l.group_key, l.id) DESC LIMIT ? OFFSET ?`,
   ).all(ws, pageSize, (current - 1) * pageSize) as {
     grp: string;
     run_id: string | null;
+    group_key: string | null;
     net: number;
     charged: number;
     refunded: number;
@@ -176,16 +180,18 @@ export function getCreditHistory(deps: Deps, { ctx, page = 1, pageSize = HISTORY
   }
   const lines: LedgerLine[] = groups.map((g) => {
     const run = g.run_id ? runs.get(g.run_id) : undefined;
+    // A monitor's day: its charges and refunds in one line ("Monitoring Acme: new contacts checked on 2026-11-02").
+    const monitorDay = !g.run_id && g.group_key?.startsWith("monitor:") ? g.group_key.slice(-10) : null;
     return {
       id: g.grp,
-      kind: g.run_id ? "run" : g.kind,
+      kind: g.run_id ? "run" : monitorDay ? "monitor" : g.kind,
       runId: g.run_id,
       amount: Number(g.net),
       charged: Number(g.charged),
       refunded: Number(g.refunded),
       connectionName: run?.connection_name ?? null,
       runStatus: run?.status ?? null,
-      reason: g.run_id ? `Run on ${run?.connection_name ?? "a deleted connection"}` : g.reason,
+      reason: g.run_id ? `Run on ${run?.connection_name ?? "a deleted connection"}` : monitorDay ? `${g.reason.split(":")[0]}: new contacts checked on ${monitorDay} (UTC)` : g.reason,
       firstAt: new Date(Number(g.first_at)).toISOString(),
       lastAt: new Date(Number(g.last_at)).toISOString(),
       entries: g.run_id ? (entries.get(g.run_id) ?? []) : [],

@@ -1,4 +1,5 @@
 import { and, asc, eq, isNull, lte, or, sql } from "drizzle-orm";
+import { plural } from "../lib/words.ts";
 import { schema, type Db } from "../../db/index.ts";
 import { newId } from "../../db/ids.ts";
 import { NOTIFICATION_EVENTS, type DeliveryState, type NotificationEvent } from "../../db/schema/index.ts";
@@ -27,6 +28,16 @@ export interface NotificationData {
   creditsStillNeeded?: number;
   /** The run verifies an uploaded file (issue 19), named by `connectionName`. */
   upload?: boolean;
+  /** Monitoring (issue 18): how many contacts wait; a digest's UTC day, its counts and its lines. */
+  waiting?: number;
+  day?: string;
+  counts?: Record<string, number>;
+  lines?: string[];
+}
+
+/** Records a monitoring notice (waiting for credits, webhook lost, a digest) once per `key`, in the caller's transaction. */
+export function recordMonitorNotice(tx: Db, e: { workspaceId: string; event: Extract<NotificationEvent, `monitor_${string}`>; key: string; data: NotificationData; now: number }): void {
+  insertNotification(tx, e);
 }
 
 function insertNotification(tx: Db, e: { workspaceId: string; event: NotificationEvent; key: string; data: NotificationData; now: number }): void {
@@ -220,6 +231,7 @@ export function messageOf(row: Pick<NotificationRow, "event" | "data">, base: st
   const name = d.connectionName;
   const runUrl = d.runId ? `${base}/runs/${d.runId}` : `${base}/`;
   const kind = d.scheduled ? "scheduled run" : "run";
+  const monitorUrl = d.connectionId ? `${base}/connections/${d.connectionId}/monitoring` : `${base}/`;
   if (d.upload) {
     const file = uploadMessage(row.event as NotificationEvent, d, name);
     if (file) return { ...file, url: runUrl };
@@ -228,7 +240,7 @@ export function messageOf(row: Pick<NotificationRow, "event" | "data">, base: st
     case "run_needs_review":
       return {
         subject: `Review needed: ${kind} on ${name}`,
-        text: `Your ${kind} on ${name} checked ${n(d.checked)} contact(s) and waits for your review. Nothing changes in ActiveCampaign until you approve.`,
+        text: `Your ${kind} on ${name} checked ${plural(d.checked ?? 0, "contact")} and waits for your review. Nothing changes in ActiveCampaign until you approve.`,
         url: runUrl,
       };
     case "scheduled_run_held":
@@ -240,13 +252,13 @@ export function messageOf(row: Pick<NotificationRow, "event" | "data">, base: st
     case "scheduled_run_applied":
       return {
         subject: `Applying: scheduled run on ${name}`,
-        text: `The scheduled run on ${name} checked ${n(d.checked)} contact(s) and is applying ${n(d.changesPlanned)} change(s) by itself, as its schedule allows.`,
+        text: `The scheduled run on ${name} checked ${plural(d.checked ?? 0, "contact")} and is applying ${plural(d.changesPlanned ?? 0, "change")} by itself, as its schedule allows.`,
         url: runUrl,
       };
     case "run_paused_credits":
       return {
         subject: `Paused for credits: ${kind} on ${name}`,
-        text: `The ${kind} on ${name} ran out of credits after checking ${n(d.checked)} contact(s).${d.creditsStillNeeded ? ` About ${n(d.creditsStillNeeded)} more credit(s) are needed to finish.` : ""} Add credits and it resumes on its own.`,
+        text: `The ${kind} on ${name} ran out of credits after checking ${plural(d.checked ?? 0, "contact")}.${d.creditsStillNeeded ? ` About ${plural(d.creditsStillNeeded, "more credit")} ${d.creditsStillNeeded === 1 ? "is" : "are"} needed to finish.` : ""} Add credits and it resumes on its own.`,
         url: runUrl,
       };
     case "run_failed":
@@ -258,7 +270,7 @@ export function messageOf(row: Pick<NotificationRow, "event" | "data">, base: st
     case "run_completed":
       return {
         subject: `Done: ${kind} on ${name}`,
-        text: `The ${kind} on ${name} is done: ${n(d.checked)} contact(s) checked, ${n(d.changesDone)} change(s) applied${d.changesFailed ? `, ${n(d.changesFailed)} failed` : ""}.`,
+        text: `The ${kind} on ${name} is done: ${plural(d.checked ?? 0, "contact")} checked, ${plural(d.changesDone ?? 0, "change")} applied${d.changesFailed ? `, ${n(d.changesFailed)} failed` : ""}.`,
         url: runUrl,
       };
     case "connection_key_refused":
@@ -267,6 +279,31 @@ export function messageOf(row: Pick<NotificationRow, "event" | "data">, base: st
         text: `ActiveCampaign refused the API key of ${name}. Runs and schedules of this account cannot go on until you paste the current key (ActiveCampaign: Settings → Developer).`,
         url: d.connectionId ? `${base}/connections/${d.connectionId}#replace-key` : runUrl,
       };
+    case "monitor_waiting_credits":
+      return {
+        subject: `New contacts wait for credits: ${name}`,
+        text: `${d.waiting ? `${n(d.waiting)} new contact(s)` : "New contacts"} of ${name} wait to be checked: the balance is empty. Add credits and they are checked at once (1 credit each); nothing is lost meanwhile.`,
+        url: monitorUrl,
+      };
+    case "monitor_webhook_lost":
+      return {
+        subject: `ActiveCampaign stopped calling Listwarden about new contacts of ${name}`,
+        text: `The webhook that tells Listwarden about new contacts of ${name} is no longer in ActiveCampaign (deleted, or deactivated). The sweep still finds new contacts every few minutes; register the webhook again to check them as they arrive.`,
+        url: monitorUrl,
+      };
+    case "monitor_digest": {
+      const c = d.counts ?? {};
+      const verdicts = ["deliverable", "risky", "undeliverable", "unknown"].map((s) => `${n(c[s])} ${s}`).join(", ");
+      const done = [c.unsubscribed ? `${n(c.unsubscribed)} unsubscribed` : null, c.deleted ? `${n(c.deleted)} deleted` : null, c.labelled ? `${n(c.labelled)} labelled` : null]
+        .filter(Boolean)
+        .join(", ");
+      const more = (c.checked ?? 0) > (d.lines?.length ?? 0) ? `\n…and ${n((c.checked ?? 0) - (d.lines?.length ?? 0))} more on the monitoring page.` : "";
+      return {
+        subject: `New contacts of ${name} on ${d.day}: ${n(c.checked)} checked`,
+        text: `On ${d.day} (UTC) Listwarden checked ${n(c.checked)} new contact(s) of ${name}: ${verdicts}. ${done ? `Done: ${done}.` : "Nothing was changed in ActiveCampaign."}${d.lines?.length ? `\n${d.lines.map((l) => `- ${l}`).join("\n")}` : ""}${more}`,
+        url: monitorUrl,
+      };
+    }
   }
 }
 
@@ -276,12 +313,12 @@ function uploadMessage(event: NotificationEvent, d: NotificationData, name: stri
     case "run_paused_credits":
       return {
         subject: `Paused for credits: verifying ${name}`,
-        text: `Verifying the file ${name} ran out of credits after checking ${n(d.checked)} address(es).${d.creditsStillNeeded ? ` ${n(d.creditsStillNeeded)} more credit(s) are needed to finish.` : ""} Add credits and it resumes on its own.`,
+        text: `Verifying the file ${name} ran out of credits after checking ${plural(d.checked ?? 0, "address", "addresses")}.${d.creditsStillNeeded ? ` ${plural(d.creditsStillNeeded, "more credit")} ${d.creditsStillNeeded === 1 ? "is" : "are"} needed to finish.` : ""} Add credits and it resumes on its own.`,
       };
     case "run_failed":
       return { subject: `Failed: verifying ${name}`, text: `Verifying the file ${name} stopped: ${d.reason ?? "an error"}.`.replace(/\.\.$/, ".") };
     case "run_completed":
-      return { subject: `Done: verifying ${name}`, text: `The file ${name} is verified: ${n(d.checked)} unique address(es) checked. The result file is ready to download.` };
+      return { subject: `Done: verifying ${name}`, text: `The file ${name} is verified: ${plural(d.checked ?? 0, "unique address", "unique addresses")} checked. The result file is ready to download.` };
     default:
       return null;
   }

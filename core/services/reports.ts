@@ -4,7 +4,9 @@ import { Readable } from "node:stream";
 import { schema, statement, type Db } from "../../db/index.ts";
 import type { Deps, Principal } from "../deps.ts";
 import { labelOf } from "../domain/scope-actions.ts";
-import { getRunRow, runView } from "./runs.ts";
+import { CLASS_WORDS, classOf } from "../domain/results.ts";
+import { contactWhere, type ContactFilter } from "./plan.ts";
+import { getRunRow, viewOf, type RunView } from "./runs.ts";
 
 export const REPORT_COLUMNS = [
   "contact_id",
@@ -12,12 +14,15 @@ export const REPORT_COLUMNS = [
   "first_name",
   "last_name",
   "lists",
+  "list_ids",
   "status",
+  "result",
   "reason",
   "flags",
   "suggestion",
   "provider",
   "action",
+  "action_list_ids",
   "action_result",
   "label",
   "label_result",
@@ -27,8 +32,18 @@ const CHUNK = 1_000;
 
 type ActionRow = Pick<typeof schema.runActions.$inferSelect, "contactId" | "kind" | "listId" | "state" | "error">;
 
-/** What happened to a contact's planned action, in words. */
-export function actionResult(action: string | null, runStatus: string, actions: ActionRow[]): string {
+/** A list as the report names it: its name when the run fetched, else "list <id>". */
+export type ListNamer = (listId: number) => string;
+const byId: ListNamer = (id) => `list ${id}`;
+
+/** A run's list names as they were when it fetched (runs from before names were kept: "list <id>"). */
+export function listNamer(names: string | null): ListNamer {
+  const lists = names ? ((JSON.parse(names) as { lists?: Record<string, string> }).lists ?? {}) : {};
+  return (id) => lists[String(id)] ?? byId(id);
+}
+
+/** What happened to a contact's planned action, in words, naming the lists. */
+export function actionResult(action: string | null, runStatus: string, actions: ActionRow[], listName: ListNamer = byId): string {
   if (!action || action === "keep") return "";
   if (actions.length === 0) return "nothing to do: not active on the lists concerned";
   const outcome = (a: ActionRow) => {
@@ -38,8 +53,8 @@ export function actionResult(action: string | null, runStatus: string, actions: 
   };
   const outcomes = actions.map(outcome);
   if (actions[0]!.kind === "delete") return outcomes[0]!;
-  if (new Set(outcomes).size === 1) return `${outcomes[0]} (list${actions.length > 1 ? "s" : ""} ${actions.map((a) => a.listId).join(", ")})`;
-  return actions.map((a, i) => `list ${a.listId}: ${outcomes[i]}`).join("; ");
+  if (new Set(outcomes).size === 1) return `${outcomes[0]} (${actions.map((a) => listName(a.listId)).join(", ")})`;
+  return actions.map((a, i) => `${listName(a.listId)}: ${outcomes[i]}`).join("; ");
 }
 
 interface LabelRow {
@@ -83,19 +98,18 @@ function groupBy<T extends { contactId: number }>(rows: T[]): Map<number, T[]> {
   return byContact;
 }
 
-async function* reportRows(db: Db, runId: string): AsyncGenerator<string[]> {
-  const run = db.select({ status: schema.runs.status }).from(schema.runs).where(eq(schema.runs.id, runId)).get();
+async function* reportRows(db: Db, runId: string, filter: ContactFilter = {}): AsyncGenerator<string[]> {
+  const where = contactWhere(runId, filter);
+  const run = db.select({ status: schema.runs.status, names: schema.runs.names }).from(schema.runs).where(eq(schema.runs.id, runId)).get();
   const runStatus = run?.status ?? "";
+  const listName = listNamer(run?.names ?? null);
   yield [...REPORT_COLUMNS];
   let after = -1;
   for (;;) {
-    const contacts = db
-      .select()
-      .from(schema.runContacts)
-      .where(and(eq(schema.runContacts.runId, runId), gt(schema.runContacts.contactId, after)))
-      .orderBy(asc(schema.runContacts.contactId))
-      .limit(CHUNK)
-      .all();
+    const contacts = statement(
+      db,
+      `SELECT c.contact_id AS contactId, c.email, c.first_name AS firstName, c.last_name AS lastName, c.status, c.reason, c.flags, c.suggestion, c.provider, c.action FROM run_contacts c WHERE ${where.sql} AND c.contact_id > ? ORDER BY c.contact_id LIMIT ?`,
+    ).all(...where.args, after, CHUNK) as Pick<typeof schema.runContacts.$inferSelect, "contactId" | "email" | "firstName" | "lastName" | "status" | "reason" | "flags" | "suggestion" | "provider" | "action">[];
     if (contacts.length === 0) return;
     const actions = db
       .select({
@@ -127,19 +141,26 @@ async function* reportRows(db: Db, runId: string): AsyncGenerator<string[]> {
       ).map((l) => [l.contact_id, l]),
     );
     for (const c of contacts) {
+      const lists = memberships.get(c.contactId) ?? [];
+      const acts = byContact.get(c.contactId) ?? [];
+      const cls = classOf(c.status, c.reason);
       yield [
         String(c.contactId),
         c.email,
         c.firstName,
         c.lastName,
-        (memberships.get(c.contactId) ?? []).map((m) => m.listId).join(" "),
+        // Names for people ("; " as names may hold commas), ids for machines.
+        lists.map((m) => listName(m.listId)).join("; "),
+        lists.map((m) => m.listId).join(" "),
         c.status ?? "",
+        cls ? CLASS_WORDS[cls] : "",
         c.reason ?? "",
         c.flags ?? "",
         c.suggestion ?? "",
         c.provider ?? "",
         c.action ?? "",
-        actionResult(c.action, runStatus, byContact.get(c.contactId) ?? []),
+        acts.flatMap((a) => (a.kind === "unsubscribe" ? [a.listId] : [])).join(" "),
+        actionResult(c.action, runStatus, acts, listName),
         ...labelResult(labels.get(c.contactId), runStatus),
       ];
     }
@@ -161,28 +182,49 @@ export const neutralizeCell = (cell: string) => (FORMULA_START.test(cell) ? `'${
  * The run's report as CSV, streamed in chunks so a large run never sits in memory, every
  * cell passed through neutralizeCell against formula injection (AC data is anyone's).
  */
-export function reportCsv(deps: Deps, { ctx, id }: { ctx: Pick<Principal, "workspaceId">; id: string }): ReadableStream<Uint8Array> {
+export function reportCsv(deps: Deps, { ctx, id, filter }: { ctx: Pick<Principal, "workspaceId">; id: string; filter?: ContactFilter }): ReadableStream<Uint8Array> {
   const run = getRunRow(deps.db, { workspaceId: ctx.workspaceId, id });
-  const csv = Readable.from(reportRows(deps.db, run.id)).pipe(stringify({ bom: true, cast: { string: neutralizeCell } }));
+  const csv = Readable.from(reportRows(deps.db, run.id, filter)).pipe(stringify({ bom: true, cast: { string: neutralizeCell } }));
   return Readable.toWeb(csv) as ReadableStream<Uint8Array>;
 }
 
 export function reportSummary(deps: Deps, { ctx, id }: { ctx: Pick<Principal, "workspaceId">; id: string }) {
   const run = getRunRow(deps.db, { workspaceId: ctx.workspaceId, id });
-  const view = runView(deps.db, run, { withPlan: true, now: deps.clock.now() });
+  const view = viewOf(deps, run, true);
+  const names = view.names ?? { lists: {}, tags: {} };
+  const named = (id: string, of: Record<string, string>) => ({ id, name: of[id] ?? null });
   return {
     runId: view.id,
     connection: view.connectionName,
     scope: view.scope,
+    // The scope's lists and tag by name, as ActiveCampaign had them when the run fetched (null: not known).
+    scopeNames: {
+      lists: view.scope.kind === "lists" ? view.scope.listIds.map((id) => named(id, names.lists)) : [],
+      tag: view.scope.kind === "tag" ? named(view.scope.tagId, names.tags) : null,
+    },
     actions: view.actions,
     status: view.status,
     statusReason: view.statusReason,
+    mailboxChecked: view.mailboxChecked,
     contacts: view.progress.fetched,
     verified: view.progress.verified,
     byStatus: view.counts.byStatus,
+    byClass: view.counts.byClass,
     byReason: view.counts.byReason,
-    plan: view.plan && { keep: view.plan.keep, unsubscribe: view.plan.unsubscribe, delete: view.plan.delete, nothingToDo: view.plan.nothingToDo, label: view.plan.label },
-    applied: { done: view.progress.applied, failed: view.progress.failed, planned: view.progress.planned },
+    // The plan counted one way (docs/run-lifecycle.md): contacts = keep + unsubscribe.contacts + delete.contacts + nothingToDo.
+    plan: view.plan && {
+      contacts: view.plan.contacts,
+      keep: view.plan.keep,
+      unsubscribe: view.plan.unsubscribe,
+      delete: view.plan.delete,
+      nothingToDo: view.plan.nothingToDo,
+      excluded: view.plan.excluded,
+      label: view.plan.label,
+    },
+    // Changes: list memberships unsubscribed and contacts deleted; `planned` is their sum.
+    applied: { done: view.progress.applied, failed: view.progress.failed, planned: view.progress.planned, unsubscribe: view.progress.byKind.unsubscribe, delete: view.progress.byKind.delete },
+    perList: view.plan?.perList ?? [],
+    failures: view.plan?.failures ?? [],
     labels: labelsSummary(deps.db, run.id, view),
     credits: view.credits,
     acRequests: view.acRequests,
@@ -192,7 +234,7 @@ export function reportSummary(deps: Deps, { ctx, id }: { ctx: Pick<Principal, "w
 }
 
 /** The labels' totals for summary.json: counted from the rows once, on download. */
-function labelsSummary(db: Db, runId: string, view: ReturnType<typeof runView>) {
+function labelsSummary(db: Db, runId: string, view: RunView) {
   const rows = statement(db, "SELECT state, result_code AS code, value, count(*) AS n FROM run_labels WHERE run_id = ? GROUP BY state, result_code, value").all(runId) as {
     state: string;
     code: string | null;

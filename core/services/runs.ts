@@ -1,14 +1,18 @@
 import { and, asc, desc, eq, inArray, sql } from "drizzle-orm";
 import type { z } from "zod";
 import { schema, statement, transaction, type Db } from "../../db/index.ts";
+import type { COUNT_KINDS } from "../../db/schema/index.ts";
 import { newId } from "../../db/ids.ts";
 import { actionsSchema, scopeSchema, usesDelete, type RunActions, type RunScope, type UploadScope } from "../domain/scope-actions.ts";
 import { isCancellable, isLive, type RunStatus } from "../domain/run-status.ts";
 import { VERIFICATION_STATUSES } from "../../verify/index.ts";
 import type { Deps, Principal } from "../deps.ts";
 import { AppError, notFound } from "../errors.ts";
+import { plural } from "../lib/words.ts";
 import { reopenFailedLabels } from "../runs/labels.ts";
 import { cancelRunRow, insertRun, moveRun, reopenActions, RunMoveRefused } from "../runs/store.ts";
+import { DEFAULT_HOLD_THRESHOLD, isAnomalous } from "../runs/planning.ts";
+import { classCounts, type ResultClass } from "../domain/results.ts";
 import { creditsStillNeeded } from "../runs/attempt.ts";
 import { getConnectionRow } from "./connections.ts";
 import { cachedScopeTotal } from "./estimate.ts";
@@ -58,7 +62,8 @@ export function createRun(
     estimatedTotal: input.estimatedTotal ?? cachedScopeTotal(deps, connection.id, scope),
     scheduleId: schedule?.id ?? null,
     autoApply: schedule?.autoApply ?? false,
-    holdThreshold: schedule?.holdThreshold ?? null,
+    // A schedule's own hold threshold; for a manual run the share above which approving needs the count typed.
+    holdThreshold: schedule?.holdThreshold ?? deps.config.ANOMALY_PERCENT / 100,
     deleteConfirmed: schedule?.deleteConfirmed ?? false,
     notes: schedule?.notes.length ? JSON.stringify(schedule.notes) : null,
     createdAt: new Date(now),
@@ -98,7 +103,7 @@ export function listRuns(deps: Deps, { ctx, connectionId, limit = 50 }: { ctx: P
     .orderBy(desc(schema.runs.createdAt), desc(schema.runs.id))
     .limit(limit)
     .all()
-    .map((row) => runView(deps.db, row, { withPlan: false, now: deps.clock.now() }));
+    .map((row) => viewOf(deps, row, false));
 }
 
 /** Every run of the workspace that waits for the user: a review to give, or credits to add. */
@@ -110,11 +115,11 @@ export function runsWaitingForUser(deps: Deps, { ctx }: { ctx: Pick<Principal, "
     .orderBy(asc(schema.runs.createdAt))
     .limit(100)
     .all()
-    .map((row) => runView(deps.db, row, { withPlan: false, now: deps.clock.now() }));
+    .map((row) => viewOf(deps, row, false));
 }
 
 export function getRun(deps: Deps, { ctx, id }: { ctx: Pick<Principal, "workspaceId">; id: string }): RunView {
-  return runView(deps.db, getRunRow(deps.db, { workspaceId: ctx.workspaceId, id }), { withPlan: true, now: deps.clock.now() });
+  return viewOf(deps, getRunRow(deps.db, { workspaceId: ctx.workspaceId, id }), true);
 }
 
 const words = (status: RunStatus) => status.replace("_", " ");
@@ -125,8 +130,15 @@ function refused(err: unknown, what: string): never {
   throw err;
 }
 
-/** Approves the reviewed plan; deletes need `confirmDelete: true`. The worker then applies it. */
-export function approveRun(deps: Deps, { ctx, id, confirmDelete }: { ctx: Pick<Principal, "workspaceId">; id: string; confirmDelete: boolean }): RunView {
+/**
+ * Approves the reviewed plan; deletes need `confirmDelete: true`, and a plan that unsubscribes
+ * or deletes more than the run's threshold of its contacts needs that number of contacts as
+ * `confirmCount` (the anomaly guard, issue 14). The worker then applies it.
+ */
+export function approveRun(
+  deps: Deps,
+  { ctx, id, confirmDelete, confirmCount }: { ctx: Pick<Principal, "workspaceId">; id: string; confirmDelete: boolean; confirmCount?: number | null },
+): RunView {
   transaction(deps.db, (tx) => {
     const run = getRunRow(tx, { workspaceId: ctx.workspaceId, id });
     if (run.status !== "awaiting_review") refused(new RunMoveRefused(id, run.status, "applying"), "only a run awaiting review can be approved");
@@ -138,10 +150,19 @@ export function approveRun(deps: Deps, { ctx, id, confirmDelete }: { ctx: Pick<P
       .from(schema.runActions)
       .where(and(eq(schema.runActions.runId, id), eq(schema.runActions.kind, "delete")))
       .get();
+    const anomaly = planView(tx, run).anomaly;
+    if (anomaly.needsConfirmation && confirmCount !== anomaly.count) {
+      throw new AppError(
+        "invalid_input",
+        `This plan unsubscribes or deletes ${plural(anomaly.count, "contact")}, ${Math.round(anomaly.share * 100)}% of those checked (more than ${Math.round(anomaly.threshold * 100)}%); ` +
+          `send {"confirmCount": ${anomaly.count}} to approve it`,
+        "confirmCount",
+      );
+    }
     if ((deletes?.n ?? 0) > 0 && !confirmDelete) {
       throw new AppError(
         "invalid_input",
-        `This plan deletes ${deletes?.n} contact(s) from ActiveCampaign; send {"confirmDelete": true} to approve it`,
+        `This plan deletes ${plural(deletes?.n ?? 0, "contact")} from ActiveCampaign; send {"confirmDelete": true} to approve it`,
         "confirmDelete",
       );
     }
@@ -149,6 +170,7 @@ export function approveRun(deps: Deps, { ctx, id, confirmDelete }: { ctx: Pick<P
       statusReason: null,
       approvedAt: new Date(deps.clock.now()),
       deleteConfirmed: confirmDelete,
+      anomalyConfirmed: anomaly.needsConfirmation,
       notBefore: null,
       rateFromAt: new Date(deps.clock.now()),
       rateFromCount: run.actionsDone + run.actionsFailed,
@@ -198,8 +220,12 @@ export interface RunView {
   connectionName: string;
   scheduleId: string | null;
   scope: RunScope | UploadScope;
+  /** AC's names of lists and tags as they were when the run fetched (null for runs from before names were kept). */
+  names: RunNames | null;
   actions: RunActions;
   smtpProbe: boolean;
+  /** Whether mailboxes were really checked (the probe ran); null until verification starts. */
+  mailboxChecked: boolean | null;
   status: RunStatus;
   statusReason: string | null;
   notes: string[];
@@ -231,10 +257,15 @@ export interface RunView {
      * left out (their e-mail changed or they were gone when re-read), failed.
      */
     labels: { planned: number; done: number; skipped: number; failed: number; byValue: Record<string, number> };
+    /**
+     * The changes per kind, planned and sent so far: list memberships unsubscribed, contacts
+     * deleted (`planned` + `delete.planned` = `planned`).
+     */
+    byKind: { unsubscribe: { planned: number; done: number; failed: number }; delete: { planned: number; done: number; failed: number } };
   };
   /** An applied run with changes that failed (or were never sent) can send them again. */
   canRetryActions: boolean;
-  counts: { byStatus: Record<string, number>; byReason: Record<string, number> };
+  counts: { byStatus: Record<string, number>; byReason: Record<string, number>; byClass: Record<ResultClass, number> };
   credits: { charged: number; refunded: number; net: number };
   acRequests: number;
   plan: RunPlanView | null;
@@ -243,26 +274,64 @@ export interface RunView {
   };
 }
 
+export interface RunNames {
+  lists: Record<string, string>;
+  tags: Record<string, string>;
+}
+
+/**
+ * The plan, counted one way everywhere: every checked contact is kept, unsubscribed, deleted
+ * or has nothing to do (`contacts` is their sum); `unsubscribe.requests` are the list
+ * memberships changed; labels are counted beside.
+ */
 export interface RunPlanView {
+  contacts: number;
   keep: number;
   unsubscribe: { contacts: number; requests: number };
   delete: { contacts: number };
   /** Contacts whose action is unsubscribe but who are active on none of the lists concerned. */
   nothingToDo: number;
+  /** Contacts taken out of the plan by hand (counted among `keep`). */
+  excluded: number;
   /** Labels in ActiveCampaign: not destructive, shown and counted. `byValue`: contacts per status word written. */
   label: { contacts: number; byValue: Record<string, number> };
+  /** A plan that unsubscribes or deletes more than `threshold` of the contacts checked needs `confirmCount` (the number `count`) to be approved. */
+  anomaly: { threshold: number; share: number; count: number; needsConfirmation: boolean };
+  /** Results and changes per list (the chosen lists, or every list of the contacts checked). */
+  perList: ListResult[];
+  /** Changes ActiveCampaign refused, with its words (the first 20). */
+  failures: { contactId: number; email: string; kind: "unsubscribe" | "delete"; listId: number | null; error: string }[];
   /** The changes first (unsubscribes, deletes), then contacts only labelled; `label` is the status word written, or null. */
   sample: { contactId: number; email: string; firstName: string; lastName: string; status: string; reason: string; action: string; lists: number[]; label: string | null }[];
 }
 
+export interface ListResult {
+  listId: string;
+  /** The list's name when the run fetched, or null when it is not known. */
+  name: string | null;
+  /** Contacts checked who are on the list (any status), and those active on it. */
+  contacts: number;
+  active: number;
+  byClass: Record<ResultClass, number>;
+  /** Memberships of this list to unsubscribe, and those done and failed. */
+  unsubscribe: { planned: number; done: number; failed: number };
+  /** Contacts on this list to delete, and those deleted. */
+  delete: { planned: number; done: number };
+}
+
 /** The maintained counts of a run's contacts per status, reason or planned action. */
-function countsOf(db: Db, runId: string, kind: "status" | "reason" | "action" | "plan" | "label" | "label_done"): Record<string, number> {
+function countsOf(db: Db, runId: string, kind: (typeof COUNT_KINDS)[number]): Record<string, number> {
   const rows = statement(db, "SELECT key, n FROM run_counts WHERE run_id = ? AND kind = ? AND n > 0").all(runId, kind) as { key: string; n: number }[];
   return Object.fromEntries(rows.map((r) => [r.key, Number(r.n)]));
 }
 
 function iso(d: Date | null): string | null {
   return d ? d.toISOString() : null;
+}
+
+/** A run as the API and pages show it, at the clock's now. */
+export function viewOf(deps: Pick<Deps, "db" | "clock" | "config">, row: RunRow, withPlan: boolean): RunView {
+  return runView(deps.db, row, { withPlan, now: deps.clock.now() });
 }
 
 /**
@@ -288,14 +357,20 @@ export function runView(db: Db, row: RunRow, { withPlan, now }: { withPlan: bool
   const estimate = row.estimatedTotal ?? row.total;
   const total = row.fetchDone ? row.contactsFetched : estimate === null ? null : Math.max(estimate, row.contactsFetched);
   const pace = paceOf(row, total, now);
+  const byReason = countsOf(db, row.id, "reason");
+  const done = row.actionsDone + row.actionsFailed > 0 ? countsOf(db, row.id, "done") : {};
+  const failedByKind = row.actionsFailed > 0 ? countsOf(db, row.id, "failed") : {};
+  const planned = row.planReady ? countsOf(db, row.id, "plan") : {};
   return {
     id: row.id,
     connectionId: row.connectionId,
     connectionName: row.connectionName,
     scheduleId: row.scheduleId,
     scope: JSON.parse(row.scope) as RunScope | UploadScope,
+    names: row.names ? (JSON.parse(row.names) as RunNames) : null,
     actions: JSON.parse(row.actions) as RunActions,
     smtpProbe: row.smtpProbe,
+    mailboxChecked: row.mailboxChecked,
     status: row.status,
     statusReason: row.statusReason,
     notes: row.notes ? (JSON.parse(row.notes) as string[]) : [],
@@ -320,16 +395,20 @@ export function runView(db: Db, row: RunRow, { withPlan, now }: { withPlan: bool
         failed: row.labelsFailed,
         byValue: row.labelsPlanned > 0 ? countsOf(db, row.id, "label_done") : {},
       },
+      byKind: {
+        unsubscribe: { planned: planned.unsubscribe_requests ?? 0, done: done.unsubscribe ?? 0, failed: failedByKind.unsubscribe ?? 0 },
+        delete: { planned: planned.delete_contacts ?? 0, done: done.delete ?? 0, failed: failedByKind.delete ?? 0 },
+      },
     },
     canRetryActions:
       (row.status === "completed" || row.status === "failed") &&
       row.approvedAt !== null &&
       row.connectionId !== null &&
       (row.actionsPlanned > row.actionsDone || row.labelsPlanned > row.labelsDone + row.labelsSkipped),
-    counts: { byStatus, byReason: countsOf(db, row.id, "reason") },
+    counts: { byStatus, byReason, byClass: classCounts(byReason) },
     credits: { charged, refunded, net: charged - refunded },
     acRequests: row.acRequests,
-    plan: withPlan && row.planReady ? planView(db, row.id) : null,
+    plan: withPlan && row.planReady ? planView(db, row) : null,
     timings: {
       createdAt: iso(row.createdAt),
       startedAt: iso(row.startedAt),
@@ -359,11 +438,77 @@ function paceOf(row: RunRow, total: number | null, now: number): { perMinute: nu
   return { perMinute: Math.round(perMs * 60_000), secondsLeft: left === null ? null : Math.ceil(left / perMs / 1000) };
 }
 
-export function planView(db: Db, runId: string): RunPlanView {
+export function planView(db: Db, run: RunRow): RunPlanView {
+  const runId = run.id;
   const byAction = countsOf(db, runId, "action");
   const totals = countsOf(db, runId, "plan");
   const byLabel = countsOf(db, runId, "label");
   const count = (a: string) => byAction[a] ?? 0;
+  const unsubContacts = totals.unsubscribe_contacts ?? 0;
+  const nothingToDo = count("unsubscribe") - unsubContacts;
+  const destructive = unsubContacts + count("delete");
+  const contacts = count("keep") + count("unsubscribe") + count("delete");
+  const threshold = run.holdThreshold ?? DEFAULT_HOLD_THRESHOLD;
+  const failures =
+    run.actionsFailed > 0
+      ? (
+          statement(
+            db,
+            "SELECT a.contact_id AS contactId, c.email, a.kind, a.list_id AS listId, a.error FROM run_actions a JOIN run_contacts c ON c.run_id = a.run_id AND c.contact_id = a.contact_id WHERE a.run_id = ? AND a.state = 'failed' ORDER BY a.contact_id, a.list_id LIMIT ?",
+          ).all(runId, SAMPLE_SIZE) as { contactId: number; email: string; kind: "unsubscribe" | "delete"; listId: number; error: string | null }[]
+        ).map((f) => ({ ...f, listId: f.kind === "delete" ? null : f.listId, error: f.error ?? "ActiveCampaign gave no reason" }))
+      : [];
+  return {
+    contacts,
+    keep: count("keep"),
+    unsubscribe: { contacts: unsubContacts, requests: totals.unsubscribe_requests ?? 0 },
+    delete: { contacts: count("delete") },
+    nothingToDo,
+    excluded: totals.excluded ?? 0,
+    label: { contacts: Object.values(byLabel).reduce((a, b) => a + b, 0), byValue: byLabel },
+    anomaly: {
+      threshold,
+      share: contacts ? destructive / contacts : 0,
+      count: destructive,
+      needsConfirmation: run.status === "awaiting_review" && isAnomalous({ contacts, destructive }, threshold),
+    },
+    perList: perListOf(db, run),
+    failures,
+    sample: planSample(db, runId),
+  };
+}
+
+/** At most this many lists in a run's results per list (an account-wide run can touch hundreds). */
+const MAX_LISTS = 100;
+
+/** Each list's results and changes, from the counters the plan and the apply stage keep (run_counts "list"). */
+function perListOf(db: Db, run: RunRow): ListResult[] {
+  const names = run.names ? (JSON.parse(run.names) as RunNames).lists : {};
+  const byList = new Map<string, Record<string, number>>();
+  for (const [key, n] of Object.entries(countsOf(db, run.id, "list"))) {
+    const cut = key.indexOf(":");
+    const list = key.slice(0, cut);
+    const entry = byList.get(list) ?? {};
+    entry[key.slice(cut + 1)] = n;
+    byList.set(list, entry);
+  }
+  return [...byList.entries()]
+    .filter(([, m]) => (m.members ?? 0) > 0)
+    .sort((a, b) => (b[1].members ?? 0) - (a[1].members ?? 0) || Number(a[0]) - Number(b[0]))
+    .slice(0, MAX_LISTS)
+    .map(([listId, m]) => ({
+      listId,
+      name: names[listId] ?? null,
+      contacts: m.members ?? 0,
+      active: m.active ?? 0,
+      byClass: classCounts(Object.fromEntries(Object.entries(m).flatMap(([k, n]) => (k.startsWith("reason:") ? [[k.slice("reason:".length), n]] : [])))),
+      unsubscribe: { planned: m.unsubscribe ?? 0, done: m.unsubscribed ?? 0, failed: m.failed ?? 0 },
+      delete: { planned: m.delete ?? 0, done: m.deleted ?? 0 },
+    }));
+}
+
+/** The changes first (unsubscribes, deletes), then contacts only labelled; with the lists each change concerns and the label written. */
+function planSample(db: Db, runId: string): RunPlanView["sample"] {
   const sampleRows = db
     .select({
       contactId: schema.runContacts.contactId,
@@ -375,7 +520,14 @@ export function planView(db: Db, runId: string): RunPlanView {
       action: schema.runContacts.action,
     })
     .from(schema.runContacts)
-    .where(and(eq(schema.runContacts.runId, runId), inArray(schema.runContacts.action, ["unsubscribe", "delete"])))
+    // Only contacts with a change (not those to unsubscribe who are active on none of the lists concerned).
+    .where(
+      and(
+        eq(schema.runContacts.runId, runId),
+        inArray(schema.runContacts.action, ["unsubscribe", "delete"]),
+        sql`exists (select 1 from run_actions a where a.run_id = ${schema.runContacts.runId} and a.contact_id = ${schema.runContacts.contactId})`,
+      ),
+    )
     .orderBy(asc(schema.runContacts.action), asc(schema.runContacts.contactId))
     .limit(SAMPLE_SIZE)
     .all();
@@ -406,25 +558,17 @@ export function planView(db: Db, runId: string): RunPlanView {
       .all();
     for (const a of acts) if (a.listId) listsOf.set(a.contactId, [...(listsOf.get(a.contactId) ?? []), a.listId]);
   }
-  const unsubContacts = totals.unsubscribe_contacts ?? 0;
-  return {
-    keep: count("keep"),
-    unsubscribe: { contacts: unsubContacts, requests: totals.unsubscribe_requests ?? 0 },
-    delete: { contacts: count("delete") },
-    nothingToDo: count("unsubscribe") - unsubContacts,
-    label: { contacts: Object.values(byLabel).reduce((a, b) => a + b, 0), byValue: byLabel },
-    sample: sampleRows.map((r) => ({
-      contactId: r.contactId,
-      email: r.email,
-      firstName: r.firstName,
-      lastName: r.lastName,
-      status: r.status ?? "",
-      reason: r.reason ?? "",
-      action: r.action ?? "keep",
-      lists: listsOf.get(r.contactId) ?? [],
-      label: labelOf.get(r.contactId) ?? null,
-    })),
-  };
+  return sampleRows.map((r) => ({
+    contactId: r.contactId,
+    email: r.email,
+    firstName: r.firstName,
+    lastName: r.lastName,
+    status: r.status ?? "",
+    reason: r.reason ?? "",
+    action: r.action ?? "keep",
+    lists: listsOf.get(r.contactId) ?? [],
+    label: labelOf.get(r.contactId) ?? null,
+  }));
 }
 
 export function hasDestructivePlan(db: Db, runId: string): boolean {

@@ -21,6 +21,8 @@ export const creditLedger = sqliteTable(
     reason: text("reason").notNull(),
     runId: text("run_id"),
     idempotencyKey: text("idempotency_key").unique(),
+    /** Entries shown as one line of the history besides a run's: a monitor's charges and refunds of one UTC day ("monitor:<id>:2026-11-02"). */
+    groupKey: text("group_key"),
     createdAt: createdAt(),
   },
   (t) => [index("credit_ledger_workspace_idx").on(t.workspaceId, t.createdAt)],

@@ -13,3 +13,4 @@ export * from "./uploads.ts";
 export * from "./notifications.ts";
 export * from "./password-resets.ts";
 export * from "./credit-orders.ts";
+export * from "./monitors.ts";

@@ -10,6 +10,9 @@ export const NOTIFICATION_EVENTS = [
   "scheduled_run_applied",
   "scheduled_run_held",
   "connection_key_refused",
+  "monitor_waiting_credits",
+  "monitor_webhook_lost",
+  "monitor_digest",
 ] as const;
 export type NotificationEvent = (typeof NOTIFICATION_EVENTS)[number];
 

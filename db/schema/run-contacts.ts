@@ -34,6 +34,8 @@ export const runContacts = sqliteTable(
     /** Greylisting retries already spent on this address. */
     verifyAttempts: integer("verify_attempts").notNull().default(0),
     action: text("action", { enum: ACTIONS }),
+    /** Taken out of the plan by hand at review: kept, not labelled, whatever its result (issue 14). */
+    excluded: integer("excluded", { mode: "boolean" }).notNull().default(false),
   },
   (t) => [
     primaryKey({ columns: [t.runId, t.contactId] }),
@@ -58,10 +60,12 @@ export const runMemberships = sqliteTable(
 );
 
 /**
- * "plan" holds the plan's totals: unsubscribe_requests, unsubscribe_contacts, delete_contacts;
- * "label" the contacts to label per value, "label_done" those labelled (written or already current).
+ * "plan" holds the plan's totals: unsubscribe_requests, unsubscribe_contacts, delete_contacts,
+ * excluded; "label" the contacts to label per value, "label_done" those labelled (written or
+ * already current); "done" and "failed" the changes sent per kind (unsubscribe, delete);
+ * "list" the results and changes per list, keyed `<listId>:<what>` (core/runs/planning.ts).
  */
-export const COUNT_KINDS = ["status", "reason", "action", "plan", "label", "label_done"] as const;
+export const COUNT_KINDS = ["status", "reason", "action", "plan", "label", "label_done", "done", "failed", "list"] as const;
 
 /**
  * Counts of a run's contacts per status, reason and planned action, and the plan's totals,

@@ -7,6 +7,7 @@ export const RUN_STATUSES = [
   "queued",
   "running",
   "paused_credits",
+  "paused_dns",
   "awaiting_review",
   "applying",
   "completed",
@@ -40,6 +41,14 @@ export const runs = sqliteTable(
     /** JSON: the action per status and the per-reason overrides. */
     actions: text("actions").notNull(),
     smtpProbe: integer("smtp_probe", { mode: "boolean" }).notNull().default(false),
+    /**
+     * Whether mailboxes were really asked (the probe ran), as the verify stage decided: a run
+     * that asked for the probe on a server without it, or whose preflight failed, checked
+     * domains only. Null until verification starts.
+     */
+    mailboxChecked: integer("mailbox_checked", { mode: "boolean" }),
+    /** JSON { lists: { id: name }, tags: { id: name } }: AC's names as they were when the run fetched. */
+    names: text("names"),
     status: text("status", { enum: RUN_STATUSES }).notNull(),
     /** Why the run is where it is, in words for the user (paused, failed, held for review). */
     statusReason: text("status_reason"),
@@ -63,9 +72,11 @@ export const runs = sqliteTable(
     planReady: integer("plan_ready", { mode: "boolean" }).notNull().default(false),
     /** Scheduled runs may apply without review; they still hold when the destructive share is abnormal. */
     autoApply: integer("auto_apply", { mode: "boolean" }).notNull().default(false),
-    /** Share of contacts (0-1) above which an auto-applying run holds for review. */
+    /** Share of contacts (0-1) above which a scheduled run holds for review, and approving any run needs the count typed (ANOMALY_PERCENT for manual runs). */
     holdThreshold: real("hold_threshold"),
     deleteConfirmed: integer("delete_confirmed", { mode: "boolean" }).notNull().default(false),
+    /** The user typed the number of contacts a plan above the anomaly threshold unsubscribes or deletes. */
+    anomalyConfirmed: integer("anomaly_confirmed", { mode: "boolean" }).notNull().default(false),
     acRequests: integer("ac_requests").notNull().default(0),
     // Progress counters, kept in the transactions that change what they count (core/runs).
     contactsFetched: integer("contacts_fetched").notNull().default(0),

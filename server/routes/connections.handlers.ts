@@ -1,3 +1,4 @@
+import { forgetMonitorWebhook } from "../../core/services/monitors.ts";
 import {
   createConnection,
   deleteConnection,
@@ -24,7 +25,9 @@ const get: AppRouteHandler<typeof routes.get> = (c) => c.json(getConnection(c.va
 const update: AppRouteHandler<typeof routes.update> = async (c) =>
   c.json(await updateConnection(c.var.deps, { ctx: principal(c), id: c.req.valid("param").id, input: c.req.valid("json") }), 200);
 
-const remove: AppRouteHandler<typeof routes.remove> = (c) => {
+const remove: AppRouteHandler<typeof routes.remove> = async (c) => {
+  // Its monitoring's webhook is removed from AC first (best effort; a leftover one is answered 410).
+  await forgetMonitorWebhook(c.var.deps, { ctx: principal(c), connectionId: c.req.valid("param").id });
   deleteConnection(c.var.deps, { ctx: principal(c), id: c.req.valid("param").id });
   return c.body(null, 204);
 };

@@ -48,7 +48,7 @@ export const History = z
     lines: z.array(
       z.object({
         id: z.string().openapi({ description: "The run's id, or the entry's for a grant" }),
-        kind: z.enum(["run", ...LEDGER_KINDS]),
+        kind: z.enum(["run", "monitor", ...LEDGER_KINDS]).openapi({ description: "run: a run's entries; monitor: a monitored connection's new contacts of one UTC day; else one entry" }),
         runId: z.string().nullable(),
         amount: z.number().int().openapi({ description: "Net movement of the line (a run: its refunds less its charges)" }),
         charged: z.number().int(),
@@ -73,7 +73,7 @@ export const history = route({
   path: "/history",
   tags: ["credits"],
   summary: "The credit history, one line per run",
-  description: "A run's charges and refunds make one line (its entries listed in it); grants are lines of their own. Newest first, 25 lines a page, through all history.",
+  description: "A run's charges and refunds make one line (its entries listed in it), as do a monitored connection's new contacts of one UTC day; grants are lines of their own. Newest first, 25 lines a page, through all history.",
   security: SIGNED_IN,
   request: { query: z.object({ page: z.coerce.number().int().min(1).default(1).openapi({ description: "From 1" }) }) },
   responses: { 200: json(History, "One page of the history"), ...errors(...READ, 400, 401) },

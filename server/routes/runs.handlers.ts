@@ -1,5 +1,6 @@
 import { reportCsv, reportSummary } from "../../core/services/reports.ts";
 import { approveRun, cancelRun, createRun, getRun, listRuns, retryRunActions } from "../../core/services/runs.ts";
+import { contactFilter, editPlan, listRunContacts, type PlanEdit } from "../../core/services/plan.ts";
 import { principal } from "../middleware/auth.ts";
 import { createRouter, type AppRouteHandler } from "../openapi.ts";
 import * as routes from "./runs.routes.ts";
@@ -14,7 +15,7 @@ const list: AppRouteHandler<typeof routes.list> = (c) => {
 const get: AppRouteHandler<typeof routes.get> = (c) => c.json(getRun(c.var.deps, { ctx: principal(c), id: c.req.valid("param").id }), 200);
 
 const approve: AppRouteHandler<typeof routes.approve> = (c) =>
-  c.json(approveRun(c.var.deps, { ctx: principal(c), id: c.req.valid("param").id, confirmDelete: c.req.valid("json").confirmDelete }), 200);
+  c.json(approveRun(c.var.deps, { ctx: principal(c), id: c.req.valid("param").id, confirmDelete: c.req.valid("json").confirmDelete, confirmCount: c.req.valid("json").confirmCount ?? null }), 200);
 
 const cancel: AppRouteHandler<typeof routes.cancel> = (c) => c.json(cancelRun(c.var.deps, { ctx: principal(c), id: c.req.valid("param").id }), 200);
 
@@ -37,7 +38,31 @@ const summary: AppRouteHandler<typeof routes.summary> = (c) => {
   });
 };
 
+const editPlanHandler: AppRouteHandler<typeof routes.editPlan> = (c) => {
+  const body = c.req.valid("json");
+  return c.json(editPlan(c.var.deps, { ctx: principal(c), id: c.req.valid("param").id, edit: body as PlanEdit }), 200);
+};
+
+
+const contacts: AppRouteHandler<typeof routes.contacts> = (c) => {
+  const q = c.req.valid("query");
+  return c.json(listRunContacts(c.var.deps, { ctx: principal(c), id: c.req.valid("param").id, filter: contactFilter(q), offset: q.offset, limit: q.limit }), 200);
+};
+
+const contactsCsv: AppRouteHandler<typeof routes.contactsCsv> = (c) => {
+  const { id } = c.req.valid("param");
+  const body = reportCsv(c.var.deps, { ctx: principal(c), id, filter: contactFilter(c.req.valid("query")) });
+  return c.body(body, 200, {
+    "content-type": "text/csv; charset=utf-8",
+    "content-disposition": `attachment; filename="listwarden-${id}-contacts.csv"`,
+    "cache-control": "no-store",
+  });
+};
+
 export const runRoutes = createRouter()
+  .openapi(routes.editPlan, editPlanHandler)
+  .openapi(routes.contacts, contacts)
+  .openapi(routes.contactsCsv, contactsCsv)
   .openapi(routes.create, create)
   .openapi(routes.list, list)
   .openapi(routes.get, get)

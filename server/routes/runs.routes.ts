@@ -4,21 +4,55 @@ import type { reportSummary } from "../../core/services/reports.ts";
 import type { RunPlanView, RunView } from "../../core/services/runs.ts";
 import { CHANGE, errors, idParams, json, jsonRequest, READ, route, SIGNED_IN, SIGNED_IN_CHANGE } from "../openapi.ts";
 import { ActionsView, expectSameShape, RunScopeView, RunStatus, Timestamp, type SameShape } from "../schemas.ts";
+import { RESULT_CLASSES, type ResultClass } from "../../core/domain/results.ts";
+import { CONTACT_ACTIONS } from "../../core/services/plan.ts";
+import { VERIFICATION_REASONS, VERIFICATION_STATUSES, type VerificationReason, type VerificationStatus } from "../../verify/taxonomy.ts";
+
+const RunNames = z
+  .object({ lists: z.record(z.string(), z.string()), tags: z.record(z.string(), z.string()) })
+  .openapi("RunNames", { description: "ActiveCampaign's names of lists and tags by id, as they were when the run fetched" });
+
+const NamedId = z.object({ id: z.string(), name: z.string().nullable() }).openapi("NamedId", { description: "An ActiveCampaign id with its name (null when not known)" });
 
 const tags = ["runs"];
 const params = idParams("run");
 const count = z.number().int();
 const counts = z.record(z.string(), count);
 
+const byClass = z
+  .object(Object.fromEntries(RESULT_CLASSES.map((c) => [c, count])) as Record<ResultClass, typeof count>)
+  .openapi({ description: "Contacts per class: the four statuses, with deliverable addresses whose mailbox was not checked (mail_domain_ok) apart as domain_ok" });
+
+const ListResult = z
+  .object({
+    listId: z.string(),
+    name: z.string().nullable().openapi({ description: "The list's name in ActiveCampaign when the run fetched" }),
+    contacts: count.openapi({ description: "Contacts checked who are on the list (any status)" }),
+    active: count.openapi({ description: "Of them, those active on it" }),
+    byClass,
+    unsubscribe: z.object({ planned: count, done: count, failed: count }).openapi({ description: "Memberships of this list to unsubscribe, done and failed" }),
+    delete: z.object({ planned: count, done: count }).openapi({ description: "Contacts on this list to delete, and deleted" }),
+  })
+  .openapi("ListResult");
+
 export const RunPlan = z
   .object({
-    keep: count,
+    contacts: count.openapi({ description: "Contacts checked: keep + unsubscribe.contacts + delete.contacts + nothingToDo" }),
+    keep: count.openapi({ description: "Contacts kept (excluded ones among them)" }),
     unsubscribe: z.object({ contacts: count, requests: count.openapi({ description: "One per contact and list" }) }),
     delete: z.object({ contacts: count }),
     nothingToDo: count.openapi({ description: "Contacts to unsubscribe who are active on none of the lists concerned" }),
+    excluded: count.openapi({ description: "Contacts taken out of the plan by hand at review" }),
     label: z
       .object({ contacts: count, byValue: counts.openapi({ description: "Contacts per status word written (deliverable, risky, undeliverable, unknown)" }) })
       .openapi({ description: "Contacts labelled in ActiveCampaign: not destructive, shown and counted" }),
+    anomaly: z
+      .object({ threshold: z.number(), share: z.number(), count, needsConfirmation: z.boolean() })
+      .openapi({ description: "A plan that unsubscribes or deletes more than `threshold` (a share) of the contacts checked needs `confirmCount` equal to `count` to be approved" }),
+    perList: z.array(ListResult),
+    failures: z
+      .array(z.object({ contactId: count, email: z.string(), kind: z.enum(["unsubscribe", "delete"]), listId: count.nullable(), error: z.string() }))
+      .openapi({ description: "Changes ActiveCampaign refused, with its words (the first 20)" }),
     sample: z.array(
       z.object({
         contactId: count,
@@ -56,8 +90,10 @@ export const Run = z
     connectionName: z.string(),
     scheduleId: z.string().nullable(),
     scope: RunScopeView,
+    names: RunNames.nullable().openapi({ description: "Null for runs from before names were kept" }),
     actions: ActionsView,
     smtpProbe: z.boolean(),
+    mailboxChecked: z.boolean().nullable().openapi({ description: "Whether mailboxes were really checked (the probe ran, its preflight passed); null until verification starts" }),
     status: RunStatus,
     statusReason: z.string().nullable(),
     notes: z.array(z.string()),
@@ -85,9 +121,12 @@ export const Run = z
           byValue: counts.openapi({ description: "Contacts labelled (written or already as wanted) per status word" }),
         })
         .openapi({ description: "Contacts labelled in ActiveCampaign" }),
+      byKind: z
+        .object({ unsubscribe: z.object({ planned: count, done: count, failed: count }), delete: z.object({ planned: count, done: count, failed: count }) })
+        .openapi({ description: "Changes planned and sent so far: list memberships unsubscribed, contacts deleted" }),
     }),
     canRetryActions: z.boolean(),
-    counts: z.object({ byStatus: counts, byReason: counts }),
+    counts: z.object({ byStatus: counts, byReason: counts, byClass }),
     credits: Credits,
     acRequests: count,
     plan: RunPlan.nullable().openapi({ description: "Once the plan is ready (not in lists of runs)" }),
@@ -117,15 +156,30 @@ export const RunSummary = z
     runId: z.string(),
     connection: z.string(),
     scope: RunScopeView,
+    scopeNames: z
+      .object({ lists: z.array(NamedId), tag: NamedId.nullable() })
+      .openapi({ description: "The scope's lists and tag by name, as ActiveCampaign had them when the run fetched" }),
     actions: ActionsView,
     status: RunStatus,
     statusReason: z.string().nullable(),
+    mailboxChecked: z.boolean().nullable().openapi({ description: "Whether mailboxes were really checked; when not, deliverable addresses are counted as domain_ok" }),
     contacts: count,
     verified: count,
     byStatus: counts,
+    byClass,
     byReason: counts,
-    plan: RunPlan.pick({ keep: true, unsubscribe: true, delete: true, nothingToDo: true, label: true }).nullable(),
-    applied: z.object({ done: count, failed: count, planned: count }),
+    plan: RunPlan.pick({ contacts: true, keep: true, unsubscribe: true, delete: true, nothingToDo: true, excluded: true, label: true }).nullable(),
+    applied: z
+      .object({
+        done: count,
+        failed: count,
+        planned: count,
+        unsubscribe: z.object({ planned: count, done: count, failed: count }).openapi({ description: "List memberships" }),
+        delete: z.object({ planned: count, done: count, failed: count }).openapi({ description: "Contacts" }),
+      })
+      .openapi({ description: "Changes: list memberships unsubscribed plus contacts deleted" }),
+    perList: z.array(ListResult),
+    failures: RunPlan.shape.failures,
     labels: LabelsSummary,
     credits: Credits,
     acRequests: count,
@@ -145,7 +199,15 @@ const CreateRunBody = z
   .strict();
 
 const ApproveBody = z
-  .object({ confirmDelete: z.boolean({ error: "must be true or false" }).default(false).openapi({ description: "Needed when the plan deletes contacts" }) })
+  .object({
+    confirmDelete: z.boolean({ error: "must be true or false" }).default(false).openapi({ description: "Needed when the plan deletes contacts" }),
+    confirmCount: z
+      .number({ error: "must be a whole number" })
+      .int("must be a whole number")
+      .min(0, "must be 0 or more")
+      .optional()
+      .openapi({ description: "Needed when `plan.anomaly.needsConfirmation`: the number of contacts the plan unsubscribes or deletes (`plan.anomaly.count`)" }),
+  })
   .strict()
   .default({ confirmDelete: false });
 
@@ -191,7 +253,8 @@ export const approve = route({
   path: "/{id}/approve",
   tags,
   summary: "Apply a reviewed plan",
-  description: "Only a run awaiting review can be approved; a plan with deletes needs `confirmDelete: true`.",
+  description:
+    "Only a run awaiting review can be approved; a plan with deletes needs `confirmDelete: true`, and a plan that unsubscribes or deletes more than its threshold of the contacts checked (`plan.anomaly`) needs `confirmCount`.",
   security: SIGNED_IN_CHANGE,
   request: { params, body: jsonRequest(ApproveBody) },
   responses: { 200: json(Run, "Approved: the worker applies it"), ...errors(...CHANGE, 401, 404, 409, 415) },
@@ -225,7 +288,7 @@ export const reportCsv = route({
   tags,
   summary: "The run's report as CSV",
   description:
-    "One row per contact: id, email, name, lists, status, reason, flags, suggestion, provider, action, action result, and the label written in ActiveCampaign with its outcome (its batch, or why it was left out). Cells a spreadsheet would run as formulas are escaped.",
+    "One row per contact: id, email, name, lists (names, then ids), status, result (with \"Domain OK, mailbox not checked\" apart), reason, flags, suggestion, provider, action, the lists it unsubscribes from (ids), action result, and the label written in ActiveCampaign with its outcome (its batch, or why it was left out). Cells a spreadsheet would run as formulas are escaped.",
   security: SIGNED_IN,
   request: { params },
   responses: {
@@ -248,5 +311,85 @@ export const summary = route({
   responses: {
     200: { ...json(RunSummary, "Counts, credits and timings, as an attachment"), headers: z.object({ "Content-Disposition": z.string() }) },
     ...errors(...READ, 401, 404),
+  },
+});
+
+const Action = z.enum(["keep", "unsubscribe", "delete"], { error: 'must be "keep", "unsubscribe" or "delete"' });
+const contactIds = z.array(z.number({ error: "must be contact ids" }).int("must be contact ids").positive("must be contact ids")).max(1_000, "at most 1,000 contacts at once");
+
+const PlanEditBody = z
+  .object({
+    statuses: z
+      .object(Object.fromEntries(VERIFICATION_STATUSES.map((s) => [s, Action.optional()])) as Record<VerificationStatus, z.ZodOptional<typeof Action>>)
+      .strict()
+      .optional()
+      .openapi({ description: "The action of every contact of a result" }),
+    reasons: z
+      .partialRecord(z.enum(VERIFICATION_REASONS as [VerificationReason, ...VerificationReason[]], { error: "must be a reason" }), Action.nullable())
+      .optional()
+      .openapi({ description: "The action of a reason's contacts; null: as their result" }),
+    exclude: contactIds.optional().openapi({ description: "Contacts taken out of the plan: kept and not labelled, whatever their result" }),
+    include: contactIds.optional().openapi({ description: "Contacts put back into the plan" }),
+  })
+  .strict();
+
+export const editPlan = route({
+  method: "patch",
+  path: "/{id}/plan",
+  tags,
+  summary: "Change a plan at review",
+  description:
+    "Only while the run awaits review. Plans again from the stored results (nothing is checked or charged again) and answers with the run, its counts updated.",
+  security: SIGNED_IN_CHANGE,
+  request: { params, body: jsonRequest(PlanEditBody) },
+  responses: { 200: json(Run, "The run with its new plan"), ...errors(...CHANGE, 401, 404, 409, 415) },
+});
+
+export const ContactsQuery = z.object({
+  result: z.enum(RESULT_CLASSES, { error: `must be one of ${RESULT_CLASSES.join(", ")}` }).optional(),
+  reason: z.enum(VERIFICATION_REASONS as [VerificationReason, ...VerificationReason[]], { error: "must be a reason" }).optional(),
+  action: z.enum(CONTACT_ACTIONS, { error: `must be one of ${CONTACT_ACTIONS.join(", ")}` }).optional(),
+  list: z.string().regex(/^\d{1,12}$/, "must be a list id").optional(),
+  q: z.string().max(200, "at most 200 characters").optional().openapi({ description: "Part of the e-mail address or the name" }),
+  excluded: z.enum(["yes", "no"], { error: 'must be "yes" or "no"' }).optional(),
+});
+
+const RunContact = z
+  .object({
+    contactId: count,
+    email: z.string(),
+    firstName: z.string(),
+    lastName: z.string(),
+    status: z.string().nullable(),
+    result: z.string().openapi({ description: "The result in words, \"Domain OK, mailbox not checked\" apart" }),
+    reason: z.string().nullable(),
+    action: z.enum(CONTACT_ACTIONS),
+    excluded: z.boolean(),
+    lists: z.array(NamedId),
+    changes: z.array(z.string()).openapi({ description: "The lists (ids) the contact is unsubscribed from" }),
+  })
+  .openapi("RunContact");
+
+export const contacts = route({
+  method: "get",
+  path: "/{id}/contacts",
+  tags,
+  summary: "A run's contacts, filtered and paged",
+  security: SIGNED_IN,
+  request: { params, query: ContactsQuery.extend({ offset: z.coerce.number().int().min(0).max(10_000_000).default(0), limit: z.coerce.number().int().min(1).max(200).default(50) }) },
+  responses: { 200: json(z.object({ total: count, contacts: z.array(RunContact) }), "The contacts matching, in contact id order"), ...errors(...READ, 400, 401, 404) },
+});
+
+export const contactsCsv = route({
+  method: "get",
+  path: "/{id}/contacts.csv",
+  tags,
+  summary: "A filtered view of a run's contacts as CSV",
+  description: "The report's columns, for the contacts matching the same filters as GET /runs/{id}/contacts.",
+  security: SIGNED_IN,
+  request: { params, query: ContactsQuery },
+  responses: {
+    200: { description: "The contacts (UTF-8 with a BOM), as an attachment", content: { "text/csv": { schema: z.string() } }, headers: z.object({ "Content-Disposition": z.string() }) },
+    ...errors(...READ, 400, 401, 404),
   },
 });

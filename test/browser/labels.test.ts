@@ -2,7 +2,7 @@ import { existsSync } from "node:fs";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { address, WORLD_ZONE } from "../support/world.ts";
-import { CHROMIUM, DESKTOP, launchChromium, snap, startStack, type Stack, watchPage } from "./stack.ts";
+import { CHROMIUM, DESKTOP, launchChromium, signUpAndConnect, snap, startStack, type Stack, watchPage } from "./stack.ts";
 
 /** Label in ActiveCampaign (issue 17), as a marketer meets it in the dashboard. */
 
@@ -53,14 +53,7 @@ describe.skipIf(!haveChromium && !process.env.CI)("labels in the dashboard, in C
   const text = async (selector: string) => ((await page.locator(selector).first().textContent()) ?? "").replace(/\s+/g, " ").trim();
 
   it("a marketer chooses Label for risky, sees it in the review, approves, and sees the values in the finished run", async () => {
-    await page.goto(url("/signup"));
-    await page.fill("#f-email", "labels@example.com");
-    await page.fill("#f-password", PASSWORD);
-    await Promise.all([page.waitForURL(url("/?notice=welcome")), page.click("button:has-text('Create account')")]);
-    await page.goto(url("/connections/new"));
-    await page.fill("#f-apiUrl", stack.acServer.url);
-    await page.fill("#f-apiKey", KEY);
-    await Promise.all([page.waitForURL(/\/connections\/[^/]+\?notice=connected$/), page.click("button:has-text('Check and connect')")]);
+    await signUpAndConnect(page, stack, { email: "labels@example.com", password: PASSWORD, key: KEY });
 
     // The Clean form: Label goes with any action; risky stays Keep, and is labelled.
     await page.check(`#list-${list}`);
@@ -91,7 +84,7 @@ describe.skipIf(!haveChromium && !process.env.CI)("labels in the dashboard, in C
 
     await page.click("button:has-text('Approve: unsubscribe 1 contact and label 2 contacts')");
     await page.waitForSelector('#run[data-status="completed"]', { timeout: 20_000 });
-    expect(await text("#progress-text")).toBe("Done: 5 contacts checked, 1 change applied, 2 contacts labelled.");
+    expect(await text("#progress-text")).toBe("Done: 5 contacts checked, 1 list membership unsubscribed, 2 contacts labelled.");
     expect(await text('#labels [data-label="done"]')).toBe("2");
     expect(await text('#labels [data-label="skipped"]')).toBe("0");
     const cells = page.locator("#labels table.label-values tbody tr").first().locator("td");

@@ -136,3 +136,16 @@ export async function snap(page: Page, name: string): Promise<void> {
   await page.screenshot({ path: path.join(SCREENSHOTS, `${name}-phone.png`), fullPage: true });
   await page.setViewportSize(original);
 }
+
+/** Signs a new user up in the page and connects the stack's fake AC with `key`; returns the connection's id. */
+export async function signUpAndConnect(page: Page, stack: Stack, o: { email: string; password: string; key: string }): Promise<string> {
+  await page.goto(`${stack.url}/signup`);
+  await page.fill("#f-email", o.email);
+  await page.fill("#f-password", o.password);
+  await Promise.all([page.waitForURL(`${stack.url}/?notice=welcome`), page.click("button:has-text('Create account')")]);
+  await page.goto(`${stack.url}/connections/new`);
+  await page.fill("#f-apiUrl", stack.acServer.url);
+  await page.fill("#f-apiKey", o.key);
+  await Promise.all([page.waitForURL(/\/connections\/[^/]+\?notice=connected$/), page.click("button:has-text('Check and connect')")]);
+  return new URL(page.url()).pathname.split("/").pop()!;
+}

@@ -9,7 +9,7 @@ import { answer, apiClient } from "./api.ts";
 import { createTestApp, signUp, type Session, type TestApp } from "./app.ts";
 import { FakeClock } from "./clock.ts";
 import { startDnsServer, type TestDnsServer } from "./dns-server.ts";
-import { FakeAc, fakeAcHandlers } from "./fake-ac.ts";
+import { FakeAc, fakeAcHandlers, type FakeAcOptions } from "./fake-ac.ts";
 import { WORLD_ZONE } from "./world.ts";
 
 export const AC_BASE = "https://hygiene.api-us1.com";
@@ -59,6 +59,10 @@ export async function createRunHarness(
     config?: Partial<Config>;
     /** Let the harness clock move with real time too (greylisting waits). */
     realTime?: boolean;
+    /** More options of the fake AC (its clock, webhook delivery). */
+    fakeAc?: Partial<FakeAcOptions>;
+    /** The fake AC's dates (cdate, udate, its rate window) on the harness's clock. */
+    fakeOnHarnessClock?: boolean;
   } = {},
 ): Promise<RunHarness> {
   const dns = await startDnsServer(WORLD_ZONE);
@@ -76,6 +80,8 @@ export async function createRunHarness(
     apiKeys: [AC_KEY],
     requestsPerSecond: opts.fakeRequestsPerSecond ?? 1000,
     ...(opts.sideloadContactLists === undefined ? {} : { sideloadContactLists: opts.sideloadContactLists }),
+    ...(opts.fakeOnHarnessClock ? { now: () => clock.now() } : {}),
+    ...opts.fakeAc,
   });
   server.use(...fakeAcHandlers(fake));
   const user = await signUp(t);
@@ -85,7 +91,7 @@ export async function createRunHarness(
 
   const verifications = new Map<string, number>();
   const base = createRunVerifiers(t.deps.config);
-  const verifiers: RunVerifiers = { plain: counting(base.plain, verifications), smtp: null };
+  const verifiers: RunVerifiers = { plain: counting(base.plain, verifications), smtp: null, resolver: base.resolver ?? null };
 
   return {
     t,

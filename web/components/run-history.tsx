@@ -1,8 +1,8 @@
 import type { FC } from "hono/jsx";
 import type { RunView } from "../../core/services/runs.ts";
-import { VERIFICATION_STATUSES } from "../../verify/taxonomy.ts";
+import { CLASS_WORDS, RESULT_CLASSES } from "../../core/domain/results.ts";
 import { HealthBar } from "../charts.tsx";
-import { fmt, percent, plural, scopeWords, STATUS_LABELS } from "../labels.ts";
+import { fmt, namesOfRun, percent, plural, scopeWords } from "../labels.ts";
 import { ScheduledTag, StatusBadge, Time } from "./inline.tsx";
 import { DataTable, type Column } from "./table.tsx";
 
@@ -18,21 +18,21 @@ const started: Column<RunView> = {
   ),
 };
 const account: Column<RunView> = { label: "Account", cell: (r) => r.connectionName };
-const scope: Column<RunView> = { label: "Scope", cell: (r) => scopeWords(r.scope) };
+const scope: Column<RunView> = { label: "Scope", cell: (r) => scopeWords(r.scope, namesOfRun(r)) };
 const status: Column<RunView> = { label: "Status", cell: (r) => <StatusBadge status={r.status} /> };
 const contacts: Column<RunView> = { label: "Contacts", num: true, cell: (r) => fmt(r.progress.fetched) };
 
 const health: Column<RunView> = {
   label: "Health",
   cellClass: "health-cell",
-  cell: (r) => (r.progress.verified > 0 ? <HealthBar byStatus={r.counts.byStatus} label={`${plural(r.progress.verified, "contact")} checked`} /> : <span class="muted">—</span>),
+  cell: (r) => (r.progress.verified > 0 ? <HealthBar byClass={r.counts.byClass} label={`${plural(r.progress.verified, "contact")} checked`} /> : <span class="muted">—</span>),
 };
 
-const verifiedOf = (r: RunView) => VERIFICATION_STATUSES.reduce((a, s) => a + (r.counts.byStatus[s] ?? 0), 0);
-const shares: Column<RunView>[] = VERIFICATION_STATUSES.map((s) => ({
-  label: STATUS_LABELS[s],
+const verifiedOf = (r: RunView) => RESULT_CLASSES.reduce((a, c) => a + (r.counts.byClass[c] ?? 0), 0);
+const shares: Column<RunView>[] = RESULT_CLASSES.map((c) => ({
+  label: CLASS_WORDS[c],
   num: true,
-  cell: (r) => (verifiedOf(r) > 0 ? percent(r.counts.byStatus[s] ?? 0, verifiedOf(r)) : "—"),
+  cell: (r) => (verifiedOf(r) > 0 ? percent(r.counts.byClass[c] ?? 0, verifiedOf(r)) : "—"),
 }));
 const credits: Column<RunView> = { label: "Credits", num: true, cell: (r) => fmt(r.credits.net) };
 

@@ -11,6 +11,8 @@ import type { AcData } from "../loaders.ts";
 import { fmt, plural } from "../labels.ts";
 import { ActionsFieldset, DEFAULT_RUN_OPTIONS, RUN_OPTION_LABELS, ScopeFieldset, SmtpFieldset, type RunOptionValues } from "../run-options.tsx";
 import { ScheduleSection } from "./schedules.tsx";
+import { MonitoringSummary } from "./monitoring.tsx";
+import type { MonitorView } from "../../core/services/monitors.ts";
 import type { RunEstimate, ScopeSizes } from "../../core/services/estimate.ts";
 import { timeLeftWords } from "./run.tsx";
 
@@ -52,6 +54,8 @@ export interface ConnectionPageProps {
   activeRun: RunView | undefined;
   lastRun: RunView | undefined;
   schedules: ScheduleView[];
+  /** "Check new contacts as they arrive" (issue 18). */
+  monitor: MonitorView;
   csrfToken: string;
 }
 
@@ -109,6 +113,9 @@ export const ConnectionPage: FC<ConnectionPageProps> = (p) => {
           <a class="button secondary" href="#schedules">
             Schedules{p.schedules.length > 0 ? ` (${fmt(p.schedules.length)})` : ""}
           </a>
+          <a class="button secondary" href={`/connections/${c.id}/monitoring`}>
+            New contacts{p.monitor.enabled ? ": on" : ""}
+          </a>
           <a class="button secondary danger-text" href={`/connections/${c.id}/delete`}>
             Delete connection
           </a>
@@ -148,6 +155,8 @@ export const ConnectionPage: FC<ConnectionPageProps> = (p) => {
       )}
 
       <ScheduleSection connection={c} schedules={p.schedules} listNames={listNames} canAdd={p.ac.ok} csrfToken={p.csrfToken} />
+
+      <MonitoringSummary connection={c} monitor={p.monitor} />
 
       {refused ? null : (
         <details class="card settings" id="settings" open={Object.keys(p.settings.errors).length > 0}>

@@ -39,6 +39,13 @@ const HistoryLine: FC<{ line: LedgerLine }> = ({ line }) => (
             </p>
           ) : null}
         </details>
+      ) : line.kind === "monitor" ? (
+        <span>
+          {line.reason}
+          <span class="sub-line">
+            {plural(line.charged, "new contact")} charged{line.refunded ? `, ${fmt(line.refunded)} refunded` : ""}
+          </span>
+        </span>
       ) : (
         <span>
           {LEDGER_LABELS[line.kind as keyof typeof LEDGER_LABELS] ?? line.kind}: {line.reason}

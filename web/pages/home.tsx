@@ -4,7 +4,7 @@ import type { RunView } from "../../core/services/runs.ts";
 import type { ScheduleView } from "../../core/services/schedules.ts";
 import { Legend } from "../charts.tsx";
 import { RunHistoryTable } from "../components/run-history.tsx";
-import { fmt, isKeyRefused } from "../labels.ts";
+import { fmt, isKeyRefused, plural } from "../labels.ts";
 
 /** The soonest next run of a connection's schedules, in its schedule's zone. */
 function nextScheduled(schedules: ScheduleView[] | undefined): string | null {
@@ -30,8 +30,8 @@ const WaitingBanner: FC<{ runs: RunView[] }> = ({ runs }) =>
               "review the changes; nothing changes in ActiveCampaign until you approve."
             ) : (
               <>
-                out of credits after {fmt(r.progress.verified)} contact(s)
-                {r.progress.creditsStillNeeded !== null ? `; about ${fmt(r.progress.creditsStillNeeded)} more credit(s) needed` : ""}. <a href="/credits#top-up">Add credits</a>
+                out of credits after {plural(r.progress.verified, "contact")}
+                {r.progress.creditsStillNeeded !== null ? `; about ${plural(r.progress.creditsStillNeeded, "more credit")} needed` : ""}. <a href="/credits#top-up">Add credits</a>
               </>
             )}
           </li>

@@ -2,15 +2,17 @@ import type { FC } from "hono/jsx";
 import type { RunStatus } from "../../db/schema/index.ts";
 import { CHECKING, isCancellable, isLive } from "../../core/domain/run-status.ts";
 import type { RunView } from "../../core/services/runs.ts";
-import { VERIFICATION_STATUSES } from "../../verify/taxonomy.ts";
-import { HealthBar, ReasonChart, StatusChart } from "../charts.tsx";
-import { ButtonForm, CheckboxField, CsrfField, ErrorSummary } from "../components/form.tsx";
+import { CLASS_WORDS, RESULT_CLASSES } from "../../core/domain/results.ts";
+import { STATUS_BY_REASON, VERIFICATION_STATUSES, type VerificationReason } from "../../verify/taxonomy.ts";
+import { ClassChart, HealthBar, ReasonChart } from "../charts.tsx";
+import { ButtonForm, CheckboxField, CsrfField, ErrorSummary, SelectField, TextField } from "../components/form.tsx";
+import { ContactCell, ResultCell } from "../components/contact-cells.tsx";
 import { ScheduledTag, StatusBadge, Time } from "../components/inline.tsx";
 import { PageHeader } from "../components/layout.tsx";
 import { DataTable, type Column } from "../components/table.tsx";
 import type { FieldErrors } from "../forms.ts";
 import { labelOf } from "../../core/domain/scope-actions.ts";
-import { actionLabel, duration, fmt, labelSettingsWords, plural, reasonLabel, RUN_STATUS_WORDS, scopeWords, STATUS_LABELS, statusLabel } from "../labels.ts";
+import { actionLabel, duration, fmt, labelSettingsWords, namesOfRun, plural, reasonLabel, RUN_STATUS_WORDS, scopeWords, STATUS_LABELS } from "../labels.ts";
 
 
 export interface RunPageProps {
@@ -38,8 +40,9 @@ export function progressOf(run: RunView): { value: number; max: number | null; t
     case "queued":
       return { value: 0, max: null, text: "Waiting to start…" };
     case "running":
-    case "paused_credits": {
-      const prefix = run.status === "paused_credits" ? "Paused. " : "";
+    case "paused_credits":
+    case "paused_dns": {
+      const prefix = run.status === "running" ? "" : "Paused. ";
       if (total === null && fetched === 0) return { value: 0, max: null, text: `${prefix}Counting the contacts in ActiveCampaign…` };
       // An upload's run (issue 19) checks the unique addresses of a file, counted before it started.
       const of =
@@ -77,7 +80,16 @@ export function progressOf(run: RunView): { value: number; max: number | null; t
       const l = run.progress.labels;
       const labelText = l.planned > 0 ? `, ${plural(l.done, "contact")} labelled${l.skipped ? ` (${fmt(l.skipped)} left out)` : ""}${l.failed ? `, ${fmt(l.failed)} not labelled` : ""}` : "";
       if (run.scope.kind === "upload") return { value: 1, max: 1, text: `Done: ${plural(verified, "unique address", "unique addresses")} checked.` };
-      return { value: 1, max: 1, text: `Done: ${plural(verified, "contact")} checked, ${plural(applied, "change")} applied${failed ? `, ${fmt(failed)} failed` : ""}${labelText}.` };
+      const k = run.progress.byKind;
+      const done = [
+        k.unsubscribe.done > 0 ? `${plural(k.unsubscribe.done, "list membership")} unsubscribed` : null,
+        k.delete.done > 0 ? `${plural(k.delete.done, "contact")} deleted` : null,
+      ].filter(Boolean);
+      return {
+        value: 1,
+        max: 1,
+        text: `Done: ${plural(verified, "contact")} checked${done.length ? `, ${done.join(", ")}` : applied === 0 ? ", nothing changed" : ""}${failed ? `, ${plural(failed, "change")} failed` : ""}${labelText}.`,
+      };
     }
     case "failed":
     case "cancelled":
@@ -149,7 +161,7 @@ const Stages: FC<{ status: RunStatus }> = ({ status }) => {
  */
 export const ResultsAndNotes: FC<{ run: RunView; nothing: string }> = ({ run, nothing }) => {
   const live = isLive(run.status);
-  const verifiedTotal = VERIFICATION_STATUSES.reduce((a, s) => a + (run.counts.byStatus[s] ?? 0), 0);
+  const verifiedTotal = RESULT_CLASSES.reduce((a, c) => a + (run.counts.byClass[c] ?? 0), 0);
   return (
     <>
       <section class="card" aria-labelledby="results-h">
@@ -158,15 +170,20 @@ export const ResultsAndNotes: FC<{ run: RunView; nothing: string }> = ({ run, no
           <p class="muted">{nothing}</p>
         ) : (
           <>
+            {run.mailboxChecked === false && (run.counts.byClass.domain_ok ?? 0) > 0 ? (
+              <p class="small muted" id="mailbox-note">
+                Mailboxes were not checked in this run: “{CLASS_WORDS.domain_ok}” means the domain takes mail, not that the mailbox exists.
+              </p>
+            ) : null}
             {verifiedTotal > 0 ? (
-              <HealthBar byStatus={run.counts.byStatus} label="Share of each result" />
+              <HealthBar byClass={run.counts.byClass} label="Share of each result" />
             ) : (
               <p class="muted" data-until-results>
                 Results appear here as addresses are checked.
               </p>
             )}
             <div class="charts">
-              <StatusChart byStatus={run.counts.byStatus} live={live} />
+              <ClassChart byClass={run.counts.byClass} live={live} />
               <ReasonChart byReason={run.counts.byReason} />
             </div>
           </>
@@ -199,8 +216,10 @@ export function liveView(run: RunView) {
       total: run.progress.total === null ? "—" : `${run.progress.totalEstimated ? "about " : ""}${fmt(run.progress.total)}`,
       fetched: fmt(run.progress.fetched),
       verified: fmt(run.progress.verified),
-      applied: fmt(run.progress.applied),
-      planned: fmt(run.progress.planned),
+      unsubscribed: fmt(run.progress.byKind.unsubscribe.done),
+      unsubscribePlanned: fmt(run.progress.byKind.unsubscribe.planned),
+      deleted: fmt(run.progress.byKind.delete.done),
+      deletePlanned: fmt(run.progress.byKind.delete.planned),
       charged: fmt(run.credits.charged),
       refunded: fmt(run.credits.refunded),
       net: fmt(run.credits.net),
@@ -209,7 +228,7 @@ export function liveView(run: RunView) {
       left: pace.left,
       waiting: waitingWords(run),
     },
-    byStatus: run.counts.byStatus,
+    byClass: run.counts.byClass,
   };
 }
 
@@ -239,7 +258,7 @@ export const StatusLine: FC<{ run: RunView; sentence: string }> = ({ run, senten
 /** The run's reason for its status, in the tone of the status (with the way to credits when it waits for them). */
 export const StatusReason: FC<{ run: RunView }> = ({ run }) =>
   run.statusReason ? (
-    <p class={run.status === "failed" ? "notice bad" : run.status === "paused_credits" ? "notice warn" : run.status === "completed" ? "notice ok" : "notice info"}>
+    <p class={run.status === "failed" ? "notice bad" : run.status === "paused_credits" || run.status === "paused_dns" ? "notice warn" : run.status === "completed" ? "notice ok" : "notice info"}>
       {run.statusReason}
       {run.status === "paused_credits" ? (
         <>
@@ -270,7 +289,9 @@ export const RunPage: FC<RunPageProps> = ({ run, listNames, errors, csrfToken })
   // Changes exist once the plan does: "0 / 0" while checking would say nothing true.
   const hasPlan = run.plan !== null || run.progress.planned > 0 || run.status === "applying";
   const live = isLive(run.status);
-  const listName = (id: number | string) => listNames?.get(String(id)) ?? `List #${id}`;
+  // Names as ActiveCampaign had them when the run fetched; for older runs, as it has them now.
+  const names = namesOfRun(run) ?? (listNames ? { lists: listNames } : undefined);
+  const listName = (id: number | string) => names?.lists.get(String(id)) ?? `List #${id}`;
   const back = run.connectionId ? { href: `/connections/${run.connectionId}`, label: run.connectionName } : { href: "/", label: "Home" };
 
   return (
@@ -283,7 +304,7 @@ export const RunPage: FC<RunPageProps> = ({ run, listNames, errors, csrfToken })
               {run.connectionId ? <a href={`/connections/${run.connectionId}#schedule-${run.scheduleId}`}>Monthly schedule</a> : "Monthly schedule"}
             </span>
           ) : null}
-          <span>{scopeWords(run.scope, listNames ? { lists: listNames } : undefined)}</span>
+          <span>{scopeWords(run.scope, names)}</span>
           <span>
             Created <Time iso={run.timings.createdAt} />
           </span>
@@ -308,11 +329,20 @@ export const RunPage: FC<RunPageProps> = ({ run, listNames, errors, csrfToken })
           <Stat label="Contacts" bind="total" text={text} />
           <Stat label="Fetched" bind="fetched" text={text} />
           <Stat label="Checked" bind="verified" text={text} />
-          {hasPlan ? (
+          {/* Each count says what it counts (issue 14): list memberships, contacts. */}
+          {hasPlan && run.progress.byKind.unsubscribe.planned > 0 ? (
             <div>
-              <dt>Changes made</dt>
-              <dd>
-                <span data-bind="applied">{text.applied}</span> / <span data-bind="planned">{text.planned}</span>
+              <dt>List memberships unsubscribed</dt>
+              <dd data-count-kind="unsubscribe">
+                <span data-bind="unsubscribed">{text.unsubscribed}</span> of <span data-bind="unsubscribePlanned">{text.unsubscribePlanned}</span>
+              </dd>
+            </div>
+          ) : null}
+          {hasPlan && run.progress.byKind.delete.planned > 0 ? (
+            <div>
+              <dt>Contacts deleted</dt>
+              <dd data-count-kind="delete">
+                <span data-bind="deleted">{text.deleted}</span> of <span data-bind="deletePlanned">{text.deletePlanned}</span>
               </dd>
             </div>
           ) : null}
@@ -350,7 +380,7 @@ export const RunPage: FC<RunPageProps> = ({ run, listNames, errors, csrfToken })
         ) : null}
       </section>
 
-      {run.status === "awaiting_review" ? <Review run={run} listName={listName} errors={errors} csrfToken={csrfToken} /> : null}
+      {run.status === "awaiting_review" ? <Review run={run} listName={listName} errors={errors} csrfToken={csrfToken} /> : <Outcome run={run} listName={listName} />}
 
       {run.progress.labels.planned > 0 && run.status !== "awaiting_review" ? <Labels run={run} /> : null}
 
@@ -383,8 +413,8 @@ export const RunPage: FC<RunPageProps> = ({ run, listNames, errors, csrfToken })
               <dd>{labelSettingsWords(run.actions)}</dd>
             </>
           ) : null}
-          <dt>Mailbox probing</dt>
-          <dd>{run.smtpProbe ? "On" : "Off"}</dd>
+          <dt>Mailboxes checked</dt>
+          <dd>{run.mailboxChecked ? "Yes" : run.smtpProbe ? "No: asked for, but not possible on this server (see the notes)" : "No: domains only"}</dd>
           <dt>Started</dt>
           <dd>
             <Time iso={run.timings.startedAt} />
@@ -395,9 +425,9 @@ export const RunPage: FC<RunPageProps> = ({ run, listNames, errors, csrfToken })
           </dd>
           <dt>Duration</dt>
           <dd>{duration(run.timings.durationMs)}</dd>
-          <dt>Requests to ActiveCampaign</dt>
+          <dt>Calls to ActiveCampaign</dt>
           <dd data-bind="requests">{text.requests}</dd>
-          <dt>Net credits</dt>
+          <dt>Credits used, after refunds</dt>
           <dd data-bind="net">{text.net}</dd>
         </dl>
       </section>
@@ -487,27 +517,10 @@ type SampleRow = NonNullable<RunView["plan"]>["sample"][number];
 
 /** The review's sample: each contact with a change, its result, the action and the lists concerned. */
 const sampleColumns = (listName: (id: number) => string): Column<SampleRow>[] => [
-  {
-    label: "Contact",
-    cell: (s) => {
-      const fullName = `${s.firstName} ${s.lastName}`.trim();
-      return (
-        <div>
-          <span class="break">{s.email}</span>
-          {fullName ? <span class="sub-line">{fullName}</span> : null}
-        </div>
-      );
-    },
-  },
+  { label: "Contact", cell: (s) => <ContactCell {...s} /> },
   {
     label: "Result",
-    cell: (s) => (
-      <div>
-        <span class={`dot s-${s.status}`} aria-hidden="true"></span>
-        {statusLabel(s.status)}
-        <span class="sub-line">{reasonLabel(s.reason)}</span>
-      </div>
-    ),
+    cell: (s) => <ResultCell status={s.status} reason={s.reason} />,
   },
   {
     label: "Action",
@@ -529,7 +542,184 @@ const sampleColumns = (listName: (id: number) => string): Column<SampleRow>[] =>
   },
 ];
 
-const Review: FC<{ run: RunView; listName: (id: number) => string; errors: FieldErrors; csrfToken: string }> = ({ run, listName, errors, csrfToken }) => {
+/**
+ * The plan counted one way (docs/run-lifecycle.md): every contact checked is kept,
+ * unsubscribed, deleted, or has nothing to do; unsubscribes also counted as list memberships.
+ * `data-count` names each figure for the agreement test.
+ */
+const PlanCounts: FC<{ plan: NonNullable<RunView["plan"]>; labelField: string; done?: RunView["progress"]["byKind"] }> = ({ plan, labelField, done }) => (
+  <>
+    <p class="plan-of">
+      Of <strong data-count="contacts">{fmt(plan.contacts)}</strong> {plan.contacts === 1 ? "contact" : "contacts"} checked:
+    </p>
+    <ul class="plan">
+      <li class="plan-keep">
+        <strong data-count="keep">{fmt(plan.keep)}</strong> <span>{plan.label.contacts > 0 ? "kept on their lists" : "kept as they are"}</span>
+        {plan.excluded > 0 ? <small> ({fmt(plan.excluded)} taken out of the plan by hand)</small> : null}
+      </li>
+      <li class="plan-unsub">
+        <strong data-count="unsubscribe">{fmt(plan.unsubscribe.contacts)}</strong>{" "}
+        <span>
+          {done ? "to unsubscribe" : "unsubscribed"}{" "}
+          <small>
+            from <span data-count="memberships">{fmt(plan.unsubscribe.requests)}</span> list {plan.unsubscribe.requests === 1 ? "membership" : "memberships"}
+            {done && plan.unsubscribe.requests > 0 ? `: ${fmt(done.unsubscribe.done)} done${done.unsubscribe.failed ? `, ${fmt(done.unsubscribe.failed)} failed` : ""}` : ""}
+          </small>
+        </span>
+      </li>
+      <li class="plan-delete">
+        <strong data-count="delete">{fmt(plan.delete.contacts)}</strong>{" "}
+        <span>
+          {done ? "to delete" : "deleted"}
+          {done && plan.delete.contacts > 0 ? (
+            <small>
+              {" "}
+              {fmt(done.delete.done)} done{done.delete.failed ? `, ${fmt(done.delete.failed)} failed` : ""}
+            </small>
+          ) : null}
+        </span>
+      </li>
+      <li class="plan-none">
+        <strong data-count="nothing">{fmt(plan.nothingToDo)}</strong>{" "}
+        <span>
+          with nothing to do <small>to unsubscribe, but already off the lists concerned</small>
+        </span>
+      </li>
+      {plan.label.contacts > 0 ? (
+        <li class="plan-label" id="plan-label">
+          <strong data-count="label">{fmt(plan.label.contacts)}</strong>{" "}
+          <span>
+            labelled in ActiveCampaign{" "}
+            <small>
+              “{labelField}”:{" "}
+              {Object.entries(plan.label.byValue)
+                .map(([value, n]) => `${value} ${fmt(n)}`)
+                .join(", ")}
+            </small>
+          </span>
+        </li>
+      ) : null}
+    </ul>
+  </>
+);
+
+/** Results and changes per list, for runs that touch several. */
+const PerList: FC<{ plan: NonNullable<RunView["plan"]>; listName: (id: number | string) => string; applied: boolean }> = ({ plan, listName, applied }) =>
+  plan.perList.length > 1 ? (
+    <>
+      <h3 id="per-list-h">Per list</h3>
+      <DataTable
+        rows={plan.perList}
+        label="Results and changes per list"
+        class="per-list"
+        columns={[
+          { label: "List", cell: (l) => l.name ?? listName(l.listId) },
+          { label: "Contacts", num: true, cell: (l) => fmt(l.contacts) },
+          { label: "Deliverable or domain OK", num: true, cell: (l) => fmt(l.byClass.deliverable + l.byClass.domain_ok) },
+          { label: "Undeliverable", num: true, cell: (l) => fmt(l.byClass.undeliverable) },
+          { label: applied ? "Unsubscribed" : "To unsubscribe", num: true, cell: (l) => (applied ? `${fmt(l.unsubscribe.done)} of ${fmt(l.unsubscribe.planned)}` : fmt(l.unsubscribe.planned)) },
+          { label: applied ? "Deleted" : "To delete", num: true, cell: (l) => (applied ? `${fmt(l.delete.done)} of ${fmt(l.delete.planned)}` : fmt(l.delete.planned)) },
+        ]}
+      />
+    </>
+  ) : null;
+
+const SampleSection: FC<{ plan: NonNullable<RunView["plan"]>; listName: (id: number) => string }> = ({ plan, listName }) => {
+  if (plan.sample.length === 0) return null;
+  const changed = plan.unsubscribe.contacts + plan.delete.contacts;
+  const withChange = plan.sample.filter((s) => s.action !== "keep").length;
+  return (
+    <>
+      <h3>Sample of the changes</h3>
+      <DataTable rows={plan.sample} label="Sample of the changes" class="sample" columns={sampleColumns(listName)} />
+      <p class="small muted" id="sample-note">
+        {changed > withChange
+          ? `Showing ${fmt(withChange)} of the ${plural(changed, "contact")} unsubscribed or deleted. The CSV report lists every contact.`
+          : "These are all the contacts with a change."}
+      </p>
+    </>
+  );
+};
+
+/** A run past its review keeps its story: what was done per kind and per list, AC's refusals, the sample. */
+const Outcome: FC<{ run: RunView; listName: (id: number | string) => string }> = ({ run, listName }) => {
+  const plan = run.plan;
+  if (!plan || run.timings.approvedAt === null) return null;
+  const label = labelOf(run.actions);
+  return (
+    <section class="card" aria-labelledby="outcome-h" id="outcome">
+      <h2 id="outcome-h">What was done</h2>
+      <PlanCounts plan={plan} labelField={label.fieldName} done={run.progress.byKind} />
+      <PerList plan={plan} listName={listName} applied />
+      {plan.failures.length > 0 ? (
+        <>
+          <h3>Changes ActiveCampaign refused</h3>
+          <ul class="failures">
+            {plan.failures.map((f) => (
+              <li>
+                <span class="break">{f.email}</span>: {f.kind === "delete" ? "delete" : `unsubscribe from ${listName(f.listId ?? 0)}`}: “{f.error}”
+              </li>
+            ))}
+          </ul>
+        </>
+      ) : null}
+      <SampleSection plan={plan} listName={listName} />
+    </section>
+  );
+};
+
+const ACTION_OPTIONS = (["keep", "unsubscribe", "delete"] as const).map((a) => ({ value: a, label: actionLabel(a) }));
+
+/**
+ * The review's edit of the plan: an action per result and per reason found in this run. The
+ * results are stored: the plan is made again at once, nothing is checked or charged again.
+ */
+const ChangePlan: FC<{ run: RunView; csrfToken: string }> = ({ run, csrfToken }) => {
+  const reasons = Object.keys(run.counts.byReason).sort((a, b) => (run.counts.byReason[b] ?? 0) - (run.counts.byReason[a] ?? 0));
+  const override = (reason: string) => run.actions.overrides.find((o) => o.reason === reason)?.action;
+  return (
+    <details class="change-plan" id="change-plan">
+      <summary>Change the plan</summary>
+      <form method="post" action={`/runs/${run.id}/plan`} class="stack">
+        <CsrfField token={csrfToken} />
+        <p class="small muted">The results are kept: the plan is made again at once. Nothing is checked or charged again.</p>
+        <fieldset>
+          <legend>By result</legend>
+          <div class="plan-grid">
+            {VERIFICATION_STATUSES.map((status) => (
+              <SelectField name={`status-${status}`} label={STATUS_LABELS[status]} value={run.actions[status]} options={ACTION_OPTIONS} />
+            ))}
+          </div>
+        </fieldset>
+        {reasons.length > 0 ? (
+          <fieldset>
+            <legend>By reason (found in this run)</legend>
+            <div class="plan-grid">
+              {reasons.map((reason) => {
+                const status = STATUS_BY_REASON[reason as VerificationReason] ?? "unknown";
+                return (
+                  <SelectField
+                    name={`reason-${reason}`}
+                    label={`${reasonLabel(reason)} (${fmt(run.counts.byReason[reason] ?? 0)})`}
+                    value={override(reason) ?? "same"}
+                    options={[{ value: "same", label: `As ${STATUS_LABELS[status].toLowerCase()}: ${actionLabel(run.actions[status])}` }, ...ACTION_OPTIONS]}
+                  />
+                );
+              })}
+            </div>
+          </fieldset>
+        ) : null}
+        <div class="actions">
+          <button type="submit" class="secondary">
+            Update the plan
+          </button>
+        </div>
+      </form>
+    </details>
+  );
+};
+
+const Review: FC<{ run: RunView; listName: (id: number | string) => string; errors: FieldErrors; csrfToken: string }> = ({ run, listName, errors, csrfToken }) => {
   const plan = run.plan;
   if (!plan) {
     return (
@@ -545,52 +735,23 @@ const Review: FC<{ run: RunView; listName: (id: number) => string; errors: Field
     plan.delete.contacts > 0 ? `delete ${plural(plan.delete.contacts, "contact")}` : null,
     plan.label.contacts > 0 ? `label ${plural(plan.label.contacts, "contact")}` : null,
   ].filter(Boolean);
-  const withAction = plan.unsubscribe.contacts + plan.delete.contacts + plan.nothingToDo;
   const label = labelOf(run.actions);
+  const anomaly = plan.anomaly;
   return (
     <section class="card review" aria-labelledby="review-h" id="review">
       <h2 id="review-h">Review the changes</h2>
       <p>Nothing has changed in ActiveCampaign yet. Approve to apply these changes, or cancel the run.</p>
-      <ErrorSummary errors={{ confirmDelete: errors.confirmDelete }} labels={{ confirmDelete: "Confirm deletes" }} />
-      <ul class="plan">
-        <li class="plan-keep">
-          <strong>{fmt(plan.keep)}</strong> <span>{plan.label.contacts > 0 ? "kept on their lists" : "kept as they are"}</span>
-        </li>
-        <li class="plan-unsub">
-          <strong>{fmt(plan.unsubscribe.contacts)}</strong>{" "}
-          <span>
-            unsubscribed{" "}
-            <small>
-              {plan.unsubscribe.contacts > 0 ? `from ${plural(plan.unsubscribe.requests, "list membership")}` : ""}
-            </small>
-          </span>
-        </li>
-        <li class="plan-delete">
-          <strong>{fmt(plan.delete.contacts)}</strong> <span>deleted</span>
-        </li>
-        {plan.label.contacts > 0 ? (
-          <li class="plan-label" id="plan-label">
-            <strong>{fmt(plan.label.contacts)}</strong>{" "}
-            <span>
-              labelled in ActiveCampaign{" "}
-              <small>
-                “{label.fieldName}”:{" "}
-                {Object.entries(plan.label.byValue)
-                  .map(([value, n]) => `${value} ${fmt(n)}`)
-                  .join(", ")}
-              </small>
-            </span>
-          </li>
-        ) : null}
-        {plan.nothingToDo > 0 ? (
-          <li class="plan-none">
-            <strong>{fmt(plan.nothingToDo)}</strong>{" "}
-            <span>
-              nothing to do <small>not active on the lists concerned</small>
-            </span>
-          </li>
-        ) : null}
-      </ul>
+      <ErrorSummary errors={{ confirmCount: errors.confirmCount, confirmDelete: errors.confirmDelete }} labels={{ confirmCount: "Confirm the number", confirmDelete: "Confirm deletes" }} />
+      <PlanCounts plan={plan} labelField={label.fieldName} />
+      {anomaly.needsConfirmation ? (
+        <p class="notice warn" id="anomaly">
+          This plan is unusual: it unsubscribes or deletes {plural(anomaly.count, "contact")}, {Math.round(anomaly.share * 100)}% of those checked (more than{" "}
+          {Math.round(anomaly.threshold * 100)}%). If most of them are “Domain does not exist”, the server’s name lookups may have failed: cancel rather than approve.
+        </p>
+      ) : null}
+      <a class="skip-to-decision" href="#decision">
+        Go to Approve or Cancel
+      </a>
 
       {plan.label.contacts > 0 ? (
         <p class="small muted" id="label-note">
@@ -601,27 +762,35 @@ const Review: FC<{ run: RunView; listName: (id: number) => string; errors: Field
         </p>
       ) : null}
 
-      {plan.sample.length > 0 ? (
-        <>
-          <h3>Sample of the changes</h3>
-          <DataTable rows={plan.sample} label="Sample of the changes" class="sample" columns={sampleColumns(listName)} />
-          <p class="small muted">
-            {withAction + plan.label.contacts > plan.sample.length
-              ? `Showing ${fmt(plan.sample.length)} of the contacts with a change. The CSV report lists every contact.`
-              : "These are all the contacts with a change."}
-          </p>
-        </>
-      ) : null}
+      <ChangePlan run={run} csrfToken={csrfToken} />
+      <PerList plan={plan} listName={listName} applied={false} />
+      <SampleSection plan={plan} listName={listName} />
+      <p>
+        <a href={`/runs/${run.id}/contacts`} id="all-contacts">
+          See every contact: filter, search, take single contacts out of the plan
+        </a>
+      </p>
 
+      <div id="decision" class="decision">
       <form method="post" action={`/runs/${run.id}/approve`} class="stack approve-form">
         <CsrfField token={csrfToken} />
+        {anomaly.needsConfirmation ? (
+          <TextField
+            name="confirmCount"
+            label={`Type ${anomaly.count} to confirm that ${plural(anomaly.count, "contact")} will be unsubscribed or deleted`}
+            error={errors.confirmCount}
+            required
+            autocomplete="off"
+            spellcheck={false}
+          />
+        ) : null}
         {plan.delete.contacts > 0 ? (
           <CheckboxField
             name="confirmDelete"
             class="confirm-delete"
             required
             error={errors.confirmDelete}
-            label={`I understand that ${plural(plan.delete.contacts, "contact")} will be deleted from ActiveCampaign, and that ActiveCampaign can restore deleted contacts for 30 days only.`}
+            label={`I understand that ${plural(plan.delete.contacts, "contact")} will be deleted from ActiveCampaign, with their fields, tags and history, and that ActiveCampaign can restore deleted contacts for 30 days only.`}
           />
         ) : null}
         <div class="actions">
@@ -630,7 +799,8 @@ const Review: FC<{ run: RunView; listName: (id: number) => string; errors: Field
           </button>
         </div>
       </form>
-      <CancelButton run={run} csrfToken={csrfToken} note="Nothing will change in ActiveCampaign." />
+      <CancelButton run={run} csrfToken={csrfToken} note="Nothing will change in ActiveCampaign. Credits spent on checking are not returned." />
+      </div>
     </section>
   );
 };

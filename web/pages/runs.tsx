@@ -3,6 +3,7 @@ import type { ConnectionView } from "../../core/services/connections.ts";
 import type { RunView } from "../../core/services/runs.ts";
 import { TrendChart } from "../charts.tsx";
 import { PageHeader } from "../components/layout.tsx";
+import { namesOfRun, plural, scopeWords } from "../labels.ts";
 import { RunHistoryTable } from "../components/run-history.tsx";
 
 const TREND_RUNS = 12;
@@ -10,7 +11,13 @@ const TREND_RUNS = 12;
 /** A connection's runs, newest first, with the trend of its list health. */
 export const RunsPage: FC<{ connection: ConnectionView; runs: RunView[] }> = ({ connection, runs }) => {
   const checked = runs.filter((r) => r.progress.verified > 0 && r.status !== "cancelled" && r.status !== "failed");
-  const trend = checked.slice(0, TREND_RUNS).reverse();
+  // Like with like (issue 14): only runs of the newest one's scope and checks (mailboxes
+  // checked or not) are compared; the others would move the bars for reasons of their own.
+  const newest = checked[0];
+  const same = (r: RunView) => newest !== undefined && JSON.stringify(r.scope) === JSON.stringify(newest.scope) && (r.mailboxChecked ?? false) === (newest.mailboxChecked ?? false);
+  const alike = checked.filter(same);
+  const trend = alike.slice(0, TREND_RUNS).reverse();
+  const leftOut = checked.length - alike.length;
   return (
     <>
       <PageHeader title={`Run history: ${connection.name}`} back={{ href: `/connections/${connection.id}`, label: connection.name }}>
@@ -28,10 +35,16 @@ export const RunsPage: FC<{ connection: ConnectionView; runs: RunView[] }> = ({ 
         <>
           <section class="card" aria-labelledby="trend-h">
             <h2 id="trend-h">List health over time</h2>
+            {newest ? (
+              <p class="small muted" id="trend-scope">
+                Runs on {scopeWords(newest.scope, namesOfRun(newest))}, {newest.mailboxChecked ? "with mailboxes checked" : "without mailbox checks"}
+                {leftOut > 0 ? `; ${plural(leftOut, "run")} of another scope or with other checks left out, to compare like with like` : ""}.
+              </p>
+            ) : null}
             {trend.length >= 2 ? (
-              <TrendChart points={trend.map((r) => ({ id: r.id, at: r.timings.createdAt, byStatus: r.counts.byStatus }))} />
+              <TrendChart points={trend.map((r) => ({ id: r.id, at: r.timings.createdAt, byClass: r.counts.byClass }))} />
             ) : (
-              <p class="muted">The trend appears after two runs with results. Run again in a month to see how the lists change.</p>
+              <p class="muted">The trend appears after two such runs with results. Run again in a month to see how the lists change.</p>
             )}
           </section>
           <section aria-labelledby="all-runs-h" class="section">

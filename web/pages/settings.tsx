@@ -13,6 +13,9 @@ export const EVENT_LABELS: Record<NotificationEvent, string> = {
   scheduled_run_applied: "A scheduled run applied its changes by itself",
   scheduled_run_held: "A scheduled run was held for review",
   connection_key_refused: "ActiveCampaign refused a connection's API key",
+  monitor_waiting_credits: "New contacts wait to be checked: out of credits",
+  monitor_webhook_lost: "ActiveCampaign stopped calling Listwarden about new contacts",
+  monitor_digest: "Daily digest of new contacts checked (when a connection's monitoring asks for it)",
 };
 
 const LABELS = { email: "E-mail address", webhookUrl: "Webhook URL", events: "Events" };

@@ -4,6 +4,7 @@ import type { AppEnv } from "../../server/env.ts";
 import { AppError } from "../../core/errors.ts";
 import { principal } from "../../server/middleware/auth.ts";
 import { isActive } from "../../core/domain/run-status.ts";
+import { forgetMonitorWebhook, getMonitor } from "../../core/services/monitors.ts";
 import { createConnection, deleteConnection, getConnection, updateConnection } from "../../core/services/connections.ts";
 import { balanceOf } from "../../core/services/credits.ts";
 import { listRuns } from "../../core/services/runs.ts";
@@ -70,6 +71,7 @@ export async function connectionPage(c: Context<AppEnv>, deps: Deps, state: Conn
       activeRun={runs.find((r) => isActive(r.status))}
       lastRun={runs.find((r) => r.status === "completed")}
       schedules={listSchedules(deps, { ctx, connectionId: id })}
+      monitor={getMonitor(deps, { ctx, connectionId: id, recent: 0 })}
       csrfToken={csrfToken(c)}
     />,
     status,
@@ -152,7 +154,8 @@ export function connectionPages(web: Hono<AppEnv>, deps: Deps): void {
     return render(c, { title: `Delete ${connection.name}` }, <DeleteConnectionPage connection={connection} activeRuns={activeRuns} csrfToken={csrfToken(c)} />);
   });
 
-  web.post("/connections/:id/delete", requirePage, (c) => {
+  web.post("/connections/:id/delete", requirePage, async (c) => {
+    await forgetMonitorWebhook(deps, { ctx: principal(c), connectionId: c.req.param("id") });
     deleteConnection(deps, { ctx: principal(c), id: c.req.param("id") });
     return c.redirect("/?notice=connection-deleted", 303);
   });

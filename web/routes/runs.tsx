@@ -12,6 +12,13 @@ import { csrfToken, formBody, render, requirePage, rethrowNotFound, statusOf, st
 import { runOptionValues } from "../run-options.tsx";
 import { connectionPage } from "./connections.tsx";
 import { estimateScope } from "../../core/services/estimate.ts";
+import { z } from "zod";
+import { ACTIONS, type Action } from "../../db/schema/index.ts";
+import { AppError } from "../../core/errors.ts";
+import { contactFilter, editPlan, listRunContacts } from "../../core/services/plan.ts";
+import { ContactsQuery } from "../../server/routes/runs.routes.ts";
+import { VERIFICATION_REASONS, VERIFICATION_STATUSES, type VerificationReason, type VerificationStatus } from "../../verify/taxonomy.ts";
+import { CONTACTS_PAGE_SIZE, RunContactsPage } from "../pages/run-contacts.tsx";
 
 /** List names for a run page, when AC answers quickly; the page shows list ids otherwise. */
 async function listNamesFor(deps: Deps, ctx: Principal, run: RunView): Promise<Map<string, string> | null> {
@@ -28,6 +35,7 @@ async function listNamesFor(deps: Deps, ctx: Principal, run: RunView): Promise<M
 function runErrors(err: unknown): FieldErrors {
   const errors = errorsFromAppError(err);
   if (errors.confirmDelete) errors.confirmDelete = "Tick the box to confirm the deletes, or cancel the run.";
+  if (errors.confirmCount) errors.confirmCount = "Type the number of contacts this plan unsubscribes or deletes, or change the plan or cancel the run.";
   return errors;
 }
 
@@ -93,12 +101,69 @@ export function runPages(web: Hono<AppEnv>, deps: Deps): void {
   web.get("/runs/:id/live", requirePage, (c) => c.json(liveView(getRun(deps, { ctx: principal(c), id: c.req.param("id") }))));
 
   web.post("/runs/:id/approve", requirePage, async (c) => {
-    const confirmDelete = str((await formBody(c)).confirmDelete) === "on";
-    return onRun(c, (ctx, id) => approveRun(deps, { ctx, id, confirmDelete }), "approved");
+    const body = await formBody(c);
+    const confirmDelete = str(body.confirmDelete) === "on";
+    // The number typed (separators allowed: "1,204"); anything else matches no plan.
+    const typed = str(body.confirmCount)?.replace(/[\s,.']/g, "") ?? "";
+    const confirmCount = /^\d{1,12}$/.test(typed) ? Number(typed) : null;
+    return onRun(c, (ctx, id) => approveRun(deps, { ctx, id, confirmDelete, confirmCount }), "approved");
   });
 
   // After a cancel, the run's own status says it was cancelled and that nothing changed.
   web.post("/runs/:id/cancel", requirePage, (c) => onRun(c, (ctx, id) => cancelRun(deps, { ctx, id })));
 
   web.post("/runs/:id/retry", requirePage, (c) => onRun(c, (ctx, id) => retryRunActions(deps, { ctx, id })));
+
+  // The review's "Change the plan" form: an action per result and per reason present.
+  web.post("/runs/:id/plan", requirePage, async (c) => {
+    const body = await formBody(c);
+    const statuses: Partial<Record<VerificationStatus, Action>> = {};
+    const reasons: Partial<Record<VerificationReason, Action | null>> = {};
+    const action = (v: string): Action | null => ((ACTIONS as readonly string[]).includes(v) ? (v as Action) : null);
+    for (const status of VERIFICATION_STATUSES) {
+      const a = action(str(body[`status-${status}`]));
+      if (a) statuses[status] = a;
+    }
+    for (const reason of VERIFICATION_REASONS) {
+      const v = str(body[`reason-${reason}`]);
+      if (v === "same") reasons[reason] = null;
+      else if (action(v)) reasons[reason] = action(v);
+    }
+    return onRun(c, (ctx, id) => editPlan(deps, { ctx, id, edit: { statuses, reasons } }), "plan-changed");
+  });
+
+  web.get("/runs/:id/contacts", requirePage, (c) => {
+    const ctx = principal(c);
+    const run = getRun(deps, { ctx, id: c.req.param("id") });
+    const parsed = ContactsQuery.extend({ page: z.coerce.number({ error: "must be a page number" }).int().min(1).max(1_000_000).default(1) }).safeParse(
+      // The filter form sends every field; an empty one means "any".
+      Object.fromEntries(Object.entries(c.req.query()).filter(([, v]) => v.trim() !== "")),
+    );
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      throw new AppError("invalid_input", `${issue?.path.join(".") ?? "filter"} ${issue?.message ?? "is not valid"}`);
+    }
+    const { page, ...q } = parsed.data;
+    const filter = contactFilter(q);
+    const found = listRunContacts(deps, { ctx, id: run.id, filter, offset: (page - 1) * CONTACTS_PAGE_SIZE, limit: CONTACTS_PAGE_SIZE });
+    return render(c, { title: "Contacts of this run" }, <RunContactsPage run={run} filter={filter} page={page} total={found.total} contacts={found.contacts} csrfToken={csrfToken(c)} />);
+  });
+
+  // Take a contact out of the plan, or put it back; back to the list as it was filtered.
+  for (const how of ["exclude", "include"] as const) {
+    web.post(`/runs/:id/contacts/:contact/${how}`, requirePage, async (c) => {
+      const id = c.req.param("id") ?? "";
+      const contact = Number(c.req.param("contact"));
+      const back = str((await formBody(c)).back);
+      const safeBack = back.startsWith(`/runs/${id}/contacts`) && !back.includes("//") ? back : `/runs/${id}/contacts`;
+      if (!Number.isInteger(contact) || contact <= 0) throw new AppError("invalid_input", "contact must be a contact id");
+      try {
+        editPlan(deps, { ctx: principal(c), id, edit: { [how]: [contact] } });
+      } catch (err) {
+        rethrowNotFound(err);
+        return runPage(c, runErrors(err), statusOf(err));
+      }
+      return c.redirect(safeBack, 303);
+    });
+  }
 }

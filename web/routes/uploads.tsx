@@ -1,5 +1,6 @@
 import type { Context, Hono } from "hono";
 import type { Deps } from "../../core/deps.ts";
+import { isLive } from "../../core/domain/run-status.ts";
 import { AppError } from "../../core/errors.ts";
 import { chooseColumn, createUpload, getUpload, listUploads, startUpload } from "../../core/services/uploads.ts";
 import type { AppEnv } from "../../server/env.ts";
@@ -51,7 +52,7 @@ export function uploadPages(web: Hono<AppEnv>, deps: Deps): void {
 
   function uploadPage(c: Context<AppEnv>, errors: FieldErrors, status = 200) {
     const upload = getUpload(deps, { ctx: principal(c), id: c.req.param("id") ?? "" });
-    const live = upload.run && !upload.deletedAt && ["queued", "running", "paused_credits"].includes(upload.run.status);
+    const live = upload.run && !upload.deletedAt && isLive(upload.run.status);
     return render(
       c,
       { title: upload.fileName, nav: "uploads", ...(live ? { scripts: ["run.js"] as "run.js"[], refreshWithoutScript: 5 } : {}) },

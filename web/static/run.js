@@ -45,7 +45,7 @@
       setText('[data-bind="' + k + '"]', view.text[k]);
     });
 
-    var byStatus = view.byStatus;
+    var byStatus = view.byClass;
     var total = 0;
     Object.keys(byStatus).forEach(function (k) {
       total += byStatus[k];

@@ -1,5 +1,6 @@
 import { setMaxListeners } from "node:events";
-import { AcError, isWeather } from "../../core/ac/index.ts";
+import { fmt, plural } from "../../core/lib/words.ts";
+import { AcError, isWeather, type AcClient } from "../../core/ac/index.ts";
 import type { ActionKey, ActionOutcome, ActionRow } from "../../core/runs/attempt.ts";
 import { LeaseLost } from "../../core/runs/store.ts";
 import { Waker, type RunContext } from "./context.ts";
@@ -154,37 +155,75 @@ export async function applyRun(parent: RunContext): Promise<ApplyOutcome> {
   }
 }
 
-/** The run's last sentence: the changes applied, and (issue 17) the contacts labelled. */
-function finalWords(counts: { done: number; failed: number }, l: { planned: number; done: number; skipped: number; failed: number }): string {
-  const changes = counts.failed
-    ? `Applied ${counts.done} change(s); ${counts.failed} failed (see the report for ActiveCampaign's message)`
-    : `Applied ${counts.done} change(s) in ActiveCampaign`;
+/** The run's last sentence: what was done, each count named (issue 14), and (issue 17) the contacts labelled. */
+function finalWords(
+  counts: { done: number; failed: number; doneByKind: { unsubscribe: number; delete: number } },
+  l: { planned: number; done: number; skipped: number; failed: number },
+): string {
+  const done = [
+    counts.doneByKind.unsubscribe > 0 ? `unsubscribed from ${plural(counts.doneByKind.unsubscribe, "list membership")}` : null,
+    counts.doneByKind.delete > 0 ? `deleted ${plural(counts.doneByKind.delete, "contact")}` : null,
+  ].filter(Boolean);
+  const changes = `Done in ActiveCampaign: ${done.join(", ") || "nothing changed"}${counts.failed ? `; ${plural(counts.failed, "change")} failed (see the report for ActiveCampaign's message)` : ""}`;
   if (l.planned === 0) return changes;
-  const rest = [l.skipped ? `${l.skipped} left out (changed or gone since the check)` : null, l.failed ? `${l.failed} failed` : null].filter(Boolean);
-  const labels = `abelled ${l.done} contact(s)${rest.length ? ` (${rest.join(", ")})` : ""}`;
+  const rest = [l.skipped ? `${fmt(l.skipped)} left out (changed or gone since the check)` : null, l.failed ? `${fmt(l.failed)} failed` : null].filter(Boolean);
+  const labels = `abelled ${plural(l.done, "contact")}${rest.length ? ` (${rest.join(", ")})` : ""}`;
   return counts.done === 0 && counts.failed === 0 ? `L${labels} in ActiveCampaign` : `${changes}; l${labels}`;
 }
 
+/** What sending one change needs: the account's client and the signal that stops it. */
+export interface ChangeIo {
+  client: AcClient;
+  signal: AbortSignal;
+}
+
+/** One destructive change: an unsubscribe from one list, or a delete (listId 0). */
+export interface Change {
+  kind: "unsubscribe" | "delete";
+  contactId: number | string;
+  listId: number;
+}
+
+/** How sending a change ended: done (`gone`: the contact is no longer in AC), weather (send again later), or refused by AC (final, with AC's words). */
+export type ChangeResult = { kind: "done"; gone: boolean } | { kind: "weather"; error: AcError } | { kind: "refused"; error: AcError };
+
 /**
- * An action sent before (left in `sending` by a crash, or back to pending after weather) may
- * or may not have reached AC: look before sending it again, so no action is applied twice.
+ * A change sent before (left in `sending` by a crash, or back to pending after weather) may
+ * or may not have reached AC: look before sending it again, so no change is applied twice.
  */
-async function alreadyApplied(ctx: RunContext, action: ActionRow): Promise<boolean> {
+async function alreadyApplied(io: ChangeIo, change: Change): Promise<boolean> {
   try {
-    if (action.kind === "delete") {
-      await ctx.client.request("GET", `/api/3/contacts/${action.contactId}`, { signal: ctx.signal });
+    if (change.kind === "delete") {
+      await io.client.request("GET", `/api/3/contacts/${change.contactId}`, { signal: io.signal });
       return false;
     }
-    const lists = await ctx.client.getContactLists(String(action.contactId), { signal: ctx.signal });
-    return lists.some((l) => Number(l.listId) === action.listId && l.status !== ACTIVE);
+    const lists = await io.client.getContactLists(String(change.contactId), { signal: io.signal });
+    return lists.some((l) => Number(l.listId) === change.listId && l.status !== ACTIVE);
   } catch (err) {
     if (err instanceof AcError && err.kind === "not_found") return true;
     throw err;
   }
 }
 
-function backoffMs(ctx: RunContext, attempts: number): number {
-  const { actionRetryBaseMs: base, actionRetryMaxMs: max } = ctx.settings;
+/**
+ * Sends one change through the account's client (its limiter, its refusal to send status 1),
+ * after checking AC when it may have landed already (`sentBefore`). Runs (applyOne below) and
+ * monitoring (worker/monitor) both send their changes here. A refused key and an abort are
+ * thrown; every other AC answer is a result.
+ */
+export async function sendChange(io: ChangeIo, change: Change, sentBefore: boolean): Promise<ChangeResult> {
+  try {
+    if (sentBefore && (await alreadyApplied(io, change))) return { kind: "done", gone: false };
+    if (change.kind === "delete") return { kind: "done", gone: (await io.client.deleteContact(String(change.contactId), { signal: io.signal })).alreadyGone };
+    return { kind: "done", gone: (await io.client.unsubscribe(String(change.contactId), String(change.listId), { signal: io.signal })).contactGone };
+  } catch (err) {
+    if (io.signal.aborted || !(err instanceof AcError) || err.kind === "auth") throw err;
+    return isWeather(err) ? { kind: "weather", error: err } : { kind: "refused", error: err };
+  }
+}
+
+/** Growing, jittered waits after weather: base, doubled per attempt, up to max. */
+export function retryWait(base: number, max: number, attempts: number): number {
   const full = Math.min(max, base * 2 ** Math.max(0, attempts - 1));
   return Math.round(full / 2 + (Math.random() * full) / 2);
 }
@@ -192,15 +231,12 @@ function backoffMs(ctx: RunContext, attempts: number): number {
 /** Sends one action (after checking it if it may have landed already) and says how it ended. */
 async function applyOne(ctx: RunContext, action: ActionRow): Promise<ActionOutcome> {
   const attempts = action.attempts + 1;
-  const done = (gone: boolean): ActionOutcome => ({ id: action.id, state: "done", resultCode: gone ? "contact_gone" : null, error: gone ? CONTACT_GONE : null });
-  try {
-    // Sent before (a crash in `sending`, or weather after the request left): it may have landed.
-    if ((action.state === "sending" || action.attempts > 0) && (await alreadyApplied(ctx, action))) return done(false);
-    if (action.kind === "delete") return done((await ctx.client.deleteContact(String(action.contactId), { signal: ctx.signal })).alreadyGone);
-    return done((await ctx.client.unsubscribe(String(action.contactId), String(action.listId), { signal: ctx.signal })).contactGone);
-  } catch (err) {
-    if (ctx.signal.aborted || !(err instanceof AcError) || err.kind === "auth") throw err;
-    if (isWeather(err)) return { id: action.id, state: "pending", resultCode: err.kind, error: err.message, nextAttemptAt: ctx.clock.now() + backoffMs(ctx, attempts) };
-    return { id: action.id, state: "failed", resultCode: err.kind, error: err.message };
+  // Sent before (a crash in `sending`, or weather after the request left): it may have landed.
+  const result = await sendChange(ctx, { kind: action.kind, contactId: action.contactId, listId: action.listId }, action.state === "sending" || action.attempts > 0);
+  if (result.kind === "done") return { id: action.id, state: "done", resultCode: result.gone ? "contact_gone" : null, error: result.gone ? CONTACT_GONE : null };
+  const err = result.error;
+  if (result.kind === "weather") {
+    return { id: action.id, state: "pending", resultCode: err.kind, error: err.message, nextAttemptAt: ctx.clock.now() + retryWait(ctx.settings.actionRetryBaseMs, ctx.settings.actionRetryMaxMs, attempts) };
   }
+  return { id: action.id, state: "failed", resultCode: err.kind, error: err.message };
 }

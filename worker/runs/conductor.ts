@@ -1,5 +1,7 @@
 import { setMaxListeners } from "node:events";
 import { isChecking } from "../../core/domain/run-status.ts";
+import { plural } from "../../core/lib/words.ts";
+import type { RunRow } from "../../core/runs/store.ts";
 import { applyRun } from "./apply.ts";
 import type { RunContext } from "./context.ts";
 import { fetchContacts, type FetchOutcome } from "./fetch.ts";
@@ -13,6 +15,8 @@ export type AttemptOutcome =
   | { kind: "awaiting_review" }
   | { kind: "completed" }
   | { kind: "paused_credits" }
+  /** The resolver check failed: nothing is checked until it passes (the run says why). */
+  | { kind: "paused_dns" }
   /** Nothing to do before `until` (parked addresses, actions held by weather): let go until then. */
   | { kind: "waiting"; until: number; reason: string };
 
@@ -35,6 +39,11 @@ export async function runAttempt(ctx: RunContext): Promise<AttemptOutcome> {
       rateFromAt: new Date(clock.now()),
       rateFromCount: run.contactsVerified,
     });
+    const resolver = await resolverProblem(ctx, run);
+    if (resolver) {
+      store.move("paused_dns", { statusReason: resolver.reason, notBefore: new Date(clock.now() + resolver.retryMs) });
+      return { kind: "paused_dns" };
+    }
     // An upload (issue 19) is another source of addresses for the same verification stream.
     const checked = await checkContacts(ctx, run.source === "upload" ? fetchUpload : fetchContacts);
     if (checked.kind === "paused") {
@@ -60,9 +69,32 @@ export async function runAttempt(ctx: RunContext): Promise<AttemptOutcome> {
   const applied = await applyRun(ctx);
   if (applied.kind === "waiting") {
     const minutes = Math.max(1, Math.round((applied.nextAt - clock.now()) / 60_000));
-    return { kind: "waiting", until: applied.nextAt, reason: `ActiveCampaign is busy; ${applied.pending} change(s) will be sent again in about ${minutes} minute(s)` };
+    return { kind: "waiting", until: applied.nextAt, reason: `ActiveCampaign is busy; ${plural(applied.pending, "change")} will be sent again in about ${plural(minutes, "minute")}` };
   }
   return { kind: "completed" };
+}
+
+/**
+ * Before a run relies on DNS (contacts left to check), the resolver must see a handful of
+ * well-known domains: a resolver that cannot (a fresh install's, an offline one's) would make
+ * every address "Domain does not exist", and the plan would unsubscribe them all. Null when
+ * the check passes, is off, or is not needed.
+ */
+async function resolverProblem(ctx: RunContext, run: RunRow): Promise<{ reason: string; retryMs: number } | null> {
+  const resolver = ctx.verifiers.resolver;
+  if (!resolver || (run.fetchDone && run.contactsVerified >= run.contactsFetched)) return null;
+  const health = await resolver.check(ctx.signal);
+  if (health.ok) return null;
+  const failed = health.domains.filter((d) => !d.ok);
+  ctx.logger.warn({ domains: health.domains }, "resolver check failed; run paused");
+  const minutes = Math.max(1, Math.round(resolver.retryMs / 60_000));
+  return {
+    retryMs: resolver.retryMs,
+    reason:
+      `Paused: this server cannot look up domain names right now (${failed.map((d) => `${d.domain}: ${d.detail}`).join(", ")}). ` +
+      `Checking now would call good addresses "Domain does not exist", so nothing is checked or charged until lookups work; ` +
+      `the run tries again every ${plural(minutes, "minute")}. For the operator: check DNS_SERVERS, or set DNS_HEALTH_DOMAINS to domains an offline resolver knows.`,
+  };
 }
 
 type Checked = { kind: "done" } | Extract<FetchOutcome, { kind: "paused" }> | Extract<VerifyOutcome, { kind: "waiting" }>;

@@ -46,7 +46,11 @@ function shardsFor(maxId: string, count: number): Shard[] {
 export async function fetchContacts(ctx: RunContext, stored: () => void): Promise<FetchOutcome> {
   const start = ctx.store.run();
   if (start.fetchDone) return { kind: "done" };
-  const parts = partsOf(JSON.parse(start.scope) as RunScope);
+  const scope = JSON.parse(start.scope) as RunScope;
+  const parts = partsOf(scope);
+  // The names of lists (and the tag) as AC has them now: what the run, its review and its
+  // files call them, whatever AC calls them later. One request per 100 lists.
+  if (start.names === null) ctx.store.update({ names: JSON.stringify(await namesOf(ctx, scope)) });
   let cursor: FetchCursor = start.fetchCursor ? (JSON.parse(start.fetchCursor) as FetchCursor) : { part: 0, shards: null };
   if (start.estimatedTotal === null && parts.length > 1 && !start.fetchCursor) {
     // Several lists: count them all before the first page, so the total shown is an estimate
@@ -73,6 +77,13 @@ export async function fetchContacts(ctx: RunContext, stored: () => void): Promis
     cursor = JSON.parse(ctx.store.run().fetchCursor ?? "null") as FetchCursor;
   }
   return { kind: "done" };
+}
+
+async function namesOf(ctx: RunContext, scope: RunScope): Promise<{ lists: Record<string, string>; tags: Record<string, string> }> {
+  const lists = await ctx.client.listLists({ signal: ctx.signal });
+  const tags = scope.kind === "tag" ? await ctx.client.listTags({ signal: ctx.signal }) : [];
+  const byId = (items: { id: string; name: string }[]) => Object.fromEntries(items.filter((i) => i.name !== "").map((i) => [i.id, i.name]));
+  return { lists: byId(lists), tags: byId(tags.filter((t) => scope.kind === "tag" && t.id === scope.tagId)) };
 }
 
 async function fetchPart(ctx: RunContext, { part, last }: { part: number; last: boolean }, shards: Shard[], scope: AcScope, stored: () => void): Promise<FetchOutcome> {

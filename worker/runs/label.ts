@@ -1,10 +1,23 @@
 import { setMaxListeners } from "node:events";
 import { performance } from "node:perf_hooks";
-import { AcError, IMPORT_MAX_CONTACTS, READ_MAX_IDS, type AcContactState, type AcImportContact } from "../../core/ac/index.ts";
+import { AcError, IMPORT_MAX_CONTACTS, READ_MAX_IDS, type AcClient, type AcContactState, type AcImportContact } from "../../core/ac/index.ts";
 import { labelOf, labelTag, type RunActions, type RunLabel } from "../../core/domain/scope-actions.ts";
 import type { LabelBatchRow, LabelContact, LabelSetup, PreparedBatch, StaleTag } from "../../core/runs/labels.ts";
 import { VERIFICATION_STATUSES } from "../../verify/index.ts";
 import { sleepUnlessAborted, type RunContext } from "./context.ts";
+
+/**
+ * What writing labels needs besides a run: the account's client, the signal that stops it, and
+ * where the label setup (field and tag ids found or created in AC) is kept. A run keeps it on the
+ * run; monitoring (worker/monitor) on the monitor.
+ */
+export interface LabelIo {
+  client: AcClient;
+  signal: AbortSignal;
+  saveSetup(setup: LabelSetup): void;
+}
+
+const runLabelIo = (ctx: RunContext): LabelIo => ({ client: ctx.client, signal: ctx.signal, saveSetup: (setup) => ctx.store.saveLabelSetup(setup) });
 
 export type LabelOutcome =
   | { kind: "completed" }
@@ -50,7 +63,7 @@ export async function labelRun(ctx: RunContext): Promise<LabelOutcome> {
   let setup = store.labelSetup();
   if (!setup) {
     try {
-      setup = await setUpLabels(ctx, label);
+      setup = await setUpLabels(runLabelIo(ctx), label);
     } catch (err) {
       if (signal.aborted || !(err instanceof AcError) || err.kind === "auth" || err.retryable || err.kind === "rate_limited") throw err;
       // AC refused the field or a tag (a plan's limit on custom fields, say): no label can be
@@ -128,8 +141,8 @@ export async function labelRun(ctx: RunContext): Promise<LabelOutcome> {
  * names it); stores their ids on the run. Safe to repeat after a crash: a field created just
  * before is found by its name.
  */
-async function setUpLabels(ctx: RunContext, label: RunLabel): Promise<LabelSetup> {
-  const { client, signal } = ctx;
+export async function setUpLabels(io: LabelIo, label: RunLabel): Promise<LabelSetup> {
+  const { client, signal } = io;
   const fields = await client.listFields({ signal });
   const ensureField = async (title: string, description: string): Promise<string> => {
     let field = fields.find((f) => f.title.trim().toLowerCase() === title.toLowerCase());
@@ -161,7 +174,7 @@ async function setUpLabels(ctx: RunContext, label: RunLabel): Promise<LabelSetup
     }
   }
   const setup: LabelSetup = { fieldId, reasonFieldId, tags };
-  ctx.store.saveLabelSetup(setup);
+  io.saveSetup(setup);
   return setup;
 }
 
@@ -183,7 +196,7 @@ async function settleAll(tasks: Promise<unknown>[], stop: AbortController): Prom
 }
 
 /** What one contact needs, from its re-read state. */
-interface Need {
+export interface Need {
   field: { value: string; valueId: string | null } | null;
   reason: { value: string; valueId: string | null } | null;
   /** The status tag to add (its id is null while AC has no such tag). */
@@ -191,7 +204,7 @@ interface Need {
   stale: StaleTag[];
 }
 
-function needOf(c: LabelContact, state: AcContactState, setup: LabelSetup): Need {
+export function needOf(c: Pick<LabelContact, "value" | "reason">, state: AcContactState, setup: LabelSetup): Need {
   const valueOf = (fieldId: string) => state.fieldValues?.find((v) => v.fieldId === fieldId);
   const current = valueOf(setup.fieldId);
   const field = current?.value === c.value ? null : { value: c.value, valueId: current?.id ?? null };
@@ -211,7 +224,7 @@ function needOf(c: LabelContact, state: AcContactState, setup: LabelSetup): Need
   return { field, reason, tag, stale };
 }
 
-const writesOf = (n: Need) => (n.field ? 1 : 0) + (n.reason ? 1 : 0) + (n.tag ? 1 : 0);
+export const writesOf = (n: Need) => (n.field ? 1 : 0) + (n.reason ? 1 : 0) + (n.tag ? 1 : 0);
 const sameAddress = (a: string, b: string) => a.trim().toLowerCase() === b.trim().toLowerCase();
 
 /**
@@ -314,25 +327,16 @@ function importContact(c: LabelContact, state: AcContactState, setup: LabelSetup
 
 /** A handful of writes: per contact, each safe to send again (a value set twice is the same value). */
 async function writeDirect(ctx: RunContext, setup: LabelSetup, batch: LabelBatchRow, contacts: LabelContact[], needs: Map<number, Need>): Promise<void> {
-  const { client, signal, store } = ctx;
+  const { signal, store } = ctx;
   const failed: { contactId: number; code: string; error: string }[] = [];
   const gone: number[] = [];
   const removedTags = new Map<number, string[]>();
+  const io = runLabelIo(ctx);
   for (const c of contacts) {
-    const need = needs.get(c.contactId)!;
-    const id = String(c.contactId);
     try {
-      let isGone = false;
-      if (need.field) isGone ||= (await client.setFieldValue({ contactId: id, fieldId: setup.fieldId, value: need.field.value, valueId: need.field.valueId }, { signal })).contactGone;
-      if (!isGone && need.reason && setup.reasonFieldId) {
-        isGone ||= (await client.setFieldValue({ contactId: id, fieldId: setup.reasonFieldId, value: need.reason.value, valueId: need.reason.valueId }, { signal })).contactGone;
-      }
-      if (!isGone && need.tag) isGone ||= (await client.addContactTag(id, need.tag.id ?? (await tagId(ctx, setup, c.value)), { signal })).contactGone;
-      if (isGone) {
-        gone.push(c.contactId);
-        continue;
-      }
-      removedTags.set(c.contactId, await removeStale(ctx, need.stale));
+      const written = await writeOneLabel(io, setup, c, needs.get(c.contactId)!);
+      if (written.gone) gone.push(c.contactId);
+      else removedTags.set(c.contactId, written.removedTags);
     } catch (err) {
       if (signal.aborted || !(err instanceof AcError) || err.kind === "auth" || err.retryable || err.kind === "rate_limited") throw err;
       failed.push({ contactId: c.contactId, code: "write_refused", error: err.message });
@@ -342,26 +346,45 @@ async function writeDirect(ctx: RunContext, setup: LabelSetup, batch: LabelBatch
   ctx.emit({ type: "label_batch", runId: ctx.runId, batchId: batch.id, state: "done" });
 }
 
+/**
+ * One contact's label written with per-contact requests, each safe to send again (a value set
+ * twice is the same value; the tag is added only when the re-read did not find it): the field,
+ * the reason, the status tag, then the tags of an earlier verdict removed. Used for a handful of
+ * a run's writes, and for each contact monitoring checks.
+ */
+export async function writeOneLabel(io: LabelIo, setup: LabelSetup, c: { contactId: number | string; value: string }, need: Need): Promise<{ gone: boolean; removedTags: string[] }> {
+  const { client, signal } = io;
+  const id = String(c.contactId);
+  let gone = false;
+  if (need.field) gone ||= (await client.setFieldValue({ contactId: id, fieldId: setup.fieldId, value: need.field.value, valueId: need.field.valueId }, { signal })).contactGone;
+  if (!gone && need.reason && setup.reasonFieldId) {
+    gone ||= (await client.setFieldValue({ contactId: id, fieldId: setup.reasonFieldId, value: need.reason.value, valueId: need.reason.valueId }, { signal })).contactGone;
+  }
+  if (!gone && need.tag) gone ||= (await client.addContactTag(id, need.tag.id ?? (await tagId(io, setup, c.value)), { signal })).contactGone;
+  if (gone) return { gone, removedTags: [] };
+  return { gone, removedTags: await removeStale(io, need.stale) };
+}
+
 /** The id of a status tag, creating the tag when AC has none yet (a per-contact write needs it). */
-async function tagId(ctx: RunContext, setup: LabelSetup, status: string): Promise<string> {
+async function tagId(io: LabelIo, setup: LabelSetup, status: string): Promise<string> {
   const tag = setup.tags![status]!;
   if (tag.id !== null) return tag.id;
   try {
-    tag.id = (await ctx.client.createTag(tag.name, `Listwarden: the address verified as ${status}`, { signal: ctx.signal })).id;
+    tag.id = (await io.client.createTag(tag.name, `Listwarden: the address verified as ${status}`, { signal: io.signal })).id;
   } catch (err) {
     // Created meanwhile (by an import, or an attempt whose answer was lost): find it.
     if (!(err instanceof AcError && err.kind === "validation")) throw err;
-    const found = (await ctx.client.findTags(tag.name, { signal: ctx.signal })).find((t) => t.name.toLowerCase() === tag.name.toLowerCase());
+    const found = (await io.client.findTags(tag.name, { signal: io.signal })).find((t) => t.name.toLowerCase() === tag.name.toLowerCase());
     if (!found) throw err;
     tag.id = found.id;
   }
-  ctx.store.saveLabelSetup(setup);
+  io.saveSetup(setup);
   return tag.id;
 }
 
 /** Removes the tags of an earlier verdict; one already gone is fine. Returns the names removed. */
-async function removeStale(ctx: RunContext, stale: StaleTag[]): Promise<string[]> {
-  for (const t of stale) await ctx.client.removeContactTag(t.id, { signal: ctx.signal });
+async function removeStale(io: Pick<LabelIo, "client" | "signal">, stale: StaleTag[]): Promise<string[]> {
+  for (const t of stale) await io.client.removeContactTag(t.id, { signal: io.signal });
   return stale.map((t) => t.name);
 }
 

@@ -214,11 +214,16 @@ export class VerifyStage {
   #chooseVerifier(first: DueContact[]): Promise<AddressVerifier> {
     this.#verifier ??= (async () => {
       const { store, verifiers } = this.#ctx;
-      if (!store.run().smtpProbe) return verifiers.plain;
+      // Recorded with the run: whether its "deliverable" means a mailbox accepted, or only a domain (issue 14).
+      const choose = (verifier: AddressVerifier, mailboxChecked: boolean) => {
+        store.update({ mailboxChecked });
+        return verifier;
+      };
+      if (!store.run().smtpProbe) return choose(verifiers.plain, false);
       const smtp = verifiers.smtp;
       if (!smtp) {
-        store.note("SMTP probing was asked for, but it is turned off on this server (SMTP_PROBE=off); results come from DNS and list checks");
-        return verifiers.plain;
+        store.note("Mailbox checks were asked for, but they are turned off on this server (SMTP_PROBE=off); results come from DNS and list checks");
+        return choose(verifiers.plain, false);
       }
       const domains = new Map<string, number>();
       for (const { email } of first) {
@@ -226,11 +231,11 @@ export class VerifyStage {
         if (domain) domains.set(domain, (domains.get(domain) ?? 0) + 1);
       }
       const target = [...domains.entries()].sort((a, b) => b[1] - a[1])[0]?.[0];
-      if (!target) return smtp;
+      if (!target) return choose(smtp, true);
       const check = await smtp.preflight(target, this.#signal);
-      if (check.ok) return smtp;
-      store.note(`SMTP probing was asked for, but outbound SMTP does not work from this server (${check.reason}: ${check.detail}); results come from DNS and list checks`);
-      return verifiers.plain;
+      if (check.ok) return choose(smtp, true);
+      store.note(`Mailbox checks were asked for, but this server cannot reach mail servers (${check.reason}: ${check.detail}); results come from DNS and list checks`);
+      return choose(verifiers.plain, false);
     })();
     return this.#verifier;
   }
