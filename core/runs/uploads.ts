@@ -2,6 +2,7 @@ import type Database from "better-sqlite3";
 import { balanceOf, chargeCredits } from "../services/credits.ts";
 import type { Clock } from "../lib/clock.ts";
 import type { Db } from "../../db/index.ts";
+import { plural } from "../lib/words.ts";
 
 /**
  * The upload source of a run (issue 19), in the attempt's lease-checked transactions: where an
@@ -63,7 +64,7 @@ export function uploadSourceMethods({ db, clock, runId, workspaceId, sql, leased
           const charge = chargeCredits(db, clock, {
             workspaceId,
             amount: fresh,
-            reason: `Run ${runId}: ${fresh} address(es) to verify`,
+            reason: `${plural(fresh, "address", "addresses")} of the file to verify`,
             runId,
             idempotencyKey: `run:${runId}:contacts:${firstFresh}`,
           });

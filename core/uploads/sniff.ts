@@ -1,4 +1,5 @@
 import { parse } from "csv-parse/sync";
+import { plural } from "../lib/words.ts";
 
 /**
  * What the first rows of an uploaded file say about it: the delimiter, whether line 1 is a
@@ -109,7 +110,7 @@ export function sniff(head: string, isComplete: boolean): Sniffed {
   const emailColumn = columns.reduce((a, _, i) => (rank(i) > rank(a) ? i : a), 0);
   if (scores[emailColumn] === 0) {
     throw new SniffError(
-      `No column holds e-mail addresses: none of the first ${data.length} row(s) has a cell that looks like one (name@example.com). Is this the right file?`,
+      `No column holds e-mail addresses: ${data.length === 1 ? "the first row has no cell" : `none of the first ${plural(data.length, "row")} has a cell`} that looks like one (name@example.com). Is this the right file?`,
     );
   }
   return {

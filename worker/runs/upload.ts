@@ -1,6 +1,7 @@
 import type { AcClient } from "../../core/ac/index.ts";
 import type { RunContext } from "./context.ts";
 import type { FetchOutcome } from "./fetch.ts";
+import { plural } from "../../core/lib/words.ts";
 
 /**
  * An upload as the source of a run (issue 19): the same verification stream, credits, leases
@@ -36,7 +37,7 @@ export async function fetchUpload(ctx: RunContext, stored: () => void): Promise<
 export function completeUpload(ctx: RunContext): { kind: "completed" } {
   const run = ctx.store.run();
   ctx.store.move("completed", {
-    statusReason: `Done: ${run.contactsVerified} unique address(es) verified; the result file is ready`,
+    statusReason: `Done: ${plural(run.contactsVerified, "unique address", "unique addresses")} verified; the result file is ready`,
     finishedAt: new Date(ctx.clock.now()),
   });
   ctx.emit({ type: "finished", runId: ctx.runId, status: "completed" });
