@@ -22,11 +22,14 @@ import { benchWorld } from "./world.ts";
  * DNS-level checks against a loopback DNS server: the file generated on disk, streamed up as
  * multipart, its column confirmed, verified by the worker, and its result file streamed down
  * and checked row by row. Prints addresses per second and the peak RSS of the process (server,
- * worker and this client together) after each phase. `--json` prints the figures as one JSON
- * line instead (test/uploads-memory.test.ts reads it).
+ * worker and this client together) after each phase. `--columns=N` adds N long columns of text
+ * to every row (wide rows: a file of many bytes in fewer rows); `--json` prints the figures as one
+ * JSON line instead (test/uploads-memory.test.ts reads it).
  */
 export interface UploadFigures {
   rows: number;
+  /** Columns of the file: name, e-mail, note and the extra ones. */
+  columns: number;
   fileMB: number;
   uploadSeconds: number;
   verifySeconds: number;
@@ -40,25 +43,42 @@ export interface UploadFigures {
 
 const peakMb = () => process.resourceUsage().maxRSS / 1024;
 
+/** What a file looks like: its addresses, how many distinct ones, how many extra columns. */
+interface FileShape {
+  email: (i: number) => string;
+  unique: number | null;
+  extra: number;
+}
+
+/**
+ * Extra column j of row i: about 670 characters of text in quotes, the delimiter inside,
+ * different on every row (a notes or address column; long cells make a wide file cheaply).
+ */
+const extraCell = (i: number, j: number) => `"Column ${j} of contact ${i}; ${"lorem ipsum dolor sit amet ".repeat(24)}${i % 9973}"`;
+
 /**
  * Row i: every 10th row repeats the address of the row before it, in upper case; with
  * `unique`, the file cycles through that many addresses (upper case from the second round on).
  */
-function rowOf(i: number, email: (i: number) => string, unique: number | null): string {
+function rowOf(i: number, shape: FileShape): string {
+  const { email, unique, extra } = shape;
   const address = unique ? (i < unique ? email(i) : email(i % unique).toUpperCase()) : i % 10 === 9 ? email(i - 1).toUpperCase() : email(i);
-  return `Contact ${i};${address};"Note ${i}, with a comma"\r\n`;
+  let row = `Contact ${i};${address};"Note ${i}, with a comma"`;
+  for (let j = 1; j <= extra; j++) row += `;${extraCell(i, j)}`;
+  return `${row}\r\n`;
 }
 
-async function writeFile(file: string, rows: number, email: (i: number) => string, unique: number | null) {
+async function writeFile(file: string, rows: number, shape: FileShape) {
   const out = createWriteStream(file);
-  out.write("\ufeffName;E-Mail;Note\r\n");
-  for (let i = 0; i < rows; i++) if (!out.write(rowOf(i, email, unique))) await once(out, "drain");
+  out.write(`\ufeffName;E-Mail;Note${Array.from({ length: shape.extra }, (_, j) => `;Field ${j + 1}`).join("")}\r\n`);
+  for (let i = 0; i < rows; i++) if (!out.write(rowOf(i, shape))) await once(out, "drain");
   out.end();
   await once(out, "close");
 }
 
-export async function benchUpload(rows: number, unique: number | null = null): Promise<UploadFigures> {
+export async function benchUpload(rows: number, { unique = null, columns = 0 }: { unique?: number | null; columns?: number } = {}): Promise<UploadFigures> {
   const world = benchWorld();
+  const shape: FileShape = { email: world.email, unique, extra: columns };
   const dns = await startDnsServer(world.zone);
   const dataDir = mkdtempSync(path.join(tmpdir(), "lw-bench-upload-"));
   const lw = await startListwarden({
@@ -69,7 +89,7 @@ export async function benchUpload(rows: number, unique: number | null = null): P
   });
   try {
     const file = path.join(dataDir, "contacts.csv");
-    await writeFile(file, rows, world.email, unique);
+    await writeFile(file, rows, shape);
     const rssStart = peakMb();
     const { cookie, csrfToken } = await benchSignUp(lw.url);
     const user = findUserByEmail(lw.deps.db, "bench@example.com")!;
@@ -127,8 +147,9 @@ export async function benchUpload(rows: number, unique: number | null = null): P
     let n = -1;
     for await (const record of parser as AsyncIterable<string[]>) {
       if (n >= 0) {
-        const expected = rowOf(n, world.email, unique).trimEnd().split(";")[1]!;
-        if (record[1] !== expected || !record[3]) throw new Error(`result row ${n + 1}: ${JSON.stringify(record)} (expected ${expected} with a status)`);
+        const expected = rowOf(n, shape).trimEnd().split(";")[1]!;
+        // The file's columns come back as written, then the result columns (status first).
+        if (record.length !== 3 + columns + 5 || record[1] !== expected || !record[3 + columns]) throw new Error(`result row ${n + 1}: ${JSON.stringify(record)} (expected ${expected} with a status)`);
       }
       n += 1;
     }
@@ -136,6 +157,7 @@ export async function benchUpload(rows: number, unique: number | null = null): P
     const downloadSeconds = (performance.now() - started) / 1000;
     return {
       rows,
+      columns: 3 + columns,
       fileMB: statSync(file).size / 1048576,
       uploadSeconds,
       verifySeconds,
@@ -154,12 +176,15 @@ export async function benchUpload(rows: number, unique: number | null = null): P
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const rows = Number(process.argv[2] ?? 1_000_000);
-  const uniqueArg = process.argv.find((a) => a.startsWith("--unique="));
-  const f = await benchUpload(rows, uniqueArg ? Number(uniqueArg.slice("--unique=".length)) : null);
+  const option = (name: string) => {
+    const arg = process.argv.find((a) => a.startsWith(`--${name}=`));
+    return arg ? Number(arg.slice(name.length + 3)) : null;
+  };
+  const f = await benchUpload(rows, { unique: option("unique"), columns: option("columns") ?? 0 });
   if (process.argv.includes("--json")) console.log(JSON.stringify(f));
   else {
     const mb = (n: number) => `${n.toFixed(0)} MB`;
-    console.log(`uploads: ${rows.toLocaleString("en-US")} rows, ${f.uniqueAddresses.toLocaleString("en-US")} unique addresses (${f.fileMB.toFixed(1)} MB, UTF-8 with BOM, semicolons), DNS-level checks on a loopback DNS server`);
+    console.log(`uploads: ${rows.toLocaleString("en-US")} rows of ${f.columns} columns, ${f.uniqueAddresses.toLocaleString("en-US")} unique addresses (${f.fileMB.toFixed(1)} MB, UTF-8 with BOM, semicolons), DNS-level checks on a loopback DNS server`);
     console.log(`  upload (streamed to disk, decoded, rows read and stored) and column confirmed: ${f.uploadSeconds.toFixed(1)} s (${(rows / f.uploadSeconds).toFixed(0)} rows/s)`);
     console.log(`  verification: ${f.verifySeconds.toFixed(1)} s, ${f.addressesPerSecond.toFixed(0)} unique addresses/s`);
     console.log(`  result file (${f.resultRows.toLocaleString("en-US")} rows, streamed and checked row by row): ${f.downloadSeconds.toFixed(1)} s`);
