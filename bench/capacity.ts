@@ -7,7 +7,7 @@ import { startListwarden } from "../boot/start.ts";
 import { testConfig } from "../core/config.ts";
 import { createLogger } from "../core/logger.ts";
 import type { RunView } from "../core/services/runs.ts";
-import { api, steadyRatio, waitFor } from "./runs.ts";
+import { api, benchSignUp, steadyRatio, waitFor } from "./runs.ts";
 
 /**
  * Capacity: K ActiveCampaign accounts, each its own fake with its own 5 req/s limit (in a
@@ -79,13 +79,7 @@ export async function benchCapacity(opts: { accounts: number; contacts: number }
     worker: { pollMs: 50 },
   });
   try {
-    const signup = await fetch(`${lw.url}/api/auth/signup`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ email: "capacity@example.com", password: "benchmark password" }),
-    });
-    const cookie = (signup.headers.get("set-cookie") ?? "").split(";")[0]!;
-    const { csrfToken } = (await signup.json()) as { csrfToken: string };
+    const { cookie, csrfToken } = await benchSignUp(lw.url, "capacity@example.com");
     const connections: string[] = [];
     for (const [i, a] of fakes.accounts.entries()) {
       connections.push((await api<{ id: string }>(lw.url, cookie, csrfToken, "POST", "/api/connections", { apiUrl: a.url, apiKey: a.apiKey, name: `Account ${i + 1}` })).id);

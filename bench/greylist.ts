@@ -6,7 +6,7 @@ import { startListwarden } from "../boot/start.ts";
 import { testConfig } from "../core/config.ts";
 import { createLogger } from "../core/logger.ts";
 import type { RunView } from "../core/services/runs.ts";
-import { api, forkFakeAc, waitFor } from "./runs.ts";
+import { api, benchSignUp, forkFakeAc, waitFor } from "./runs.ts";
 
 /**
  * A hygiene run with the SMTP probe on, at AC's real 5 requests per second, against loopback
@@ -39,13 +39,7 @@ export async function benchGreylist(opts: { contacts: number; requestsPerSecond:
     worker: { pollMs: 50 },
   });
   try {
-    const signup = await fetch(`${lw.url}/api/auth/signup`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ email: "bench@example.com", password: "benchmark password" }),
-    });
-    const cookie = (signup.headers.get("set-cookie") ?? "").split(";")[0]!;
-    const { csrfToken } = (await signup.json()) as { csrfToken: string };
+    const { cookie, csrfToken } = await benchSignUp(lw.url);
     const conn = await api<{ id: string }>(lw.url, cookie, csrfToken, "POST", "/api/connections", { apiUrl: fake.url, apiKey: fake.apiKey });
     await fake.clear();
 

@@ -7,7 +7,7 @@ import { testConfig } from "../core/config.ts";
 import { createLogger } from "../core/logger.ts";
 import type { RunView } from "../core/services/runs.ts";
 import { startDnsServer } from "../test/support/dns-server.ts";
-import { api, forkFakeAc, waitFor } from "./runs.ts";
+import { api, benchSignUp, forkFakeAc, waitFor } from "./runs.ts";
 import { benchWorld } from "./world.ts";
 
 /**
@@ -40,13 +40,7 @@ export async function benchLabels(opts: { contacts: number; requestsPerSecond: n
     worker: { pollMs: 50 },
   });
   try {
-    const signup = await fetch(`${lw.url}/api/auth/signup`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ email: "bench@example.com", password: "benchmark password" }),
-    });
-    const cookie = (signup.headers.get("set-cookie") ?? "").split(";")[0]!;
-    const { csrfToken } = (await signup.json()) as { csrfToken: string };
+    const { cookie, csrfToken } = await benchSignUp(lw.url);
     const conn = await api<{ id: string }>(lw.url, cookie, csrfToken, "POST", "/api/connections", { apiUrl: fake.url, apiKey: fake.apiKey });
     const actions = { undeliverable: "keep", label: { statuses: ["deliverable", "risky", "undeliverable", "unknown"], tagPrefix: "lw-" } };
     const run = await api<RunView>(lw.url, cookie, csrfToken, "POST", "/api/runs", { connectionId: conn.id, scope: { kind: "all" }, actions });

@@ -64,6 +64,19 @@ export async function forkFakeAc(
   };
 }
 
+/** Signs up a bench user on a running Listwarden; its session cookie and CSRF token. */
+export async function benchSignUp(base: string, email = "bench@example.com"): Promise<{ cookie: string; csrfToken: string }> {
+  const signup = await fetch(`${base}/api/auth/signup`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ email, password: "benchmark password" }),
+  });
+  if (!signup.ok) throw new Error(`sign-up: ${signup.status} ${await signup.text()}`);
+  const cookie = (signup.headers.get("set-cookie") ?? "").split(";")[0]!;
+  const { csrfToken } = (await signup.json()) as { csrfToken: string };
+  return { cookie, csrfToken };
+}
+
 export async function api<T>(base: string, cookie: string, csrf: string, method: string, p: string, body?: unknown): Promise<T> {
   const res = await fetch(`${base}${p}`, {
     method,
@@ -119,13 +132,7 @@ export async function benchRun(opts: { contacts: number; requestsPerSecond: numb
     worker: { pollMs: 50 },
   });
   try {
-    const signup = await fetch(`${lw.url}/api/auth/signup`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ email: "bench@example.com", password: "benchmark password" }),
-    });
-    const cookie = (signup.headers.get("set-cookie") ?? "").split(";")[0]!;
-    const { csrfToken } = (await signup.json()) as { csrfToken: string };
+    const { cookie, csrfToken } = await benchSignUp(lw.url);
     const conn = await api<{ id: string }>(lw.url, cookie, csrfToken, "POST", "/api/connections", { apiUrl: fake.url, apiKey: fake.apiKey });
     await fake.clear();
 

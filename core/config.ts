@@ -129,6 +129,8 @@ export const configSchema = z.object({
     .pipe(z.array(socksProxy)),
   SMTP_PROXY_CONCURRENCY: positiveInt.max(100).default(4),
   SMTP_PROVIDER_RULES_FILE: z.string().min(1).optional(),
+  UPLOAD_MAX_MB: positiveInt.max(1024, "must be at most 1024").default(50),
+  UPLOAD_RETENTION_DAYS: positiveInt.max(3650).default(30),
   /** A manual run whose plan unsubscribes or deletes more than this share of its contacts needs the count typed to approve. */
   ANOMALY_PERCENT: z.coerce.number({ error: "must be a number" }).int("must be a whole number").min(0, "must be 0 or more").max(100, "must be at most 100").default(30),
   WORKER: onOff.default(true),

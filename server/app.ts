@@ -6,6 +6,7 @@ import type { Deps } from "../core/deps.ts";
 import { AppError, ERROR_STATUS, type ErrorCode } from "../core/errors.ts";
 import type { AppEnv } from "./env.ts";
 import { csrfProtection, identify, requireAuth } from "./middleware/auth.ts";
+import { exceptFileUploads } from "./middleware/body.ts";
 import { createRouter, openApiDocument } from "./openapi.ts";
 import { referenceRoutes } from "./reference.ts";
 import { authRoutes } from "./routes/auth.handlers.ts";
@@ -15,6 +16,7 @@ import { openApiJson } from "./routes/docs.routes.ts";
 import { runRoutes } from "./routes/runs.handlers.ts";
 import { scheduleRoutes } from "./routes/schedules.handlers.ts";
 import { tokenRoutes } from "./routes/tokens.handlers.ts";
+import { uploadRoutes } from "./routes/uploads.handlers.ts";
 import { billingRoutes } from "./routes/billing.handlers.ts";
 import { notificationRoutes } from "./routes/notifications.handlers.ts";
 import { hookRoutes } from "./routes/hooks.handlers.ts";
@@ -81,6 +83,7 @@ export function createApi(deps: Deps) {
     .route("/connections", monitorRoutes)
     .route("/runs", runRoutes)
     .route("/schedules", scheduleRoutes)
+    .route("/uploads", uploadRoutes)
     .route("/notifications", notificationRoutes);
   // `routes` is `api` itself, typed with every route it has; the document is built from `api`.
   const routes = api
@@ -90,12 +93,14 @@ export function createApi(deps: Deps) {
     .route("/reference", referenceRoutes)
     .use(
       "*",
-      bodyLimit({
-        maxSize: 1024 * 1024,
-        onError: () => {
-          throw new AppError("payload_too_large", "Request body is larger than 1 MB");
-        },
-      }),
+      exceptFileUploads(
+        bodyLimit({
+          maxSize: 1024 * 1024,
+          onError: () => {
+            throw new AppError("payload_too_large", "Request body is larger than 1 MB");
+          },
+        }),
+      ),
     )
     // Answers carry session-bound data (the CSRF token, a new API token): never cached.
     .use("*", async (c, next) => {

@@ -112,7 +112,8 @@ export const json = <T extends z.ZodType>(schema: T, description: string) => ({
  * middleware first (415 for another Content-Type, 400 for unreadable JSON or `__proto__`).
  */
 export function route<P extends string, R extends Omit<RouteConfig, "path"> & { path: P }>(config: R): ReturnType<typeof createRoute<P, R>> {
-  if (!config.request?.body) return createRoute(config);
+  // Only a JSON body is read before the handler; a file upload's is streamed by its handler.
+  if (!config.request?.body?.content["application/json"]) return createRoute(config);
   const own = config.middleware === undefined ? [] : Array.isArray(config.middleware) ? config.middleware : [config.middleware];
   return createRoute({ ...config, middleware: [jsonBody, ...own] });
 }
@@ -171,6 +172,7 @@ const TAGS = [
   { name: "connections", description: "ActiveCampaign accounts, their lists and tags" },
   { name: "runs", description: "Hygiene runs: verify, review, apply, report" },
   { name: "schedules", description: "Monthly runs of a connection" },
+  { name: "uploads", description: "Verify a CSV file: upload, confirm the e-mail column, see the cost, start, download the results" },
   { name: "notifications", description: "Where the workspace hears of runs that need it or end" },
   { name: "monitoring", description: "Checking a connection's new contacts as they arrive: ActiveCampaign's webhook and a catch-up sweep" },
   { name: "docs", description: "This document" },

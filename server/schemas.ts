@@ -28,6 +28,10 @@ export const ScopeView = z
   ])
   .openapi("Scope", { description: "Which contacts a run reads: all, those on some lists, or those with a tag (ActiveCampaign ids)" });
 
+/** A run's scope: an ActiveCampaign scope, or the upload it verifies (issue 19). */
+export const RunScopeView = z
+  .union([ScopeView, z.object({ kind: z.literal("upload"), uploadId: z.string() }).openapi("UploadScope", { description: "A run that verifies an uploaded file (see /uploads)" })])
+  .openapi("RunScope");
 export const LabelView = z
   .object({
     statuses: z.array(z.enum(VERIFICATION_STATUSES)).openapi({ description: "Results whose contacts are labelled (a reason's override wins)" }),

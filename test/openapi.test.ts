@@ -121,6 +121,7 @@ describe("GET /api/openapi.json", () => {
       "patch /runs/{id}/plan",
       "post /runs/{id}/approve",
       "patch /schedules/{id}",
+      "post /uploads/{id}/start",
     ]);
     // POST /api/tokens without a body: the defaults apply.
     const res = await t.request("POST", "/api/tokens", { as: s });

@@ -5,6 +5,7 @@ import type { Deps } from "../core/deps.ts";
 import type { AppEnv } from "../server/env.ts";
 import { AppError, notFound } from "../core/errors.ts";
 import { csrfProtection, identify } from "../server/middleware/auth.ts";
+import { exceptFileUploads } from "../server/middleware/body.ts";
 import { assets, isAssetName } from "./assets.ts";
 import { ErrorPage } from "./pages/error.tsx";
 import { redirectToLogin, render } from "./render.tsx";
@@ -16,6 +17,7 @@ import { runPages } from "./routes/runs.tsx";
 import { schedulePages } from "./routes/schedules.tsx";
 import { monitoringPages } from "./routes/monitoring.tsx";
 import { tokenPages } from "./routes/tokens.tsx";
+import { uploadPages } from "./routes/uploads.tsx";
 import { settingsPages } from "./routes/settings.tsx";
 import { operatorPages } from "./routes/operator.tsx";
 
@@ -105,7 +107,7 @@ export function webRoutes(deps: Deps): Hono<AppEnv> {
 
   web.onError(errorPage(deps));
 
-  web.use("*", onPages(formSizeLimit), onPages(identify), onPages(csrfProtection), onPages(pageHeaders));
+  web.use("*", onPages(exceptFileUploads(formSizeLimit)), onPages(identify), onPages(csrfProtection), onPages(pageHeaders));
 
   web.get("/static/:name", (c) => {
     const name = c.req.param("name");
@@ -123,6 +125,7 @@ export function webRoutes(deps: Deps): Hono<AppEnv> {
   schedulePages(web, deps);
   monitoringPages(web, deps);
   tokenPages(web, deps);
+  uploadPages(web, deps);
   settingsPages(web, deps);
   operatorPages(web, deps);
 

@@ -1,5 +1,5 @@
 import type { LedgerKind, OccurrenceState, RunStatus } from "../db/schema/index.ts";
-import { labelOf, labelTag, type RunActions, type RunScope } from "../core/domain/scope-actions.ts";
+import { labelOf, labelTag, type RunActions, type RunScope, type UploadScope } from "../core/domain/scope-actions.ts";
 import { fmt, plural } from "../core/lib/words.ts";
 import { STATUS_BY_REASON, VERIFICATION_STATUSES, type VerificationReason, type VerificationStatus } from "../verify/taxonomy.ts";
 
@@ -118,8 +118,9 @@ export function namesOfRun(run: { names: { lists: Record<string, string>; tags: 
 }
 
 /** "2 lists", "Tag 4", "All contacts"; with names when they are known. */
-export function scopeWords(scope: RunScope, names?: { lists?: Map<string, string>; tags?: Map<string, string> }): string {
+export function scopeWords(scope: RunScope | UploadScope, names?: { lists?: Map<string, string>; tags?: Map<string, string> }): string {
   if (scope.kind === "all") return "All contacts";
+  if (scope.kind === "upload") return "Uploaded file";
   if (scope.kind === "tag") {
     const name = names?.tags?.get(scope.tagId);
     return name ? `Tag “${name}”` : `Tag #${scope.tagId}`;

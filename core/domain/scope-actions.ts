@@ -43,6 +43,8 @@ export const scopeSchema = z.discriminatedUnion(
   { error: 'must be {"kind":"all"}, {"kind":"lists","listIds":[...]} or {"kind":"tag","tagId":...}' },
 );
 export type RunScope = z.infer<typeof scopeSchema>;
+/** The scope of a run whose source is an uploaded file (issue 19): never an input, only shown. */
+export type UploadScope = { kind: "upload"; uploadId: string };
 
 /** What to do with a contact: keep, unsubscribe or delete. */
 export const actionSchema = z.enum(ACTIONS, { error: 'must be "keep", "unsubscribe" or "delete"' });

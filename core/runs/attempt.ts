@@ -4,6 +4,7 @@ import type { RunStatus } from "../domain/run-status.ts";
 import type { Clock } from "../lib/clock.ts";
 import { balanceOf, chargeCredits, refundCredits } from "../services/credits.ts";
 import type { VerificationResult } from "../../verify/index.ts";
+import { uploadSourceMethods, type UploadSourceStore } from "./uploads.ts";
 import { labelMethods, type LabelStore } from "./labels.ts";
 import { plural } from "../lib/words.ts";
 import { chunkEnd, countPlan, listKey, planLabelRange, planRange, type LabelRule, type PlanRule, type PlanTotals } from "./planning.ts";
@@ -20,7 +21,7 @@ import { addNote, failRun, LeaseLost, moveRun, readRun, updateLeasedRun, type Fa
  * run's counters (contacts, results per status and reason, credits, actions): a progress poll
  * reads those instead of counting rows. The SQL is portable (no SQLite-only functions).
  */
-export interface AttemptStore extends LabelStore {
+export interface AttemptStore extends UploadSourceStore, LabelStore {
   readonly runId: string;
   readonly lease: Lease;
   /** The run as stored now (LeaseLost if the claim is gone). */
@@ -224,6 +225,8 @@ export function sqliteAttemptStore(db: Db, clock: Clock, lease: Lease, requests:
   };
 
   return {
+    // The upload source (issue 19): core/runs/uploads.ts, in the same lease-checked transactions.
+    ...uploadSourceMethods({ db, clock, runId, workspaceId, sql, leased, now }),
     // Labels in ActiveCampaign (issue 17): core/runs/labels.ts, in the same lease-checked transactions.
     ...labelMethods({ runId, client, sql, leased, now }),
     runId,
@@ -307,7 +310,10 @@ export function sqliteAttemptStore(db: Db, clock: Clock, lease: Lease, requests:
         const still = creditsStillNeeded(run);
         moveRun(tx, run, "paused_credits", {
           creditsNeeded: needed,
-          statusReason: `Paused: out of credits. ${still.atLeast ? "At least" : still.upTo ? "Up to" : "About"} ${plural(still.credits, "more credit")} ${still.credits === 1 ? "is" : "are"} needed to check the rest of the contacts. Add credits and the run resumes on its own.`,
+          statusReason:
+            run.source === "upload"
+              ? `Paused: out of credits. ${plural(still.credits, "more credit")} ${still.credits === 1 ? "is" : "are"} needed to check the rest of the file's addresses. Add credits and verification resumes on its own.`
+              : `Paused: out of credits. ${still.atLeast ? "At least" : still.upTo ? "Up to" : "About"} ${plural(still.credits, "more credit")} ${still.credits === 1 ? "is" : "are"} needed to check the rest of the contacts. Add credits and the run resumes on its own.`,
           notBefore: new Date(retryAt),
         });
       });

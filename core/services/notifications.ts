@@ -26,6 +26,8 @@ export interface NotificationData {
   changesFailed?: number;
   /** Paused for credits: how many more the rest of the run needs (an estimate). */
   creditsStillNeeded?: number;
+  /** The run verifies an uploaded file (issue 19), named by `connectionName`. */
+  upload?: boolean;
   /** Monitoring (issue 18): how many contacts wait; a digest's UTC day, its counts and its lines. */
   waiting?: number;
   day?: string;
@@ -68,6 +70,7 @@ export function recordRunMove(tx: Db, before: RunRow, after: RunRow, now = Date.
     connectionId: after.connectionId,
     runId: after.id,
     scheduled: after.scheduleId !== null,
+    ...(after.source === "upload" ? { upload: true } : {}),
     reason: after.statusReason,
     checked: after.contactsVerified,
     changesPlanned: after.actionsPlanned,
@@ -229,6 +232,10 @@ export function messageOf(row: Pick<NotificationRow, "event" | "data">, base: st
   const runUrl = d.runId ? `${base}/runs/${d.runId}` : `${base}/`;
   const kind = d.scheduled ? "scheduled run" : "run";
   const monitorUrl = d.connectionId ? `${base}/connections/${d.connectionId}/monitoring` : `${base}/`;
+  if (d.upload) {
+    const file = uploadMessage(row.event as NotificationEvent, d, name);
+    if (file) return { ...file, url: runUrl };
+  }
   switch (row.event as NotificationEvent) {
     case "run_needs_review":
       return {
@@ -297,6 +304,23 @@ export function messageOf(row: Pick<NotificationRow, "event" | "data">, base: st
         url: monitorUrl,
       };
     }
+  }
+}
+
+/** The words for the verification of an uploaded file: addresses, no ActiveCampaign, a result file. */
+function uploadMessage(event: NotificationEvent, d: NotificationData, name: string): Omit<NotificationMessage, "url"> | null {
+  switch (event) {
+    case "run_paused_credits":
+      return {
+        subject: `Paused for credits: verifying ${name}`,
+        text: `Verifying the file ${name} ran out of credits after checking ${plural(d.checked ?? 0, "address", "addresses")}.${d.creditsStillNeeded ? ` ${plural(d.creditsStillNeeded, "more credit")} ${d.creditsStillNeeded === 1 ? "is" : "are"} needed to finish.` : ""} Add credits and it resumes on its own.`,
+      };
+    case "run_failed":
+      return { subject: `Failed: verifying ${name}`, text: `Verifying the file ${name} stopped: ${d.reason ?? "an error"}.`.replace(/\.\.$/, ".") };
+    case "run_completed":
+      return { subject: `Done: verifying ${name}`, text: `The file ${name} is verified: ${plural(d.checked ?? 0, "unique address", "unique addresses")} checked. The result file is ready to download.` };
+    default:
+      return null;
   }
 }
 

@@ -3,7 +3,7 @@ import type { z } from "zod";
 import { schema, statement, transaction, type Db } from "../../db/index.ts";
 import type { COUNT_KINDS } from "../../db/schema/index.ts";
 import { newId } from "../../db/ids.ts";
-import { actionsSchema, scopeSchema, usesDelete, type RunActions, type RunScope } from "../domain/scope-actions.ts";
+import { actionsSchema, scopeSchema, usesDelete, type RunActions, type RunScope, type UploadScope } from "../domain/scope-actions.ts";
 import { isCancellable, isLive, type RunStatus } from "../domain/run-status.ts";
 import { VERIFICATION_STATUSES } from "../../verify/index.ts";
 import type { Deps, Principal } from "../deps.ts";
@@ -92,9 +92,10 @@ export function getRunRow(db: Db, { workspaceId, id }: { workspaceId: string; id
 }
 
 export function listRuns(deps: Deps, { ctx, connectionId, limit = 50 }: { ctx: Pick<Principal, "workspaceId">; connectionId?: string; limit?: number }) {
+  // Runs on ActiveCampaign; an upload's run is listed with its upload (core/services/uploads.ts).
   const where = connectionId
     ? and(eq(schema.runs.workspaceId, ctx.workspaceId), eq(schema.runs.connectionId, connectionId))
-    : eq(schema.runs.workspaceId, ctx.workspaceId);
+    : and(eq(schema.runs.workspaceId, ctx.workspaceId), eq(schema.runs.source, "ac"));
   return deps.db
     .select()
     .from(schema.runs)
@@ -235,7 +236,7 @@ export interface RunView {
   connectionId: string | null;
   connectionName: string;
   scheduleId: string | null;
-  scope: RunScope;
+  scope: RunScope | UploadScope;
   /** AC's names of lists and tags as they were when the run fetched (null for runs from before names were kept). */
   names: RunNames | null;
   actions: RunActions;
@@ -384,7 +385,7 @@ export function runView(db: Db, row: RunRow, { withPlan, now }: { withPlan: bool
     connectionId: row.connectionId,
     connectionName: row.connectionName,
     scheduleId: row.scheduleId,
-    scope: JSON.parse(row.scope) as RunScope,
+    scope: JSON.parse(row.scope) as RunScope | UploadScope,
     names: row.names ? (JSON.parse(row.names) as RunNames) : null,
     actions: JSON.parse(row.actions) as RunActions,
     smtpProbe: row.smtpProbe,
@@ -394,7 +395,8 @@ export function runView(db: Db, row: RunRow, { withPlan, now }: { withPlan: bool
     notes: row.notes ? (JSON.parse(row.notes) as string[]) : [],
     progress: {
       total,
-      totalEstimated: !row.fetchDone && total !== null,
+      // An upload's total is its unique addresses, counted before it started: exact from the start.
+      totalEstimated: !row.fetchDone && total !== null && row.source !== "upload",
       perMinute: pace.perMinute,
       secondsLeft: pace.secondsLeft,
       creditsStillNeeded: row.status === "paused_credits" ? creditsStillNeeded(row).credits : null,

@@ -9,6 +9,7 @@ export * from "./run-contacts.ts";
 export * from "./run-actions.ts";
 export * from "./run-labels.ts";
 export * from "./schedules.ts";
+export * from "./uploads.ts";
 export * from "./notifications.ts";
 export * from "./password-resets.ts";
 export * from "./credit-orders.ts";

@@ -16,6 +16,10 @@ export const RUN_STATUSES = [
 ] as const;
 export type RunStatus = (typeof RUN_STATUSES)[number];
 
+/** Where a run's addresses come from: an ActiveCampaign scope, or an uploaded file (issue 19). */
+export const RUN_SOURCES = ["ac", "upload"] as const;
+export type RunSource = (typeof RUN_SOURCES)[number];
+
 /**
  * One hygiene run. Its progress counters are updated in the same transactions that write the
  * rows they count (contacts, results, ledger entries, actions), so they cannot drift from them.
@@ -29,6 +33,9 @@ export const runs = sqliteTable(
       .references(() => workspaces.id, { onDelete: "cascade" }),
     connectionId: text("connection_id").references(() => connections.id, { onDelete: "set null" }),
     connectionName: text("connection_name").notNull(),
+    source: text("source", { enum: RUN_SOURCES }).notNull().default("ac"),
+    /** The upload a run of source "upload" verifies (no foreign key: the upload row names its run). */
+    uploadId: text("upload_id"),
     /** JSON: { kind: "all" } | { kind: "lists", listIds } | { kind: "tag", tagId } */
     scope: text("scope").notNull(),
     /** JSON: the action per status and the per-reason overrides. */

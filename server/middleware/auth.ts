@@ -7,7 +7,7 @@ import { AppError } from "../../core/errors.ts";
 import { safeEqual } from "../../core/lib/crypto.ts";
 import { principalFromSession } from "../../core/services/accounts.ts";
 import { principalFromApiToken } from "../../core/services/tokens.ts";
-import { readForm } from "./body.ts";
+import { isFileUpload, readForm } from "./body.ts";
 
 export const SESSION_COOKIE = "lw_session";
 /** Proof that this browser signed in to an account before (LoginThrottle); no authority of its own. */
@@ -111,6 +111,11 @@ export const csrfProtection: MiddlewareHandler<AppEnv> = async (c, next) => {
   if (principal?.via === "session" && principal.sessionHash) {
     let sent = c.req.header(CSRF_HEADER);
     const type = c.req.header("content-type") ?? "";
+    if (!sent && isFileUpload(c)) {
+      // Streamed, never parsed whole: its reader checks the form's first field (server/middleware/upload.ts).
+      c.set("uploadCsrf", csrfTokenFor(c.var.deps, principal.sessionHash));
+      return next();
+    }
     if (!sent && (type.startsWith("application/x-www-form-urlencoded") || type.startsWith("multipart/form-data"))) {
       const field = (await readForm(c))["_csrf"];
       sent = typeof field === "string" ? field : undefined;

@@ -17,6 +17,21 @@ export async function readForm(c: Context<AppEnv>): Promise<FormBody> {
   }
 }
 
+/**
+ * A file sent to an upload route (POST /uploads from the dashboard, POST /api/uploads): the
+ * one body that is streamed to disk rather than read whole, so the body limits of forms and
+ * JSON do not apply to it (UPLOAD_MAX_MB does) and CSRF is checked by its reader.
+ */
+export function isFileUpload(c: Context<AppEnv>): boolean {
+  return c.req.method === "POST" && /^\/(api\/)?uploads\/?$/.test(c.req.path) && /^multipart\/form-data/i.test(c.req.header("content-type") ?? "");
+}
+
+/** `mw`, except for file uploads. */
+export const exceptFileUploads =
+  (mw: MiddlewareHandler<AppEnv>): MiddlewareHandler<AppEnv> =>
+  (c, next) =>
+    isFileUpload(c) ? next() : mw(c, next);
+
 const JSON_TYPE = /^application\/([\w.-]+\+)?json$/i;
 /** Keys that mean something to JavaScript objects rather than to any of our routes. */
 const FORBIDDEN_KEYS = new Set(["__proto__", "constructor", "prototype"]);

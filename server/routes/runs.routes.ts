@@ -3,7 +3,7 @@ import { actionsSchema, scopeSchema } from "../../core/domain/scope-actions.ts";
 import type { reportSummary } from "../../core/services/reports.ts";
 import type { RunPlanView, RunView } from "../../core/services/runs.ts";
 import { CHANGE, errors, idParams, json, jsonRequest, READ, route, SIGNED_IN, SIGNED_IN_CHANGE } from "../openapi.ts";
-import { ActionsView, expectSameShape, RunStatus, ScopeView, Timestamp, type SameShape } from "../schemas.ts";
+import { ActionsView, expectSameShape, RunScopeView, RunStatus, Timestamp, type SameShape } from "../schemas.ts";
 import { RESULT_CLASSES, type ResultClass } from "../../core/domain/results.ts";
 import { CONTACT_ACTIONS } from "../../core/services/plan.ts";
 import { VERIFICATION_REASONS, VERIFICATION_STATUSES, type VerificationReason, type VerificationStatus } from "../../verify/taxonomy.ts";
@@ -90,7 +90,7 @@ export const Run = z
     connectionId: z.string().nullable().openapi({ description: "Null once the connection is deleted" }),
     connectionName: z.string(),
     scheduleId: z.string().nullable(),
-    scope: ScopeView,
+    scope: RunScopeView,
     names: RunNames.nullable().openapi({ description: "Null for runs from before names were kept" }),
     actions: ActionsView,
     smtpProbe: z.boolean(),
@@ -156,7 +156,7 @@ export const RunSummary = z
   .object({
     runId: z.string(),
     connection: z.string(),
-    scope: ScopeView,
+    scope: RunScopeView,
     scopeNames: z
       .object({ lists: z.array(NamedId), tag: NamedId.nullable() })
       .openapi({ description: "The scope's lists and tag by name, as ActiveCampaign had them when the run fetched" }),

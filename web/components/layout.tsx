@@ -4,7 +4,7 @@ import type { Principal } from "../../core/deps.ts";
 import { assetUrl } from "../assets.ts";
 import { ButtonForm } from "./form.tsx";
 
-export type NavItem = "home" | "credits" | "tokens" | "connect" | "settings" | "operator" | null;
+export type NavItem = "home" | "uploads" | "credits" | "tokens" | "connect" | "settings" | "operator" | null;
 
 export interface LayoutProps {
   title: string;
@@ -60,6 +60,11 @@ export const Layout: FC<PropsWithChildren<LayoutProps>> = (props) => {
                   <li>
                     <a href="/" aria-current={props.nav === "home" ? "page" : undefined}>
                       Home
+                    </a>
+                  </li>
+                  <li>
+                    <a href="/uploads" aria-current={props.nav === "uploads" ? "page" : undefined}>
+                      Verify a file
                     </a>
                   </li>
                   <li>

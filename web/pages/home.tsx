@@ -138,6 +138,11 @@ export const HomePage: FC<{ connections: ConnectionView[]; balance: number; runs
         <p>
           <a href="/credits">Balance and history</a> · <a href="/credits#top-up">Add credits</a>
         </p>
+        <h2 id="file-h" class="h3">A list from elsewhere?</h2>
+        <p class="small muted">Verify a CSV file from another tool, an event or a spreadsheet, and get it back with a result per row.</p>
+        <p>
+          <a href="/uploads">Verify a file</a>
+        </p>
       </aside>
     </div>
 

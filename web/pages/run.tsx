@@ -44,12 +44,15 @@ export function progressOf(run: RunView): { value: number; max: number | null; t
     case "paused_dns": {
       const prefix = run.status === "running" ? "" : "Paused. ";
       if (total === null && fetched === 0) return { value: 0, max: null, text: `${prefix}Counting the contacts in ActiveCampaign…` };
+      // An upload's run (issue 19) checks the unique addresses of a file, counted before it started.
       const of =
         total === null
           ? `${fmt(fetched)} fetched so far`
           : totalEstimated
             ? `about ${plural(total, "contact")} (an estimate until every contact is fetched: ${fmt(fetched)} so far)`
-            : plural(total, "contact");
+            : run.scope.kind === "upload"
+              ? plural(total, "unique address", "unique addresses")
+              : plural(total, "contact");
       const forServer = waiting.count - waiting.forBudget;
       const next = waiting.nextAt ? ` (next try ${waiting.nextAt.slice(11, 16)} UTC)` : "";
       const waits = (n: number) => `${plural(n, "address", "addresses")} ${n === 1 ? "waits" : "wait"}`;
@@ -76,6 +79,7 @@ export function progressOf(run: RunView): { value: number; max: number | null; t
     case "completed": {
       const l = run.progress.labels;
       const labelText = l.planned > 0 ? `, ${plural(l.done, "contact")} labelled${l.skipped ? ` (${fmt(l.skipped)} left out)` : ""}${l.failed ? `, ${fmt(l.failed)} not labelled` : ""}` : "";
+      if (run.scope.kind === "upload") return { value: 1, max: 1, text: `Done: ${plural(verified, "unique address", "unique addresses")} checked.` };
       const k = run.progress.byKind;
       const done = [
         k.unsubscribe.done > 0 ? `${plural(k.unsubscribe.done, "list membership")} unsubscribed` : null,
@@ -112,8 +116,17 @@ function waitingWords(run: RunView): string {
   return "Nothing";
 }
 
+/** The sentence under the status badge of an upload's run: no ActiveCampaign, no review. */
+export function uploadSentence(status: RunStatus): string {
+  if (status === "running") return "Checking each address of the file.";
+  if (status === "paused_credits") return "Paused because the balance does not cover the next addresses.";
+  if (status === "completed") return "Every address is checked.";
+  return RUN_STATUS_WORDS[status].sentence;
+}
+
 /** The sentence under the status badge, for the phase the run is in. */
 function sentenceOf(run: RunView): string {
+  if (run.scope.kind === "upload") return uploadSentence(run.status);
   if (run.status === "running") {
     if (run.progress.total === null && run.progress.fetched === 0) return "Counting the contacts in ActiveCampaign.";
     return run.progress.totalEstimated ? "Fetching contacts from ActiveCampaign and checking each address." : "Every contact is fetched; checking the last addresses.";
@@ -139,6 +152,55 @@ const Stages: FC<{ status: RunStatus }> = ({ status }) => {
         </li>
       ))}
     </ol>
+  );
+};
+
+/**
+ * The results by status and reason (filled in live while the run checks) and the run's notes:
+ * the run page's, and an upload's.
+ */
+export const ResultsAndNotes: FC<{ run: RunView; nothing: string }> = ({ run, nothing }) => {
+  const live = isLive(run.status);
+  const verifiedTotal = RESULT_CLASSES.reduce((a, c) => a + (run.counts.byClass[c] ?? 0), 0);
+  return (
+    <>
+      <section class="card" aria-labelledby="results-h">
+        <h2 id="results-h">Results</h2>
+        {verifiedTotal === 0 && !live ? (
+          <p class="muted">{nothing}</p>
+        ) : (
+          <>
+            {run.mailboxChecked === false && (run.counts.byClass.domain_ok ?? 0) > 0 ? (
+              <p class="small muted" id="mailbox-note">
+                Mailboxes were not checked in this run: “{CLASS_WORDS.domain_ok}” means the domain takes mail, not that the mailbox exists.
+              </p>
+            ) : null}
+            {verifiedTotal > 0 ? (
+              <HealthBar byClass={run.counts.byClass} label="Share of each result" />
+            ) : (
+              <p class="muted" data-until-results>
+                Results appear here as addresses are checked.
+              </p>
+            )}
+            <div class="charts">
+              <ClassChart byClass={run.counts.byClass} live={live} />
+              <ReasonChart byReason={run.counts.byReason} />
+            </div>
+          </>
+        )}
+      </section>
+
+      {run.notes.length > 0 ? (
+        <section class="card" aria-labelledby="notes-h">
+          <h2 id="notes-h">Notes</h2>
+          <ul class="notes">
+            {run.notes.map((n) => (
+              <li>{n}</li>
+            ))}
+          </ul>
+        </section>
+      ) : null}
+    </>
   );
 };
 
@@ -173,10 +235,52 @@ export function liveView(run: RunView) {
 type LiveText = ReturnType<typeof liveView>["text"];
 
 /** A number web/static/run.js keeps up to date (data-bind), as GET /runs/:id/live words it. */
-const Stat: FC<{ label: string; bind: keyof LiveText; text: LiveText }> = ({ label, bind, text }) => (
+export const Stat: FC<{ label: string; bind: keyof LiveText; text: LiveText }> = ({ label, bind, text }) => (
   <div>
     <dt>{label}</dt>
     <dd data-bind={bind}>{text[bind]}</dd>
+  </div>
+);
+
+/** The status badge and its sentence, which the live page keeps current. */
+export const StatusLine: FC<{ run: RunView; sentence: string }> = ({ run, sentence }) => (
+  <div class="status-line">
+    <h2 id="status-h" class="h3">
+      <StatusBadge status={run.status} />
+      <span class="visually-hidden">: </span>
+    </h2>
+    <p class="status-sentence" data-bind="sentence">
+      {sentence}
+    </p>
+  </div>
+);
+
+/** The run's reason for its status, in the tone of the status (with the way to credits when it waits for them). */
+export const StatusReason: FC<{ run: RunView }> = ({ run }) =>
+  run.statusReason ? (
+    <p class={run.status === "failed" ? "notice bad" : run.status === "paused_credits" || run.status === "paused_dns" ? "notice warn" : run.status === "completed" ? "notice ok" : "notice info"}>
+      {run.statusReason}
+      {run.status === "paused_credits" ? (
+        <>
+          {" "}
+          <a href="/credits#top-up">Add credits</a>
+        </>
+      ) : null}
+    </p>
+  ) : null;
+
+/** The progress bar and its sentence (and the announcer screen readers hear a quarter at a time). */
+export const ProgressBlock: FC<{ progress: ReturnType<typeof progressOf>; text?: string }> = ({ progress, text }) => (
+  <div class="progress-block">
+    {progress.max === null ? (
+      <progress id="run-progress" aria-labelledby="progress-text"></progress>
+    ) : (
+      <progress id="run-progress" max={String(progress.max)} value={String(progress.value)} aria-labelledby="progress-text"></progress>
+    )}
+    <p id="progress-text" class="progress-text">
+      {text ?? progress.text}
+    </p>
+    <p id="progress-announcer" class="visually-hidden" aria-live="polite" aria-atomic="true"></p>
   </div>
 );
 
@@ -188,7 +292,6 @@ export const RunPage: FC<RunPageProps> = ({ run, listNames, errors, csrfToken })
   // Names as ActiveCampaign had them when the run fetched; for older runs, as it has them now.
   const names = namesOfRun(run) ?? (listNames ? { lists: listNames } : undefined);
   const listName = (id: number | string) => names?.lists.get(String(id)) ?? `List #${id}`;
-  const verifiedTotal = RESULT_CLASSES.reduce((a, c) => a + (run.counts.byClass[c] ?? 0), 0);
   const back = run.connectionId ? { href: `/connections/${run.connectionId}`, label: run.connectionName } : { href: "/", label: "Home" };
 
   return (
@@ -216,39 +319,11 @@ export const RunPage: FC<RunPageProps> = ({ run, listNames, errors, csrfToken })
       ) : null}
 
       <section class="card run-status" id="run" data-run-id={run.id} data-status={run.status} data-live={live ? "yes" : "no"} aria-labelledby="status-h">
-        <div class="status-line">
-          <h2 id="status-h" class="h3">
-            <StatusBadge status={run.status} />
-            <span class="visually-hidden">: </span>
-          </h2>
-          <p class="status-sentence" data-bind="sentence">
-            {text.sentence}
-          </p>
-        </div>
+        <StatusLine run={run} sentence={text.sentence} />
         <Stages status={run.status} />
-        {run.statusReason ? (
-          <p class={run.status === "failed" ? "notice bad" : run.status === "paused_credits" || run.status === "paused_dns" ? "notice warn" : run.status === "completed" ? "notice ok" : "notice info"}>
-            {run.statusReason}
-            {run.status === "paused_credits" ? (
-              <>
-                {" "}
-                <a href="/credits#top-up">Add credits</a>
-              </>
-            ) : null}
-          </p>
-        ) : null}
+        <StatusReason run={run} />
 
-        <div class="progress-block">
-          {progress.max === null ? (
-            <progress id="run-progress" aria-labelledby="progress-text"></progress>
-          ) : (
-            <progress id="run-progress" max={String(progress.max)} value={String(progress.value)} aria-labelledby="progress-text"></progress>
-          )}
-          <p id="progress-text" class="progress-text">
-            {progress.text}
-          </p>
-          <p id="progress-announcer" class="visually-hidden" aria-live="polite" aria-atomic="true"></p>
-        </div>
+        <ProgressBlock progress={progress} />
 
         <dl class="stats">
           <Stat label="Contacts" bind="total" text={text} />
@@ -309,38 +384,7 @@ export const RunPage: FC<RunPageProps> = ({ run, listNames, errors, csrfToken })
 
       {run.progress.labels.planned > 0 && run.status !== "awaiting_review" ? <Labels run={run} /> : null}
 
-      <section class="card" aria-labelledby="results-h">
-        <h2 id="results-h">Results</h2>
-        {verifiedTotal === 0 && !live ? (
-          <p class="muted">No contact was checked.</p>
-        ) : (
-          <>
-            {run.mailboxChecked === false && (run.counts.byClass.domain_ok ?? 0) > 0 ? (
-              <p class="small muted" id="mailbox-note">
-                Mailboxes were not checked in this run: “{CLASS_WORDS.domain_ok}” means the domain takes mail, not that the mailbox exists.
-              </p>
-            ) : null}
-            {verifiedTotal > 0 ? <HealthBar byClass={run.counts.byClass} label="Share of each result" /> : <p class="muted" data-until-results>
-                Results appear here as addresses are checked.
-              </p>}
-            <div class="charts">
-              <ClassChart byClass={run.counts.byClass} live={live} />
-              <ReasonChart byReason={run.counts.byReason} />
-            </div>
-          </>
-        )}
-      </section>
-
-      {run.notes.length > 0 ? (
-        <section class="card" aria-labelledby="notes-h">
-          <h2 id="notes-h">Notes</h2>
-          <ul class="notes">
-            {run.notes.map((n) => (
-              <li>{n}</li>
-            ))}
-          </ul>
-        </section>
-      ) : null}
+      <ResultsAndNotes run={run} nothing="No contact was checked." />
 
       <section class="card" aria-labelledby="downloads-h">
         <h2 id="downloads-h">Report</h2>

@@ -77,6 +77,8 @@ export function runPages(web: Hono<AppEnv>, deps: Deps): void {
   async function runPage(c: Context<AppEnv>, errors: FieldErrors, status = 200) {
     const ctx = principal(c);
     const run = getRun(deps, { ctx, id: c.req.param("id") ?? "" });
+    // An upload's run (issue 19) is shown on its upload's page.
+    if (run.scope.kind === "upload") return c.redirect(`/uploads/${run.scope.uploadId}`, 303);
     const live = isLive(run.status);
     return render(
       c,

@@ -7,6 +7,7 @@ import type { RunContext } from "./context.ts";
 import { fetchContacts, type FetchOutcome } from "./fetch.ts";
 import { labelRun } from "./label.ts";
 import { planRun } from "./plan.ts";
+import { completeUpload, fetchUpload } from "./upload.ts";
 import { VerifyStage, type FetchState, type VerifyOutcome } from "./verify.ts";
 
 /** Where one attempt left the run. */
@@ -43,7 +44,8 @@ export async function runAttempt(ctx: RunContext): Promise<AttemptOutcome> {
       store.move("paused_dns", { statusReason: resolver.reason, notBefore: new Date(clock.now() + resolver.retryMs) });
       return { kind: "paused_dns" };
     }
-    const checked = await checkContacts(ctx);
+    // An upload (issue 19) is another source of addresses for the same verification stream.
+    const checked = await checkContacts(ctx, run.source === "upload" ? fetchUpload : fetchContacts);
     if (checked.kind === "paused") {
       store.pauseForCredits(checked.needed, clock.now() + ctx.settings.creditsPollMs);
       return { kind: "paused_credits" };
@@ -52,6 +54,8 @@ export async function runAttempt(ctx: RunContext): Promise<AttemptOutcome> {
       return { kind: "waiting", until: checked.nextAt, reason: waitingReason(checked.count, checked.nextAt) };
     }
     store.update({ verifiedAt: new Date(clock.now()) });
+    // Nothing to plan or apply for an upload: its results are the point.
+    if (run.source === "upload") return completeUpload(ctx);
     const planned = await planRun(ctx);
     if (planned === "completed") ctx.emit({ type: "finished", runId: ctx.runId, status: "completed" });
     if (planned !== "applying") return { kind: planned };
@@ -96,13 +100,13 @@ async function resolverProblem(ctx: RunContext, run: RunRow): Promise<{ reason: 
 type Checked = { kind: "done" } | Extract<FetchOutcome, { kind: "paused" }> | Extract<VerifyOutcome, { kind: "waiting" }>;
 
 /** Fetching and verifying overlap: results are stored as pages arrive. */
-async function checkContacts(ctx: RunContext): Promise<Checked> {
+async function checkContacts(ctx: RunContext, fetchStage: typeof fetchContacts): Promise<Checked> {
   const stop = new AbortController();
   const phase: RunContext = { ...ctx, signal: AbortSignal.any([ctx.signal, stop.signal]) };
   setMaxListeners(0, phase.signal);
   const verify = new VerifyStage(phase);
   let fetchState: FetchState = "running";
-  const fetching = fetchContacts(phase, () => verify.wake()).then(
+  const fetching = fetchStage(phase, () => verify.wake()).then(
     (outcome) => {
       fetchState = outcome.kind === "done" ? "done" : "paused";
       verify.wake();

@@ -8,6 +8,7 @@ import { connectionRow, clientForConnection } from "../../core/services/connecti
 import type { RunVerifiers } from "../../core/verification.ts";
 import type { RunEvent, RunSettings } from "./context.ts";
 import { runAttempt } from "./conductor.ts";
+import { noAcClient } from "./upload.ts";
 
 export interface WorkerOptions extends Partial<RunSettings> {
   /** Identifies this process in leases; random by default. */
@@ -111,11 +112,12 @@ export function createWorker(deps: Deps, opts: WorkerOptions): Worker {
     }, heartbeatMs);
     try {
       const connection = run.connectionId ? connectionRow(deps.db, run.connectionId) : undefined;
-      if (!connection) {
+      if (!connection && run.source !== "upload") {
         failQuietly(lease, "The ActiveCampaign connection of this run was deleted", "connection_deleted");
         return;
       }
-      const client = clientForConnection(deps, connection);
+      // An upload's run (issue 19) reads its addresses from the database, not from an AC account.
+      const client = connection ? clientForConnection(deps, connection) : noAcClient(run.id);
       const store = sqliteAttemptStore(deps.db, deps.clock, lease, () => client.stats.requests);
       const outcome = await runAttempt({ runId: run.id, store, client, verifiers: opts.verifiers, signal: controller.signal, clock: deps.clock, logger: runLog, settings, emit });
       if (outcome.kind === "waiting") releaseLease(deps.db, lease, { notBefore: outcome.until, statusReason: outcome.reason });

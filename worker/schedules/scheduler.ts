@@ -7,6 +7,7 @@ import type { Deps } from "../../core/deps.ts";
 import { AppError } from "../../core/errors.ts";
 import { ACTIVE, FINISHED } from "../../core/domain/run-status.ts";
 import { createRun } from "../../core/services/runs.ts";
+import { deleteExpiredUploads } from "../../core/services/uploads.ts";
 import { formatInZone, occurrencesBetween, periodOf, timingOf, type OccurrenceRow, type ScheduleRow } from "../../core/services/schedules.ts";
 import type { RunActions, RunScope } from "../../core/domain/scope-actions.ts";
 
@@ -32,7 +33,10 @@ export type ScheduleEvent =
 
 export interface Scheduler {
   readonly id: string;
-  /** Does everything due at the clock's now: settles finished runs, starts, waits or skips occurrences. */
+  /**
+   * Does everything due at the clock's now: settles finished runs, starts, waits or skips
+   * occurrences, and deletes uploads past their retention (UPLOAD_RETENTION_DAYS).
+   */
   tick(): Promise<ScheduleEvent[]>;
   /** Ticks now (catching up after a restart) and then every tickMs. */
   start(): void;
@@ -273,6 +277,12 @@ export function createScheduler(deps: Deps, opts: SchedulerOptions = {}): Schedu
       } catch (err) {
         log.error({ err, scheduleId: s.id }, "schedule could not be processed");
       }
+    }
+    // Housekeeping on the same clock: uploads past their retention lose their file and results.
+    try {
+      while ((await deleteExpiredUploads(deps, { limit: 20 })) === 20) await new Promise<void>((resolve) => setImmediate(resolve));
+    } catch (err) {
+      log.error({ err }, "expired uploads could not be deleted");
     }
     for (const e of events) {
       log.info(e, `occurrence ${e.type}`);
