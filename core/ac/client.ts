@@ -129,6 +129,24 @@ export interface AcContactState {
   fieldValues: AcFieldValue[] | null;
 }
 
+/**
+ * A contact's whole record as AC has it now (issue 14's backup before a delete): its own
+ * fields, every list membership with its status, its custom field values and its tags.
+ */
+export interface AcContactRecord {
+  id: string;
+  email: string;
+  firstName: string;
+  lastName: string;
+  phone: string;
+  /** AC's own dates, as AC sent them. */
+  cdate: string;
+  udate: string;
+  lists: AcListMembership[];
+  fieldValues: { fieldId: string; value: string }[];
+  tagIds: string[];
+}
+
 /** One contact of a bulk import. Only these keys: an import never subscribes or unsubscribes. */
 export interface AcImportContact {
   email: string;
@@ -185,6 +203,12 @@ export interface AcClient {
    */
   readContacts(ids: string[], opts?: Opts & { tags?: boolean; fieldValues?: boolean }): Promise<AcContactState[]>;
   getContactTags(contactId: string, opts?: Opts): Promise<AcContactTag[]>;
+  /**
+   * The contact's whole record (GET /contacts/{id}, its sideloaded contactLists and
+   * fieldValues, asked for apart when AC leaves them out, and its contactTags); null when the
+   * contact no longer exists.
+   */
+  readContactRecord(contactId: string, opts?: Opts): Promise<AcContactRecord | null>;
   getContactFieldValues(contactId: string, opts?: Opts): Promise<AcFieldValue[]>;
   /**
    * Queues a bulk import (at most 250 contacts). Never resent by the client after an answer
@@ -663,6 +687,35 @@ export function createAcClient(opts: AcClientOptions): AcClient {
       const body = await read(contactTagsBody, "GET", `/api/3/contacts/${contactId}/contactTags`, { signal: o.signal });
       return body.contactTags.map((t) => ({ id: t.id, tagId: t.tag }));
     },
+    async readContactRecord(contactId, o = {}) {
+      assertId(contactId, "contactId");
+      try {
+        const body = await read(contactBody, "GET", `/api/3/contacts/${contactId}`, { signal: o.signal });
+        const c = body.contact;
+        const lists = body.contactLists
+          ? body.contactLists.filter((cl) => cl.contact === c.id).map((cl) => ({ listId: cl.list, status: cl.status }))
+          : await getContactLists(contactId, o);
+        const values = body.fieldValues
+          ? body.fieldValues.filter((v) => v.contact === c.id)
+          : (await read(fieldValuesBody, "GET", `/api/3/contacts/${contactId}/fieldValues`, { signal: o.signal })).fieldValues;
+        const tags = await read(contactTagsBody, "GET", `/api/3/contacts/${contactId}/contactTags`, { signal: o.signal });
+        return {
+          id: c.id,
+          email: c.email,
+          firstName: c.firstName,
+          lastName: c.lastName,
+          phone: c.phone,
+          cdate: c.cdate,
+          udate: c.udate,
+          lists,
+          fieldValues: values.map((v) => ({ fieldId: v.field, value: v.value })),
+          tagIds: tags.contactTags.map((t) => t.tag),
+        };
+      } catch (err) {
+        if (err instanceof AcError && err.kind === "not_found") return null;
+        throw err;
+      }
+    },
     async getContactFieldValues(contactId, o = {}) {
       assertId(contactId, "contactId");
       const body = await read(fieldValuesBody, "GET", `/api/3/contacts/${contactId}/fieldValues`, { signal: o.signal });
@@ -928,6 +981,12 @@ const contactsPage = z.object({
   contactTags: z.array(contactTagRow).optional(),
   fieldValues: z.array(fieldValueRow).optional(),
   meta: z.object({ total }).optional(),
+});
+
+const contactBody = z.object({
+  contact: z.object({ id, email: str, firstName: str, lastName: str, phone: str, cdate: str, udate: str }),
+  contactLists: z.array(contactListRow).optional(),
+  fieldValues: z.array(fieldValueRow).optional(),
 });
 
 const fieldsPage = z.object({

@@ -5,6 +5,8 @@ import type { Clock } from "../lib/clock.ts";
 import { balanceOf, chargeCredits, refundCredits } from "../services/credits.ts";
 import type { VerificationResult } from "../../verify/index.ts";
 import { labelMethods, type LabelStore } from "./labels.ts";
+import { sealBackup, type BackupKeeping, type BackupRecord } from "./backups.ts";
+import { newId } from "../../db/ids.ts";
 import { plural } from "../lib/words.ts";
 import { chunkEnd, countPlan, listKey, planLabelRange, planRange, type LabelRule, type PlanRule, type PlanTotals } from "./planning.ts";
 import { addNote, failRun, LeaseLost, moveRun, readRun, updateLeasedRun, type FailureCode, type Lease, type RunRow, type RunValues } from "./store.ts";
@@ -60,6 +62,11 @@ export interface AttemptStore extends LabelStore {
   // apply
   /** Actions to send now (pending and due, or left `sending` by a crash), in (contact, list) order after `after`. */
   dueActions(after: ActionKey | null, limit: number): ActionRow[];
+  /**
+   * Keeps the contact's whole record (sealed) before it is deleted: one backup per contact and
+   * run, a later read (an attempt after a crash or weather) replacing the earlier one.
+   */
+  saveBackup(record: BackupRecord): void;
   /** Records that these actions are about to be sent (each with its new attempt count). */
   markSending(actions: { id: string; attempts: number }[]): void;
   /** Stores the outcomes of sent actions, in one transaction. */
@@ -163,7 +170,7 @@ interface ActionSqlRow {
  * The SQLite attempt store. `requests` reads how many AC requests the attempt's client has
  * sent; each write adds what was sent since the last one to the run's count.
  */
-export function sqliteAttemptStore(db: Db, clock: Clock, lease: Lease, requests: () => number = () => 0): AttemptStore {
+export function sqliteAttemptStore(db: Db, clock: Clock, lease: Lease, backups: BackupKeeping, requests: () => number = () => 0): AttemptStore {
   const runId = lease.runId;
   const client = sqliteOf(db);
   const sql = (source: string) => statement(db, source);
@@ -386,6 +393,16 @@ export function sqliteAttemptStore(db: Db, clock: Clock, lease: Lease, requests:
           nextAttemptAt: r.next_attempt_at === null ? null : new Date(r.next_attempt_at),
           updatedAt: r.updated_at === null ? null : new Date(r.updated_at),
         }));
+    },
+
+    saveBackup(record) {
+      const sealed = sealBackup(backups.box, runId, record);
+      leased(() => {
+        const at = now();
+        sql(
+          "INSERT INTO run_backups (id, run_id, workspace_id, contact_id, sealed, taken_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, contact_id) DO UPDATE SET sealed = excluded.sealed, taken_at = excluded.taken_at, expires_at = excluded.expires_at",
+        ).run(newId("bak", at), runId, workspaceId, Number(record.contactId), sealed, at, at + backups.retentionMs);
+      });
     },
 
     markSending(actions) {

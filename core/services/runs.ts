@@ -14,6 +14,7 @@ import { cancelRunRow, insertRun, moveRun, reopenActions, RunMoveRefused } from 
 import { DEFAULT_HOLD_THRESHOLD, isAnomalous } from "../runs/planning.ts";
 import { classCounts, type ResultClass } from "../domain/results.ts";
 import { creditsStillNeeded } from "../runs/attempt.ts";
+import { backupSummary } from "../runs/backups.ts";
 import { getConnectionRow } from "./connections.ts";
 import { cachedScopeTotal } from "./estimate.ts";
 
@@ -267,6 +268,8 @@ export interface RunView {
   counts: { byStatus: Record<string, number>; byReason: Record<string, number>; byClass: Record<ResultClass, number> };
   credits: { charged: number; refunded: number; net: number };
   acRequests: number;
+  /** The backup of the contacts the run deleted: how many are kept, and when the first goes (null: none kept). */
+  backup: { contacts: number; expiresAt: string | null };
   plan: RunPlanView | null;
   timings: Record<"createdAt" | "startedAt" | "fetchedAt" | "verifiedAt" | "reviewAt" | "approvedAt" | "finishedAt", string | null> & {
     durationMs: number | null;
@@ -406,6 +409,7 @@ export function runView(db: Db, row: RunRow, { withPlan, now }: { withPlan: bool
     counts: { byStatus, byReason, byClass: classCounts(byReason) },
     credits: { charged, refunded, net: charged - refunded },
     acRequests: row.acRequests,
+    backup: (done.delete ?? 0) > 0 ? backupSummary(db, row.id, now) : { contacts: 0, expiresAt: null },
     plan: withPlan && row.planReady ? planView(db, row) : null,
     timings: {
       createdAt: iso(row.createdAt),

@@ -12,3 +12,4 @@ export * from "./schedules.ts";
 export * from "./notifications.ts";
 export * from "./password-resets.ts";
 export * from "./credit-orders.ts";
+export * from "./run-backups.ts";

@@ -358,6 +358,8 @@ export const RunPage: FC<RunPageProps> = ({ run, listNames, errors, csrfToken })
         </p>
       </section>
 
+      {run.progress.byKind.delete.done > 0 ? <Backup run={run} /> : null}
+
       <section class="card" aria-labelledby="details-h">
         <h2 id="details-h">Details</h2>
         <dl class="details">
@@ -760,3 +762,32 @@ const Review: FC<{ run: RunView; listName: (id: number | string) => string; erro
     </section>
   );
 };
+
+/** The backup of the contacts the run deleted (issue 14): a download while it is kept, else why it is not. */
+const Backup: FC<{ run: RunView }> = ({ run }) => (
+  <section class="card" aria-labelledby="backup-h" id="backup">
+    <h2 id="backup-h">Backup of deleted contacts</h2>
+    {run.backup.contacts > 0 ? (
+      <>
+        <p>
+          Before deleting, Listwarden saved each contact's whole record as ActiveCampaign had it: fields, custom fields, lists and tags (
+          <span data-count="backup">{plural(run.backup.contacts, "contact")}</span>). The CSV imports into ActiveCampaign (Contacts → Import); the lists
+          each contact was on are in their own columns, to choose while importing.
+        </p>
+        <p class="small muted">
+          Kept until <Time iso={run.backup.expiresAt} />, then removed. ActiveCampaign itself can restore deleted contacts for 30 days.
+        </p>
+        <p class="actions">
+          <a class="button secondary" id="backup-csv" href={`/api/runs/${run.id}/backup.csv`} download>
+            Download backup of deleted contacts (CSV)
+          </a>
+          <a class="button secondary" href={`/api/runs/${run.id}/backup.json`} download>
+            Download backup (JSON)
+          </a>
+        </p>
+      </>
+    ) : (
+      <p class="muted">No backup is kept: backups are removed some days after the delete (and none is taken of a contact already gone from ActiveCampaign).</p>
+    )}
+  </section>
+);

@@ -1,6 +1,7 @@
 import { setMaxListeners } from "node:events";
 import { fmt, plural } from "../../core/lib/words.ts";
-import { AcError, isWeather } from "../../core/ac/index.ts";
+import { AcError, isWeather, type AcClient, type AcContactRecord } from "../../core/ac/index.ts";
+import type { BackupRecord } from "../../core/runs/backups.ts";
 import type { ActionKey, ActionOutcome, ActionRow } from "../../core/runs/attempt.ts";
 import { LeaseLost } from "../../core/runs/store.ts";
 import { Waker, type RunContext } from "./context.ts";
@@ -26,6 +27,7 @@ export async function applyRun(parent: RunContext): Promise<ApplyOutcome> {
   const ctx: RunContext = { ...parent, signal: AbortSignal.any([parent.signal, stop.signal]) };
   setMaxListeners(0, ctx.signal);
   const { store, settings, signal, clock } = ctx;
+  const names = accountNames(ctx.client, ctx.signal);
   /** Actions being sent, or sent with their outcome not stored yet: never handed out twice. */
   const holding = new Set<string>();
   let running = 0;
@@ -101,7 +103,7 @@ export async function applyRun(parent: RunContext): Promise<ApplyOutcome> {
         for (const action of due) {
           holding.add(action.id);
           running += 1;
-          const task = applyOne(ctx, action)
+          const task = applyOne(ctx, action, names)
             .then(record)
             .catch((error: unknown) => {
               if (signal.aborted) return;
@@ -195,14 +197,63 @@ function backoffMs(ctx: RunContext, attempts: number): number {
   return Math.round(full / 2 + (Math.random() * full) / 2);
 }
 
+/** Names of the account's lists, tags and custom fields: read once per stage, on the first delete (again after a failed read). */
+type AccountNames = () => Promise<{ lists: Map<string, string>; tags: Map<string, string>; fields: Map<string, string> }>;
+
+function accountNames(client: AcClient, signal: AbortSignal): AccountNames {
+  let loading: ReturnType<AccountNames> | null = null;
+  return () => {
+    loading ??= (async () => {
+      const [lists, tags, fields] = [await client.listLists({ signal }), await client.listTags({ signal }), await client.listFields({ signal })];
+      return {
+        lists: new Map(lists.map((l) => [l.id, l.name])),
+        tags: new Map(tags.map((t) => [t.id, t.name])),
+        fields: new Map(fields.map((f) => [f.id, f.title])),
+      };
+    })();
+    loading.catch(() => {
+      loading = null;
+    });
+    return loading;
+  };
+}
+
+/**
+ * The contact's whole record, with the names AC has for its lists, tags and fields, for the
+ * backup kept before it is deleted. Null when the contact is gone already.
+ */
+async function backupOf(ctx: RunContext, contactId: number, names: AccountNames): Promise<BackupRecord | null> {
+  const c: AcContactRecord | null = await ctx.client.readContactRecord(String(contactId), { signal: ctx.signal });
+  if (!c) return null;
+  const n = await names();
+  return {
+    contactId: c.id,
+    email: c.email,
+    firstName: c.firstName,
+    lastName: c.lastName,
+    phone: c.phone,
+    acCreated: c.cdate,
+    acUpdated: c.udate,
+    lists: c.lists.map((l) => ({ id: l.listId, name: n.lists.get(l.listId) ?? null, status: l.status })),
+    fields: c.fieldValues.map((v) => ({ id: v.fieldId, title: n.fields.get(v.fieldId) ?? null, value: v.value })),
+    tags: c.tagIds.map((id) => ({ id, name: n.tags.get(id) ?? null })),
+  };
+}
+
 /** Sends one action (after checking it if it may have landed already) and says how it ended. */
-async function applyOne(ctx: RunContext, action: ActionRow): Promise<ActionOutcome> {
+async function applyOne(ctx: RunContext, action: ActionRow, names: AccountNames): Promise<ActionOutcome> {
   const attempts = action.attempts + 1;
   const done = (gone: boolean): ActionOutcome => ({ id: action.id, state: "done", resultCode: gone ? "contact_gone" : null, error: gone ? CONTACT_GONE : null });
   try {
     // Sent before (a crash in `sending`, or weather after the request left): it may have landed.
     if ((action.state === "sending" || action.attempts > 0) && (await alreadyApplied(ctx, action))) return done(false);
-    if (action.kind === "delete") return done((await ctx.client.deleteContact(String(action.contactId), { signal: ctx.signal })).alreadyGone);
+    if (action.kind === "delete") {
+      // The whole record is kept before the delete leaves (issue 14): no backup, no delete.
+      const record = await backupOf(ctx, action.contactId, names);
+      if (!record) return done(true);
+      ctx.store.saveBackup(record);
+      return done((await ctx.client.deleteContact(String(action.contactId), { signal: ctx.signal })).alreadyGone);
+    }
     return done((await ctx.client.unsubscribe(String(action.contactId), String(action.listId), { signal: ctx.signal })).contactGone);
   } catch (err) {
     if (ctx.signal.aborted || !(err instanceof AcError) || err.kind === "auth") throw err;

@@ -116,7 +116,7 @@ export function createWorker(deps: Deps, opts: WorkerOptions): Worker {
         return;
       }
       const client = clientForConnection(deps, connection);
-      const store = sqliteAttemptStore(deps.db, deps.clock, lease, () => client.stats.requests);
+      const store = sqliteAttemptStore(deps.db, deps.clock, lease, { box: deps.backupBox, retentionMs: deps.config.BACKUP_RETENTION_DAYS * 86_400_000 }, () => client.stats.requests);
       const outcome = await runAttempt({ runId: run.id, store, client, verifiers: opts.verifiers, signal: controller.signal, clock: deps.clock, logger: runLog, settings, emit });
       if (outcome.kind === "waiting") releaseLease(deps.db, lease, { notBefore: outcome.until, statusReason: outcome.reason });
       else releaseLease(deps.db, lease);
