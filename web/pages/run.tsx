@@ -770,9 +770,9 @@ const Backup: FC<{ run: RunView }> = ({ run }) => (
     {run.backup.contacts > 0 ? (
       <>
         <p>
-          Before deleting, Listwarden saved each contact's whole record as ActiveCampaign had it: fields, custom fields, lists and tags (
-          <span data-count="backup">{plural(run.backup.contacts, "contact")}</span>). The CSV imports into ActiveCampaign (Contacts → Import); the lists
-          each contact was on are in their own columns, to choose while importing.
+          Before deleting, Listwarden saved the whole record of the <span data-count="backup">{plural(run.backup.contacts, "contact")}</span> it deleted, as
+          ActiveCampaign had it: fields, custom fields, lists and tags. The CSV imports into ActiveCampaign (Contacts → Import); the lists each contact was on
+          are in their own columns, to choose while importing.
         </p>
         <p class="small muted">
           Kept until <Time iso={run.backup.expiresAt} />, then removed. ActiveCampaign itself can restore deleted contacts for 30 days.
