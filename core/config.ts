@@ -147,6 +147,11 @@ export const configSchema = z.object({
     .regex(/^[a-zA-Z]{3}$/, "must be a three-letter currency code such as usd or eur")
     .transform((c) => c.toLowerCase())
     .default("usd"),
+  UNDO_DAYS: z.coerce
+    .number({ error: "must be a number" })
+    .min(0, "must be 0 or more")
+    .max(3650, "must be at most 3650")
+    .default(30),
   BACKUP_RETENTION_DAYS: z.coerce
     .number({ error: "must be a number" })
     .positive("must be above 0")

@@ -208,6 +208,32 @@ describe("backup of deleted contacts (issue 14)", () => {
     }
   });
 
+  it("a delete whose answer was lost keeps the backup taken before it, and is not sent again once AC shows the contact gone", async () => {
+    const h = await createRunHarness(server);
+    try {
+      const s = seed(h);
+      const run = await h.startRun({ scope: { kind: "lists", listIds: [s.news] }, actions: { undeliverable: "keep", overrides: [{ reason: "disposable", action: "delete" }] } });
+      await h.worker().drain();
+      await h.t.request("POST", `/api/runs/${run.id}/approve`, { as: h.user, body: { confirmDelete: true } });
+      h.fake.clearRequests();
+      h.fake.failNext(1, { answerLost: true }, (r) => r.method === "DELETE");
+      for (let i = 0; i < 10 && (await h.getRun(run.id)).status !== "completed"; i++) {
+        await h.worker().drain();
+        h.clock.advance(60_000);
+      }
+      const after = await h.getRun(run.id);
+      expect(after.status).toBe("completed");
+      expect(h.fake.contacts.has(s.temp)).toBe(false);
+      // The DELETE reached AC once; what followed found the contact gone.
+      expect(h.fake.requests.filter((r) => r.method === "DELETE" && r.status === 200)).toHaveLength(1);
+      expect(after.backup.contacts).toBe(1);
+      const backup = (await (await h.t.request("GET", `/api/runs/${run.id}/backup.json`, { as: h.user })).json()) as { contacts: { email: string; fields: unknown[] }[] };
+      expect(backup.contacts.map((c) => [c.email, c.fields.length])).toEqual([[address("disposable", "temp"), 2]]);
+    } finally {
+      await h.close();
+    }
+  });
+
   it("is removed by the scheduler after BACKUP_RETENTION_DAYS, and then no longer downloads", async () => {
     const h = await createRunHarness(server, { config: { BACKUP_RETENTION_DAYS: 2 } });
     try {

@@ -67,6 +67,17 @@ export interface AttemptStore extends LabelStore {
    * run, a later read (an attempt after a crash or weather) replacing the earlier one.
    */
   saveBackup(record: BackupRecord): void;
+  // undo (issue 14)
+  /** Memberships of the run's undo to handle now (pending and due, or left `sending` by a crash). */
+  dueUndos(limit: number): UndoRow[];
+  /** Records that this membership's re-subscribe is about to be sent (with its new attempt count). */
+  markUndoSending(id: string, attempts: number): void;
+  saveUndoOutcome(outcome: UndoOutcome): void;
+  undoCounts(): Record<"pending" | "sending" | "done" | "skipped" | "failed", number>;
+  /** When the next pending membership is due, if every one left waits for weather. */
+  nextUndoAt(): number | null;
+  /** Records that every membership of the undo was handled and moves the run back to completed. */
+  finishUndo(statusReason: string): void;
   /** Records that these actions are about to be sent (each with its new attempt count). */
   markSending(actions: { id: string; attempts: number }[]): void;
   /** Stores the outcomes of sent actions, in one transaction. */
@@ -76,6 +87,21 @@ export interface AttemptStore extends LabelStore {
   /** When the next pending action is due, if every one left waits for weather. */
   nextActionAt(): number | null;
 }
+
+export interface UndoRow {
+  id: string;
+  contactId: number;
+  listId: number;
+  acUpdated: string | null;
+  state: "pending" | "sending";
+  attempts: number;
+}
+
+export type UndoOutcome =
+  | { id: string; state: "done" }
+  | { id: string; state: "skipped"; reason: "changed_since" | "contact_gone" | "not_recorded" }
+  | { id: string; state: "failed"; reason: string; error: string }
+  | { id: string; state: "pending"; reason: string; error: string; nextAttemptAt: number };
 
 export interface StorePage {
   contacts: AcContact[];
@@ -111,7 +137,8 @@ export type ActionRow = typeof schema.runActions.$inferSelect;
 export type ActionKey = { contactId: number; listId: number; kind: "unsubscribe" | "delete" };
 
 export type ActionOutcome =
-  | { id: string; state: "done"; resultCode: string | null; error: string | null }
+  /** `acUpdated`: an unsubscribe's membership `udate` as AC gave it (what an undo checks against). */
+  | { id: string; state: "done"; resultCode: string | null; error: string | null; acUpdated?: string | null }
   | { id: string; state: "failed"; resultCode: string; error: string }
   /** Weather: back to pending, not sent again before `nextAttemptAt`. */
   | { id: string; state: "pending"; resultCode: string; error: string; nextAttemptAt: number };
@@ -161,6 +188,7 @@ interface ActionSqlRow {
   state: ActionRow["state"];
   error: string | null;
   result_code: string | null;
+  ac_updated: string | null;
   attempts: number;
   next_attempt_at: number | null;
   updated_at: number | null;
@@ -388,6 +416,7 @@ export function sqliteAttemptStore(db: Db, clock: Clock, lease: Lease, backups: 
           listId: r.list_id,
           state: r.state,
           error: r.error,
+          acUpdated: r.ac_updated,
           resultCode: r.result_code,
           attempts: r.attempts,
           nextAttemptAt: r.next_attempt_at === null ? null : new Date(r.next_attempt_at),
@@ -405,6 +434,48 @@ export function sqliteAttemptStore(db: Db, clock: Clock, lease: Lease, backups: 
       });
     },
 
+    dueUndos(limit) {
+      const rows = sql(
+        "SELECT id, contact_id, list_id, ac_updated, state, attempts FROM run_undos WHERE run_id = ? AND (state = 'sending' OR (state = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at <= ?))) ORDER BY contact_id, list_id LIMIT ?",
+      ).all(runId, now(), limit) as { id: string; contact_id: number; list_id: number; ac_updated: string | null; state: "pending" | "sending"; attempts: number }[];
+      return rows.map((r) => ({ id: r.id, contactId: r.contact_id, listId: r.list_id, acUpdated: r.ac_updated, state: r.state, attempts: r.attempts }));
+    },
+
+    markUndoSending(id, attempts) {
+      leased(() => {
+        sql("UPDATE run_undos SET state = 'sending', attempts = ?, updated_at = ? WHERE id = ? AND run_id = ? AND state IN ('pending', 'sending')").run(attempts, now(), id, runId);
+      });
+    },
+
+    saveUndoOutcome(o) {
+      leased(() => {
+        sql("UPDATE run_undos SET state = ?, reason = ?, error = ?, next_attempt_at = ?, updated_at = ? WHERE id = ? AND run_id = ? AND state IN ('pending', 'sending')").run(
+          o.state,
+          o.state === "done" ? null : o.reason,
+          o.state === "failed" || o.state === "pending" ? o.error : null,
+          o.state === "pending" ? o.nextAttemptAt : null,
+          now(),
+          o.id,
+          runId,
+        );
+      });
+    },
+
+    undoCounts() {
+      const counts = { pending: 0, sending: 0, done: 0, skipped: 0, failed: 0 };
+      for (const r of sql("SELECT state, count(*) AS n FROM run_undos WHERE run_id = ? GROUP BY state").all(runId) as { state: keyof typeof counts; n: number }[]) counts[r.state] = Number(r.n);
+      return counts;
+    },
+
+    nextUndoAt() {
+      const row = sql("SELECT min(next_attempt_at) AS next FROM run_undos WHERE run_id = ? AND state = 'pending'").get(runId) as { next: number | null };
+      return row.next === null ? null : Number(row.next);
+    },
+
+    finishUndo(statusReason) {
+      leasedRow((tx, run) => moveRun(tx, run, "completed", { statusReason, notBefore: null, undoFinishedAt: new Date(now()) }));
+    },
+
     markSending(actions) {
       if (actions.length === 0) return;
       leased(() => {
@@ -418,7 +489,7 @@ export function sqliteAttemptStore(db: Db, clock: Clock, lease: Lease, backups: 
       if (outcomes.length === 0) return;
       leased(() => {
         const save = sql(
-          "UPDATE run_actions SET state = ?, result_code = ?, error = ?, next_attempt_at = ?, updated_at = ? WHERE id = ? AND run_id = ? AND state <> 'done' RETURNING contact_id, kind, list_id",
+          "UPDATE run_actions SET state = ?, result_code = ?, error = ?, next_attempt_at = ?, updated_at = ?, ac_updated = coalesce(?, ac_updated) WHERE id = ? AND run_id = ? AND state <> 'done' RETURNING contact_id, kind, list_id",
         );
         const bump = sql("INSERT INTO run_counts (run_id, kind, key, n) VALUES (?, ?, ?, 1) ON CONFLICT (run_id, kind, key) DO UPDATE SET n = n + 1");
         // Per list, only the lists the plan counts (those with a `members` count).
@@ -431,7 +502,7 @@ export function sqliteAttemptStore(db: Db, clock: Clock, lease: Lease, backups: 
         let done = 0;
         let failed = 0;
         for (const o of outcomes) {
-          const row = save.get(o.state, o.resultCode, o.error, o.state === "pending" ? o.nextAttemptAt : null, at, o.id, runId) as
+          const row = save.get(o.state, o.resultCode, o.error, o.state === "pending" ? o.nextAttemptAt : null, at, o.state === "done" ? (o.acUpdated ?? null) : null, o.id, runId) as
             | { contact_id: number; kind: "unsubscribe" | "delete"; list_id: number }
             | undefined;
           if (!row || o.state === "pending") continue;

@@ -1,5 +1,6 @@
 import { reportCsv, reportSummary } from "../../core/services/reports.ts";
 import { backupCsv, backupJson } from "../../core/services/backups.ts";
+import { requestUndo } from "../../core/services/undo.ts";
 import { approveRun, cancelRun, createRun, getRun, listRuns, retryRunActions } from "../../core/services/runs.ts";
 import { contactFilter, editPlan, listRunContacts, type PlanEdit } from "../../core/services/plan.ts";
 import { principal } from "../middleware/auth.ts";
@@ -78,7 +79,10 @@ const backupJsonHandler: AppRouteHandler<typeof routes.backupJson> = (c) => {
   }) as never;
 };
 
+const undo: AppRouteHandler<typeof routes.undo> = (c) => c.json(requestUndo(c.var.deps, { ctx: principal(c), id: c.req.valid("param").id }), 202);
+
 export const runRoutes = createRouter()
+  .openapi(routes.undo, undo)
   .openapi(routes.backupCsv, backupCsvHandler)
   .openapi(routes.backupJson, backupJsonHandler)
   .openapi(routes.editPlan, editPlanHandler)

@@ -129,6 +129,22 @@ export const Run = z
     counts: z.object({ byStatus: counts, byReason: counts, byClass }),
     credits: Credits,
     acRequests: count,
+    undo: z
+      .object({
+        state: z.enum(["none", "running", "done"]),
+        available: z.boolean(),
+        until: z.string().nullable(),
+        memberships: count,
+        contacts: count,
+        restored: count,
+        skipped: count,
+        failed: count,
+        pending: count,
+      })
+      .openapi({
+        description:
+          "Undoing the run's unsubscribes (POST /runs/{id}/undo): whether it can be asked for now and until when (UNDO_DAYS after the run finished), the memberships the run unsubscribed, and once asked for those re-subscribed, left as they are (changed since the run, or gone), refused and still to do",
+      }),
     backup: z
       .object({ contacts: count, expiresAt: z.string().nullable() })
       .openapi({ description: "The backup of the contacts the run deleted (GET /runs/{id}/backup.csv, backup.json): how many are kept, and when the first is removed (null: none kept)" }),
@@ -429,4 +445,16 @@ export const backupJson = route({
     },
     ...errors(...READ, 401, 404),
   },
+});
+
+export const undo = route({
+  method: "post",
+  path: "/{id}/undo",
+  tags,
+  summary: "Undo the run's unsubscribes",
+  description:
+    "Re-subscribes the list memberships this run unsubscribed, each only while ActiveCampaign still shows it as the run left it (unsubscribed, not changed since); any other is left as it is and counted as skipped. Never touches a membership the run did not unsubscribe, and never brings deleted contacts back (see backup.csv). Possible once, for UNDO_DAYS (default 30) after the run finished; the worker does it at ActiveCampaign's pace and the run shows the progress (`undo`). 409 when the run is not finished, the time has passed, it unsubscribed no one, or an undo was asked for already.",
+  security: SIGNED_IN_CHANGE,
+  request: { params },
+  responses: { 202: json(Run, "The run, being undone"), ...errors(...CHANGE, 401, 404, 409) },
 });

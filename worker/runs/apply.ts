@@ -177,16 +177,17 @@ function finalWords(
  * An action sent before (left in `sending` by a crash, or back to pending after weather) may
  * or may not have reached AC: look before sending it again, so no action is applied twice.
  */
-async function alreadyApplied(ctx: RunContext, action: ActionRow): Promise<boolean> {
+async function alreadyApplied(ctx: RunContext, action: ActionRow): Promise<false | { updated: string | null }> {
   try {
     if (action.kind === "delete") {
       await ctx.client.request("GET", `/api/3/contacts/${action.contactId}`, { signal: ctx.signal });
       return false;
     }
     const lists = await ctx.client.getContactLists(String(action.contactId), { signal: ctx.signal });
-    return lists.some((l) => Number(l.listId) === action.listId && l.status !== ACTIVE);
+    const m = lists.find((l) => Number(l.listId) === action.listId && l.status !== ACTIVE);
+    return m ? { updated: m.updated ?? null } : false;
   } catch (err) {
-    if (err instanceof AcError && err.kind === "not_found") return true;
+    if (err instanceof AcError && err.kind === "not_found") return { updated: null };
     throw err;
   }
 }
@@ -243,10 +244,13 @@ async function backupOf(ctx: RunContext, contactId: number, names: AccountNames)
 /** Sends one action (after checking it if it may have landed already) and says how it ended. */
 async function applyOne(ctx: RunContext, action: ActionRow, names: AccountNames): Promise<ActionOutcome> {
   const attempts = action.attempts + 1;
-  const done = (gone: boolean): ActionOutcome => ({ id: action.id, state: "done", resultCode: gone ? "contact_gone" : null, error: gone ? CONTACT_GONE : null });
+  const done = (gone: boolean, acUpdated: string | null = null): ActionOutcome => ({ id: action.id, state: "done", resultCode: gone ? "contact_gone" : null, error: gone ? CONTACT_GONE : null, acUpdated });
   try {
     // Sent before (a crash in `sending`, or weather after the request left): it may have landed.
-    if ((action.state === "sending" || action.attempts > 0) && (await alreadyApplied(ctx, action))) return done(false);
+    if (action.state === "sending" || action.attempts > 0) {
+      const landed = await alreadyApplied(ctx, action);
+      if (landed) return done(false, landed.updated);
+    }
     if (action.kind === "delete") {
       // The whole record is kept before the delete leaves (issue 14): no backup, no delete.
       const record = await backupOf(ctx, action.contactId, names);
@@ -254,7 +258,8 @@ async function applyOne(ctx: RunContext, action: ActionRow, names: AccountNames)
       ctx.store.saveBackup(record);
       return done((await ctx.client.deleteContact(String(action.contactId), { signal: ctx.signal })).alreadyGone);
     }
-    return done((await ctx.client.unsubscribe(String(action.contactId), String(action.listId), { signal: ctx.signal })).contactGone);
+    const sent = await ctx.client.unsubscribe(String(action.contactId), String(action.listId), { signal: ctx.signal });
+    return done(sent.contactGone, sent.updated ?? null);
   } catch (err) {
     if (ctx.signal.aborted || !(err instanceof AcError) || err.kind === "auth") throw err;
     if (isWeather(err)) return { id: action.id, state: "pending", resultCode: err.kind, error: err.message, nextAttemptAt: ctx.clock.now() + backoffMs(ctx, attempts) };
