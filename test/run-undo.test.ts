@@ -86,7 +86,7 @@ describe("undo a run's unsubscribes (issue 14)", () => {
       const after = await drainUntilDone(h, run.id);
       expect(after.status).toBe("completed");
       expect(after.undo).toMatchObject({ state: "done", restored: 2, skipped: 2, failed: 0, pending: 0, available: false });
-      expect(after.statusReason).toBe("Undone: re-subscribed 2 list memberships; 2 left as they are (changed since the run, or gone)");
+      expect(after.statusReason).toBe("Done in ActiveCampaign: unsubscribed from 4 list memberships. Undone: re-subscribed 2 list memberships; 2 left as they are (changed since the run, or gone)");
 
       // Status 1 went only to the two memberships still as the run left them, each once, marked as a re-subscribe.
       expect(resubscribes(h).sort((a, b) => a.contact - b.contact)).toEqual([

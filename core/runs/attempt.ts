@@ -76,7 +76,7 @@ export interface AttemptStore extends LabelStore {
   undoCounts(): Record<"pending" | "sending" | "done" | "skipped" | "failed", number>;
   /** When the next pending membership is due, if every one left waits for weather. */
   nextUndoAt(): number | null;
-  /** Records that every membership of the undo was handled and moves the run back to completed. */
+  /** Records that every membership of the undo was handled and moves the run back to completed, its words followed by `statusReason`. */
   finishUndo(statusReason: string): void;
   /** Records that these actions are about to be sent (each with its new attempt count). */
   markSending(actions: { id: string; attempts: number }[]): void;
@@ -473,7 +473,8 @@ export function sqliteAttemptStore(db: Db, clock: Clock, lease: Lease, backups: 
     },
 
     finishUndo(statusReason) {
-      leasedRow((tx, run) => moveRun(tx, run, "completed", { statusReason, notBefore: null, undoFinishedAt: new Date(now()) }));
+      // What the run did stays said; what the undo did follows it.
+      leasedRow((tx, run) => moveRun(tx, run, "completed", { statusReason: run.statusReason ? `${run.statusReason}. ${statusReason}` : statusReason, notBefore: null, undoFinishedAt: new Date(now()) }));
     },
 
     markSending(actions) {

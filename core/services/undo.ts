@@ -31,7 +31,6 @@ export function requestUndo(deps: Deps, { ctx, id }: { ctx: Pick<Principal, "wor
     for (const m of memberships) insert.run(newId("und", now), run.id, m.contact_id, m.list_id, m.ac_updated, now);
     moveRun(tx, run, "applying", {
       undoRequestedAt: new Date(now),
-      statusReason: `Undoing: re-subscribing up to ${plural(memberships.length, "list membership")} this run unsubscribed, where each is still as the run left it`,
       statusCode: null,
       notBefore: null,
       transientFailures: 0,

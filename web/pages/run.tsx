@@ -307,6 +307,8 @@ export const RunPage: FC<RunPageProps> = ({ run, listNames, errors, csrfToken })
 
       {run.status === "awaiting_review" ? <Review run={run} listName={listName} errors={errors} csrfToken={csrfToken} /> : <Outcome run={run} listName={listName} />}
 
+      {run.undo.memberships > 0 && run.status !== "awaiting_review" ? <Undo run={run} csrfToken={csrfToken} error={errors.confirmUndo} /> : null}
+
       {run.progress.labels.planned > 0 && run.status !== "awaiting_review" ? <Labels run={run} /> : null}
 
       <section class="card" aria-labelledby="results-h">
@@ -791,3 +793,58 @@ const Backup: FC<{ run: RunView }> = ({ run }) => (
     )}
   </section>
 );
+
+/**
+ * Undoing the run's unsubscribes (issue 14): what it will do (counts) and a confirmation, then
+ * its progress, then what it did: memberships re-subscribed, and those left as they are.
+ */
+const Undo: FC<{ run: RunView; csrfToken: string; error: string | undefined }> = ({ run, csrfToken, error }) => {
+  const u = run.undo;
+  return (
+    <section class="card" aria-labelledby="undo-h" id="undo" data-undo={u.state}>
+      <h2 id="undo-h">Undo unsubscribes</h2>
+      {u.state === "done" ? (
+        <>
+          <p class="notice ok" id="undo-result">
+            Undone: <strong data-count="undo-restored">{plural(u.restored, "list membership")}</strong> re-subscribed.
+            {u.skipped > 0 ? (
+              <>
+                {" "}
+                <span data-count="undo-skipped">{fmt(u.skipped)}</span> left as {u.skipped === 1 ? "it is" : "they are"}: changed since this run (the contact re-subscribed,
+                unsubscribed again or bounced) or no longer in ActiveCampaign.
+              </>
+            ) : null}
+            {u.failed > 0 ? ` ${fmt(u.failed)} refused by ActiveCampaign.` : null}
+          </p>
+        </>
+      ) : u.state === "running" ? (
+        <p id="undo-progress">
+          Undoing: {fmt(u.restored)} re-subscribed, {fmt(u.skipped)} left as they are, {fmt(u.pending)} to go, at ActiveCampaign's pace. This page updates by itself.
+        </p>
+      ) : u.available ? (
+        <form method="post" action={`/runs/${run.id}/undo`} class="undo-form">
+          <CsrfField token={csrfToken} />
+          <p>
+            This run unsubscribed <strong data-count="undo-memberships">{plural(u.memberships, "list membership")}</strong> of{" "}
+            <span data-count="undo-contacts">{plural(u.contacts, "contact")}</span>. Undoing re-subscribes each one only if it is still as this run left it: a
+            contact who re-subscribed, unsubscribed again or bounced since is left as they are. Nothing else is touched, and deleted contacts are not brought
+            back{run.backup.contacts > 0 ? " (see their backup below)" : ""}.
+          </p>
+          <p class="small muted">
+            Possible until <Time iso={u.until} />.
+          </p>
+          <CheckboxField name="confirmUndo" label={`Yes, re-subscribe up to ${plural(u.memberships, "list membership")} this run unsubscribed`} error={error} required />
+          <p class="actions">
+            <button type="submit" class="secondary">
+              Undo unsubscribes
+            </button>
+          </p>
+        </form>
+      ) : (
+        <p class="muted">
+          The unsubscribes of this run can no longer be undone{u.until ? <>: that was possible until <Time iso={u.until} /></> : ""}.
+        </p>
+      )}
+    </section>
+  );
+};
