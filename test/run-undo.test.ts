@@ -68,6 +68,12 @@ describe("undo a run's unsubscribes (issue 14)", () => {
       expect(run.undo).toMatchObject({ state: "none", available: true, memberships: 4, contacts: 3 });
       expect(run.undo.until).toBe(new Date(Date.parse(run.timings.finishedAt!) + 30 * DAY).toISOString());
 
+      // The page offers it, with a box to tick; the web form refuses without it.
+      expect(await (await h.t.request("GET", `/runs/${run.id}`, { as: h.user })).text()).toContain('name="confirmUndo"');
+      const unticked = await h.t.request("POST", `/runs/${run.id}/undo`, { as: h.user, body: {} });
+      expect(unticked.status).toBe(400);
+      expect((await h.getRun(run.id)).undo.state).toBe("none");
+
       // Since the run: cy re-subscribed and unsubscribed again by other means; bob re-joined customers himself.
       changeSince(h, s.cy, s.news, UNSUBSCRIBED);
       changeSince(h, s.bob, s.customers, ACTIVE);
@@ -153,6 +159,9 @@ describe("undo a run's unsubscribes (issue 14)", () => {
       const late = await h.t.request("POST", `/api/runs/${run.id}/undo`, { as: h.user });
       expect(late.status).toBe(409);
       expect(((await late.json()) as { error: { message: string } }).error.message).toBe("A run's unsubscribes can be undone for 2 days after it finished; that time has passed");
+      const page = await (await h.t.request("GET", `/runs/${run.id}`, { as: h.user })).text();
+      expect(page).toContain("The unsubscribes of this run can no longer be undone");
+      expect(page).not.toContain('name="confirmUndo"');
 
       const review = await h.startRun({ scope: { kind: "lists", listIds: [s.customers] }, actions: { undeliverable: "unsubscribe" } });
       await h.worker().drain();

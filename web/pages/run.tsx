@@ -307,7 +307,7 @@ export const RunPage: FC<RunPageProps> = ({ run, listNames, errors, csrfToken })
 
       {run.status === "awaiting_review" ? <Review run={run} listName={listName} errors={errors} csrfToken={csrfToken} /> : <Outcome run={run} listName={listName} />}
 
-      {run.undo.memberships > 0 && run.status !== "awaiting_review" ? <Undo run={run} csrfToken={csrfToken} error={errors.confirmUndo} /> : null}
+      {run.undo.memberships > 0 && (run.status === "completed" || run.undo.state !== "none") ? <Undo run={run} csrfToken={csrfToken} error={errors.confirmUndo} /> : null}
 
       {run.progress.labels.planned > 0 && run.status !== "awaiting_review" ? <Labels run={run} /> : null}
 
@@ -842,7 +842,9 @@ const Undo: FC<{ run: RunView; csrfToken: string; error: string | undefined }> =
         </form>
       ) : (
         <p class="muted">
-          The unsubscribes of this run can no longer be undone{u.until ? <>: that was possible until <Time iso={u.until} /></> : ""}.
+          {run.connectionId === null
+            ? "The ActiveCampaign connection of this run was deleted: its unsubscribes cannot be undone."
+            : <>The unsubscribes of this run can no longer be undone{u.until ? <>: that was possible until <Time iso={u.until} /></> : ""}.</>}
         </p>
       )}
     </section>

@@ -192,7 +192,8 @@ async function alreadyApplied(ctx: RunContext, action: ActionRow): Promise<false
   }
 }
 
-function backoffMs(ctx: RunContext, attempts: number): number {
+/** The wait before an action (or an undo's membership) held by weather is sent again: doubled per attempt, jittered. */
+export function backoffMs(ctx: RunContext, attempts: number): number {
   const { actionRetryBaseMs: base, actionRetryMaxMs: max } = ctx.settings;
   const full = Math.min(max, base * 2 ** Math.max(0, attempts - 1));
   return Math.round(full / 2 + (Math.random() * full) / 2);

@@ -1,6 +1,7 @@
 import { AcError, isContactGone, isWeather } from "../../core/ac/index.ts";
 import type { UndoOutcome, UndoRow } from "../../core/runs/attempt.ts";
 import { fmt, plural } from "../../core/lib/words.ts";
+import { backoffMs } from "./apply.ts";
 import { Waker, type RunContext } from "./context.ts";
 
 export type UndoStageOutcome = { kind: "completed"; restored: number; skipped: number; failed: number } | { kind: "waiting"; pending: number; nextAt: number };
@@ -70,10 +71,4 @@ async function undoOne(ctx: RunContext, row: UndoRow): Promise<UndoOutcome> {
     if (isWeather(err)) return { id: row.id, state: "pending", reason: err.kind, error: err.message, nextAttemptAt: ctx.clock.now() + backoffMs(ctx, row.attempts + 1) };
     return { id: row.id, state: "failed", reason: err.kind, error: err.message };
   }
-}
-
-function backoffMs(ctx: RunContext, attempts: number): number {
-  const { actionRetryBaseMs: base, actionRetryMaxMs: max } = ctx.settings;
-  const full = Math.min(max, base * 2 ** Math.max(0, attempts - 1));
-  return Math.round(full / 2 + (Math.random() * full) / 2);
 }
