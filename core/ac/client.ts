@@ -547,7 +547,8 @@ export function createAcClient(opts: AcClientOptions): AcClient {
       const fetched = await Promise.all(
         body.contacts.map(async (c): Promise<[string, AcListMembership[]]> => {
           try {
-            return [c.id, await getContactLists(c.id, { signal: o.signal })];
+            // A page's contacts carry list and status only, as the sideload gives them.
+            return [c.id, (await getContactLists(c.id, { signal: o.signal })).map(({ listId, status }) => ({ listId, status }))];
           } catch (err) {
             if (err instanceof AcError && err.kind === "not_found") return [c.id, []]; // deleted meanwhile
             throw err;
