@@ -153,6 +153,16 @@ export const configSchema = z.object({
   MONITOR_SWEEP_MINUTES: positiveInt.max(1440, "must be at most 1440 (a day)").default(15),
   /** New contacts checked at once by one process, across every monitored connection. */
   MONITOR_CONCURRENCY: positiveInt.max(256).default(16),
+  UNDO_DAYS: z.coerce
+    .number({ error: "must be a number" })
+    .min(0, "must be 0 or more")
+    .max(3650, "must be at most 3650")
+    .default(30),
+  BACKUP_RETENTION_DAYS: z.coerce
+    .number({ error: "must be a number" })
+    .positive("must be above 0")
+    .max(3650, "must be at most 3650")
+    .default(30),
   SCHEDULE_GRACE_DAYS: z.coerce
     .number({ error: "must be a number" })
     .positive("must be above 0")

@@ -26,6 +26,8 @@ export interface Deps {
   keyring: Keyring;
   /** Encrypts AC API keys at rest. */
   keyBox: SecretBox;
+  /** Encrypts backups of deleted contacts at rest (their own key, derived from APP_SECRET). */
+  backupBox: SecretBox;
   /** Failed sign-ins, counted for the API and the dashboard alike. */
   loginThrottle: LoginThrottle;
   /** Sign-ups per network, and which new accounts get the free credits. */
@@ -74,7 +76,7 @@ export interface Principal {
 const PASSWORD_WORK = { concurrency: 2, maxWaiting: 32 };
 
 export function createDeps(
-  input: Omit<Deps, "keyring" | "keyBox" | "loginThrottle" | "signupThrottle" | "passwordWork" | "mailer" | "sizes" | "resetThrottle" | "publicUrl"> & Partial<Pick<Deps, "mailer" | "sizes" | "publicUrl">>,
+  input: Omit<Deps, "keyring" | "keyBox" | "backupBox" | "loginThrottle" | "signupThrottle" | "passwordWork" | "mailer" | "sizes" | "resetThrottle" | "publicUrl"> & Partial<Pick<Deps, "mailer" | "sizes" | "publicUrl">>,
 ): Deps {
   const keyring = new Keyring(input.config.APP_SECRET);
   return {
@@ -85,6 +87,7 @@ export function createDeps(
     resetThrottle: createResetThrottle(input.clock),
     keyring,
     keyBox: new SecretBox(keyring.key("ac-api-key")),
+    backupBox: new SecretBox(keyring.key("contact-backup")),
     loginThrottle: new LoginThrottle(input.clock),
     signupThrottle: new SignupThrottle(input.clock, input.config),
     passwordWork: new WorkGate(PASSWORD_WORK.concurrency, PASSWORD_WORK.maxWaiting),

@@ -22,6 +22,12 @@ describe("config", () => {
     }
   });
 
+  it("keeps backups of deleted contacts 30 days unless told otherwise, and refuses a retention that is not a positive number of days", () => {
+    expect(parseConfig({}).BACKUP_RETENTION_DAYS).toBe(30);
+    expect(parseConfig({ BACKUP_RETENTION_DAYS: "7.5" }).BACKUP_RETENTION_DAYS).toBe(7.5);
+    for (const bad of ["0", "-1", "soon", "5000"]) expect(() => parseConfig({ BACKUP_RETENTION_DAYS: bad })).toThrow(/BACKUP_RETENTION_DAYS/);
+  });
+
   it("rejects a short APP_SECRET and a malformed DNS server", () => {
     expect(() => parseConfig({ APP_SECRET: "short" })).toThrow(/APP_SECRET/);
     expect(() => parseConfig({ DNS_SERVERS: "127.0.0.1:5353, bad host" })).toThrow(/DNS_SERVERS/);

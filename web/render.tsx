@@ -20,6 +20,7 @@ const NOTICES: Record<string, string> = {
   "connection-saved": "Saved.",
   "key-replaced": "ActiveCampaign accepted the new API key. It is saved, and the old one is no longer used.",
   approved: "Approved. The changes are being applied in ActiveCampaign.",
+  undo: "Undoing: the memberships this run unsubscribed are re-subscribed where they are still as it left them.",
   "plan-changed": "The plan is updated: the counts below are the new plan. Nothing was checked or charged again.",
   "schedule-created": "Schedule saved. Its first run is shown below.",
   "schedule-saved": "Schedule saved.",

@@ -36,6 +36,8 @@ export interface AcNamed {
 export interface AcListMembership {
   listId: string;
   status: number;
+  /** AC's `udate` of the membership, when it sent one (GET /contacts/{id}/contactLists does). */
+  updated?: string | null;
 }
 
 export interface AcContact {
@@ -133,6 +135,24 @@ export interface AcContactState {
   fieldValues: AcFieldValue[] | null;
 }
 
+/**
+ * A contact's whole record as AC has it now (issue 14's backup before a delete): its own
+ * fields, every list membership with its status, its custom field values and its tags.
+ */
+export interface AcContactRecord {
+  id: string;
+  email: string;
+  firstName: string;
+  lastName: string;
+  phone: string;
+  /** AC's own dates, as AC sent them. */
+  cdate: string;
+  udate: string;
+  lists: AcListMembership[];
+  fieldValues: { fieldId: string; value: string }[];
+  tagIds: string[];
+}
+
 /** One contact of a bulk import. Only these keys: an import never subscribes or unsubscribes. */
 export interface AcImportContact {
   email: string;
@@ -170,7 +190,13 @@ export interface AcClient {
    * Sets the contact's status on the list to 2. There is deliberately no way to send 1.
    * `contactGone`: AC no longer has the contact (deleted since it was read).
    */
-  unsubscribe(contactId: string, listId: string, opts?: Opts): Promise<{ contactGone: boolean }>;
+  unsubscribe(contactId: string, listId: string, opts?: Opts): Promise<{ contactGone: boolean; updated?: string | null }>;
+  /**
+   * The undo of Listwarden's own unsubscribe (issue 14): status 1 with sourceid 4. The only
+   * way this client sends status 1; the undo stage calls it only for a membership its run
+   * unsubscribed and that AC still shows as the run left it.
+   */
+  restoreSubscription(contactId: string, listId: string, opts?: Opts): Promise<void>;
   deleteContact(contactId: string, opts?: Opts): Promise<{ alreadyGone: boolean }>;
 
   // Labels (issue 17): custom fields, tags on contacts, bulk import.
@@ -189,6 +215,12 @@ export interface AcClient {
    */
   readContacts(ids: string[], opts?: Opts & { tags?: boolean; fieldValues?: boolean }): Promise<AcContactState[]>;
   getContactTags(contactId: string, opts?: Opts): Promise<AcContactTag[]>;
+  /**
+   * The contact's whole record (GET /contacts/{id}, its sideloaded contactLists and
+   * fieldValues, asked for apart when AC leaves them out, and its contactTags); null when the
+   * contact no longer exists.
+   */
+  readContactRecord(contactId: string, opts?: Opts): Promise<AcContactRecord | null>;
   getContactFieldValues(contactId: string, opts?: Opts): Promise<AcFieldValue[]>;
   /**
    * Queues a bulk import (at most 250 contacts). Never resent by the client after an answer
@@ -311,9 +343,18 @@ export function createAcClient(opts: AcClientOptions): AcClient {
     return Math.round(full / 2 + (random() * full) / 2);
   };
 
-  async function request<T = unknown>(method: AcMethod, path: string, ro: AcRequestOptions = {}): Promise<T> {
+  function request<T = unknown>(method: AcMethod, path: string, ro: AcRequestOptions = {}): Promise<T> {
+    return send<T>(method, path, ro, false);
+  }
+
+  /**
+   * `undoing`: the one request that may carry status 1, the undo of Listwarden's own
+   * unsubscribe (`restoreSubscription`); not reachable through `request`.
+   */
+  async function send<T = unknown>(method: AcMethod, path: string, ro: AcRequestOptions, undoing: boolean): Promise<T> {
     if (!/^\/api\/3(?:\/[A-Za-z0-9_-]+)+$/.test(path)) throw new TypeError(`AC path must look like /api/3/contacts, got ${path}`);
-    assertNeverResubscribes(path, ro.body);
+    if (undoing) assertOnlyRestores(path, ro.body);
+    else assertNeverResubscribes(path, ro.body);
     assertImportTouchesNoList(path, ro.body);
     if (!API_KEY_SHAPE.test(apiKey)) {
       throw new AcError("auth", `${AUTH_MESSAGE}: the key is empty or has characters an API key cannot have`);
@@ -494,7 +535,7 @@ export function createAcClient(opts: AcClientOptions): AcClient {
   async function getContactLists(contactId: string, o: Opts = {}): Promise<AcListMembership[]> {
     assertId(contactId, "contactId");
     const body = await read(contactListsBody, "GET", `/api/3/contacts/${contactId}/contactLists`, { signal: o.signal });
-    return body.contactLists.map((cl) => ({ listId: cl.list, status: cl.status }));
+    return body.contactLists.map((cl) => ({ listId: cl.list, status: cl.status, updated: cl.udate }));
   }
 
   async function pageContacts(o: PageContactsOptions): Promise<AcContactPage> {
@@ -545,7 +586,8 @@ export function createAcClient(opts: AcClientOptions): AcClient {
       const fetched = await Promise.all(
         body.contacts.map(async (c): Promise<[string, AcListMembership[]]> => {
           try {
-            return [c.id, await getContactLists(c.id, { signal: o.signal })];
+            // A page's contacts carry list and status only, as the sideload gives them.
+            return [c.id, (await getContactLists(c.id, { signal: o.signal })).map(({ listId, status }) => ({ listId, status }))];
           } catch (err) {
             if (err instanceof AcError && err.kind === "not_found") return [c.id, []]; // deleted meanwhile
             throw err;
@@ -613,16 +655,26 @@ export function createAcClient(opts: AcClientOptions): AcClient {
       // may have applied it, and every change is applied at most once. The caller looks at
       // the contact's lists before sending it again. 429s are still retried (AC did nothing).
       try {
-        await request("POST", "/api/3/contactLists", {
+        const answer = await request<unknown>("POST", "/api/3/contactLists", {
           body: { contactList: { list: Number(listId), contact: Number(contactId), status: 2 } },
           idempotent: false,
           signal: o.signal,
         });
-        return { contactGone: false };
+        return { contactGone: false, updated: updatedOf(answer) };
       } catch (err) {
         if (err instanceof AcError && isContactGone(err)) return { contactGone: true };
         throw err;
       }
+    },
+    async restoreSubscription(contactId, listId, o = {}) {
+      assertId(contactId, "contactId");
+      assertId(listId, "listId");
+      // Never resent blindly either: the undo stage re-reads the membership first.
+      await send("POST", "/api/3/contactLists", {
+        body: { contactList: { list: Number(listId), contact: Number(contactId), status: 1, sourceid: 4 } },
+        idempotent: false,
+        signal: o.signal,
+      }, true);
     },
     async listFields(o = {}) {
       const byId = new Map<string, AcField>();
@@ -695,6 +747,35 @@ export function createAcClient(opts: AcClientOptions): AcClient {
       assertId(contactId, "contactId");
       const body = await read(contactTagsBody, "GET", `/api/3/contacts/${contactId}/contactTags`, { signal: o.signal });
       return body.contactTags.map((t) => ({ id: t.id, tagId: t.tag }));
+    },
+    async readContactRecord(contactId, o = {}) {
+      assertId(contactId, "contactId");
+      try {
+        const body = await read(contactBody, "GET", `/api/3/contacts/${contactId}`, { signal: o.signal });
+        const c = body.contact;
+        const lists = body.contactLists
+          ? body.contactLists.filter((cl) => cl.contact === c.id).map((cl) => ({ listId: cl.list, status: cl.status }))
+          : await getContactLists(contactId, o);
+        const values = body.fieldValues
+          ? body.fieldValues.filter((v) => v.contact === c.id)
+          : (await read(fieldValuesBody, "GET", `/api/3/contacts/${contactId}/fieldValues`, { signal: o.signal })).fieldValues;
+        const tags = await read(contactTagsBody, "GET", `/api/3/contacts/${contactId}/contactTags`, { signal: o.signal });
+        return {
+          id: c.id,
+          email: c.email,
+          firstName: c.firstName,
+          lastName: c.lastName,
+          phone: c.phone,
+          cdate: c.cdate,
+          udate: c.udate,
+          lists,
+          fieldValues: values.map((v) => ({ fieldId: v.field, value: v.value })),
+          tagIds: tags.contactTags.map((t) => t.tag),
+        };
+      } catch (err) {
+        if (err instanceof AcError && err.kind === "not_found") return null;
+        throw err;
+      }
     },
     async getContactFieldValues(contactId, o = {}) {
       assertId(contactId, "contactId");
@@ -864,7 +945,13 @@ function assertImportTouchesNoList(path: string, body: unknown): void {
   }
 }
 
-/** Status 1 on a contactList re-subscribes people who unsubscribed: no code path may send it. */
+/** The undo of an unsubscribe: status 1 with sourceid 4 ("re-subscribing") to /contactLists, nothing else. */
+function assertOnlyRestores(path: string, body: unknown): void {
+  const cl = (body as { contactList?: { status?: unknown; sourceid?: unknown } } | null)?.contactList;
+  if (path !== "/api/3/contactLists" || cl?.status !== 1 || cl.sourceid !== 4) throw new TypeError("An undo sends only status 1 with sourceid 4 to /contactLists");
+}
+
+/** Status 1 on a contactList re-subscribes people who unsubscribed: no code path may send it (an undo has its own, `restoreSubscription`). */
 function assertNeverResubscribes(path: string, body: unknown): void {
   if (body === undefined || !/\/contactLists(?:\/|$)/i.test(path)) return;
   // Stryker disable next-line OptionalChaining: without either "?." a body lacking contactList throws a TypeError here, before sending, as the check below would
@@ -989,7 +1076,13 @@ const namedPage = z.object({
   meta: z.object({ total }).optional(),
 });
 
-const contactListRow = z.object({ contact: id, list: id, status: z.union([z.string(), z.number()]).transform(Number) });
+const contactListRow = z.object({ contact: id, list: id, status: z.union([z.string(), z.number()]).transform(Number), udate: z.string().nullish().transform((v) => v || null) });
+
+/** The membership's `udate` in the answer to POST /contactLists, or null when AC did not send one. */
+function updatedOf(answer: unknown): string | null {
+  const udate = (answer as { contactList?: { udate?: unknown } } | null)?.contactList?.udate;
+  return typeof udate === "string" && udate !== "" ? udate : null;
+}
 const contactListsBody = z.object({ contactLists: z.array(contactListRow) });
 
 const contactTagRow = z.object({ id, contact: id, tag: id });
@@ -1003,6 +1096,12 @@ const contactsPage = z.object({
   contactTags: z.array(contactTagRow).optional(),
   fieldValues: z.array(fieldValueRow).optional(),
   meta: z.object({ total }).optional(),
+});
+
+const contactBody = z.object({
+  contact: z.object({ id, email: str, firstName: str, lastName: str, phone: str, cdate: str, udate: str }),
+  contactLists: z.array(contactListRow).optional(),
+  fieldValues: z.array(fieldValueRow).optional(),
 });
 
 const fieldsPage = z.object({

@@ -5,6 +5,7 @@ export {
   parseRetryAfter,
   READ_MAX_IDS,
   type AcContactState,
+  type AcContactRecord,
   type AcContactTag,
   type AcField,
   type AcFieldValue,

@@ -6,6 +6,8 @@ import { balanceOf, chargeCredits, refundCredits } from "../services/credits.ts"
 import type { VerificationResult } from "../../verify/index.ts";
 import { uploadSourceMethods, type UploadSourceStore } from "./uploads.ts";
 import { labelMethods, type LabelStore } from "./labels.ts";
+import { sealBackup, type BackupKeeping, type BackupRecord } from "./backups.ts";
+import { newId } from "../../db/ids.ts";
 import { plural } from "../lib/words.ts";
 import { chunkEnd, countPlan, listKey, planLabelRange, planRange, type LabelRule, type PlanRule, type PlanTotals } from "./planning.ts";
 import { addNote, failRun, LeaseLost, moveRun, readRun, updateLeasedRun, type FailureCode, type Lease, type RunRow, type RunValues } from "./store.ts";
@@ -61,6 +63,22 @@ export interface AttemptStore extends UploadSourceStore, LabelStore {
   // apply
   /** Actions to send now (pending and due, or left `sending` by a crash), in (contact, list) order after `after`. */
   dueActions(after: ActionKey | null, limit: number): ActionRow[];
+  /**
+   * Keeps the contact's whole record (sealed) before it is deleted: one backup per contact and
+   * run, a later read (an attempt after a crash or weather) replacing the earlier one.
+   */
+  saveBackup(record: BackupRecord): void;
+  // undo (issue 14)
+  /** Memberships of the run's undo to handle now (pending and due, or left `sending` by a crash). */
+  dueUndos(limit: number): UndoRow[];
+  /** Records that this membership's re-subscribe is about to be sent (with its new attempt count). */
+  markUndoSending(id: string, attempts: number): void;
+  saveUndoOutcome(outcome: UndoOutcome): void;
+  undoCounts(): Record<"pending" | "sending" | "done" | "skipped" | "failed", number>;
+  /** When the next pending membership is due, if every one left waits for weather. */
+  nextUndoAt(): number | null;
+  /** Records that every membership of the undo was handled and moves the run back to completed, its words followed by `statusReason`. */
+  finishUndo(statusReason: string): void;
   /** Records that these actions are about to be sent (each with its new attempt count). */
   markSending(actions: { id: string; attempts: number }[]): void;
   /** Stores the outcomes of sent actions, in one transaction. */
@@ -70,6 +88,21 @@ export interface AttemptStore extends UploadSourceStore, LabelStore {
   /** When the next pending action is due, if every one left waits for weather. */
   nextActionAt(): number | null;
 }
+
+export interface UndoRow {
+  id: string;
+  contactId: number;
+  listId: number;
+  acUpdated: string | null;
+  state: "pending" | "sending";
+  attempts: number;
+}
+
+export type UndoOutcome =
+  | { id: string; state: "done" }
+  | { id: string; state: "skipped"; reason: "changed_since" | "contact_gone" | "not_recorded" }
+  | { id: string; state: "failed"; reason: string; error: string }
+  | { id: string; state: "pending"; reason: string; error: string; nextAttemptAt: number };
 
 export interface StorePage {
   contacts: AcContact[];
@@ -105,7 +138,8 @@ export type ActionRow = typeof schema.runActions.$inferSelect;
 export type ActionKey = { contactId: number; listId: number; kind: "unsubscribe" | "delete" };
 
 export type ActionOutcome =
-  | { id: string; state: "done"; resultCode: string | null; error: string | null }
+  /** `acUpdated`: an unsubscribe's membership `udate` as AC gave it (what an undo checks against). */
+  | { id: string; state: "done"; resultCode: string | null; error: string | null; acUpdated?: string | null }
   | { id: string; state: "failed"; resultCode: string; error: string }
   /** Weather: back to pending, not sent again before `nextAttemptAt`. */
   | { id: string; state: "pending"; resultCode: string; error: string; nextAttemptAt: number };
@@ -155,6 +189,7 @@ interface ActionSqlRow {
   state: ActionRow["state"];
   error: string | null;
   result_code: string | null;
+  ac_updated: string | null;
   attempts: number;
   next_attempt_at: number | null;
   updated_at: number | null;
@@ -164,7 +199,7 @@ interface ActionSqlRow {
  * The SQLite attempt store. `requests` reads how many AC requests the attempt's client has
  * sent; each write adds what was sent since the last one to the run's count.
  */
-export function sqliteAttemptStore(db: Db, clock: Clock, lease: Lease, requests: () => number = () => 0): AttemptStore {
+export function sqliteAttemptStore(db: Db, clock: Clock, lease: Lease, backups: BackupKeeping, requests: () => number = () => 0): AttemptStore {
   const runId = lease.runId;
   const client = sqliteOf(db);
   const sql = (source: string) => statement(db, source);
@@ -387,11 +422,65 @@ export function sqliteAttemptStore(db: Db, clock: Clock, lease: Lease, requests:
           listId: r.list_id,
           state: r.state,
           error: r.error,
+          acUpdated: r.ac_updated,
           resultCode: r.result_code,
           attempts: r.attempts,
           nextAttemptAt: r.next_attempt_at === null ? null : new Date(r.next_attempt_at),
           updatedAt: r.updated_at === null ? null : new Date(r.updated_at),
         }));
+    },
+
+    saveBackup(record) {
+      const sealed = sealBackup(backups.box, runId, record);
+      leased(() => {
+        const at = now();
+        sql(
+          "INSERT INTO run_backups (id, run_id, workspace_id, contact_id, sealed, taken_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, contact_id) DO UPDATE SET sealed = excluded.sealed, taken_at = excluded.taken_at, expires_at = excluded.expires_at",
+        ).run(newId("bak", at), runId, workspaceId, Number(record.contactId), sealed, at, at + backups.retentionMs);
+      });
+    },
+
+    dueUndos(limit) {
+      const rows = sql(
+        "SELECT id, contact_id, list_id, ac_updated, state, attempts FROM run_undos WHERE run_id = ? AND (state = 'sending' OR (state = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at <= ?))) ORDER BY contact_id, list_id LIMIT ?",
+      ).all(runId, now(), limit) as { id: string; contact_id: number; list_id: number; ac_updated: string | null; state: "pending" | "sending"; attempts: number }[];
+      return rows.map((r) => ({ id: r.id, contactId: r.contact_id, listId: r.list_id, acUpdated: r.ac_updated, state: r.state, attempts: r.attempts }));
+    },
+
+    markUndoSending(id, attempts) {
+      leased(() => {
+        sql("UPDATE run_undos SET state = 'sending', attempts = ?, updated_at = ? WHERE id = ? AND run_id = ? AND state IN ('pending', 'sending')").run(attempts, now(), id, runId);
+      });
+    },
+
+    saveUndoOutcome(o) {
+      leased(() => {
+        sql("UPDATE run_undos SET state = ?, reason = ?, error = ?, next_attempt_at = ?, updated_at = ? WHERE id = ? AND run_id = ? AND state IN ('pending', 'sending')").run(
+          o.state,
+          o.state === "done" ? null : o.reason,
+          o.state === "failed" || o.state === "pending" ? o.error : null,
+          o.state === "pending" ? o.nextAttemptAt : null,
+          now(),
+          o.id,
+          runId,
+        );
+      });
+    },
+
+    undoCounts() {
+      const counts = { pending: 0, sending: 0, done: 0, skipped: 0, failed: 0 };
+      for (const r of sql("SELECT state, count(*) AS n FROM run_undos WHERE run_id = ? GROUP BY state").all(runId) as { state: keyof typeof counts; n: number }[]) counts[r.state] = Number(r.n);
+      return counts;
+    },
+
+    nextUndoAt() {
+      const row = sql("SELECT min(next_attempt_at) AS next FROM run_undos WHERE run_id = ? AND state = 'pending'").get(runId) as { next: number | null };
+      return row.next === null ? null : Number(row.next);
+    },
+
+    finishUndo(statusReason) {
+      // What the run did stays said; what the undo did follows it.
+      leasedRow((tx, run) => moveRun(tx, run, "completed", { statusReason: run.statusReason ? `${run.statusReason}. ${statusReason}` : statusReason, notBefore: null, undoFinishedAt: new Date(now()) }));
     },
 
     markSending(actions) {
@@ -407,7 +496,7 @@ export function sqliteAttemptStore(db: Db, clock: Clock, lease: Lease, requests:
       if (outcomes.length === 0) return;
       leased(() => {
         const save = sql(
-          "UPDATE run_actions SET state = ?, result_code = ?, error = ?, next_attempt_at = ?, updated_at = ? WHERE id = ? AND run_id = ? AND state <> 'done' RETURNING contact_id, kind, list_id",
+          "UPDATE run_actions SET state = ?, result_code = ?, error = ?, next_attempt_at = ?, updated_at = ?, ac_updated = coalesce(?, ac_updated) WHERE id = ? AND run_id = ? AND state <> 'done' RETURNING contact_id, kind, list_id",
         );
         const bump = sql("INSERT INTO run_counts (run_id, kind, key, n) VALUES (?, ?, ?, 1) ON CONFLICT (run_id, kind, key) DO UPDATE SET n = n + 1");
         // Per list, only the lists the plan counts (those with a `members` count).
@@ -420,7 +509,7 @@ export function sqliteAttemptStore(db: Db, clock: Clock, lease: Lease, requests:
         let done = 0;
         let failed = 0;
         for (const o of outcomes) {
-          const row = save.get(o.state, o.resultCode, o.error, o.state === "pending" ? o.nextAttemptAt : null, at, o.id, runId) as
+          const row = save.get(o.state, o.resultCode, o.error, o.state === "pending" ? o.nextAttemptAt : null, at, o.state === "done" ? (o.acUpdated ?? null) : null, o.id, runId) as
             | { contact_id: number; kind: "unsubscribe" | "delete"; list_id: number }
             | undefined;
           if (!row || o.state === "pending") continue;

@@ -98,7 +98,8 @@ function runEvent(before: RunRow, after: RunRow): NotificationEvent | null {
     case "failed":
       return "run_failed";
     case "completed":
-      return "run_completed";
+      // The end of an undo (issue 14) is not news: the user asked for it and watches it.
+      return after.undoFinishedAt && !before.undoFinishedAt ? null : "run_completed";
     default:
       return null;
   }

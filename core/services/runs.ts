@@ -14,6 +14,7 @@ import { cancelRunRow, insertRun, moveRun, reopenActions, RunMoveRefused } from 
 import { DEFAULT_HOLD_THRESHOLD, isAnomalous } from "../runs/planning.ts";
 import { classCounts, type ResultClass } from "../domain/results.ts";
 import { creditsStillNeeded } from "../runs/attempt.ts";
+import { backupSummary } from "../runs/backups.ts";
 import { getConnectionRow } from "./connections.ts";
 import { cachedScopeTotal } from "./estimate.ts";
 
@@ -285,10 +286,31 @@ export interface RunView {
   counts: { byStatus: Record<string, number>; byReason: Record<string, number>; byClass: Record<ResultClass, number> };
   credits: { charged: number; refunded: number; net: number };
   acRequests: number;
+  /** Undoing the run's unsubscribes (issue 14): whether it can be asked for, until when, and how it went. */
+  undo: UndoView;
+  /** The backup of the contacts the run deleted: how many are kept, and when the first goes (null: none kept). */
+  backup: { contacts: number; expiresAt: string | null };
   plan: RunPlanView | null;
   timings: Record<"createdAt" | "startedAt" | "fetchedAt" | "verifiedAt" | "reviewAt" | "approvedAt" | "finishedAt", string | null> & {
     durationMs: number | null;
   };
+}
+
+export interface UndoView {
+  /** "none": not asked for; "running": being undone; "done": finished. */
+  state: "none" | "running" | "done";
+  /** Whether an undo can be asked for now (a finished run, within the window, with unsubscribes of its own). */
+  available: boolean;
+  /** Until when it can be asked for (null: the run has not finished or unsubscribed no one). */
+  until: string | null;
+  /** The list memberships the run unsubscribed (of contacts still there then): what an undo looks at. */
+  memberships: number;
+  contacts: number;
+  /** Once asked for: memberships re-subscribed, left as they are (changed since, gone), refused by AC, still to do. */
+  restored: number;
+  skipped: number;
+  failed: number;
+  pending: number;
 }
 
 export interface RunNames {
@@ -338,6 +360,37 @@ export interface ListResult {
   delete: { planned: number; done: number };
 }
 
+const DAY_MS = 86_400_000;
+
+function undoViewOf(db: Db, row: RunRow, now: number, undoDays: number, unsubscribed: number): UndoView {
+  const none: UndoView = { state: "none", available: false, until: null, memberships: 0, contacts: 0, restored: 0, skipped: 0, failed: 0, pending: 0 };
+  if (unsubscribed === 0) return none;
+  const own = statement(
+    db,
+    "SELECT count(*) AS n, count(DISTINCT contact_id) AS contacts FROM run_actions WHERE run_id = ? AND kind = 'unsubscribe' AND state = 'done' AND result_code IS NULL",
+  ).get(row.id) as { n: number; contacts: number };
+  const until = row.finishedAt && Number(own.n) > 0 ? row.finishedAt.getTime() + undoDays * DAY_MS : null;
+  const view: UndoView = {
+    ...none,
+    memberships: Number(own.n),
+    contacts: Number(own.contacts),
+    until: until === null ? null : new Date(until).toISOString(),
+    available: !row.undoRequestedAt && row.status === "completed" && row.connectionId !== null && until !== null && now < until,
+  };
+  if (!row.undoRequestedAt) return view;
+  const by = Object.fromEntries(
+    (statement(db, "SELECT state, count(*) AS n FROM run_undos WHERE run_id = ? GROUP BY state").all(row.id) as { state: string; n: number }[]).map((r) => [r.state, Number(r.n)]),
+  );
+  return {
+    ...view,
+    state: row.undoFinishedAt ? "done" : "running",
+    restored: by.done ?? 0,
+    skipped: by.skipped ?? 0,
+    failed: by.failed ?? 0,
+    pending: (by.pending ?? 0) + (by.sending ?? 0),
+  };
+}
+
 /** The maintained counts of a run's contacts per status, reason or planned action. */
 function countsOf(db: Db, runId: string, kind: (typeof COUNT_KINDS)[number]): Record<string, number> {
   const rows = statement(db, "SELECT key, n FROM run_counts WHERE run_id = ? AND kind = ? AND n > 0").all(runId, kind) as { key: string; n: number }[];
@@ -350,14 +403,14 @@ function iso(d: Date | null): string | null {
 
 /** A run as the API and pages show it, at the clock's now. */
 export function viewOf(deps: Pick<Deps, "db" | "clock" | "config">, row: RunRow, withPlan: boolean): RunView {
-  return runView(deps.db, row, { withPlan, now: deps.clock.now() });
+  return runView(deps.db, row, { withPlan, now: deps.clock.now(), undoDays: deps.config.UNDO_DAYS });
 }
 
 /**
  * A run as the API and pages show it. Reads the counters the run store keeps, never counts a
  * large run's rows: a progress poll costs a few indexed reads whatever the run's size.
  */
-export function runView(db: Db, row: RunRow, { withPlan, now }: { withPlan: boolean; now: number }): RunView {
+export function runView(db: Db, row: RunRow, { withPlan, now, undoDays }: { withPlan: boolean; now: number; undoDays: number }): RunView {
   const waiting = isLive(row.status)
     ? (statement(
         db,
@@ -427,6 +480,8 @@ export function runView(db: Db, row: RunRow, { withPlan, now }: { withPlan: bool
     counts: { byStatus, byReason, byClass: classCounts(byReason) },
     credits: { charged, refunded, net: charged - refunded },
     acRequests: row.acRequests,
+    undo: undoViewOf(db, row, now, undoDays, done.unsubscribe ?? 0),
+    backup: (done.delete ?? 0) > 0 ? backupSummary(db, row.id, now) : { contacts: 0, expiresAt: null },
     plan: withPlan && row.planReady ? planView(db, row) : null,
     timings: {
       createdAt: iso(row.createdAt),

@@ -14,3 +14,4 @@ export * from "./notifications.ts";
 export * from "./password-resets.ts";
 export * from "./credit-orders.ts";
 export * from "./monitors.ts";
+export * from "./run-backups.ts";

@@ -32,9 +32,45 @@ export const runActions = sqliteTable(
     nextAttemptAt: timestamp("next_attempt_at"),
     attempts: integer("attempts").notNull().default(0),
     updatedAt: timestamp("updated_at"),
+    /**
+     * An unsubscribe done: the membership's `udate` as AC answered it (or as re-read after a
+     * lost answer). An undo re-subscribes only while AC still shows this date with status 2.
+     */
+    acUpdated: text("ac_updated"),
   },
   (t) => [
     uniqueIndex("run_actions_unique").on(t.runId, t.contactId, t.kind, t.listId),
     index("run_actions_state_idx").on(t.runId, t.state),
   ],
+);
+
+export const UNDO_STATES = ["pending", "sending", "done", "skipped", "failed"] as const;
+export type UndoState = (typeof UNDO_STATES)[number];
+
+/**
+ * One list membership an undo re-subscribes (issue 14): made, when the user asks, from the
+ * run's own unsubscribes that were done, and only from them. `pending → sending → done`, or
+ * `skipped` (`reason`: changed since the run, gone, not recorded) or `failed` (AC's words);
+ * `sending` is written before the request, so after a crash the membership is re-read first.
+ */
+export const runUndos = sqliteTable(
+  "run_undos",
+  {
+    id: idColumn(),
+    runId: text("run_id")
+      .notNull()
+      .references(() => runs.id, { onDelete: "cascade" }),
+    contactId: integer("contact_id").notNull(),
+    listId: integer("list_id").notNull(),
+    /** The membership's `udate` right after the run unsubscribed it (run_actions.ac_updated). */
+    acUpdated: text("ac_updated"),
+    state: text("state", { enum: UNDO_STATES }).notNull().default("pending"),
+    /** Why it was skipped ("changed_since", "contact_gone", "not_recorded"), or the AcError kind of a failure. */
+    reason: text("reason"),
+    error: text("error"),
+    attempts: integer("attempts").notNull().default(0),
+    nextAttemptAt: timestamp("next_attempt_at"),
+    updatedAt: timestamp("updated_at"),
+  },
+  (t) => [uniqueIndex("run_undos_unique").on(t.runId, t.contactId, t.listId), index("run_undos_state_idx").on(t.runId, t.state)],
 );

@@ -111,6 +111,10 @@ export const runs = sqliteTable(
     reviewAt: timestamp("review_at"),
     approvedAt: timestamp("approved_at"),
     finishedAt: timestamp("finished_at"),
+    /** When the user asked to undo the run's unsubscribes (issue 14); set once, so an undo is asked for at most once. */
+    undoRequestedAt: timestamp("undo_requested_at"),
+    /** When every membership of the undo was restored or left alone. */
+    undoFinishedAt: timestamp("undo_finished_at"),
   },
   (t) => [index("runs_workspace_idx").on(t.workspaceId, t.createdAt), index("runs_status_idx").on(t.status)],
 );

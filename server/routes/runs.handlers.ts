@@ -1,4 +1,6 @@
 import { reportCsv, reportSummary } from "../../core/services/reports.ts";
+import { backupCsv, backupJson } from "../../core/services/backups.ts";
+import { requestUndo } from "../../core/services/undo.ts";
 import { approveRun, cancelRun, createRun, getRun, listRuns, retryRunActions } from "../../core/services/runs.ts";
 import { contactFilter, editPlan, listRunContacts, type PlanEdit } from "../../core/services/plan.ts";
 import { principal } from "../middleware/auth.ts";
@@ -61,7 +63,30 @@ const contactsCsv: AppRouteHandler<typeof routes.contactsCsv> = (c) => {
   });
 };
 
+const backupCsvHandler: AppRouteHandler<typeof routes.backupCsv> = (c) => {
+  const { id } = c.req.valid("param");
+  return c.body(backupCsv(c.var.deps, { ctx: principal(c), id }), 200, {
+    "content-type": "text/csv; charset=utf-8",
+    "content-disposition": `attachment; filename="listwarden-${id}-deleted-contacts.csv"`,
+    "cache-control": "no-store",
+  });
+};
+
+const backupJsonHandler: AppRouteHandler<typeof routes.backupJson> = (c) => {
+  const { id } = c.req.valid("param");
+  return c.body(backupJson(c.var.deps, { ctx: principal(c), id }), 200, {
+    "content-type": "application/json; charset=utf-8",
+    "content-disposition": `attachment; filename="listwarden-${id}-deleted-contacts.json"`,
+    "cache-control": "no-store",
+  }) as never;
+};
+
+const undo: AppRouteHandler<typeof routes.undo> = (c) => c.json(requestUndo(c.var.deps, { ctx: principal(c), id: c.req.valid("param").id }), 202);
+
 export const runRoutes = createRouter()
+  .openapi(routes.undo, undo)
+  .openapi(routes.backupCsv, backupCsvHandler)
+  .openapi(routes.backupJson, backupJsonHandler)
   .openapi(routes.editPlan, editPlanHandler)
   .openapi(routes.contacts, contacts)
   .openapi(routes.contactsCsv, contactsCsv)

@@ -130,6 +130,25 @@ export const Run = z
     counts: z.object({ byStatus: counts, byReason: counts, byClass }),
     credits: Credits,
     acRequests: count,
+    undo: z
+      .object({
+        state: z.enum(["none", "running", "done"]),
+        available: z.boolean(),
+        until: z.string().nullable(),
+        memberships: count,
+        contacts: count,
+        restored: count,
+        skipped: count,
+        failed: count,
+        pending: count,
+      })
+      .openapi({
+        description:
+          "Undoing the run's unsubscribes (POST /runs/{id}/undo): whether it can be asked for now and until when (UNDO_DAYS after the run finished), the memberships the run unsubscribed, and once asked for those re-subscribed, left as they are (changed since the run, or gone), refused and still to do",
+      }),
+    backup: z
+      .object({ contacts: count, expiresAt: z.string().nullable() })
+      .openapi({ description: "The backup of the contacts the run deleted (GET /runs/{id}/backup.csv, backup.json): how many are kept, and when the first is removed (null: none kept)" }),
     plan: RunPlan.nullable().openapi({ description: "Once the plan is ready (not in lists of runs)" }),
     timings: Timings,
   })
@@ -399,4 +418,50 @@ export const contactsCsv = route({
     200: { description: "The contacts (UTF-8 with a BOM), as an attachment", content: { "text/csv": { schema: z.string() } }, headers: z.object({ "Content-Disposition": z.string() }) },
     ...errors(...READ, 400, 401, 404),
   },
+});
+
+export const backupCsv = route({
+  method: "get",
+  path: "/{id}/backup.csv",
+  tags,
+  summary: "The backup of the contacts the run deleted, as CSV for ActiveCampaign's import",
+  description:
+    "Each contact's whole record as ActiveCampaign had it right before the run deleted it: Email, First Name, Last Name, Phone, Tags (names, comma-separated), one column per custom field (its title), then the lists it was active on, its other list statuses and its old ActiveCampaign id (lists are chosen while importing). Kept BACKUP_RETENTION_DAYS (default 30) days after the delete; 404 when the run deleted nobody or the backup was removed. Cells a spreadsheet would run as formulas are escaped with a leading '.",
+  security: SIGNED_IN,
+  request: { params },
+  responses: {
+    200: { description: "The backup (UTF-8 with a BOM), as an attachment", content: { "text/csv": { schema: z.string() } }, headers: z.object({ "Content-Disposition": z.string() }) },
+    ...errors(...READ, 401, 404),
+  },
+});
+
+export const backupJson = route({
+  method: "get",
+  path: "/{id}/backup.json",
+  tags,
+  summary: "The backup of the contacts the run deleted, as JSON for ActiveCampaign's bulk import",
+  description:
+    "`contacts`: the body of ActiveCampaign's bulk import (POST /api/3/import/bulk_import; at most 250 contacts a request): email, first_name, last_name, phone, tags (names), fields ({id, value}), subscribe (the lists it was active on), unsubscribe (those it had left). `records`: each contact's whole record with names and list statuses. Values are exactly as ActiveCampaign had them. 404 when the run deleted nobody or the backup was removed.",
+  security: SIGNED_IN,
+  request: { params },
+  responses: {
+    200: {
+      description: "The backup, as an attachment",
+      content: { "application/json": { schema: z.object({ runId: z.string(), contacts: z.array(z.record(z.string(), z.unknown())), records: z.array(z.record(z.string(), z.unknown())) }) } },
+      headers: z.object({ "Content-Disposition": z.string() }),
+    },
+    ...errors(...READ, 401, 404),
+  },
+});
+
+export const undo = route({
+  method: "post",
+  path: "/{id}/undo",
+  tags,
+  summary: "Undo the run's unsubscribes",
+  description:
+    "Re-subscribes the list memberships this run unsubscribed, each only while ActiveCampaign still shows it as the run left it (unsubscribed, not changed since); any other is left as it is and counted as skipped. Never touches a membership the run did not unsubscribe, and never brings deleted contacts back (see backup.csv). Possible once, for UNDO_DAYS (default 30) after the run finished; the worker does it at ActiveCampaign's pace and the run shows the progress (`undo`). 409 when the run is not finished, the time has passed, it unsubscribed no one, or an undo was asked for already.",
+  security: SIGNED_IN_CHANGE,
+  request: { params },
+  responses: { 202: json(Run, "The run, being undone"), ...errors(...CHANGE, 401, 404, 409) },
 });

@@ -382,6 +382,8 @@ export const RunPage: FC<RunPageProps> = ({ run, listNames, errors, csrfToken })
 
       {run.status === "awaiting_review" ? <Review run={run} listName={listName} errors={errors} csrfToken={csrfToken} /> : <Outcome run={run} listName={listName} />}
 
+      {run.undo.memberships > 0 && (run.status === "completed" || run.undo.state !== "none") ? <Undo run={run} csrfToken={csrfToken} error={errors.confirmUndo} /> : null}
+
       {run.progress.labels.planned > 0 && run.status !== "awaiting_review" ? <Labels run={run} /> : null}
 
       <ResultsAndNotes run={run} nothing="No contact was checked." />
@@ -401,6 +403,8 @@ export const RunPage: FC<RunPageProps> = ({ run, listNames, errors, csrfToken })
           </a>
         </p>
       </section>
+
+      {run.progress.byKind.delete.done > 0 ? <Backup run={run} /> : null}
 
       <section class="card" aria-labelledby="details-h">
         <h2 id="details-h">Details</h2>
@@ -802,6 +806,92 @@ const Review: FC<{ run: RunView; listName: (id: number | string) => string; erro
       </form>
       <CancelButton run={run} csrfToken={csrfToken} note="Nothing will change in ActiveCampaign. Credits spent on checking are not returned." />
       </div>
+    </section>
+  );
+};
+
+/** The backup of the contacts the run deleted (issue 14): a download while it is kept, else why it is not. */
+const Backup: FC<{ run: RunView }> = ({ run }) => (
+  <section class="card" aria-labelledby="backup-h" id="backup">
+    <h2 id="backup-h">Backup of deleted contacts</h2>
+    {run.backup.contacts > 0 ? (
+      <>
+        <p>
+          Before deleting, Listwarden saved the whole record of the <span data-count="backup">{plural(run.backup.contacts, "contact")}</span> it deleted, as
+          ActiveCampaign had it: fields, custom fields, lists and tags. The CSV imports into ActiveCampaign (Contacts → Import); the lists each contact was on
+          are in their own columns, to choose while importing.
+        </p>
+        <p class="small muted">
+          Kept until <Time iso={run.backup.expiresAt} />, then removed. ActiveCampaign itself can restore deleted contacts for 30 days.
+        </p>
+        <p class="actions">
+          <a class="button secondary" id="backup-csv" href={`/api/runs/${run.id}/backup.csv`} download>
+            Download backup of deleted contacts (CSV)
+          </a>
+          <a class="button secondary" href={`/api/runs/${run.id}/backup.json`} download>
+            Download backup (JSON)
+          </a>
+        </p>
+      </>
+    ) : (
+      <p class="muted">No backup is kept: backups are removed some days after the delete (and none is taken of a contact already gone from ActiveCampaign).</p>
+    )}
+  </section>
+);
+
+/**
+ * Undoing the run's unsubscribes (issue 14): what it will do (counts) and a confirmation, then
+ * its progress, then what it did: memberships re-subscribed, and those left as they are.
+ */
+const Undo: FC<{ run: RunView; csrfToken: string; error: string | undefined }> = ({ run, csrfToken, error }) => {
+  const u = run.undo;
+  return (
+    <section class="card" aria-labelledby="undo-h" id="undo" data-undo={u.state}>
+      <h2 id="undo-h">Undo unsubscribes</h2>
+      {u.state === "done" ? (
+        <>
+          <p class="notice ok" id="undo-result">
+            Undone: <strong data-count="undo-restored">{plural(u.restored, "list membership")}</strong> re-subscribed.
+            {u.skipped > 0 ? (
+              <>
+                {" "}
+                <span data-count="undo-skipped">{fmt(u.skipped)}</span> left as {u.skipped === 1 ? "it is" : "they are"}: changed since this run (the contact re-subscribed,
+                unsubscribed again or bounced) or no longer in ActiveCampaign.
+              </>
+            ) : null}
+            {u.failed > 0 ? ` ${fmt(u.failed)} refused by ActiveCampaign.` : null}
+          </p>
+        </>
+      ) : u.state === "running" ? (
+        <p id="undo-progress">
+          Undoing: {fmt(u.restored)} re-subscribed, {fmt(u.skipped)} left as they are, {fmt(u.pending)} to go, at ActiveCampaign's pace. This page updates by itself.
+        </p>
+      ) : u.available ? (
+        <form method="post" action={`/runs/${run.id}/undo`} class="undo-form">
+          <CsrfField token={csrfToken} />
+          <p>
+            This run unsubscribed <strong data-count="undo-memberships">{plural(u.memberships, "list membership")}</strong> of{" "}
+            <span data-count="undo-contacts">{plural(u.contacts, "contact")}</span>. Undoing re-subscribes each one only if it is still as this run left it: a
+            contact who re-subscribed, unsubscribed again or bounced since is left as they are. Nothing else is touched, and deleted contacts are not brought
+            back{run.backup.contacts > 0 ? " (see their backup below)" : ""}.
+          </p>
+          <p class="small muted">
+            Possible until <Time iso={u.until} />.
+          </p>
+          <CheckboxField name="confirmUndo" label={`Yes, re-subscribe up to ${plural(u.memberships, "list membership")} this run unsubscribed`} error={error} required />
+          <p class="actions">
+            <button type="submit" class="secondary">
+              Undo unsubscribes
+            </button>
+          </p>
+        </form>
+      ) : (
+        <p class="muted">
+          {run.connectionId === null
+            ? "The ActiveCampaign connection of this run was deleted: its unsubscribes cannot be undone."
+            : <>The unsubscribes of this run can no longer be undone{u.until ? <>: that was possible until <Time iso={u.until} /></> : ""}.</>}
+        </p>
+      )}
     </section>
   );
 };

@@ -4,6 +4,7 @@ import type { AppEnv } from "../../server/env.ts";
 import { principal } from "../../server/middleware/auth.ts";
 import { isLive } from "../../core/domain/run-status.ts";
 import { getConnection, listConnectionLists } from "../../core/services/connections.ts";
+import { requestUndo } from "../../core/services/undo.ts";
 import { approveRun, cancelRun, createRun, getRun, listRuns, retryRunActions, type RunView } from "../../core/services/runs.ts";
 import { cleanForm, errorsFromAppError, parseForm, type FieldErrors } from "../forms.ts";
 import { liveView, RunPage } from "../pages/run.tsx";
@@ -119,6 +120,15 @@ export function runPages(web: Hono<AppEnv>, deps: Deps): void {
 
   // After a cancel, the run's own status says it was cancelled and that nothing changed.
   web.post("/runs/:id/cancel", requirePage, (c) => onRun(c, (ctx, id) => cancelRun(deps, { ctx, id })));
+
+  // Undo the run's unsubscribes (issue 14): only with the box ticked that says what will happen.
+  web.post("/runs/:id/undo", requirePage, async (c) => {
+    const body = await formBody(c);
+    if (str(body.confirmUndo) !== "on") {
+      return runPage(c, { confirmUndo: "Tick the box to confirm: the memberships this run unsubscribed are re-subscribed where they are still as it left them." }, 400);
+    }
+    return onRun(c, (ctx, id) => requestUndo(deps, { ctx, id }), "undo");
+  });
 
   web.post("/runs/:id/retry", requirePage, (c) => onRun(c, (ctx, id) => retryRunActions(deps, { ctx, id })));
 

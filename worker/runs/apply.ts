@@ -1,6 +1,7 @@
 import { setMaxListeners } from "node:events";
 import { fmt, plural } from "../../core/lib/words.ts";
-import { AcError, isWeather, type AcClient } from "../../core/ac/index.ts";
+import { AcError, isWeather, type AcClient, type AcContactRecord } from "../../core/ac/index.ts";
+import type { BackupRecord } from "../../core/runs/backups.ts";
 import type { ActionKey, ActionOutcome, ActionRow } from "../../core/runs/attempt.ts";
 import { LeaseLost } from "../../core/runs/store.ts";
 import { Waker, type RunContext } from "./context.ts";
@@ -26,6 +27,7 @@ export async function applyRun(parent: RunContext): Promise<ApplyOutcome> {
   const ctx: RunContext = { ...parent, signal: AbortSignal.any([parent.signal, stop.signal]) };
   setMaxListeners(0, ctx.signal);
   const { store, settings, signal, clock } = ctx;
+  const names = accountNames(ctx.client, ctx.signal);
   /** Actions being sent, or sent with their outcome not stored yet: never handed out twice. */
   const holding = new Set<string>();
   let running = 0;
@@ -101,7 +103,7 @@ export async function applyRun(parent: RunContext): Promise<ApplyOutcome> {
         for (const action of due) {
           holding.add(action.id);
           running += 1;
-          const task = applyOne(ctx, action)
+          const task = applyOne(ctx, action, names)
             .then(record)
             .catch((error: unknown) => {
               if (signal.aborted) return;
@@ -185,41 +187,59 @@ export interface Change {
 }
 
 /** How sending a change ended: done (`gone`: the contact is no longer in AC), weather (send again later), or refused by AC (final, with AC's words). */
-export type ChangeResult = { kind: "done"; gone: boolean } | { kind: "weather"; error: AcError } | { kind: "refused"; error: AcError };
+export type ChangeResult = { kind: "done"; gone: boolean; updated: string | null } | { kind: "weather"; error: AcError } | { kind: "refused"; error: AcError };
 
 /**
  * A change sent before (left in `sending` by a crash, or back to pending after weather) may
  * or may not have reached AC: look before sending it again, so no change is applied twice.
  */
-async function alreadyApplied(io: ChangeIo, change: Change): Promise<boolean> {
+async function alreadyApplied(io: ChangeIo, change: Change): Promise<false | { updated: string | null }> {
   try {
     if (change.kind === "delete") {
       await io.client.request("GET", `/api/3/contacts/${change.contactId}`, { signal: io.signal });
       return false;
     }
     const lists = await io.client.getContactLists(String(change.contactId), { signal: io.signal });
-    return lists.some((l) => Number(l.listId) === change.listId && l.status !== ACTIVE);
+    const m = lists.find((l) => Number(l.listId) === change.listId && l.status !== ACTIVE);
+    return m ? { updated: m.updated ?? null } : false;
   } catch (err) {
-    if (err instanceof AcError && err.kind === "not_found") return true;
+    if (err instanceof AcError && err.kind === "not_found") return { updated: null };
     throw err;
   }
 }
 
+/** Keeps what a delete destroys before it is sent: "gone" when the contact is gone already (then nothing is sent). */
+export type BeforeDelete = () => Promise<"kept" | "gone">;
+
 /**
  * Sends one change through the account's client (its limiter, its refusal to send status 1),
  * after checking AC when it may have landed already (`sentBefore`). Runs (applyOne below) and
- * monitoring (worker/monitor) both send their changes here. A refused key and an abort are
- * thrown; every other AC answer is a result.
+ * monitoring (worker/monitor) both send their changes here; a run keeps a backup of the
+ * contact first (`beforeDelete`): no backup, no delete. A refused key and an abort are
+ * thrown; every other AC answer is a result. `updated`: the membership's date AC gave the
+ * unsubscribe, which an undo later compares with.
  */
-export async function sendChange(io: ChangeIo, change: Change, sentBefore: boolean): Promise<ChangeResult> {
+export async function sendChange(io: ChangeIo, change: Change, sentBefore: boolean, beforeDelete?: BeforeDelete): Promise<ChangeResult> {
   try {
-    if (sentBefore && (await alreadyApplied(io, change))) return { kind: "done", gone: false };
-    if (change.kind === "delete") return { kind: "done", gone: (await io.client.deleteContact(String(change.contactId), { signal: io.signal })).alreadyGone };
-    return { kind: "done", gone: (await io.client.unsubscribe(String(change.contactId), String(change.listId), { signal: io.signal })).contactGone };
+    if (sentBefore) {
+      const landed = await alreadyApplied(io, change);
+      if (landed) return { kind: "done", gone: false, updated: landed.updated };
+    }
+    if (change.kind === "delete") {
+      if (beforeDelete && (await beforeDelete()) === "gone") return { kind: "done", gone: true, updated: null };
+      return { kind: "done", gone: (await io.client.deleteContact(String(change.contactId), { signal: io.signal })).alreadyGone, updated: null };
+    }
+    const sent = await io.client.unsubscribe(String(change.contactId), String(change.listId), { signal: io.signal });
+    return { kind: "done", gone: sent.contactGone, updated: sent.updated ?? null };
   } catch (err) {
     if (io.signal.aborted || !(err instanceof AcError) || err.kind === "auth") throw err;
     return isWeather(err) ? { kind: "weather", error: err } : { kind: "refused", error: err };
   }
+}
+
+/** The wait before an action (or an undo's membership) held by weather is sent again. */
+export function backoffMs(ctx: RunContext, attempts: number): number {
+  return retryWait(ctx.settings.actionRetryBaseMs, ctx.settings.actionRetryMaxMs, attempts);
 }
 
 /** Growing, jittered waits after weather: base, doubled per attempt, up to max. */
@@ -228,15 +248,64 @@ export function retryWait(base: number, max: number, attempts: number): number {
   return Math.round(full / 2 + (Math.random() * full) / 2);
 }
 
+/** Names of the account's lists, tags and custom fields: read once per stage, on the first delete (again after a failed read). */
+type AccountNames = () => Promise<{ lists: Map<string, string>; tags: Map<string, string>; fields: Map<string, string> }>;
+
+function accountNames(client: AcClient, signal: AbortSignal): AccountNames {
+  let loading: ReturnType<AccountNames> | null = null;
+  return () => {
+    loading ??= (async () => {
+      const [lists, tags, fields] = [await client.listLists({ signal }), await client.listTags({ signal }), await client.listFields({ signal })];
+      return {
+        lists: new Map(lists.map((l) => [l.id, l.name])),
+        tags: new Map(tags.map((t) => [t.id, t.name])),
+        fields: new Map(fields.map((f) => [f.id, f.title])),
+      };
+    })();
+    loading.catch(() => {
+      loading = null;
+    });
+    return loading;
+  };
+}
+
+/**
+ * The contact's whole record, with the names AC has for its lists, tags and fields, for the
+ * backup kept before it is deleted. Null when the contact is gone already.
+ */
+async function backupOf(ctx: RunContext, contactId: number, names: AccountNames): Promise<BackupRecord | null> {
+  const c: AcContactRecord | null = await ctx.client.readContactRecord(String(contactId), { signal: ctx.signal });
+  if (!c) return null;
+  const n = await names();
+  return {
+    contactId: c.id,
+    email: c.email,
+    firstName: c.firstName,
+    lastName: c.lastName,
+    phone: c.phone,
+    acCreated: c.cdate,
+    acUpdated: c.udate,
+    lists: c.lists.map((l) => ({ id: l.listId, name: n.lists.get(l.listId) ?? null, status: l.status })),
+    fields: c.fieldValues.map((v) => ({ id: v.fieldId, title: n.fields.get(v.fieldId) ?? null, value: v.value })),
+    tags: c.tagIds.map((id) => ({ id, name: n.tags.get(id) ?? null })),
+  };
+}
+
 /** Sends one action (after checking it if it may have landed already) and says how it ended. */
-async function applyOne(ctx: RunContext, action: ActionRow): Promise<ActionOutcome> {
+async function applyOne(ctx: RunContext, action: ActionRow, names: AccountNames): Promise<ActionOutcome> {
   const attempts = action.attempts + 1;
   // Sent before (a crash in `sending`, or weather after the request left): it may have landed.
-  const result = await sendChange(ctx, { kind: action.kind, contactId: action.contactId, listId: action.listId }, action.state === "sending" || action.attempts > 0);
-  if (result.kind === "done") return { id: action.id, state: "done", resultCode: result.gone ? "contact_gone" : null, error: result.gone ? CONTACT_GONE : null };
+  const result = await sendChange(ctx, { kind: action.kind, contactId: action.contactId, listId: action.listId }, action.state === "sending" || action.attempts > 0, async () => {
+    // The whole record is kept before the delete leaves (issue 14): no backup, no delete.
+    const record = await backupOf(ctx, action.contactId, names);
+    if (!record) return "gone";
+    ctx.store.saveBackup(record);
+    return "kept";
+  });
+  if (result.kind === "done") return { id: action.id, state: "done", resultCode: result.gone ? "contact_gone" : null, error: result.gone ? CONTACT_GONE : null, acUpdated: result.updated };
   const err = result.error;
   if (result.kind === "weather") {
-    return { id: action.id, state: "pending", resultCode: err.kind, error: err.message, nextAttemptAt: ctx.clock.now() + retryWait(ctx.settings.actionRetryBaseMs, ctx.settings.actionRetryMaxMs, attempts) };
+    return { id: action.id, state: "pending", resultCode: err.kind, error: err.message, nextAttemptAt: ctx.clock.now() + backoffMs(ctx, attempts) };
   }
   return { id: action.id, state: "failed", resultCode: err.kind, error: err.message };
 }

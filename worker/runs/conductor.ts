@@ -6,6 +6,7 @@ import { applyRun } from "./apply.ts";
 import type { RunContext } from "./context.ts";
 import { fetchContacts, type FetchOutcome } from "./fetch.ts";
 import { labelRun } from "./label.ts";
+import { undoRun } from "./undo.ts";
 import { planRun } from "./plan.ts";
 import { completeUpload, fetchUpload } from "./upload.ts";
 import { VerifyStage, type FetchState, type VerifyOutcome } from "./verify.ts";
@@ -59,6 +60,15 @@ export async function runAttempt(ctx: RunContext): Promise<AttemptOutcome> {
     const planned = await planRun(ctx);
     if (planned === "completed") ctx.emit({ type: "finished", runId: ctx.runId, status: "completed" });
     if (planned !== "applying") return { kind: planned };
+  }
+  // An undo asked for (issue 14) is the whole of this stretch of work: nothing else is sent.
+  if (run.undoRequestedAt && !run.undoFinishedAt) {
+    const undone = await undoRun(ctx);
+    if (undone.kind === "waiting") {
+      const minutes = Math.max(1, Math.round((undone.nextAt - clock.now()) / 60_000));
+      return { kind: "waiting", until: undone.nextAt, reason: `ActiveCampaign is busy; ${plural(undone.pending, "list membership")} will be re-subscribed in about ${plural(minutes, "minute")}` };
+    }
+    return { kind: "completed" };
   }
   // Labels first (issue 17): a contact to delete is labelled while it is still there.
   const labelled = await labelRun(ctx);

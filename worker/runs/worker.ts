@@ -118,7 +118,7 @@ export function createWorker(deps: Deps, opts: WorkerOptions): Worker {
       }
       // An upload's run (issue 19) reads its addresses from the database, not from an AC account.
       const client = connection ? clientForConnection(deps, connection) : noAcClient(run.id);
-      const store = sqliteAttemptStore(deps.db, deps.clock, lease, () => client.stats.requests);
+      const store = sqliteAttemptStore(deps.db, deps.clock, lease, { box: deps.backupBox, retentionMs: deps.config.BACKUP_RETENTION_DAYS * 86_400_000 }, () => client.stats.requests);
       const outcome = await runAttempt({ runId: run.id, store, client, verifiers: opts.verifiers, signal: controller.signal, clock: deps.clock, logger: runLog, settings, emit });
       if (outcome.kind === "waiting") releaseLease(deps.db, lease, { notBefore: outcome.until, statusReason: outcome.reason });
       else releaseLease(deps.db, lease);

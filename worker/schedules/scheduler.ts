@@ -8,6 +8,7 @@ import { AppError } from "../../core/errors.ts";
 import { ACTIVE, FINISHED } from "../../core/domain/run-status.ts";
 import { createRun } from "../../core/services/runs.ts";
 import { deleteExpiredUploads } from "../../core/services/uploads.ts";
+import { purgeExpiredBackups } from "../../core/services/backups.ts";
 import { formatInZone, occurrencesBetween, periodOf, timingOf, type OccurrenceRow, type ScheduleRow } from "../../core/services/schedules.ts";
 import type { RunActions, RunScope } from "../../core/domain/scope-actions.ts";
 
@@ -35,7 +36,8 @@ export interface Scheduler {
   readonly id: string;
   /**
    * Does everything due at the clock's now: settles finished runs, starts, waits or skips
-   * occurrences, and deletes uploads past their retention (UPLOAD_RETENTION_DAYS).
+   * occurrences, deletes uploads past their retention (UPLOAD_RETENTION_DAYS) and removes
+   * expired backups of deleted contacts (BACKUP_RETENTION_DAYS).
    */
   tick(): Promise<ScheduleEvent[]>;
   /** Ticks now (catching up after a restart) and then every tickMs. */
@@ -268,6 +270,13 @@ export function createScheduler(deps: Deps, opts: SchedulerOptions = {}): Schedu
   async function doTick(): Promise<ScheduleEvent[]> {
     const now = deps.clock.now();
     const events = [...settle(now), ...resolveWaiting(now)];
+    // Backups of deleted contacts are personal data: kept BACKUP_RETENTION_DAYS, then removed.
+    try {
+      const purged = purgeExpiredBackups(deps.db, now);
+      if (purged > 0) log.info({ purged }, "backups of deleted contacts removed after their retention");
+    } catch (err) {
+      log.error({ err }, "backups could not be purged");
+    }
     const active = deps.db.select().from(schema.schedules).where(eq(schema.schedules.paused, false)).orderBy(asc(schema.schedules.createdAt)).all();
     for (const s of active) {
       // Let other work (and other schedulers in this process) in between schedules.
