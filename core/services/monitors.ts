@@ -321,7 +321,8 @@ export interface MonitorView {
   /** UTC day and month. */
   today: MonitorCounts;
   month: MonitorCounts;
-  waiting: { pending: number; credits: number };
+  /** `dns`: of the pending, those held because this server cannot look up domain names (issue 14's check). */
+  waiting: { pending: number; credits: number; dns: number };
   /** Newest first. */
   recent: MonitoredContactView[];
 }
@@ -388,10 +389,10 @@ export function getMonitor(deps: Pick<Deps, "db" | "clock" | "config" | "publicU
   const zero: MonitorCounts = { checked: 0, unsubscribed: 0, deleted: 0, labelled: 0 };
   const waiting = m
     ? deps.db
-        .select({ state: schema.monitorContacts.state, n: sql<number>`count(*)` })
+        .select({ state: schema.monitorContacts.state, dns: sql<number>`(${schema.monitorContacts.outcomeCode} IS 'waiting_dns')`, n: sql<number>`count(*)` })
         .from(schema.monitorContacts)
         .where(and(eq(schema.monitorContacts.monitorId, m.id), inArray(schema.monitorContacts.state, ["pending", "waiting_credits"])))
-        .groupBy(schema.monitorContacts.state)
+        .groupBy(schema.monitorContacts.state, sql`2`)
         .all()
     : [];
   return {
@@ -413,7 +414,11 @@ export function getMonitor(deps: Pick<Deps, "db" | "clock" | "config" | "publicU
     sweep: { lastAt: iso(m?.lastSweepAt ?? null), error: m?.lastSweepError ?? null, everyMinutes: deps.config.MONITOR_SWEEP_MINUTES, foundUnannounced: m?.sweepFound ?? 0 },
     today: m ? countsSince(deps.db, m.id, day) : zero,
     month: m ? countsSince(deps.db, m.id, month) : zero,
-    waiting: { pending: Number(waiting.find((w) => w.state === "pending")?.n ?? 0), credits: Number(waiting.find((w) => w.state === "waiting_credits")?.n ?? 0) },
+    waiting: {
+      pending: Number(waiting.filter((w) => w.state === "pending").reduce((n, w) => n + Number(w.n), 0)),
+      credits: Number(waiting.find((w) => w.state === "waiting_credits")?.n ?? 0),
+      dns: Number(waiting.find((w) => w.state === "pending" && w.dns)?.n ?? 0),
+    },
     recent: m ? recentMonitored(deps.db, m.id, recent) : [],
   };
 }

@@ -42,7 +42,7 @@ export const Monitor = z
     }),
     today: Counts.openapi({ description: "Since midnight UTC" }),
     month: Counts.openapi({ description: "Since the 1st, UTC" }),
-    waiting: z.object({ pending: count, credits: count.openapi({ description: "Waiting for credits" }) }),
+    waiting: z.object({ pending: count, credits: count.openapi({ description: "Waiting for credits" }), dns: count.openapi({ description: "Of the pending: held because this server cannot look up domain names right now" }) }),
     recent: z.array(
       z.object({
         contactId: z.string(),
@@ -51,7 +51,7 @@ export const Monitor = z
         status: z.string().nullable(),
         reason: z.string().nullable(),
         outcome: z.string().nullable().openapi({ description: "What was done, in words" }),
-        outcomeCode: z.string().nullable().openapi({ description: "kept, unsubscribed, deleted, labelled, failed, gone, skipped, waiting_credits, retrying…" }),
+        outcomeCode: z.string().nullable().openapi({ description: "kept, unsubscribed, deleted, labelled, failed, gone, skipped, waiting_credits, waiting_dns, retrying…" }),
         unsubscribedFrom: z.array(z.string()).openapi({ description: "The lists the contact was unsubscribed from" }),
         source: z.enum(["webhook", "sweep"]),
         checkedAt: Timestamp.nullable(),

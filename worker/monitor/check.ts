@@ -42,6 +42,17 @@ export interface CheckContext {
   /** Aborted when the processor stops or the lease is lost. */
   signal: AbortSignal;
   settings: CheckSettings;
+  /**
+   * Issue 14's resolver check (cached by the processor): null when lookups can be relied on (or
+   * the check is off), else why not and when to look again. Absent: no check.
+   */
+  resolverHold?: (signal: AbortSignal) => Promise<ResolverHold | null>;
+}
+
+/** The resolver cannot see well-known domains: nothing is verified (every domain would "not exist"). */
+export interface ResolverHold {
+  reason: string;
+  retryMs: number;
 }
 
 export interface CheckSettings {
@@ -53,7 +64,7 @@ export interface CheckSettings {
 }
 
 /** How a contact's turn ended. */
-export type CheckOutcome = "done" | "gone" | "skipped" | "waiting_credits" | "later";
+export type CheckOutcome = "done" | "gone" | "skipped" | "waiting_credits" | "waiting_dns" | "later";
 
 const lower = (s: string) => s.trim().toLowerCase();
 const ACTIVE = 1;
@@ -101,6 +112,13 @@ export async function checkContact(ctx: CheckContext): Promise<CheckOutcome> {
     if (!monitor.enabled && lower(contact.email) !== lower(row.chargedEmail ?? "")) {
       settleContact(db, clock, lease, { state: "skipped", outcome: "Not checked: monitoring was turned off first", outcomeCode: "skipped", connectionName: ctx.connectionName });
       return "skipped";
+    }
+    // A resolver that cannot see real domains would make every address "Domain does not exist":
+    // the contact waits, not charged, until the check passes (as a run pauses, issue 14).
+    const hold = ctx.resolverHold ? await ctx.resolverHold(ctx.signal) : null;
+    if (hold) {
+      releaseMonitorContact(db, lease, { dueAt: clock.now() + hold.retryMs, outcome: hold.reason, outcomeCode: "waiting_dns" });
+      return "waiting_dns";
     }
     const charged = chargeForCheck(db, clock, lease, { email: contact.email, connectionName: ctx.connectionName, retryAt: clock.now() + ctx.settings.creditsPollMs });
     if (charged === "insufficient") return "waiting_credits";
