@@ -2,6 +2,9 @@ import { setupServer } from "msw/node";
 import { eq } from "drizzle-orm";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { schema } from "../db/index.ts";
+import { chargeForCheck, claimMonitorContacts, monitorRow, releaseMonitorContact } from "../core/monitors/store.ts";
+import { clientForConnection, connectionRow } from "../core/services/connections.ts";
+import { checkContact } from "../worker/monitor/check.ts";
 import { createMonitorProcessor } from "../worker/monitor/processor.ts";
 import { answer, apiClient } from "./support/api.ts";
 import { createRunHarness, type RunHarness } from "./support/runs.ts";
@@ -26,6 +29,20 @@ async function harness(config: Record<string, unknown> = {}): Promise<RunHarness
   h.fake.webhookTransport = async (url, body) => (await h.t.app.request(url, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body })).status;
   return Object.assign(h, { api: apiClient(h.t, h.user) });
 }
+
+const balanceOf = (h: RunHarness) => h.t.db.select().from(schema.workspaces).get()!.balance;
+
+/** One turn of the contact claimed, as the processor takes it, with the monitor as it was read then (`monitor`). */
+async function turnOf(h: RunHarness, claimed: ReturnType<typeof claimMonitorContacts>[number], monitor = monitorRow(h.t.db, claimed.lease.monitorId)!) {
+  const connection = connectionRow(h.t.db, monitor.connectionId)!;
+  return checkContact({
+    db: h.t.db, clock: h.clock, logger: h.t.deps.logger, lease: claimed.lease, row: claimed.row, monitor, connectionName: connection.name,
+    client: clientForConnection(h.t.deps, connection), verifiers: h.verifiers, signal: new AbortController().signal,
+    settings: { creditsPollMs: 1_000, retryBaseMs: 5, retryMaxMs: 20 },
+  });
+}
+
+const claim = (h: RunHarness) => claimMonitorContacts(h.t.db, h.clock.now(), { owner: "t", leaseMs: 60_000, limit: 1, perMonitor: 4, busy: new Map() });
 
 const contactRow = (h: RunHarness, contactId: string) => h.t.db.select().from(schema.monitorContacts).where(eq(schema.monitorContacts.contactId, contactId)).get();
 
@@ -56,6 +73,80 @@ describe("monitoring safety", () => {
     await createMonitorProcessor(h.t.deps, { verifiers: healthy, pollMs: 10, leaseMs: 60_000, retryBaseMs: 5, retryMaxMs: 20 }).drain();
     expect(contactRow(h, id)?.outcomeCode).toBe("unsubscribed");
     expect(h.fake.listStatus(id, list)).toBe(2);
+    await h.close();
+  });
+
+  const settings = (list: string, enabled: boolean) => ({ enabled, scope: { kind: "lists" as const, listIds: [list] }, actions: UNSUBSCRIBE_BAD });
+
+  it("does not send an unsubscribe held by weather after the user turned monitoring off", async () => {
+    const h = await harness();
+    const list = h.fake.addList("Newsletter");
+    await answer(await h.api.connections[":id"].monitor.$put({ param: { id: h.connectionId }, json: settings(list, true) }), 200);
+    h.clock.advance(2_000);
+    const id = h.fake.subscribe({ email: address("noDomain", "held"), lists: [list] });
+    await h.fake.deliverWebhooks();
+    h.fake.failNext(1, { status: 503 }, (r) => r.method === "POST" && r.path === "/api/3/contactLists");
+    const processor = createMonitorProcessor(h.t.deps, { verifiers: h.verifiers, pollMs: 10, retryBaseMs: 60_000, retryMaxMs: 60_000 });
+    await processor.drain();
+    expect(h.fake.listStatus(id, list)).toBe(1); // held by weather
+
+    await answer(await h.api.connections[":id"].monitor.$put({ param: { id: h.connectionId }, json: settings(list, false) }), 200);
+    h.clock.advance(120_000);
+    await processor.drain();
+    const row = contactRow(h, id)!;
+    expect({ status: h.fake.listStatus(id, list), state: row.state, outcome: row.outcomeCode }).toEqual({ status: 1, state: "skipped", outcome: "skipped" });
+    const actions = h.t.db.select().from(schema.monitorActions).where(eq(schema.monitorActions.monitorContactId, row.id)).all();
+    expect(actions.map((a) => [a.kind, a.state, a.resultCode])).toEqual([["unsubscribe", "skipped", "monitor_off"]]);
+    await h.close();
+  });
+
+  it("sends nothing when monitoring is found off at send time, and charges nothing when found off at charge time and refunds a charge never checked", async () => {
+    const h = await harness();
+    const list = h.fake.addList("Newsletter");
+    await answer(await h.api.connections[":id"].monitor.$put({ param: { id: h.connectionId }, json: settings(list, true) }), 200);
+    h.clock.advance(2_000);
+    const sendId = h.fake.subscribe({ email: address("noDomain", "race"), lists: [list] });
+    await h.fake.deliverWebhooks();
+    const before = balanceOf(h);
+
+    // A contact claimed and read while monitoring was on; it is turned off before the change leaves.
+    const [claimed] = claim(h);
+    const enabled = monitorRow(h.t.db, claimed!.lease.monitorId)!;
+    const off = () => h.t.db.update(schema.monitors).set({ enabled: false }).where(eq(schema.monitors.id, enabled.id)).run();
+    const on = () => h.t.db.update(schema.monitors).set({ enabled: true }).where(eq(schema.monitors.id, enabled.id)).run();
+    const realGet = h.verifiers.plain.attempt.bind(h.verifiers.plain);
+    const verifiers = { ...h.verifiers, plain: { ...h.verifiers.plain, attempt: async (...a: Parameters<typeof realGet>) => { const r = await realGet(...a); off(); return r; } } };
+    const connection = connectionRow(h.t.db, enabled.connectionId)!;
+    await checkContact({
+      db: h.t.db, clock: h.clock, logger: h.t.deps.logger, lease: claimed!.lease, row: claimed!.row, monitor: enabled, connectionName: connection.name,
+      client: clientForConnection(h.t.deps, connection), verifiers, signal: new AbortController().signal, settings: { creditsPollMs: 1_000, retryBaseMs: 5, retryMaxMs: 20 },
+    });
+    expect(h.fake.listStatus(sendId, list)).toBe(1);
+    expect(contactRow(h, sendId)?.outcome).toContain("not sent: monitoring was turned off");
+    expect(balanceOf(h)).toBe(before - 1); // it was checked: that is what was paid for
+
+    // Found off when it is about to be charged: nothing charged, skipped.
+    on();
+    const chargeId = h.fake.subscribe({ email: address("noDomain", "race2"), lists: [list] });
+    await h.fake.deliverWebhooks();
+    const [second] = claim(h);
+    off();
+    expect(await turnOf(h, second!, enabled)).toBe("skipped");
+    expect({ state: contactRow(h, chargeId)?.state, status: h.fake.listStatus(chargeId, list), balance: balanceOf(h) }).toEqual({ state: "skipped", status: 1, balance: before - 1 });
+
+    // Charged, not checked yet (the mail server said later), when the user turns monitoring off: refunded, never sent.
+    on();
+    const refundId = h.fake.subscribe({ email: address("noDomain", "race3"), lists: [list] });
+    await h.fake.deliverWebhooks();
+    const [third] = claim(h);
+    expect(chargeForCheck(h.t.db, h.clock, third!.lease, { email: third!.row.email, connectionName: "x", retryAt: h.clock.now() })).toBe("charged");
+    releaseMonitorContact(h.t.db, third!.lease, { dueAt: h.clock.now() + 60_000 });
+    expect(balanceOf(h)).toBe(before - 2);
+    await answer(await h.api.connections[":id"].monitor.$put({ param: { id: h.connectionId }, json: settings(list, false) }), 200);
+    expect({ state: contactRow(h, refundId)?.state, balance: balanceOf(h) }).toEqual({ state: "skipped", balance: before - 1 });
+    h.clock.advance(120_000);
+    await createMonitorProcessor(h.t.deps, { verifiers: h.verifiers, pollMs: 10 }).drain();
+    expect(h.fake.listStatus(refundId, list)).toBe(1);
     await h.close();
   });
 });

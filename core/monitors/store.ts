@@ -113,6 +113,57 @@ function requeue(tx: Db, row: Pick<MonitorContactRow, "id" | "state">, c: { emai
   else statement(tx, "UPDATE monitor_contacts SET email = ?, lists = ?, updated_at = ? WHERE id = ?").run(c.email, JSON.stringify(c.lists), now, row.id);
 }
 
+// ---- turning monitoring off ----------------------------------------------------------------
+
+export const MONITOR_OFF_ACTION = "Not sent: monitoring was turned off first";
+
+/**
+ * Monitoring was turned off (or its connection is being deleted), in the caller's transaction:
+ * no planned change is sent any more (open ones are marked `skipped`; one found `sending` may have
+ * landed, which AC shows), every contact still queued is settled as skipped, and an address
+ * charged for but never checked is refunded. A contact in a check right now finds the monitor off
+ * when it next charges or sends (both read it in their transaction).
+ */
+export function stopMonitorWork(tx: Db, clock: Clock, monitorId: string, connectionName: string): void {
+  const now = clock.now();
+  const open = tx
+    .select()
+    .from(schema.monitorContacts)
+    .where(and(eq(schema.monitorContacts.monitorId, monitorId), inArray(schema.monitorContacts.state, ["pending", "waiting_credits"])))
+    .all();
+  for (const row of open) {
+    const unchecked = row.chargedEmail !== null && lower(row.chargedEmail) !== lower(row.checkedEmail ?? "");
+    if (unchecked) {
+      refundCredits(tx, clock, {
+        workspaceId: row.workspaceId,
+        amount: 1,
+        reason: `Monitoring ${connectionName}: refund, monitoring was turned off before the contact was checked`,
+        idempotencyKey: `${chargeKey(row.monitorId, row.contactId, row.chargedEmail!)}:refund`,
+        groupKey: groupOf(row.monitorId, now),
+      });
+    }
+    const checked = row.checkedEmail !== null && lower(row.checkedEmail) === lower(row.email);
+    tx.update(schema.monitorContacts)
+      .set({
+        state: "skipped",
+        outcome: checked ? "Checked; its changes were not sent: monitoring was turned off first" : "Not checked: monitoring was turned off first",
+        outcomeCode: "skipped",
+        updatedAt: new Date(now),
+      })
+      .where(eq(schema.monitorContacts.id, row.id))
+      .run();
+  }
+  tx.update(schema.monitorActions)
+    .set({ state: "skipped", resultCode: "monitor_off", error: MONITOR_OFF_ACTION, updatedAt: new Date(now) })
+    .where(
+      and(
+        inArray(schema.monitorActions.state, ["pending", "sending"]),
+        sql`${schema.monitorActions.monitorContactId} IN (SELECT id FROM monitor_contacts WHERE monitor_id = ${monitorId})`,
+      ),
+    )
+    .run();
+}
+
 // ---- the sweep ------------------------------------------------------------------------------
 
 /**
@@ -180,8 +231,8 @@ function holding(tx: Db, lease: MonitorLease): MonitorContactRow {
 
 /**
  * Claims up to `limit` contacts due now, at most `perMonitor` per monitor counting those this
- * process already holds (`busy`), oldest due first. A contact of a monitor turned off is only
- * claimed when it was charged already: what was paid for is finished.
+ * process already holds (`busy`), oldest due first. A contact of a monitor turned off is never
+ * claimed (turning it off settled them all: `stopMonitorWork`).
  */
 export function claimMonitorContacts(
   db: Db,
@@ -199,7 +250,7 @@ export function claimMonitorContacts(
           eq(schema.monitorContacts.state, "pending"),
           lte(schema.monitorContacts.dueAt, new Date(now)),
           or(isNull(schema.monitorContacts.leaseExpiresAt), lte(schema.monitorContacts.leaseExpiresAt, new Date(now))),
-          or(eq(schema.monitors.enabled, true), sql`${schema.monitorContacts.chargedEmail} IS NOT NULL`),
+          eq(schema.monitors.enabled, true),
         ),
       )
       .orderBy(asc(schema.monitorContacts.dueAt), asc(schema.monitorContacts.id))
@@ -267,11 +318,13 @@ const groupOf = (monitorId: string, now: number) => `monitor:${monitorId}:${new 
  * finds the charge already made), and notes the address as the one being checked. With the
  * balance empty the contact waits for credits, and the workspace is told once per shortage.
  */
-export function chargeForCheck(db: Db, clock: Clock, lease: MonitorLease, c: { email: string; connectionName: string; retryAt: number }): "charged" | "already_charged" | "insufficient" {
+export function chargeForCheck(db: Db, clock: Clock, lease: MonitorLease, c: { email: string; connectionName: string; retryAt: number }): "charged" | "already_charged" | "insufficient" | "off" {
   return transaction(db, (tx) => {
     const row = holding(tx, lease);
     const m = tx.select().from(schema.monitors).where(eq(schema.monitors.id, row.monitorId)).get()!;
     const now = clock.now();
+    // Turned off since the contact was claimed: nothing more is paid for (or done).
+    if (!m.enabled) return "off";
     // An address charged for but never checked (the contact's e-mail changed before its check) is refunded before the new one is charged.
     if (row.chargedEmail && lower(row.chargedEmail) !== lower(c.email) && lower(row.chargedEmail) !== lower(row.checkedEmail ?? "")) {
       refundCredits(tx, clock, {
@@ -404,14 +457,27 @@ export function actionsOf(db: Db, monitorContactId: string, checkNo: number): Mo
     .all();
 }
 
-/** Recorded before the request leaves: a crash from here on is visible, and AC is asked before it is sent again. */
-export function markActionSending(db: Db, clock: Clock, lease: MonitorLease, actionId: string): void {
-  transaction(db, (tx) => {
-    holding(tx, lease);
+/**
+ * Recorded before the request leaves: a crash from here on is visible, and AC is asked before it
+ * is sent again. The monitor is read in the same transaction: one turned off (or gone) since the
+ * change was planned sends nothing, and the change is marked `skipped`; returns whether to send.
+ */
+export function markActionSending(db: Db, clock: Clock, lease: MonitorLease, actionId: string): boolean {
+  return transaction(db, (tx) => {
+    const row = holding(tx, lease);
+    const m = tx.select({ enabled: schema.monitors.enabled }).from(schema.monitors).where(eq(schema.monitors.id, row.monitorId)).get();
+    if (!m?.enabled) {
+      tx.update(schema.monitorActions)
+        .set({ state: "skipped", resultCode: "monitor_off", error: MONITOR_OFF_ACTION, updatedAt: new Date(clock.now()) })
+        .where(eq(schema.monitorActions.id, actionId))
+        .run();
+      return false;
+    }
     tx.update(schema.monitorActions)
       .set({ state: "sending", attempts: sql`${schema.monitorActions.attempts} + 1`, updatedAt: new Date(clock.now()) })
       .where(eq(schema.monitorActions.id, actionId))
       .run();
+    return true;
   });
 }
 

@@ -9,7 +9,7 @@ import { actionsSchema, listsScopeSchema, DEFAULT_ACTIONS, usesDelete, type RunA
 import type { Deps, Principal } from "../deps.ts";
 import { AppError } from "../errors.ts";
 import { randomToken, safeEqual, sha256 } from "../lib/crypto.ts";
-import { monitoredLists, recordDelivery, type DeliveryOutcome, type MonitorRow } from "../monitors/store.ts";
+import { monitoredLists, recordDelivery, stopMonitorWork, type DeliveryOutcome, type MonitorRow } from "../monitors/store.ts";
 import { clientForConnection, getConnectionRow } from "./connections.ts";
 
 /**
@@ -226,7 +226,7 @@ export async function saveMonitor(deps: Deps, { ctx, connectionId, input }: { ct
     const turnedOn = input.enabled && !before.enabled;
     const patch = { ...settings, ...(turnedOn ? { activeFrom: now, sweptFrom: now, sweepFound: 0 } : {}) };
     tx.update(schema.monitors).set(patch).where(eq(schema.monitors.id, before.id)).run();
-    if (!input.enabled && before.enabled) skipUncharged(tx, before.id, now);
+    if (!input.enabled && before.enabled) stopMonitorWork(tx, deps.clock, before.id, connection.name);
     return { ...before, ...patch };
   });
   deps.logger.info({ monitorId: m.id, connectionId, workspaceId: ctx.workspaceId, enabled: m.enabled }, "monitoring saved");
@@ -235,14 +235,6 @@ export async function saveMonitor(deps: Deps, { ctx, connectionId, input }: { ct
   if (m.enabled && (!before?.enabled || m.webhookState === "none" || m.webhookState === "failed")) await registerWebhook(deps, m, client);
   if (!m.enabled && before?.enabled) await unregister(deps, m, client);
   return getMonitor(deps, { ctx, connectionId });
-}
-
-/** Contacts not charged yet are let go when monitoring is turned off; those charged are finished. */
-function skipUncharged(tx: Db, monitorId: string, now: Date): void {
-  tx.update(schema.monitorContacts)
-    .set({ state: "skipped", outcome: "Not checked: monitoring was turned off first", outcomeCode: "skipped", updatedAt: now })
-    .where(and(eq(schema.monitorContacts.monitorId, monitorId), inArray(schema.monitorContacts.state, ["pending", "waiting_credits"]), sql`${schema.monitorContacts.chargedEmail} IS NULL`))
-    .run();
 }
 
 /** Removes the webhook (best effort) and forgets the secret, so its URL is dead at once. */
@@ -267,8 +259,14 @@ export async function reregisterWebhook(deps: Deps, { ctx, connectionId }: { ctx
  */
 export async function forgetMonitorWebhook(deps: Deps, { ctx, connectionId }: { ctx: Pick<Principal, "workspaceId">; connectionId: string }): Promise<void> {
   const m = monitorOf(deps.db, connectionId);
-  if (!m || m.webhookState === "none") return;
+  if (!m) return;
   const connection = getConnectionRow(deps, { workspaceId: ctx.workspaceId, id: connectionId });
+  // Nothing planned is sent from here on, and what was charged but not checked is refunded.
+  transaction(deps.db, (tx) => {
+    tx.update(schema.monitors).set({ enabled: false, updatedAt: new Date(deps.clock.now()) }).where(eq(schema.monitors.id, m.id)).run();
+    stopMonitorWork(tx, deps.clock, m.id, connection.name);
+  });
+  if (m.webhookState === "none") return;
   setWebhook(deps, m.id, { secretHash: null, webhookState: "none" });
   await removeOtherHooks(deps, clientForConnection(deps, connection, { interactive: true }), m.id, null);
 }

@@ -149,7 +149,8 @@ export const monitorActions = sqliteTable(
     kind: text("kind", { enum: MONITOR_ACTION_KINDS }).notNull(),
     /** The list for an unsubscribe; 0 otherwise. */
     listId: integer("list_id").notNull().default(0),
-    state: text("state", { enum: ["pending", "sending", "done", "failed"] }).notNull().default("pending"),
+    /** `skipped`: not sent, monitoring was turned off first (`resultCode: monitor_off`). */
+    state: text("state", { enum: ["pending", "sending", "done", "failed", "skipped"] }).notNull().default("pending"),
     attempts: integer("attempts").notNull().default(0),
     nextAttemptAt: timestamp("next_attempt_at"),
     resultCode: text("result_code"),

@@ -89,7 +89,9 @@ export async function checkContact(ctx: CheckContext): Promise<CheckOutcome> {
   const actions = JSON.parse(monitor.actions) as RunActions;
   // Nothing to pay with: wait without asking AC anything.
   if (lower(row.email) !== lower(row.checkedEmail ?? "") && lower(row.email) !== lower(row.chargedEmail ?? "") && balanceOf(db, row.workspaceId) < 1) {
-    if (chargeForCheck(db, clock, lease, { email: row.email, connectionName: ctx.connectionName, retryAt: clock.now() + ctx.settings.creditsPollMs }) === "insufficient") return "waiting_credits";
+    const charged = chargeForCheck(db, clock, lease, { email: row.email, connectionName: ctx.connectionName, retryAt: clock.now() + ctx.settings.creditsPollMs });
+    if (charged === "insufficient") return "waiting_credits";
+    if (charged === "off") return turnedOff(ctx);
   }
   const contact = await ctx.client.getContact(row.contactId, { signal: ctx.signal });
   if (!contact) {
@@ -122,6 +124,7 @@ export async function checkContact(ctx: CheckContext): Promise<CheckOutcome> {
     }
     const charged = chargeForCheck(db, clock, lease, { email: contact.email, connectionName: ctx.connectionName, retryAt: clock.now() + ctx.settings.creditsPollMs });
     if (charged === "insufficient") return "waiting_credits";
+    if (charged === "off") return turnedOff(ctx);
     const verifier = monitor.smtpProbe && ctx.verifiers.smtp ? ctx.verifiers.smtp : ctx.verifiers.plain;
     const attempt = await verifier.attempt(contact.email, { signal: ctx.signal, greylistRetries: row.verifyAttempts });
     if (attempt.kind !== "done") {
@@ -145,6 +148,12 @@ export async function checkContact(ctx: CheckContext): Promise<CheckOutcome> {
     });
   }
   return act(ctx, contact, checkNo, actions, verdict);
+}
+
+/** Monitoring was turned off during the turn: nothing more is charged or sent (an unchecked charge is refunded). */
+function turnedOff(ctx: CheckContext): CheckOutcome {
+  settleContact(ctx.db, ctx.clock, ctx.lease, { state: "skipped", outcome: "Not checked: monitoring was turned off first", outcomeCode: "skipped", connectionName: ctx.connectionName });
+  return "skipped";
 }
 
 interface Verdict {
@@ -181,7 +190,8 @@ async function act(ctx: CheckContext, contact: AcContact, checkNo: number, actio
     if (a.nextAttemptAt && a.nextAttemptAt.getTime() > clock.now()) continue;
     ctx.signal.throwIfAborted();
     // Recorded before the request leaves: after a crash it is checked in AC before it is sent again.
-    markActionSending(db, clock, lease, a.id);
+    // ... and only while monitoring is on (read in the same transaction): turned off, nothing is sent.
+    if (!markActionSending(db, clock, lease, a.id)) continue;
     const outcome = a.kind === "label" ? await labelOne(ctx, contact, actions, verdict) : await changeOne(ctx, a);
     saveActionOutcome(db, clock, lease, a.id, outcome.state === "pending" ? { ...outcome, nextAttemptAt: clock.now() + retryWait(ctx.settings.retryBaseMs, ctx.settings.retryMaxMs, a.attempts + 1) } : outcome);
     if (outcome.resultCode === "contact_gone") break;
@@ -236,6 +246,7 @@ async function labelOne(ctx: CheckContext, contact: AcContact, actions: RunActio
 /** The panel's words for what became of a check's changes. */
 function outcomeOf(all: MonitorActionRow[]): { outcome: string; outcomeCode: string; error: string | null } {
   const failed = all.filter((a) => a.state === "failed");
+  const notSent = all.filter((a) => a.state === "skipped");
   if (all.some((a) => a.resultCode === "contact_gone")) return { outcome: CONTACT_GONE, outcomeCode: "gone", error: null };
   const done = all.filter((a) => a.state === "done");
   const unsub = done.filter((a) => a.kind === "unsubscribe").map((a) => a.listId);
@@ -245,6 +256,9 @@ function outcomeOf(all: MonitorActionRow[]): { outcome: string; outcomeCode: str
     done.some((a) => a.kind === "label" && a.resultCode !== "email_changed") ? "Labelled" : null,
   ].filter(Boolean);
   const code = done.some((a) => a.kind === "delete") ? "deleted" : unsub.length ? "unsubscribed" : parts.length ? "labelled" : "kept";
+  if (notSent.length && !failed.length) {
+    return { outcome: [...parts, `${notSent.length} change(s) not sent: monitoring was turned off first`].join("; "), outcomeCode: parts.length ? code : "skipped", error: null };
+  }
   if (failed.length) {
     return { outcome: [...parts, `${failed.length} change(s) refused by ActiveCampaign`].join("; "), outcomeCode: "failed", error: failed.map((f) => f.error).filter(Boolean).join("; ") };
   }
