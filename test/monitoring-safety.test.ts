@@ -149,4 +149,40 @@ describe("monitoring safety", () => {
     expect(h.fake.listStatus(refundId, list)).toBe(1);
     await h.close();
   });
+
+  it("unsubscribes from both lists a contact that joins a second watched list during its check", async () => {
+    const h = await harness();
+    const statuses: number[] = [];
+    h.fake.webhookTransport = async (url, body) => {
+      const res = await h.t.app.request(url, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body });
+      statuses.push(res.status);
+      return res.status;
+    };
+    const l1 = h.fake.addList("One");
+    const l2 = h.fake.addList("Two");
+    await answer(await h.api.connections[":id"].monitor.$put({ param: { id: h.connectionId }, json: { enabled: true, scope: { kind: "lists", listIds: [l1, l2] }, actions: UNSUBSCRIBE_BAD } }), 200);
+    h.clock.advance(2_000);
+    const id = h.fake.subscribe({ email: address("noDomain", "two"), lists: [l1, l2] });
+    const [first, second] = h.fake.outbox.splice(0);
+    h.fake.outbox.push(first!);
+    await h.fake.deliverWebhooks();
+
+    // The processor has claimed the contact (first event) when the second event arrives: answered 200 "queued".
+    const [claimed] = claim(h);
+    h.fake.outbox.push(second!);
+    await h.fake.deliverWebhooks();
+    expect(statuses).toEqual([200, 200]);
+
+    // The turn planned from the one list it claimed; it ends with the contact due again, not settled.
+    await turnOf(h, claimed!);
+    expect(contactRow(h, id)?.state).toBe("pending");
+    await createMonitorProcessor(h.t.deps, { verifiers: h.verifiers, pollMs: 10 }).drain();
+
+    const row = contactRow(h, id)!;
+    expect(JSON.parse(row.lists)).toEqual([l1, l2]);
+    expect({ state: row.state, checks: row.checks }).toEqual({ state: "done", checks: 1 }); // checked (and charged) once
+    expect(h.fake.listStatus(id, l1)).toBe(2);
+    expect(h.fake.listStatus(id, l2)).toBe(2);
+    await h.close();
+  });
 });

@@ -106,11 +106,15 @@ function insertContact(tx: Db, m: { id: string; workspaceId: string }, c: { cont
   ).run(newId("mct", now), m.id, m.workspaceId, c.contactId, c.email, JSON.stringify(c.lists), c.source, now, now, now);
 }
 
-/** Marks a known contact to look at again; one being worked on keeps its lease (the worker re-reads AC anyway). */
+/**
+ * Marks a known contact to look at again. One being worked on keeps its lease, and its revision
+ * is raised: that turn planned from what it claimed, so it ends with the contact pending again
+ * (`settleContact`, `releaseMonitorContact`) and the next turn acts for the new lists too.
+ */
 function requeue(tx: Db, row: Pick<MonitorContactRow, "id" | "state">, c: { email: string; lists: string[] }, now: number): void {
   const settled = row.state === "done" || row.state === "gone" || row.state === "skipped";
-  if (settled) statement(tx, "UPDATE monitor_contacts SET email = ?, lists = ?, updated_at = ?, state = 'pending', due_at = ? WHERE id = ?").run(c.email, JSON.stringify(c.lists), now, now, row.id);
-  else statement(tx, "UPDATE monitor_contacts SET email = ?, lists = ?, updated_at = ? WHERE id = ?").run(c.email, JSON.stringify(c.lists), now, row.id);
+  if (settled) statement(tx, "UPDATE monitor_contacts SET email = ?, lists = ?, updated_at = ?, state = 'pending', due_at = ?, revision = revision + 1 WHERE id = ?").run(c.email, JSON.stringify(c.lists), now, now, row.id);
+  else statement(tx, "UPDATE monitor_contacts SET email = ?, lists = ?, updated_at = ?, revision = revision + 1 WHERE id = ?").run(c.email, JSON.stringify(c.lists), now, row.id);
 }
 
 // ---- turning monitoring off ----------------------------------------------------------------
@@ -213,6 +217,8 @@ export interface MonitorLease {
   id: string;
   monitorId: string;
   token: string;
+  /** The contact's revision when it was claimed: raised since, the turn is out of date. */
+  revision: number;
 }
 
 /** The contact's lease is gone (expired and taken over): this attempt must stop without writing. */
@@ -268,7 +274,7 @@ export function claimMonitorContacts(
         .set({ leaseOwner: o.owner, leaseToken: token, leaseExpiresAt: new Date(now + o.leaseMs) })
         .where(eq(schema.monitorContacts.id, c.id))
         .run();
-      out.push({ row: { ...c, leaseOwner: o.owner, leaseToken: token, leaseExpiresAt: new Date(now + o.leaseMs) }, lease: { id: c.id, monitorId: c.monitorId, token } });
+      out.push({ row: { ...c, leaseOwner: o.owner, leaseToken: token, leaseExpiresAt: new Date(now + o.leaseMs) }, lease: { id: c.id, monitorId: c.monitorId, token, revision: c.revision } });
     }
     return out;
   });
@@ -293,12 +299,17 @@ export function renewMonitorLeases(db: Db, now: number, leases: MonitorLease[], 
 
 /** Lets go of a contact: it is due again at `dueAt` (weather, greylisting, credits), or at once after a stop. */
 export function releaseMonitorContact(db: Db, lease: MonitorLease, patch: { dueAt?: number; state?: MonitorContactState; verifyAttempts?: number; outcome?: string | null; outcomeCode?: string | null; error?: string | null } = {}): void {
+  // Marked to look at again during the turn (another list, another address): due at once, not later.
+  const dueAt =
+    patch.dueAt === undefined
+      ? undefined
+      : sql`CASE WHEN ${schema.monitorContacts.revision} != ${lease.revision} THEN min(${schema.monitorContacts.updatedAt}, ${patch.dueAt}) ELSE ${patch.dueAt} END`;
   db.update(schema.monitorContacts)
     .set({
       leaseOwner: null,
       leaseToken: null,
       leaseExpiresAt: null,
-      ...(patch.dueAt !== undefined ? { dueAt: new Date(patch.dueAt) } : {}),
+      ...(dueAt !== undefined ? { dueAt } : {}),
       ...(patch.state ? { state: patch.state } : {}),
       ...(patch.verifyAttempts !== undefined ? { verifyAttempts: patch.verifyAttempts } : {}),
       ...(patch.outcome !== undefined ? { outcome: patch.outcome } : {}),
@@ -499,11 +510,21 @@ export function saveActionOutcome(
 
 /**
  * The contact is settled: what was done, in words and as a code. One that was charged for an
- * address never checked (it left AC, or the list, first) gets the credit back.
+ * address never checked (it left AC, or the list, first) gets the credit back. One marked to look
+ * at again during the turn (its revision raised) is left pending, due at once.
  */
 export function settleContact(db: Db, clock: Clock, lease: MonitorLease, s: { state: Extract<MonitorContactState, "done" | "gone" | "skipped">; outcome: string; outcomeCode: string; error?: string | null; connectionName?: string }): void {
   transaction(db, (tx) => {
     const row = holding(tx, lease);
+    if (row.revision !== lease.revision) {
+      // Marked to look at again during this turn (it joined another list, its address changed):
+      // what this turn planned from is out of date, so it is not settled but due again at once.
+      tx.update(schema.monitorContacts)
+        .set({ state: "pending", dueAt: new Date(clock.now()), outcome: s.outcome, outcomeCode: s.outcomeCode, error: s.error ?? null, leaseOwner: null, leaseToken: null, leaseExpiresAt: null, updatedAt: new Date(clock.now()) })
+        .where(eq(schema.monitorContacts.id, lease.id))
+        .run();
+      return;
+    }
     if (row.chargedEmail && lower(row.chargedEmail) !== lower(row.checkedEmail ?? "")) {
       refundCredits(tx, clock, {
         workspaceId: row.workspaceId,

@@ -100,6 +100,13 @@ export const monitorContacts = sqliteTable(
     leaseOwner: text("lease_owner"),
     leaseToken: text("lease_token"),
     leaseExpiresAt: timestamp("lease_expires_at"),
+    /**
+     * Raised each time a delivery or the sweep marks the contact to look at again (another list,
+     * another address). A turn remembers it when it claims the contact; one that ends with it
+     * raised leaves the contact pending, due at once, instead of settling it (what it planned
+     * from may be out of date).
+     */
+    revision: integer("revision").notNull().default(0),
     /** Greylisting retries used so far, for the verifier. */
     verifyAttempts: integer("verify_attempts").notNull().default(0),
     /** The address charged for and being (or last) checked; null before the first charge. */

@@ -1,0 +1,1 @@
+ALTER TABLE `monitor_contacts` ADD `revision` integer DEFAULT 0 NOT NULL;
