@@ -20,11 +20,12 @@ afterAll(() => server.close());
 const FORM = { "content-type": "application/x-www-form-urlencoded" };
 const defaults = { deliverable: "keep", risky: "keep", undeliverable: "unsubscribe", unknown: "keep" } as const;
 
-async function monitored(o: { rps?: number } = {}) {
+async function monitored(o: { rps?: number; logLevel?: "info" } = {}) {
   const h = await createRunHarness(server, {
     realTime: true,
     fakeOnHarnessClock: true,
-    config: { PUBLIC_URL: "https://lw.example.com" },
+    // The request lines (with the path) are written at info: a test of what they show needs them.
+    config: { PUBLIC_URL: "https://lw.example.com", ...(o.logLevel ? { LOG_LEVEL: o.logLevel } : {}) },
     fakeAc: { holdWebhooks: true },
     ...(o.rps ? { acRequestsPerSecond: o.rps, fakeRequestsPerSecond: o.rps } : {}),
   });
@@ -50,7 +51,7 @@ const errorOf = async (res: Response) => {
 
 describe("the webhook receiver", () => {
   it("answers a wrong, old or guessed secret, an unknown id and a monitor turned off alike, and stores nothing", async () => {
-    const { h, api, url } = await monitored();
+    const { h, api, url } = await monitored({ logLevel: "info" });
     const valid = "type=subscribe&list=1&contact%5Bid%5D=5&contact%5Bemail%5D=a%40ok.example.com";
     const [, id, secret] = url.match(/\/(mon_[0-9a-z]{26})\/([A-Za-z0-9_-]{43})$/)!;
     const base = url.slice(0, url.indexOf(`/${id}/`));
@@ -81,6 +82,10 @@ describe("the webhook receiver", () => {
     // Turned off: the same answer as a URL that never existed.
     await answer(await api.connections[":id"].monitor.$put({ param: { id: h.connectionId }, json: { enabled: false, scope: { kind: "all" }, actions: defaults } }), 200);
     expect(await errorOf(await post(h, fresh, valid))).toEqual(answers[0]);
+    // The requests were logged (at info), each path with its secret masked, and no secret anywhere.
+    const hookLines = h.t.logs.filter((l) => l.includes("/api/hooks/activecampaign/"));
+    expect(hookLines.length).toBeGreaterThanOrEqual(refusals.length + 3);
+    expect(hookLines.filter((l) => l.includes(`/api/hooks/activecampaign/${id}/[secret]`)).length).toBeGreaterThanOrEqual(3);
     expect(h.t.logs.join("")).not.toContain(secret!);
     expect(h.t.logs.join("")).not.toContain(fresh.split("/").pop()!);
     await h.close();
