@@ -96,9 +96,16 @@ const DUMMY_HASH = sha256("listwarden-no-such-monitor");
  */
 export function authenticateHook(db: Db, monitorId: string, secret: string): { id: string } | null {
   const shaped = MONITOR_ID.test(monitorId) && SECRET.test(secret);
-  const m = shaped ? (statement(db, "SELECT id, enabled, secret_hash AS secretHash FROM monitors WHERE id = ?").get(monitorId) as { id: string; enabled: number; secretHash: string | null } | undefined) : undefined;
-  const ok = safeEqual(sha256(secret), m?.secretHash ?? DUMMY_HASH);
-  return ok && m?.enabled ? { id: m.id } : null;
+  const m = shaped
+    ? (statement(db, "SELECT id, enabled, secret_hash AS secretHash, previous_secret_hash AS previousSecretHash FROM monitors WHERE id = ?").get(monitorId) as
+        | { id: string; enabled: number; secretHash: string | null; previousSecretHash: string | null }
+        | undefined)
+    : undefined;
+  // Both compared, always: the current secret, and during a rotation the one it replaces.
+  const hash = sha256(secret);
+  const current = safeEqual(hash, m?.secretHash ?? DUMMY_HASH);
+  const previous = safeEqual(hash, m?.previousSecretHash ?? DUMMY_HASH);
+  return (current || previous) && m?.enabled ? { id: m.id } : null;
 }
 
 /** Records an authenticated delivery; null when the monitor was turned off meanwhile. */
@@ -109,7 +116,8 @@ export function receiveDelivery(deps: Pick<Deps, "db" | "clock">, m: { id: strin
 /**
  * Registers a new webhook (with a new secret) and removes the monitor's others: on turning
  * monitoring on, on "rotate the secret" and on "register again". The secret's hash is stored
- * before AC hears of the URL, so a delivery that races the answer, or one after a crash, is
+ * before AC hears of the URL (when rotating, the working webhook's secret stays valid beside it
+ * until AC accepts the new one, and is restored alone if AC refuses), so a delivery that races the answer, or one after a crash, is
  * accepted; an answer that may have been lost is looked up by listing AC's webhooks, never sent
  * twice. AC refusing is recorded on the monitor (`failed`, with its words), not thrown: the
  * sweep keeps finding new contacts meanwhile.
@@ -120,7 +128,9 @@ export async function registerWebhook(deps: Deps, m: MonitorRow, client: AcClien
   const secret = randomToken();
   const url = hookUrl(base, m.id, secret);
   const log = deps.logger.child({ monitorId: m.id, connectionId: m.connectionId });
-  setWebhook(deps, m.id, { secretHash: sha256(secret), webhookState: "registering", webhookError: null });
+  // Rotating: the working webhook's secret stays valid until AC has accepted the new one.
+  const rotating = m.webhookState === "registered" && m.secretHash !== null ? m.secretHash : null;
+  setWebhook(deps, m.id, { secretHash: sha256(secret), previousSecretHash: rotating, webhookState: "registering", webhookError: null });
   let hook;
   try {
     hook = await client.createWebhook({ name: WEBHOOK_NAME, url, events: [...MONITOR_EVENTS], sources: [...WEBHOOK_SOURCES] });
@@ -129,12 +139,18 @@ export async function registerWebhook(deps: Deps, m: MonitorRow, client: AcClien
     // The answer may have been lost after AC created it: look before calling it a failure.
     hook = isWeather(err) ? await client.listWebhooks().then((all) => all.find((w) => w.url === url), () => undefined) : undefined;
     if (!hook) {
+      if (rotating) {
+        // The webhook in use goes on working with its secret; the new one was never registered.
+        setWebhook(deps, m.id, { secretHash: rotating, previousSecretHash: null, webhookState: "registered", webhookError: `The secret was not rotated (the current webhook stays in use): ActiveCampaign did not register the new webhook: ${err.message}` });
+        log.warn({ kind: err.kind, status: err.status }, "webhook rotation failed; the current webhook stays in use");
+        return;
+      }
       setWebhook(deps, m.id, { webhookState: "failed", webhookError: `ActiveCampaign did not register the webhook: ${err.message}` });
       log.warn({ kind: err.kind, status: err.status }, "webhook registration failed");
       return;
     }
   }
-  setWebhook(deps, m.id, { acWebhookId: hook.id, webhookState: "registered", webhookError: null, webhookCheckedAt: new Date(deps.clock.now()) });
+  setWebhook(deps, m.id, { acWebhookId: hook.id, previousSecretHash: null, webhookState: "registered", webhookError: null, webhookCheckedAt: new Date(deps.clock.now()) });
   log.info({ webhookId: hook.id }, "webhook registered");
   await removeOtherHooks(deps, client, m.id, hook.id);
 }
@@ -149,7 +165,7 @@ async function removeOtherHooks(deps: Deps, client: AcClient, monitorId: string,
   }
 }
 
-function setWebhook(deps: Pick<Deps, "db" | "clock">, id: string, patch: Partial<Pick<MonitorRow, "secretHash" | "acWebhookId" | "webhookState" | "webhookError" | "webhookCheckedAt">>): void {
+function setWebhook(deps: Pick<Deps, "db" | "clock">, id: string, patch: Partial<Pick<MonitorRow, "secretHash" | "previousSecretHash" | "acWebhookId" | "webhookState" | "webhookError" | "webhookCheckedAt">>): void {
   deps.db
     .update(schema.monitors)
     .set({ ...patch, updatedAt: new Date(deps.clock.now()) })
@@ -204,6 +220,7 @@ export async function saveMonitor(deps: Deps, { ctx, connectionId, input }: { ct
         connectionId,
         ...settings,
         secretHash: null,
+        previousSecretHash: null,
         acWebhookId: null,
         webhookState: "none",
         webhookError: null,
@@ -239,7 +256,7 @@ export async function saveMonitor(deps: Deps, { ctx, connectionId, input }: { ct
 
 /** Removes the webhook (best effort) and forgets the secret, so its URL is dead at once. */
 async function unregister(deps: Deps, m: MonitorRow, client: AcClient): Promise<void> {
-  setWebhook(deps, m.id, { secretHash: null, acWebhookId: null, webhookState: "none", webhookError: null });
+  setWebhook(deps, m.id, { secretHash: null, previousSecretHash: null, acWebhookId: null, webhookState: "none", webhookError: null });
   await removeOtherHooks(deps, client, m.id, null);
 }
 
@@ -267,7 +284,7 @@ export async function forgetMonitorWebhook(deps: Deps, { ctx, connectionId }: { 
     stopMonitorWork(tx, deps.clock, m.id, connection.name);
   });
   if (m.webhookState === "none") return;
-  setWebhook(deps, m.id, { secretHash: null, webhookState: "none" });
+  setWebhook(deps, m.id, { secretHash: null, previousSecretHash: null, webhookState: "none" });
   await removeOtherHooks(deps, clientForConnection(deps, connection, { interactive: true }), m.id, null);
 }
 

@@ -40,6 +40,11 @@ export const monitors = sqliteTable(
     digest: integer("digest", { mode: "boolean" }).notNull().default(false),
     /** SHA-256 (hex) of the secret in the webhook's URL; null while monitoring was never on. */
     secretHash: text("secret_hash"),
+    /**
+     * While a new secret is being registered (rotation): the current webhook's secret hash, still
+     * accepted, so a refused or failed registration leaves the working webhook working. Null otherwise.
+     */
+    previousSecretHash: text("previous_secret_hash"),
     acWebhookId: text("ac_webhook_id"),
     webhookState: text("webhook_state", { enum: WEBHOOK_STATES }).notNull().default("none"),
     webhookError: text("webhook_error"),

@@ -91,6 +91,25 @@ describe("the webhook receiver", () => {
     await h.close();
   });
 
+  it("keeps the working webhook's URL valid when ActiveCampaign refuses the rotated one", async () => {
+    const { h, api, url } = await monitored();
+    const valid = "type=subscribe&list=1&contact%5Bid%5D=5&contact%5Bemail%5D=a%40ok.example.com";
+    h.fake.failNext(1, { status: 422, body: { errors: [{ title: "No" }] } }, (r) => r.method === "POST" && r.path === "/api/3/webhooks");
+    const view = await answer(await api.connections[":id"].monitor.webhook.$post({ param: { id: h.connectionId } }), 200);
+    expect(view.webhook.state).toBe("registered");
+    expect(view.webhook.error).toMatch(/^The secret was not rotated/);
+    expect([...h.fake.webhooks.values()].map((w) => w.url)).toEqual([url]);
+    expect((await post(h, url, valid)).status).toBe(200);
+    expect(stored(h)).toEqual({ events: 1, contacts: 1 });
+    // A later rotation that AC accepts retires it as before.
+    await answer(await api.connections[":id"].monitor.webhook.$post({ param: { id: h.connectionId } }), 200);
+    const fresh = [...h.fake.webhooks.values()][0]!.url;
+    expect(fresh).not.toBe(url);
+    expect((await post(h, url, valid.replace("id%5D=5", "id%5D=6"))).status).toBe(410);
+    expect((await post(h, fresh, valid.replace("id%5D=5", "id%5D=7"))).status).toBe(200);
+    await h.close();
+  });
+
   it("refuses oversized, malformed and non-form bodies with a 4xx and stores nothing", async () => {
     const { h, url } = await monitored();
     const cases: [string, string, Record<string, string>, number][] = [

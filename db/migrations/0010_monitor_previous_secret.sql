@@ -1,0 +1,1 @@
+ALTER TABLE `monitors` ADD `previous_secret_hash` text;
