@@ -185,4 +185,40 @@ describe("monitoring safety", () => {
     expect(h.fake.listStatus(id, l2)).toBe(2);
     await h.close();
   });
+
+  it("answers two simultaneous first saves of a connection's monitoring alike: one monitor, one webhook, no 500", async () => {
+    const h = await harness();
+    const list = h.fake.addList("Newsletter");
+    const put = () => h.api.connections[":id"].monitor.$put({ param: { id: h.connectionId }, json: settings(list, true) });
+    const answers = await Promise.all([put(), put(), put()]);
+    expect(answers.map((r) => r.status)).toEqual([200, 200, 200]);
+    expect(h.t.db.select().from(schema.monitors).all()).toHaveLength(1);
+    expect(h.fake.webhooks.size).toBe(1);
+    expect(h.t.logs.some((l) => /"status":500/.test(l))).toBe(false);
+    await h.close();
+  });
+
+  it("saves over a monitor another process created between the read and the write (no unique-index 500)", async () => {
+    const h = await harness();
+    const list = h.fake.addList("Newsletter");
+    // Another process's first save lands just as this one's transaction begins.
+    const db = h.t.deps.db;
+    const real = db.transaction.bind(db);
+    let raced = false;
+    db.transaction = ((fn: Parameters<typeof real>[0], config?: Parameters<typeof real>[1]) => {
+      if (!raced && new Error().stack?.includes("saveMonitor")) {
+        raced = true;
+        const now = new Date(h.clock.now());
+        const workspaceId = h.t.db.select().from(schema.workspaces).get()!.id;
+        real((tx) => tx.insert(schema.monitors).values({ id: "mon_0000000000000000000000other", workspaceId, connectionId: h.connectionId, scope: '{"kind":"all"}', actions: JSON.stringify(UNSUBSCRIBE_BAD), createdAt: now, updatedAt: now }).run());
+      }
+      return real(fn, config);
+    }) as typeof db.transaction;
+    const res = await h.api.connections[":id"].monitor.$put({ param: { id: h.connectionId }, json: settings(list, true) });
+    expect(raced).toBe(true);
+    expect(res.status).toBe(200);
+    expect(h.t.db.select().from(schema.monitors).all().map((m) => [m.id, m.enabled])).toEqual([["mon_0000000000000000000000other", true]]);
+    db.transaction = real;
+    await h.close();
+  });
 });

@@ -202,7 +202,7 @@ export async function saveMonitor(deps: Deps, { ctx, connectionId, input }: { ct
   }
   if (input.enabled && !webhookBase(deps)) throw publicUrlMissing();
   const now = new Date(deps.clock.now());
-  const before = monitorOf(deps.db, connectionId);
+  let before: MonitorRow | undefined;
   const settings = {
     enabled: input.enabled,
     scope: JSON.stringify(scope),
@@ -213,6 +213,9 @@ export async function saveMonitor(deps: Deps, { ctx, connectionId, input }: { ct
     updatedAt: now,
   };
   const m = transaction(deps.db, (tx) => {
+    // Read in the (immediate) transaction that writes: two first saves at once, from two
+    // processes, cannot both insert (the second would hit the unique index, a 500).
+    before = monitorOf(tx, connectionId);
     if (!before) {
       const row: MonitorRow = {
         id: newId("mon", now.getTime()),
@@ -241,10 +244,11 @@ export async function saveMonitor(deps: Deps, { ctx, connectionId, input }: { ct
     }
     // Turned on again: contacts created while it was off are not "new"; the sweep starts from now.
     const turnedOn = input.enabled && !before.enabled;
+    const was = before;
     const patch = { ...settings, ...(turnedOn ? { activeFrom: now, sweptFrom: now, sweepFound: 0 } : {}) };
     tx.update(schema.monitors).set(patch).where(eq(schema.monitors.id, before.id)).run();
-    if (!input.enabled && before.enabled) stopMonitorWork(tx, deps.clock, before.id, connection.name);
-    return { ...before, ...patch };
+    if (!input.enabled && was.enabled) stopMonitorWork(tx, deps.clock, was.id, connection.name);
+    return { ...was, ...patch };
   });
   deps.logger.info({ monitorId: m.id, connectionId, workspaceId: ctx.workspaceId, enabled: m.enabled }, "monitoring saved");
   const client = clientForConnection(deps, connection, { interactive: true });
