@@ -221,4 +221,32 @@ describe("monitoring safety", () => {
     db.transaction = real;
     await h.close();
   });
+
+  it("holds a monitor whose recent checks are mostly destructive (ANOMALY_PERCENT), until the user saves it again", async () => {
+    const h = await harness();
+    const list = h.fake.addList("Newsletter");
+    await answer(await h.api.connections[":id"].monitor.$put({ param: { id: h.connectionId }, json: settings(list, true) }), 200);
+    h.clock.advance(2_000);
+    const ids = Array.from({ length: 15 }, (_, i) => h.fake.subscribe({ email: address("noDomain", `brake${i}`), lists: [list] }));
+    await h.fake.deliverWebhooks();
+    const processor = () => createMonitorProcessor(h.t.deps, { verifiers: h.verifiers, pollMs: 10, concurrency: 1, perMonitor: 1, brake: { percent: 30, window: 50, min: 10 } });
+    await processor().drain();
+    const unsubscribed = () => ids.filter((id) => h.fake.listStatus(id, list) === 2).length;
+    // The 10th check makes 10 of 10 destructive: its unsubscribe is held, and nothing after it is worked on.
+    expect(unsubscribed()).toBe(9);
+    const view = await answer(await h.api.connections[":id"].monitor.$get({ param: { id: h.connectionId } }), 200);
+    expect(view.held?.reason).toMatch(/^Held for review: 10 of the last 10 contacts checked would be unsubscribed or deleted, more than 30%/);
+    expect(h.t.db.select().from(schema.monitorContacts).all().filter((c) => c.outcomeCode === "held")).toHaveLength(1);
+    h.clock.advance(60_000);
+    await processor().drain();
+    expect(unsubscribed()).toBe(9);
+
+    // The user looked and saves the settings again: the brake is released, counting starts afresh.
+    h.clock.advance(1_000);
+    const saved = await answer(await h.api.connections[":id"].monitor.$put({ param: { id: h.connectionId }, json: settings(list, true) }), 200);
+    expect(saved.held).toBeNull();
+    await processor().drain();
+    expect(unsubscribed()).toBe(15);
+    await h.close();
+  });
 });

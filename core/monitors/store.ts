@@ -257,6 +257,7 @@ export function claimMonitorContacts(
           lte(schema.monitorContacts.dueAt, new Date(now)),
           or(isNull(schema.monitorContacts.leaseExpiresAt), lte(schema.monitorContacts.leaseExpiresAt, new Date(now))),
           eq(schema.monitors.enabled, true),
+          isNull(schema.monitors.heldReason),
         ),
       )
       .orderBy(asc(schema.monitorContacts.dueAt), asc(schema.monitorContacts.id))
@@ -473,23 +474,55 @@ export function actionsOf(db: Db, monitorContactId: string, checkNo: number): Mo
  * is sent again. The monitor is read in the same transaction: one turned off (or gone) since the
  * change was planned sends nothing, and the change is marked `skipped`; returns whether to send.
  */
-export function markActionSending(db: Db, clock: Clock, lease: MonitorLease, actionId: string): boolean {
+export function markActionSending(db: Db, clock: Clock, lease: MonitorLease, action: Pick<MonitorActionRow, "id" | "kind">, brake?: Brake): "send" | "off" | "held" {
+  const actionId = action.id;
   return transaction(db, (tx) => {
     const row = holding(tx, lease);
-    const m = tx.select({ enabled: schema.monitors.enabled }).from(schema.monitors).where(eq(schema.monitors.id, row.monitorId)).get();
+    const m = tx.select().from(schema.monitors).where(eq(schema.monitors.id, row.monitorId)).get();
     if (!m?.enabled) {
       tx.update(schema.monitorActions)
         .set({ state: "skipped", resultCode: "monitor_off", error: MONITOR_OFF_ACTION, updatedAt: new Date(clock.now()) })
         .where(eq(schema.monitorActions.id, actionId))
         .run();
-      return false;
+      return "off";
     }
+    if (action.kind !== "label" && (m.heldReason || (brake && brakes(tx, clock, m, brake)))) return "held";
     tx.update(schema.monitorActions)
       .set({ state: "sending", attempts: sql`${schema.monitorActions.attempts} + 1`, updatedAt: new Date(clock.now()) })
       .where(eq(schema.monitorActions.id, actionId))
       .run();
-    return true;
+    return "send";
   });
+}
+
+/** The brake on destructive changes: more than `percent` of the last `window` checks (at least `min`) calling for one holds the monitor. */
+export interface Brake {
+  percent: number;
+  window: number;
+  min: number;
+}
+
+/**
+ * Before an unsubscribe or a delete leaves: of the monitor's last `window` checks since the brake
+ * was last released, how many called for one. Above `percent` (and with at least `min` checks),
+ * the monitor is held with the reason, in this transaction; returns whether it was.
+ */
+function brakes(tx: Db, clock: Clock, m: MonitorRow, b: Brake): boolean {
+  if (b.percent >= 100) return false;
+  const from = m.brakeFrom?.getTime() ?? 0;
+  const r = tx.get(sql`
+    SELECT count(*) AS checked,
+           coalesce(sum(EXISTS (SELECT 1 FROM monitor_actions a WHERE a.monitor_contact_id = c.id AND a.check_no = c.checks AND a.kind IN ('unsubscribe', 'delete'))), 0) AS destructive
+    FROM (SELECT id, checks FROM monitor_contacts WHERE monitor_id = ${m.id} AND checked_at IS NOT NULL AND checked_at >= ${from} ORDER BY checked_at DESC LIMIT ${b.window}) c`) as { checked: number; destructive: number };
+  const checked = Number(r.checked);
+  const destructive = Number(r.destructive);
+  if (checked < b.min || destructive * 100 <= b.percent * checked) return false;
+  const now = clock.now();
+  const reason =
+    `Held for review: ${destructive} of the last ${checked} contacts checked would be unsubscribed or deleted, more than ${b.percent}% (ANOMALY_PERCENT). ` +
+    "Nothing more is checked or changed until you save the settings again; if lookups or the list look wrong, turn monitoring off instead.";
+  tx.update(schema.monitors).set({ heldReason: reason, heldAt: new Date(now) }).where(eq(schema.monitors.id, m.id)).run();
+  return true;
 }
 
 export function saveActionOutcome(

@@ -237,6 +237,9 @@ export async function saveMonitor(deps: Deps, { ctx, connectionId, input }: { ct
         labelSetup: null,
         charged: 0,
         lastDigestDay: null,
+        heldReason: null,
+        heldAt: null,
+        brakeFrom: null,
         createdAt: now,
       };
       tx.insert(schema.monitors).values(row).run();
@@ -245,7 +248,9 @@ export async function saveMonitor(deps: Deps, { ctx, connectionId, input }: { ct
     // Turned on again: contacts created while it was off are not "new"; the sweep starts from now.
     const turnedOn = input.enabled && !before.enabled;
     const was = before;
-    const patch = { ...settings, ...(turnedOn ? { activeFrom: now, sweptFrom: now, sweepFound: 0 } : {}) };
+    // Saving is also how the user releases the brake: counting starts afresh from now.
+    const released = before.heldReason ? { heldReason: null, heldAt: null, brakeFrom: now } : {};
+    const patch = { ...settings, ...released, ...(turnedOn ? { activeFrom: now, sweptFrom: now, sweepFound: 0 } : {}) };
     tx.update(schema.monitors).set(patch).where(eq(schema.monitors.id, before.id)).run();
     if (!input.enabled && was.enabled) stopMonitorWork(tx, deps.clock, was.id, connection.name);
     return { ...was, ...patch };
@@ -337,6 +342,8 @@ export interface MonitorView {
     available: boolean;
   };
   sweep: { lastAt: string | null; error: string | null; everyMinutes: number; foundUnannounced: number };
+  /** The brake: why nothing is worked on until the settings are saved again; null when not held. */
+  held: { reason: string; at: string } | null;
   /** UTC day and month. */
   today: MonitorCounts;
   month: MonitorCounts;
@@ -430,6 +437,7 @@ export function getMonitor(deps: Pick<Deps, "db" | "clock" | "config" | "publicU
       problem: base ? webhookBaseWarning(base) : "Set PUBLIC_URL (the https address ActiveCampaign can reach this server at) to check new contacts as they arrive",
       available: base !== null,
     },
+    held: m?.heldReason ? { reason: m.heldReason, at: iso(m.heldAt)! } : null,
     sweep: { lastAt: iso(m?.lastSweepAt ?? null), error: m?.lastSweepError ?? null, everyMinutes: deps.config.MONITOR_SWEEP_MINUTES, foundUnannounced: m?.sweepFound ?? 0 },
     today: m ? countsSince(deps.db, m.id, day) : zero,
     month: m ? countsSince(deps.db, m.id, month) : zero,

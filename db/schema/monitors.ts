@@ -62,6 +62,14 @@ export const monitors = sqliteTable(
     labelSetup: text("label_setup"),
     /** Credits charged by this monitor so far: a "waiting for credits" notice is told once per shortage. */
     charged: integer("charged").notNull().default(0),
+    /**
+     * The brake: set when more than ANOMALY_PERCENT of the monitor's recent checks called for an
+     * unsubscribe or a delete (why, in words); nothing of the monitor is worked on until the user
+     * saves its settings again, which clears it and starts counting afresh from `brakeFrom`.
+     */
+    heldReason: text("held_reason"),
+    heldAt: timestamp("held_at"),
+    brakeFrom: timestamp("brake_from"),
     /** The UTC day of the last digest recorded ("2026-11-02"). */
     lastDigestDay: text("last_digest_day"),
     createdAt: createdAt(),

@@ -34,6 +34,10 @@ export const Monitor = z
       problem: z.string().nullable().openapi({ description: "Why ActiveCampaign could not reach this server (no PUBLIC_URL, not https on port 443)" }),
       available: z.boolean().openapi({ description: "Whether monitoring can be turned on on this server (PUBLIC_URL is set)" }),
     }),
+    held: z
+      .object({ reason: z.string(), at: Timestamp })
+      .nullable()
+      .openapi({ description: "The brake: more than ANOMALY_PERCENT of the recent checks called for an unsubscribe or a delete; nothing is worked on until the settings are saved again" }),
     sweep: z.object({
       lastAt: Timestamp.nullable(),
       error: z.string().nullable(),

@@ -14,6 +14,7 @@ import {
   saveCheck,
   saveMonitorLabelSetup,
   settleContact,
+  type Brake,
   type MonitorActionRow,
   type MonitorContactRow,
   type MonitorLease,
@@ -61,6 +62,8 @@ export interface CheckSettings {
   /** Backoff of a change after AC weather: base, doubled per attempt, up to max. */
   retryBaseMs: number;
   retryMaxMs: number;
+  /** The brake on destructive changes (ANOMALY_PERCENT over the monitor's recent checks); absent: none. */
+  brake?: Brake;
 }
 
 /** How a contact's turn ended. */
@@ -191,7 +194,13 @@ async function act(ctx: CheckContext, contact: AcContact, checkNo: number, actio
     ctx.signal.throwIfAborted();
     // Recorded before the request leaves: after a crash it is checked in AC before it is sent again.
     // ... and only while monitoring is on (read in the same transaction): turned off, nothing is sent.
-    if (!markActionSending(db, clock, lease, a.id)) continue;
+    // ... and not while the monitor is held (the brake: too many destructive results lately).
+    const go = markActionSending(db, clock, lease, a, ctx.settings.brake);
+    if (go === "off") continue;
+    if (go === "held") {
+      releaseMonitorContact(db, lease, { dueAt: clock.now(), outcome: "Held for review: too many new contacts would be unsubscribed or deleted", outcomeCode: "held" });
+      return "later";
+    }
     const outcome = a.kind === "label" ? await labelOne(ctx, contact, actions, verdict) : await changeOne(ctx, a);
     saveActionOutcome(db, clock, lease, a.id, outcome.state === "pending" ? { ...outcome, nextAttemptAt: clock.now() + retryWait(ctx.settings.retryBaseMs, ctx.settings.retryMaxMs, a.attempts + 1) } : outcome);
     if (outcome.resultCode === "contact_gone") break;

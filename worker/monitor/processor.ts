@@ -67,7 +67,12 @@ export function createMonitorProcessor(deps: Deps, opts: MonitorProcessorOptions
   const heartbeatMs = opts.heartbeatMs ?? Math.max(20, Math.min(5_000, Math.floor(leaseMs / 3)));
   const pollMs = opts.pollMs ?? 2_000;
   const errorRetryMs = opts.errorRetryMs ?? 10 * 60_000;
-  const settings: CheckSettings = { creditsPollMs: opts.creditsPollMs ?? 60_000, retryBaseMs: opts.retryBaseMs ?? 5_000, retryMaxMs: opts.retryMaxMs ?? 5 * 60_000 };
+  const settings: CheckSettings = {
+    creditsPollMs: opts.creditsPollMs ?? 60_000,
+    retryBaseMs: opts.retryBaseMs ?? 5_000,
+    retryMaxMs: opts.retryMaxMs ?? 5 * 60_000,
+    brake: opts.brake ?? { percent: deps.config.ANOMALY_PERCENT, window: 50, min: 10 },
+  };
   const log = deps.logger.child({ monitorWorker: id });
   const active = new Map<string, { lease: MonitorLease; controller: AbortController; done: Promise<void> }>();
   let running = false;
