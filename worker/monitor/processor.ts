@@ -84,14 +84,19 @@ export function createMonitorProcessor(deps: Deps, opts: MonitorProcessorOptions
   let health: { at: number; hold: ResolverHold | null } | undefined;
   let healthInFlight: Promise<ResolverHold | null> | undefined;
   let toldUnhealthy = false;
-  const resolverHold = async (signal: AbortSignal): Promise<ResolverHold | null> => {
+  // Shared by the contacts waiting on it, so not tied to one contact's signal (its lookups have their own timeouts).
+  const resolverHold = async (): Promise<ResolverHold | null> => {
     const resolver = opts.verifiers.resolver;
     if (!resolver) return null;
     const now = deps.clock.now();
     if (health && now - health.at < (health.hold ? RESOLVER_FAIL_CACHE_MS : RESOLVER_OK_CACHE_MS)) return health.hold;
     healthInFlight ??= (async () => {
       try {
-        const h = await resolver.check(signal);
+        // A check that throws (it should not) counts as failing: doubt holds, it never lets through.
+        const h = await resolver.check().catch((err: unknown) => {
+          log.error({ err }, "the resolver check threw");
+          return { ok: false, domains: [{ domain: "(check)", ok: false, detail: "the check itself failed" }] };
+        });
         const failed = h.domains.filter((d) => !d.ok);
         const hold = h.ok
           ? null
