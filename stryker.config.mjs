@@ -64,7 +64,7 @@ export default {
     "worker/runs/apply.ts",
     // The AC client: building and sending a request (path check, key, method, retries only
     // where sending twice does no harm, redirects refused) and reading its answer.
-    span("core/ac/client.ts", "async function request<", "async function read<"),
+    span("core/ac/client.ts", "  function request<", "async function read<"),
     // ... a contact's list memberships, which the after-crash check and the plan rest on.
     span("core/ac/client.ts", "async function getContactLists(", "async function pageContacts("),
     // ... unsubscribe (status 2 only, not resent blindly) and delete.
@@ -95,6 +95,11 @@ export default {
     span("core/services/reports.ts", "export function actionResult(", "interface LabelRow"),
     span("core/services/reports.ts", "const FORMULA_START", "export function reportSummary("),
     "core/services/credits-csv.ts",
+    // Undo (only the run's own unsubscribes, only while AC shows them as the run left them) and
+    // the backup kept before a delete (issue 14).
+    "core/services/undo.ts",
+    "worker/runs/undo.ts",
+    "core/runs/backups.ts",
     // The plan edited at review: exclusions, overrides, planning again, the revision an approval names.
     span("core/services/plan.ts", "export function editPlan(", "// ---- the contacts of a run"),
     // Monitoring (issue 18) changes contacts without a review: the webhook's secret, the queue

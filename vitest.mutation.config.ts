@@ -40,6 +40,9 @@ const ALL = [
   "test/safety-rules.test.ts",
   // the plan edited at review, monitoring new contacts
   "test/run-plan-edit.test.ts",
+  "test/run-undo.test.ts",
+  "test/run-backup.test.ts",
+  "test/monitoring-safety.test.ts",
   "test/run-counts.test.ts",
   "test/monitoring.test.ts",
   "test/security/webhooks.test.ts",

@@ -138,7 +138,7 @@ describe("the store's planChunk", () => {
 
     db.prepare("DELETE FROM run_actions WHERE run_id = ?").run(run.id);
     db.prepare("UPDATE runs SET lease_token = 'test', lease_owner = 'test' WHERE id = ?").run(run.id);
-    const store = sqliteAttemptStore(h.t.db, h.clock, { runId: run.id, owner: "test", token: "test" });
+    const store = sqliteAttemptStore(h.t.db, h.clock, { runId: run.id, owner: "test", token: "test" }, { box: h.t.deps.backupBox, retentionMs: 86_400_000 });
     const rule: PlanRule = planRule(NO_ACTIONS, { kind: "all" });
     const ids = (db.prepare("SELECT contact_id AS id FROM run_contacts WHERE run_id = ? ORDER BY contact_id").all(run.id) as { id: number }[]).map((r) => r.id);
     const lasts: (number | null)[] = [];

@@ -77,4 +77,16 @@ describe("resolver health check before a run relies on DNS (issue 14)", () => {
     expect(review.plan).toMatchObject({ unsubscribe: { contacts: 1, requests: 1 } });
     await h.close();
   });
+
+  it("fails a health domain that answers with no MX record (NODATA, or only a null MX): the check needs real mail domains", async () => {
+    const h = await createRunHarness(server, { config: { DNS_HEALTH_DOMAINS: ["ok.example.com", "aonly.example.net", "nullmx.example.org"] } });
+    const health = await h.verifiers.resolver!.check();
+    expect(health.ok).toBe(false);
+    expect(health.domains).toEqual([
+      { domain: "ok.example.com", ok: true, detail: "resolves" },
+      { domain: "aonly.example.net", ok: false, detail: "no MX records" },
+      { domain: "nullmx.example.org", ok: false, detail: "no MX records" },
+    ]);
+    await h.close();
+  });
 });

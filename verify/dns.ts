@@ -22,7 +22,7 @@ export type HostAddresses = { kind: "ok"; addresses: string[] } | { kind: "not_f
 export interface DnsLookup {
   mailRoute(domain: string): Promise<MailRoute>;
   hostAddresses(host: string): Promise<HostAddresses>;
-  /** Whether a domain resolves at all, asked afresh (never cached): the resolver's health check. */
+  /** Whether a domain has at least one usable MX record, asked afresh (never cached): the resolver's health check. */
   resolves(domain: string): Promise<{ ok: true } | { ok: false; detail: string }>;
 }
 
@@ -119,7 +119,10 @@ export function createDnsLookup(options: DnsOptions): DnsLookup {
     hostAddresses: hostAddressesCached,
     async resolves(domain) {
       const mx = await query(domain, "MX", () => resolver.resolveMx(domain));
-      if (mx.kind === "ok" || mx.kind === "nodata") return { ok: true };
+      // A resolver that sees a well-known mail domain answers with its MX hosts: NODATA (or only a
+      // null MX) is what a captive or filtering resolver may say, and proves nothing.
+      if (mx.kind === "ok" && mx.records.some((r) => r.exchange !== "" && r.exchange !== ".")) return { ok: true };
+      if (mx.kind === "ok" || mx.kind === "nodata") return { ok: false, detail: "no MX records" };
       return { ok: false, detail: mx.kind === "nxdomain" ? "does not exist" : mx.code };
     },
   };

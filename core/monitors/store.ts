@@ -106,11 +106,66 @@ function insertContact(tx: Db, m: { id: string; workspaceId: string }, c: { cont
   ).run(newId("mct", now), m.id, m.workspaceId, c.contactId, c.email, JSON.stringify(c.lists), c.source, now, now, now);
 }
 
-/** Marks a known contact to look at again; one being worked on keeps its lease (the worker re-reads AC anyway). */
+/**
+ * Marks a known contact to look at again. One being worked on keeps its lease, and its revision
+ * is raised: that turn planned from what it claimed, so it ends with the contact pending again
+ * (`settleContact`, `releaseMonitorContact`) and the next turn acts for the new lists too.
+ */
 function requeue(tx: Db, row: Pick<MonitorContactRow, "id" | "state">, c: { email: string; lists: string[] }, now: number): void {
   const settled = row.state === "done" || row.state === "gone" || row.state === "skipped";
-  if (settled) statement(tx, "UPDATE monitor_contacts SET email = ?, lists = ?, updated_at = ?, state = 'pending', due_at = ? WHERE id = ?").run(c.email, JSON.stringify(c.lists), now, now, row.id);
-  else statement(tx, "UPDATE monitor_contacts SET email = ?, lists = ?, updated_at = ? WHERE id = ?").run(c.email, JSON.stringify(c.lists), now, row.id);
+  if (settled) statement(tx, "UPDATE monitor_contacts SET email = ?, lists = ?, updated_at = ?, state = 'pending', due_at = ?, revision = revision + 1 WHERE id = ?").run(c.email, JSON.stringify(c.lists), now, now, row.id);
+  else statement(tx, "UPDATE monitor_contacts SET email = ?, lists = ?, updated_at = ?, revision = revision + 1 WHERE id = ?").run(c.email, JSON.stringify(c.lists), now, row.id);
+}
+
+// ---- turning monitoring off ----------------------------------------------------------------
+
+export const MONITOR_OFF_ACTION = "Not sent: monitoring was turned off first";
+
+/**
+ * Monitoring was turned off (or its connection is being deleted), in the caller's transaction:
+ * no planned change is sent any more (open ones are marked `skipped`; one found `sending` may have
+ * landed, which AC shows), every contact still queued is settled as skipped, and an address
+ * charged for but never checked is refunded. A contact in a check right now finds the monitor off
+ * when it next charges or sends (both read it in their transaction).
+ */
+export function stopMonitorWork(tx: Db, clock: Clock, monitorId: string, connectionName: string): void {
+  const now = clock.now();
+  const open = tx
+    .select()
+    .from(schema.monitorContacts)
+    .where(and(eq(schema.monitorContacts.monitorId, monitorId), inArray(schema.monitorContacts.state, ["pending", "waiting_credits"])))
+    .all();
+  for (const row of open) {
+    const unchecked = row.chargedEmail !== null && lower(row.chargedEmail) !== lower(row.checkedEmail ?? "");
+    if (unchecked) {
+      refundCredits(tx, clock, {
+        workspaceId: row.workspaceId,
+        amount: 1,
+        reason: `Monitoring ${connectionName}: refund, monitoring was turned off before the contact was checked`,
+        idempotencyKey: `${chargeKey(row.monitorId, row.contactId, row.chargedEmail!)}:refund`,
+        groupKey: groupOf(row.monitorId, now),
+      });
+    }
+    const checked = row.checkedEmail !== null && lower(row.checkedEmail) === lower(row.email);
+    tx.update(schema.monitorContacts)
+      .set({
+        state: "skipped",
+        outcome: checked ? "Checked; its changes were not sent: monitoring was turned off first" : "Not checked: monitoring was turned off first",
+        outcomeCode: "skipped",
+        updatedAt: new Date(now),
+      })
+      .where(eq(schema.monitorContacts.id, row.id))
+      .run();
+  }
+  tx.update(schema.monitorActions)
+    .set({ state: "skipped", resultCode: "monitor_off", error: MONITOR_OFF_ACTION, updatedAt: new Date(now) })
+    .where(
+      and(
+        inArray(schema.monitorActions.state, ["pending", "sending"]),
+        sql`${schema.monitorActions.monitorContactId} IN (SELECT id FROM monitor_contacts WHERE monitor_id = ${monitorId})`,
+      ),
+    )
+    .run();
 }
 
 // ---- the sweep ------------------------------------------------------------------------------
@@ -162,6 +217,8 @@ export interface MonitorLease {
   id: string;
   monitorId: string;
   token: string;
+  /** The contact's revision when it was claimed: raised since, the turn is out of date. */
+  revision: number;
 }
 
 /** The contact's lease is gone (expired and taken over): this attempt must stop without writing. */
@@ -180,8 +237,8 @@ function holding(tx: Db, lease: MonitorLease): MonitorContactRow {
 
 /**
  * Claims up to `limit` contacts due now, at most `perMonitor` per monitor counting those this
- * process already holds (`busy`), oldest due first. A contact of a monitor turned off is only
- * claimed when it was charged already: what was paid for is finished.
+ * process already holds (`busy`), oldest due first. A contact of a monitor turned off is never
+ * claimed (turning it off settled them all: `stopMonitorWork`).
  */
 export function claimMonitorContacts(
   db: Db,
@@ -199,7 +256,8 @@ export function claimMonitorContacts(
           eq(schema.monitorContacts.state, "pending"),
           lte(schema.monitorContacts.dueAt, new Date(now)),
           or(isNull(schema.monitorContacts.leaseExpiresAt), lte(schema.monitorContacts.leaseExpiresAt, new Date(now))),
-          or(eq(schema.monitors.enabled, true), sql`${schema.monitorContacts.chargedEmail} IS NOT NULL`),
+          eq(schema.monitors.enabled, true),
+          isNull(schema.monitors.heldReason),
         ),
       )
       .orderBy(asc(schema.monitorContacts.dueAt), asc(schema.monitorContacts.id))
@@ -217,7 +275,7 @@ export function claimMonitorContacts(
         .set({ leaseOwner: o.owner, leaseToken: token, leaseExpiresAt: new Date(now + o.leaseMs) })
         .where(eq(schema.monitorContacts.id, c.id))
         .run();
-      out.push({ row: { ...c, leaseOwner: o.owner, leaseToken: token, leaseExpiresAt: new Date(now + o.leaseMs) }, lease: { id: c.id, monitorId: c.monitorId, token } });
+      out.push({ row: { ...c, leaseOwner: o.owner, leaseToken: token, leaseExpiresAt: new Date(now + o.leaseMs) }, lease: { id: c.id, monitorId: c.monitorId, token, revision: c.revision } });
     }
     return out;
   });
@@ -242,12 +300,17 @@ export function renewMonitorLeases(db: Db, now: number, leases: MonitorLease[], 
 
 /** Lets go of a contact: it is due again at `dueAt` (weather, greylisting, credits), or at once after a stop. */
 export function releaseMonitorContact(db: Db, lease: MonitorLease, patch: { dueAt?: number; state?: MonitorContactState; verifyAttempts?: number; outcome?: string | null; outcomeCode?: string | null; error?: string | null } = {}): void {
+  // Marked to look at again during the turn (another list, another address): due at once, not later.
+  const dueAt =
+    patch.dueAt === undefined
+      ? undefined
+      : sql`CASE WHEN ${schema.monitorContacts.revision} != ${lease.revision} THEN min(${schema.monitorContacts.updatedAt}, ${patch.dueAt}) ELSE ${patch.dueAt} END`;
   db.update(schema.monitorContacts)
     .set({
       leaseOwner: null,
       leaseToken: null,
       leaseExpiresAt: null,
-      ...(patch.dueAt !== undefined ? { dueAt: new Date(patch.dueAt) } : {}),
+      ...(dueAt !== undefined ? { dueAt } : {}),
       ...(patch.state ? { state: patch.state } : {}),
       ...(patch.verifyAttempts !== undefined ? { verifyAttempts: patch.verifyAttempts } : {}),
       ...(patch.outcome !== undefined ? { outcome: patch.outcome } : {}),
@@ -267,11 +330,13 @@ const groupOf = (monitorId: string, now: number) => `monitor:${monitorId}:${new 
  * finds the charge already made), and notes the address as the one being checked. With the
  * balance empty the contact waits for credits, and the workspace is told once per shortage.
  */
-export function chargeForCheck(db: Db, clock: Clock, lease: MonitorLease, c: { email: string; connectionName: string; retryAt: number }): "charged" | "already_charged" | "insufficient" {
+export function chargeForCheck(db: Db, clock: Clock, lease: MonitorLease, c: { email: string; connectionName: string; retryAt: number }): "charged" | "already_charged" | "insufficient" | "off" {
   return transaction(db, (tx) => {
     const row = holding(tx, lease);
     const m = tx.select().from(schema.monitors).where(eq(schema.monitors.id, row.monitorId)).get()!;
     const now = clock.now();
+    // Turned off since the contact was claimed: nothing more is paid for (or done).
+    if (!m.enabled) return "off";
     // An address charged for but never checked (the contact's e-mail changed before its check) is refunded before the new one is charged.
     if (row.chargedEmail && lower(row.chargedEmail) !== lower(c.email) && lower(row.chargedEmail) !== lower(row.checkedEmail ?? "")) {
       refundCredits(tx, clock, {
@@ -404,15 +469,60 @@ export function actionsOf(db: Db, monitorContactId: string, checkNo: number): Mo
     .all();
 }
 
-/** Recorded before the request leaves: a crash from here on is visible, and AC is asked before it is sent again. */
-export function markActionSending(db: Db, clock: Clock, lease: MonitorLease, actionId: string): void {
-  transaction(db, (tx) => {
-    holding(tx, lease);
+/**
+ * Recorded before the request leaves: a crash from here on is visible, and AC is asked before it
+ * is sent again. The monitor is read in the same transaction: one turned off (or gone) since the
+ * change was planned sends nothing, and the change is marked `skipped`; returns whether to send.
+ */
+export function markActionSending(db: Db, clock: Clock, lease: MonitorLease, action: Pick<MonitorActionRow, "id" | "kind">, brake?: Brake): "send" | "off" | "held" {
+  const actionId = action.id;
+  return transaction(db, (tx) => {
+    const row = holding(tx, lease);
+    const m = tx.select().from(schema.monitors).where(eq(schema.monitors.id, row.monitorId)).get();
+    if (!m?.enabled) {
+      tx.update(schema.monitorActions)
+        .set({ state: "skipped", resultCode: "monitor_off", error: MONITOR_OFF_ACTION, updatedAt: new Date(clock.now()) })
+        .where(eq(schema.monitorActions.id, actionId))
+        .run();
+      return "off";
+    }
+    if (action.kind !== "label" && (m.heldReason || (brake && brakes(tx, clock, m, brake)))) return "held";
     tx.update(schema.monitorActions)
       .set({ state: "sending", attempts: sql`${schema.monitorActions.attempts} + 1`, updatedAt: new Date(clock.now()) })
       .where(eq(schema.monitorActions.id, actionId))
       .run();
+    return "send";
   });
+}
+
+/** The brake on destructive changes: more than `percent` of the last `window` checks (at least `min`) calling for one holds the monitor. */
+export interface Brake {
+  percent: number;
+  window: number;
+  min: number;
+}
+
+/**
+ * Before an unsubscribe or a delete leaves: of the monitor's last `window` checks since the brake
+ * was last released, how many called for one. Above `percent` (and with at least `min` checks),
+ * the monitor is held with the reason, in this transaction; returns whether it was.
+ */
+function brakes(tx: Db, clock: Clock, m: MonitorRow, b: Brake): boolean {
+  if (b.percent >= 100) return false;
+  const from = m.brakeFrom?.getTime() ?? 0;
+  const r = tx.get(sql`
+    SELECT count(*) AS checked,
+           coalesce(sum(EXISTS (SELECT 1 FROM monitor_actions a WHERE a.monitor_contact_id = c.id AND a.check_no = c.checks AND a.kind IN ('unsubscribe', 'delete'))), 0) AS destructive
+    FROM (SELECT id, checks FROM monitor_contacts WHERE monitor_id = ${m.id} AND checked_at IS NOT NULL AND checked_at >= ${from} ORDER BY checked_at DESC LIMIT ${b.window}) c`) as { checked: number; destructive: number };
+  const checked = Number(r.checked);
+  const destructive = Number(r.destructive);
+  if (checked < b.min || destructive * 100 <= b.percent * checked) return false;
+  const now = clock.now();
+  const reason =
+    `Held for review: ${destructive} of the last ${checked} contacts checked would be unsubscribed or deleted, more than ${b.percent}% (ANOMALY_PERCENT). ` +
+    "Nothing more is checked or changed until you save the settings again; if lookups or the list look wrong, turn monitoring off instead.";
+  tx.update(schema.monitors).set({ heldReason: reason, heldAt: new Date(now) }).where(eq(schema.monitors.id, m.id)).run();
+  return true;
 }
 
 export function saveActionOutcome(
@@ -433,11 +543,21 @@ export function saveActionOutcome(
 
 /**
  * The contact is settled: what was done, in words and as a code. One that was charged for an
- * address never checked (it left AC, or the list, first) gets the credit back.
+ * address never checked (it left AC, or the list, first) gets the credit back. One marked to look
+ * at again during the turn (its revision raised) is left pending, due at once.
  */
 export function settleContact(db: Db, clock: Clock, lease: MonitorLease, s: { state: Extract<MonitorContactState, "done" | "gone" | "skipped">; outcome: string; outcomeCode: string; error?: string | null; connectionName?: string }): void {
   transaction(db, (tx) => {
     const row = holding(tx, lease);
+    if (row.revision !== lease.revision) {
+      // Marked to look at again during this turn (it joined another list, its address changed):
+      // what this turn planned from is out of date, so it is not settled but due again at once.
+      tx.update(schema.monitorContacts)
+        .set({ state: "pending", dueAt: new Date(clock.now()), outcome: s.outcome, outcomeCode: s.outcomeCode, error: s.error ?? null, leaseOwner: null, leaseToken: null, leaseExpiresAt: null, updatedAt: new Date(clock.now()) })
+        .where(eq(schema.monitorContacts.id, lease.id))
+        .run();
+      return;
+    }
     if (row.chargedEmail && lower(row.chargedEmail) !== lower(row.checkedEmail ?? "")) {
       refundCredits(tx, clock, {
         workspaceId: row.workspaceId,

@@ -9,7 +9,7 @@ import { actionsSchema, listsScopeSchema, DEFAULT_ACTIONS, usesDelete, type RunA
 import type { Deps, Principal } from "../deps.ts";
 import { AppError } from "../errors.ts";
 import { randomToken, safeEqual, sha256 } from "../lib/crypto.ts";
-import { monitoredLists, recordDelivery, type DeliveryOutcome, type MonitorRow } from "../monitors/store.ts";
+import { monitoredLists, recordDelivery, stopMonitorWork, type DeliveryOutcome, type MonitorRow } from "../monitors/store.ts";
 import { clientForConnection, getConnectionRow } from "./connections.ts";
 
 /**
@@ -96,9 +96,16 @@ const DUMMY_HASH = sha256("listwarden-no-such-monitor");
  */
 export function authenticateHook(db: Db, monitorId: string, secret: string): { id: string } | null {
   const shaped = MONITOR_ID.test(monitorId) && SECRET.test(secret);
-  const m = shaped ? (statement(db, "SELECT id, enabled, secret_hash AS secretHash FROM monitors WHERE id = ?").get(monitorId) as { id: string; enabled: number; secretHash: string | null } | undefined) : undefined;
-  const ok = safeEqual(sha256(secret), m?.secretHash ?? DUMMY_HASH);
-  return ok && m?.enabled ? { id: m.id } : null;
+  const m = shaped
+    ? (statement(db, "SELECT id, enabled, secret_hash AS secretHash, previous_secret_hash AS previousSecretHash FROM monitors WHERE id = ?").get(monitorId) as
+        | { id: string; enabled: number; secretHash: string | null; previousSecretHash: string | null }
+        | undefined)
+    : undefined;
+  // Both compared, always: the current secret, and during a rotation the one it replaces.
+  const hash = sha256(secret);
+  const current = safeEqual(hash, m?.secretHash ?? DUMMY_HASH);
+  const previous = safeEqual(hash, m?.previousSecretHash ?? DUMMY_HASH);
+  return (current || previous) && m?.enabled ? { id: m.id } : null;
 }
 
 /** Records an authenticated delivery; null when the monitor was turned off meanwhile. */
@@ -109,7 +116,8 @@ export function receiveDelivery(deps: Pick<Deps, "db" | "clock">, m: { id: strin
 /**
  * Registers a new webhook (with a new secret) and removes the monitor's others: on turning
  * monitoring on, on "rotate the secret" and on "register again". The secret's hash is stored
- * before AC hears of the URL, so a delivery that races the answer, or one after a crash, is
+ * before AC hears of the URL (when rotating, the working webhook's secret stays valid beside it
+ * until AC accepts the new one, and is restored alone if AC refuses), so a delivery that races the answer, or one after a crash, is
  * accepted; an answer that may have been lost is looked up by listing AC's webhooks, never sent
  * twice. AC refusing is recorded on the monitor (`failed`, with its words), not thrown: the
  * sweep keeps finding new contacts meanwhile.
@@ -120,7 +128,9 @@ export async function registerWebhook(deps: Deps, m: MonitorRow, client: AcClien
   const secret = randomToken();
   const url = hookUrl(base, m.id, secret);
   const log = deps.logger.child({ monitorId: m.id, connectionId: m.connectionId });
-  setWebhook(deps, m.id, { secretHash: sha256(secret), webhookState: "registering", webhookError: null });
+  // Rotating: the working webhook's secret stays valid until AC has accepted the new one.
+  const rotating = m.webhookState === "registered" && m.secretHash !== null ? m.secretHash : null;
+  setWebhook(deps, m.id, { secretHash: sha256(secret), previousSecretHash: rotating, webhookState: "registering", webhookError: null });
   let hook;
   try {
     hook = await client.createWebhook({ name: WEBHOOK_NAME, url, events: [...MONITOR_EVENTS], sources: [...WEBHOOK_SOURCES] });
@@ -129,12 +139,18 @@ export async function registerWebhook(deps: Deps, m: MonitorRow, client: AcClien
     // The answer may have been lost after AC created it: look before calling it a failure.
     hook = isWeather(err) ? await client.listWebhooks().then((all) => all.find((w) => w.url === url), () => undefined) : undefined;
     if (!hook) {
+      if (rotating) {
+        // The webhook in use goes on working with its secret; the new one was never registered.
+        setWebhook(deps, m.id, { secretHash: rotating, previousSecretHash: null, webhookState: "registered", webhookError: `The secret was not rotated (the current webhook stays in use): ActiveCampaign did not register the new webhook: ${err.message}` });
+        log.warn({ kind: err.kind, status: err.status }, "webhook rotation failed; the current webhook stays in use");
+        return;
+      }
       setWebhook(deps, m.id, { webhookState: "failed", webhookError: `ActiveCampaign did not register the webhook: ${err.message}` });
       log.warn({ kind: err.kind, status: err.status }, "webhook registration failed");
       return;
     }
   }
-  setWebhook(deps, m.id, { acWebhookId: hook.id, webhookState: "registered", webhookError: null, webhookCheckedAt: new Date(deps.clock.now()) });
+  setWebhook(deps, m.id, { acWebhookId: hook.id, previousSecretHash: null, webhookState: "registered", webhookError: null, webhookCheckedAt: new Date(deps.clock.now()) });
   log.info({ webhookId: hook.id }, "webhook registered");
   await removeOtherHooks(deps, client, m.id, hook.id);
 }
@@ -149,7 +165,7 @@ async function removeOtherHooks(deps: Deps, client: AcClient, monitorId: string,
   }
 }
 
-function setWebhook(deps: Pick<Deps, "db" | "clock">, id: string, patch: Partial<Pick<MonitorRow, "secretHash" | "acWebhookId" | "webhookState" | "webhookError" | "webhookCheckedAt">>): void {
+function setWebhook(deps: Pick<Deps, "db" | "clock">, id: string, patch: Partial<Pick<MonitorRow, "secretHash" | "previousSecretHash" | "acWebhookId" | "webhookState" | "webhookError" | "webhookCheckedAt">>): void {
   deps.db
     .update(schema.monitors)
     .set({ ...patch, updatedAt: new Date(deps.clock.now()) })
@@ -186,7 +202,7 @@ export async function saveMonitor(deps: Deps, { ctx, connectionId, input }: { ct
   }
   if (input.enabled && !webhookBase(deps)) throw publicUrlMissing();
   const now = new Date(deps.clock.now());
-  const before = monitorOf(deps.db, connectionId);
+  let before: MonitorRow | undefined;
   const settings = {
     enabled: input.enabled,
     scope: JSON.stringify(scope),
@@ -197,6 +213,9 @@ export async function saveMonitor(deps: Deps, { ctx, connectionId, input }: { ct
     updatedAt: now,
   };
   const m = transaction(deps.db, (tx) => {
+    // Read in the (immediate) transaction that writes: two first saves at once, from two
+    // processes, cannot both insert (the second would hit the unique index, a 500).
+    before = monitorOf(tx, connectionId);
     if (!before) {
       const row: MonitorRow = {
         id: newId("mon", now.getTime()),
@@ -204,6 +223,7 @@ export async function saveMonitor(deps: Deps, { ctx, connectionId, input }: { ct
         connectionId,
         ...settings,
         secretHash: null,
+        previousSecretHash: null,
         acWebhookId: null,
         webhookState: "none",
         webhookError: null,
@@ -217,6 +237,9 @@ export async function saveMonitor(deps: Deps, { ctx, connectionId, input }: { ct
         labelSetup: null,
         charged: 0,
         lastDigestDay: null,
+        heldReason: null,
+        heldAt: null,
+        brakeFrom: null,
         createdAt: now,
       };
       tx.insert(schema.monitors).values(row).run();
@@ -224,10 +247,13 @@ export async function saveMonitor(deps: Deps, { ctx, connectionId, input }: { ct
     }
     // Turned on again: contacts created while it was off are not "new"; the sweep starts from now.
     const turnedOn = input.enabled && !before.enabled;
-    const patch = { ...settings, ...(turnedOn ? { activeFrom: now, sweptFrom: now, sweepFound: 0 } : {}) };
+    const was = before;
+    // Saving is also how the user releases the brake: counting starts afresh from now.
+    const released = before.heldReason ? { heldReason: null, heldAt: null, brakeFrom: now } : {};
+    const patch = { ...settings, ...released, ...(turnedOn ? { activeFrom: now, sweptFrom: now, sweepFound: 0 } : {}) };
     tx.update(schema.monitors).set(patch).where(eq(schema.monitors.id, before.id)).run();
-    if (!input.enabled && before.enabled) skipUncharged(tx, before.id, now);
-    return { ...before, ...patch };
+    if (!input.enabled && was.enabled) stopMonitorWork(tx, deps.clock, was.id, connection.name);
+    return { ...was, ...patch };
   });
   deps.logger.info({ monitorId: m.id, connectionId, workspaceId: ctx.workspaceId, enabled: m.enabled }, "monitoring saved");
   const client = clientForConnection(deps, connection, { interactive: true });
@@ -237,17 +263,9 @@ export async function saveMonitor(deps: Deps, { ctx, connectionId, input }: { ct
   return getMonitor(deps, { ctx, connectionId });
 }
 
-/** Contacts not charged yet are let go when monitoring is turned off; those charged are finished. */
-function skipUncharged(tx: Db, monitorId: string, now: Date): void {
-  tx.update(schema.monitorContacts)
-    .set({ state: "skipped", outcome: "Not checked: monitoring was turned off first", outcomeCode: "skipped", updatedAt: now })
-    .where(and(eq(schema.monitorContacts.monitorId, monitorId), inArray(schema.monitorContacts.state, ["pending", "waiting_credits"]), sql`${schema.monitorContacts.chargedEmail} IS NULL`))
-    .run();
-}
-
 /** Removes the webhook (best effort) and forgets the secret, so its URL is dead at once. */
 async function unregister(deps: Deps, m: MonitorRow, client: AcClient): Promise<void> {
-  setWebhook(deps, m.id, { secretHash: null, acWebhookId: null, webhookState: "none", webhookError: null });
+  setWebhook(deps, m.id, { secretHash: null, previousSecretHash: null, acWebhookId: null, webhookState: "none", webhookError: null });
   await removeOtherHooks(deps, client, m.id, null);
 }
 
@@ -267,9 +285,15 @@ export async function reregisterWebhook(deps: Deps, { ctx, connectionId }: { ctx
  */
 export async function forgetMonitorWebhook(deps: Deps, { ctx, connectionId }: { ctx: Pick<Principal, "workspaceId">; connectionId: string }): Promise<void> {
   const m = monitorOf(deps.db, connectionId);
-  if (!m || m.webhookState === "none") return;
+  if (!m) return;
   const connection = getConnectionRow(deps, { workspaceId: ctx.workspaceId, id: connectionId });
-  setWebhook(deps, m.id, { secretHash: null, webhookState: "none" });
+  // Nothing planned is sent from here on, and what was charged but not checked is refunded.
+  transaction(deps.db, (tx) => {
+    tx.update(schema.monitors).set({ enabled: false, updatedAt: new Date(deps.clock.now()) }).where(eq(schema.monitors.id, m.id)).run();
+    stopMonitorWork(tx, deps.clock, m.id, connection.name);
+  });
+  if (m.webhookState === "none") return;
+  setWebhook(deps, m.id, { secretHash: null, previousSecretHash: null, webhookState: "none" });
   await removeOtherHooks(deps, clientForConnection(deps, connection, { interactive: true }), m.id, null);
 }
 
@@ -318,10 +342,13 @@ export interface MonitorView {
     available: boolean;
   };
   sweep: { lastAt: string | null; error: string | null; everyMinutes: number; foundUnannounced: number };
+  /** The brake: why nothing is worked on until the settings are saved again; null when not held. */
+  held: { reason: string; at: string } | null;
   /** UTC day and month. */
   today: MonitorCounts;
   month: MonitorCounts;
-  waiting: { pending: number; credits: number };
+  /** `dns`: of the pending, those held because this server cannot look up domain names (issue 14's check). */
+  waiting: { pending: number; credits: number; dns: number };
   /** Newest first. */
   recent: MonitoredContactView[];
 }
@@ -388,10 +415,10 @@ export function getMonitor(deps: Pick<Deps, "db" | "clock" | "config" | "publicU
   const zero: MonitorCounts = { checked: 0, unsubscribed: 0, deleted: 0, labelled: 0 };
   const waiting = m
     ? deps.db
-        .select({ state: schema.monitorContacts.state, n: sql<number>`count(*)` })
+        .select({ state: schema.monitorContacts.state, dns: sql<number>`(${schema.monitorContacts.outcomeCode} IS 'waiting_dns')`, n: sql<number>`count(*)` })
         .from(schema.monitorContacts)
         .where(and(eq(schema.monitorContacts.monitorId, m.id), inArray(schema.monitorContacts.state, ["pending", "waiting_credits"])))
-        .groupBy(schema.monitorContacts.state)
+        .groupBy(schema.monitorContacts.state, sql`2`)
         .all()
     : [];
   return {
@@ -410,10 +437,15 @@ export function getMonitor(deps: Pick<Deps, "db" | "clock" | "config" | "publicU
       problem: base ? webhookBaseWarning(base) : "Set PUBLIC_URL (the https address ActiveCampaign can reach this server at) to check new contacts as they arrive",
       available: base !== null,
     },
+    held: m?.heldReason ? { reason: m.heldReason, at: iso(m.heldAt)! } : null,
     sweep: { lastAt: iso(m?.lastSweepAt ?? null), error: m?.lastSweepError ?? null, everyMinutes: deps.config.MONITOR_SWEEP_MINUTES, foundUnannounced: m?.sweepFound ?? 0 },
     today: m ? countsSince(deps.db, m.id, day) : zero,
     month: m ? countsSince(deps.db, m.id, month) : zero,
-    waiting: { pending: Number(waiting.find((w) => w.state === "pending")?.n ?? 0), credits: Number(waiting.find((w) => w.state === "waiting_credits")?.n ?? 0) },
+    waiting: {
+      pending: Number(waiting.filter((w) => w.state === "pending").reduce((n, w) => n + Number(w.n), 0)),
+      credits: Number(waiting.find((w) => w.state === "waiting_credits")?.n ?? 0),
+      dns: Number(waiting.find((w) => w.state === "pending" && w.dns)?.n ?? 0),
+    },
     recent: m ? recentMonitored(deps.db, m.id, recent) : [],
   };
 }

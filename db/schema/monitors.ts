@@ -40,6 +40,11 @@ export const monitors = sqliteTable(
     digest: integer("digest", { mode: "boolean" }).notNull().default(false),
     /** SHA-256 (hex) of the secret in the webhook's URL; null while monitoring was never on. */
     secretHash: text("secret_hash"),
+    /**
+     * While a new secret is being registered (rotation): the current webhook's secret hash, still
+     * accepted, so a refused or failed registration leaves the working webhook working. Null otherwise.
+     */
+    previousSecretHash: text("previous_secret_hash"),
     acWebhookId: text("ac_webhook_id"),
     webhookState: text("webhook_state", { enum: WEBHOOK_STATES }).notNull().default("none"),
     webhookError: text("webhook_error"),
@@ -57,6 +62,14 @@ export const monitors = sqliteTable(
     labelSetup: text("label_setup"),
     /** Credits charged by this monitor so far: a "waiting for credits" notice is told once per shortage. */
     charged: integer("charged").notNull().default(0),
+    /**
+     * The brake: set when more than ANOMALY_PERCENT of the monitor's recent checks called for an
+     * unsubscribe or a delete (why, in words); nothing of the monitor is worked on until the user
+     * saves its settings again, which clears it and starts counting afresh from `brakeFrom`.
+     */
+    heldReason: text("held_reason"),
+    heldAt: timestamp("held_at"),
+    brakeFrom: timestamp("brake_from"),
     /** The UTC day of the last digest recorded ("2026-11-02"). */
     lastDigestDay: text("last_digest_day"),
     createdAt: createdAt(),
@@ -100,6 +113,13 @@ export const monitorContacts = sqliteTable(
     leaseOwner: text("lease_owner"),
     leaseToken: text("lease_token"),
     leaseExpiresAt: timestamp("lease_expires_at"),
+    /**
+     * Raised each time a delivery or the sweep marks the contact to look at again (another list,
+     * another address). A turn remembers it when it claims the contact; one that ends with it
+     * raised leaves the contact pending, due at once, instead of settling it (what it planned
+     * from may be out of date).
+     */
+    revision: integer("revision").notNull().default(0),
     /** Greylisting retries used so far, for the verifier. */
     verifyAttempts: integer("verify_attempts").notNull().default(0),
     /** The address charged for and being (or last) checked; null before the first charge. */
@@ -149,7 +169,8 @@ export const monitorActions = sqliteTable(
     kind: text("kind", { enum: MONITOR_ACTION_KINDS }).notNull(),
     /** The list for an unsubscribe; 0 otherwise. */
     listId: integer("list_id").notNull().default(0),
-    state: text("state", { enum: ["pending", "sending", "done", "failed"] }).notNull().default("pending"),
+    /** `skipped`: not sent, monitoring was turned off first (`resultCode: monitor_off`). */
+    state: text("state", { enum: ["pending", "sending", "done", "failed", "skipped"] }).notNull().default("pending"),
     attempts: integer("attempts").notNull().default(0),
     nextAttemptAt: timestamp("next_attempt_at"),
     resultCode: text("result_code"),

@@ -34,6 +34,10 @@ export const Monitor = z
       problem: z.string().nullable().openapi({ description: "Why ActiveCampaign could not reach this server (no PUBLIC_URL, not https on port 443)" }),
       available: z.boolean().openapi({ description: "Whether monitoring can be turned on on this server (PUBLIC_URL is set)" }),
     }),
+    held: z
+      .object({ reason: z.string(), at: Timestamp })
+      .nullable()
+      .openapi({ description: "The brake: more than ANOMALY_PERCENT of the recent checks called for an unsubscribe or a delete; nothing is worked on until the settings are saved again" }),
     sweep: z.object({
       lastAt: Timestamp.nullable(),
       error: z.string().nullable(),
@@ -42,7 +46,7 @@ export const Monitor = z
     }),
     today: Counts.openapi({ description: "Since midnight UTC" }),
     month: Counts.openapi({ description: "Since the 1st, UTC" }),
-    waiting: z.object({ pending: count, credits: count.openapi({ description: "Waiting for credits" }) }),
+    waiting: z.object({ pending: count, credits: count.openapi({ description: "Waiting for credits" }), dns: count.openapi({ description: "Of the pending: held because this server cannot look up domain names right now" }) }),
     recent: z.array(
       z.object({
         contactId: z.string(),
@@ -51,7 +55,7 @@ export const Monitor = z
         status: z.string().nullable(),
         reason: z.string().nullable(),
         outcome: z.string().nullable().openapi({ description: "What was done, in words" }),
-        outcomeCode: z.string().nullable().openapi({ description: "kept, unsubscribed, deleted, labelled, failed, gone, skipped, waiting_credits, retrying…" }),
+        outcomeCode: z.string().nullable().openapi({ description: "kept, unsubscribed, deleted, labelled, failed, gone, skipped, waiting_credits, waiting_dns, retrying…" }),
         unsubscribedFrom: z.array(z.string()).openapi({ description: "The lists the contact was unsubscribed from" }),
         source: z.enum(["webhook", "sweep"]),
         checkedAt: Timestamp.nullable(),

@@ -1,6 +1,7 @@
 import { setupServer } from "msw/node";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { schema } from "../../db/index.ts";
+import { parseWebhookBody } from "../../core/domain/ac-webhook.ts";
 import { createMonitorProcessor } from "../../worker/monitor/processor.ts";
 import { answer, apiClient } from "../support/api.ts";
 import { createRunHarness, type RunHarness } from "../support/runs.ts";
@@ -20,11 +21,12 @@ afterAll(() => server.close());
 const FORM = { "content-type": "application/x-www-form-urlencoded" };
 const defaults = { deliverable: "keep", risky: "keep", undeliverable: "unsubscribe", unknown: "keep" } as const;
 
-async function monitored(o: { rps?: number } = {}) {
+async function monitored(o: { rps?: number; logLevel?: "info" } = {}) {
   const h = await createRunHarness(server, {
     realTime: true,
     fakeOnHarnessClock: true,
-    config: { PUBLIC_URL: "https://lw.example.com" },
+    // The request lines (with the path) are written at info: a test of what they show needs them.
+    config: { PUBLIC_URL: "https://lw.example.com", ...(o.logLevel ? { LOG_LEVEL: o.logLevel } : {}) },
     fakeAc: { holdWebhooks: true },
     ...(o.rps ? { acRequestsPerSecond: o.rps, fakeRequestsPerSecond: o.rps } : {}),
   });
@@ -50,7 +52,7 @@ const errorOf = async (res: Response) => {
 
 describe("the webhook receiver", () => {
   it("answers a wrong, old or guessed secret, an unknown id and a monitor turned off alike, and stores nothing", async () => {
-    const { h, api, url } = await monitored();
+    const { h, api, url } = await monitored({ logLevel: "info" });
     const valid = "type=subscribe&list=1&contact%5Bid%5D=5&contact%5Bemail%5D=a%40ok.example.com";
     const [, id, secret] = url.match(/\/(mon_[0-9a-z]{26})\/([A-Za-z0-9_-]{43})$/)!;
     const base = url.slice(0, url.indexOf(`/${id}/`));
@@ -81,8 +83,31 @@ describe("the webhook receiver", () => {
     // Turned off: the same answer as a URL that never existed.
     await answer(await api.connections[":id"].monitor.$put({ param: { id: h.connectionId }, json: { enabled: false, scope: { kind: "all" }, actions: defaults } }), 200);
     expect(await errorOf(await post(h, fresh, valid))).toEqual(answers[0]);
+    // The requests were logged (at info), each path with its secret masked, and no secret anywhere.
+    const hookLines = h.t.logs.filter((l) => l.includes("/api/hooks/activecampaign/"));
+    expect(hookLines.length).toBeGreaterThanOrEqual(refusals.length + 3);
+    expect(hookLines.filter((l) => l.includes(`/api/hooks/activecampaign/${id}/[secret]`)).length).toBeGreaterThanOrEqual(3);
     expect(h.t.logs.join("")).not.toContain(secret!);
     expect(h.t.logs.join("")).not.toContain(fresh.split("/").pop()!);
+    await h.close();
+  });
+
+  it("keeps the working webhook's URL valid when ActiveCampaign refuses the rotated one", async () => {
+    const { h, api, url } = await monitored();
+    const valid = "type=subscribe&list=1&contact%5Bid%5D=5&contact%5Bemail%5D=a%40ok.example.com";
+    h.fake.failNext(1, { status: 422, body: { errors: [{ title: "No" }] } }, (r) => r.method === "POST" && r.path === "/api/3/webhooks");
+    const view = await answer(await api.connections[":id"].monitor.webhook.$post({ param: { id: h.connectionId } }), 200);
+    expect(view.webhook.state).toBe("registered");
+    expect(view.webhook.error).toMatch(/^The secret was not rotated/);
+    expect([...h.fake.webhooks.values()].map((w) => w.url)).toEqual([url]);
+    expect((await post(h, url, valid)).status).toBe(200);
+    expect(stored(h)).toEqual({ events: 1, contacts: 1 });
+    // A later rotation that AC accepts retires it as before.
+    await answer(await api.connections[":id"].monitor.webhook.$post({ param: { id: h.connectionId } }), 200);
+    const fresh = [...h.fake.webhooks.values()][0]!.url;
+    expect(fresh).not.toBe(url);
+    expect((await post(h, url, valid.replace("id%5D=5", "id%5D=6"))).status).toBe(410);
+    expect((await post(h, fresh, valid.replace("id%5D=5", "id%5D=7"))).status).toBe(200);
     await h.close();
   });
 
@@ -98,7 +123,7 @@ describe("the webhook receiver", () => {
       ["not an address", "type=subscribe&contact%5Bid%5D=5&contact%5Bemail%5D=nobody", FORM, 400],
       ["list not an id", "type=subscribe&list=abc&contact%5Bid%5D=5&contact%5Bemail%5D=a%40ok.example.com", FORM, 400],
       ["contact as text", "type=subscribe&contact=5", FORM, 400],
-      ["prototype keys", "type=subscribe&__proto__%5Bpolluted%5D=1&contact%5B__proto__%5D%5Bid%5D=5&contact%5Bemail%5D=a%40ok.example.com", FORM, 400],
+      ["an id only under __proto__", "type=subscribe&contact%5B__proto__%5D%5Bid%5D=5&contact%5Bemail%5D=a%40ok.example.com", FORM, 400],
       ["too many fields", `type=subscribe&contact%5Bid%5D=5&contact%5Bemail%5D=a%40ok.example.com&${Array.from({ length: 2_100 }, (_, i) => `f${i}=1`).join("&")}`, FORM, 400],
       ["control characters", "type=subscribe&contact%5Bid%5D=5&contact%5Bemail%5D=a%0A%40ok.example.com", FORM, 400],
     ];
@@ -108,8 +133,17 @@ describe("the webhook receiver", () => {
       const err = (await res.json()) as { error: { code: string; message: string } };
       expect(err.error.message.length).toBeGreaterThan(0);
     }
-    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
     expect(stored(h)).toEqual({ events: 0, contacts: 0 });
+    // Prototype keys beside a valid contact: ignored (qs's allowPrototypes: false), never merged
+    // into what is read or into Object.prototype; the delivery itself is good, so it is accepted.
+    const proto = "type=subscribe&__proto__%5Bpolluted%5D=1&contact%5B__proto__%5D%5Bid%5D=666&contact%5B__proto__%5D%5Bpolluted%5D=1&contact%5Bid%5D=5&contact%5Bemail%5D=a%40ok.example.com";
+    const parsed = parseWebhookBody(proto);
+    expect(parsed.contact).toMatchObject({ id: "5", email: "a@ok.example.com" });
+    expect(JSON.stringify(parsed)).not.toMatch(/polluted|666/);
+    expect((await post(h, url, proto)).status).toBe(200);
+    expect(h.t.db.select().from(schema.monitorContacts).all().map((c) => c.contactId)).toEqual(["5"]);
+    expect(Object.prototype.hasOwnProperty.call(Object.prototype, "polluted")).toBe(false);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
     expect(h.t.logs.some((l) => /"status":500/.test(l))).toBe(false);
     // Other event types are acknowledged and ignored; a bad percent sequence is read as text, not a crash.
     expect((await post(h, url, "type=open&contact%5Bid%5D=5&contact%5Bemail%5D=a%40ok.example.com")).status).toBe(200);

@@ -36,7 +36,7 @@ const WEBHOOK_WORDS: Record<MonitorView["webhook"]["state"], { badge: string; to
   missing: { badge: "Gone from ActiveCampaign", tone: "bad", sentence: "ActiveCampaign no longer has the webhook (deleted or deactivated). Until you register it again, only the sweep finds new contacts." },
 };
 
-const OUTCOME_TONE: Record<string, string> = { unsubscribed: "warn", deleted: "bad", failed: "bad", kept: "ok", labelled: "ok", gone: "muted", skipped: "muted", waiting_credits: "warn", retrying: "info", checking: "info" };
+const OUTCOME_TONE: Record<string, string> = { unsubscribed: "warn", deleted: "bad", failed: "bad", kept: "ok", labelled: "ok", gone: "muted", skipped: "muted", waiting_credits: "warn", waiting_dns: "warn", held: "warn", retrying: "info", checking: "info" };
 
 const OUTCOME_WORDS: Record<string, string> = {
   kept: "Kept",
@@ -47,6 +47,8 @@ const OUTCOME_WORDS: Record<string, string> = {
   gone: "Gone from AC",
   skipped: "Skipped",
   waiting_credits: "Waiting for credits",
+  waiting_dns: "Waiting for DNS",
+  held: "Held for review",
   retrying: "Retrying",
   checking: "Checking",
 };
@@ -218,6 +220,14 @@ export const MonitoringPage: FC<MonitoringPageProps> = (p) => {
             {hook.sentence}
             {m.webhook.error ? <span class="sub-line bad-text">{m.webhook.error}</span> : null}
           </dd>
+          {m.held ? (
+            <>
+              <dt>Held</dt>
+              <dd class="bad-text">
+                {m.held.reason} <span class="sub-line">Since <Time iso={m.held.at} />. Save the settings below to go on.</span>
+              </dd>
+            </>
+          ) : null}
           <dt>Last delivery</dt>
           <dd>{m.webhook.lastDeliveryAt ? <Time iso={m.webhook.lastDeliveryAt} /> : "None yet"}</dd>
           <dt>Catch-up sweep</dt>
@@ -232,6 +242,11 @@ export const MonitoringPage: FC<MonitoringPageProps> = (p) => {
             {m.waiting.credits > 0 ? (
               <span class="sub-line bad-text">
                 {plural(m.waiting.credits, "contact")} waiting for credits (your balance: {plural(p.balance, "credit")}). <a href="/credits">Add credits</a>
+              </span>
+            ) : null}
+            {m.waiting.dns > 0 ? (
+              <span class="sub-line bad-text">
+                {plural(m.waiting.dns, "contact")} held: this server cannot look up domain names right now, so nothing is checked, charged or changed until it can (tried again every few minutes).
               </span>
             ) : null}
           </dd>

@@ -14,6 +14,7 @@ import {
   saveCheck,
   saveMonitorLabelSetup,
   settleContact,
+  type Brake,
   type MonitorActionRow,
   type MonitorContactRow,
   type MonitorLease,
@@ -42,6 +43,17 @@ export interface CheckContext {
   /** Aborted when the processor stops or the lease is lost. */
   signal: AbortSignal;
   settings: CheckSettings;
+  /**
+   * Issue 14's resolver check (cached by the processor): null when lookups can be relied on (or
+   * the check is off), else why not and when to look again. Absent: no check.
+   */
+  resolverHold?: (signal: AbortSignal) => Promise<ResolverHold | null>;
+}
+
+/** The resolver cannot see well-known domains: nothing is verified (every domain would "not exist"). */
+export interface ResolverHold {
+  reason: string;
+  retryMs: number;
 }
 
 export interface CheckSettings {
@@ -50,10 +62,12 @@ export interface CheckSettings {
   /** Backoff of a change after AC weather: base, doubled per attempt, up to max. */
   retryBaseMs: number;
   retryMaxMs: number;
+  /** The brake on destructive changes (ANOMALY_PERCENT over the monitor's recent checks); absent: none. */
+  brake?: Brake;
 }
 
 /** How a contact's turn ended. */
-export type CheckOutcome = "done" | "gone" | "skipped" | "waiting_credits" | "later";
+export type CheckOutcome = "done" | "gone" | "skipped" | "waiting_credits" | "waiting_dns" | "later";
 
 const lower = (s: string) => s.trim().toLowerCase();
 const ACTIVE = 1;
@@ -78,7 +92,9 @@ export async function checkContact(ctx: CheckContext): Promise<CheckOutcome> {
   const actions = JSON.parse(monitor.actions) as RunActions;
   // Nothing to pay with: wait without asking AC anything.
   if (lower(row.email) !== lower(row.checkedEmail ?? "") && lower(row.email) !== lower(row.chargedEmail ?? "") && balanceOf(db, row.workspaceId) < 1) {
-    if (chargeForCheck(db, clock, lease, { email: row.email, connectionName: ctx.connectionName, retryAt: clock.now() + ctx.settings.creditsPollMs }) === "insufficient") return "waiting_credits";
+    const charged = chargeForCheck(db, clock, lease, { email: row.email, connectionName: ctx.connectionName, retryAt: clock.now() + ctx.settings.creditsPollMs });
+    if (charged === "insufficient") return "waiting_credits";
+    if (charged === "off") return turnedOff(ctx);
   }
   const contact = await ctx.client.getContact(row.contactId, { signal: ctx.signal });
   if (!contact) {
@@ -102,8 +118,16 @@ export async function checkContact(ctx: CheckContext): Promise<CheckOutcome> {
       settleContact(db, clock, lease, { state: "skipped", outcome: "Not checked: monitoring was turned off first", outcomeCode: "skipped", connectionName: ctx.connectionName });
       return "skipped";
     }
+    // A resolver that cannot see real domains would make every address "Domain does not exist":
+    // the contact waits, not charged, until the check passes (as a run pauses, issue 14).
+    const hold = ctx.resolverHold ? await ctx.resolverHold(ctx.signal) : null;
+    if (hold) {
+      releaseMonitorContact(db, lease, { dueAt: clock.now() + hold.retryMs, outcome: hold.reason, outcomeCode: "waiting_dns" });
+      return "waiting_dns";
+    }
     const charged = chargeForCheck(db, clock, lease, { email: contact.email, connectionName: ctx.connectionName, retryAt: clock.now() + ctx.settings.creditsPollMs });
     if (charged === "insufficient") return "waiting_credits";
+    if (charged === "off") return turnedOff(ctx);
     const verifier = monitor.smtpProbe && ctx.verifiers.smtp ? ctx.verifiers.smtp : ctx.verifiers.plain;
     const attempt = await verifier.attempt(contact.email, { signal: ctx.signal, greylistRetries: row.verifyAttempts });
     if (attempt.kind !== "done") {
@@ -127,6 +151,12 @@ export async function checkContact(ctx: CheckContext): Promise<CheckOutcome> {
     });
   }
   return act(ctx, contact, checkNo, actions, verdict);
+}
+
+/** Monitoring was turned off during the turn: nothing more is charged or sent (an unchecked charge is refunded). */
+function turnedOff(ctx: CheckContext): CheckOutcome {
+  settleContact(ctx.db, ctx.clock, ctx.lease, { state: "skipped", outcome: "Not checked: monitoring was turned off first", outcomeCode: "skipped", connectionName: ctx.connectionName });
+  return "skipped";
 }
 
 interface Verdict {
@@ -163,7 +193,14 @@ async function act(ctx: CheckContext, contact: AcContact, checkNo: number, actio
     if (a.nextAttemptAt && a.nextAttemptAt.getTime() > clock.now()) continue;
     ctx.signal.throwIfAborted();
     // Recorded before the request leaves: after a crash it is checked in AC before it is sent again.
-    markActionSending(db, clock, lease, a.id);
+    // ... and only while monitoring is on (read in the same transaction): turned off, nothing is sent.
+    // ... and not while the monitor is held (the brake: too many destructive results lately).
+    const go = markActionSending(db, clock, lease, a, ctx.settings.brake);
+    if (go === "off") continue;
+    if (go === "held") {
+      releaseMonitorContact(db, lease, { dueAt: clock.now(), outcome: "Held for review: too many new contacts would be unsubscribed or deleted", outcomeCode: "held" });
+      return "later";
+    }
     const outcome = a.kind === "label" ? await labelOne(ctx, contact, actions, verdict) : await changeOne(ctx, a);
     saveActionOutcome(db, clock, lease, a.id, outcome.state === "pending" ? { ...outcome, nextAttemptAt: clock.now() + retryWait(ctx.settings.retryBaseMs, ctx.settings.retryMaxMs, a.attempts + 1) } : outcome);
     if (outcome.resultCode === "contact_gone") break;
@@ -218,6 +255,7 @@ async function labelOne(ctx: CheckContext, contact: AcContact, actions: RunActio
 /** The panel's words for what became of a check's changes. */
 function outcomeOf(all: MonitorActionRow[]): { outcome: string; outcomeCode: string; error: string | null } {
   const failed = all.filter((a) => a.state === "failed");
+  const notSent = all.filter((a) => a.state === "skipped");
   if (all.some((a) => a.resultCode === "contact_gone")) return { outcome: CONTACT_GONE, outcomeCode: "gone", error: null };
   const done = all.filter((a) => a.state === "done");
   const unsub = done.filter((a) => a.kind === "unsubscribe").map((a) => a.listId);
@@ -227,6 +265,9 @@ function outcomeOf(all: MonitorActionRow[]): { outcome: string; outcomeCode: str
     done.some((a) => a.kind === "label" && a.resultCode !== "email_changed") ? "Labelled" : null,
   ].filter(Boolean);
   const code = done.some((a) => a.kind === "delete") ? "deleted" : unsub.length ? "unsubscribed" : parts.length ? "labelled" : "kept";
+  if (notSent.length && !failed.length) {
+    return { outcome: [...parts, `${notSent.length} change(s) not sent: monitoring was turned off first`].join("; "), outcomeCode: parts.length ? code : "skipped", error: null };
+  }
   if (failed.length) {
     return { outcome: [...parts, `${failed.length} change(s) refused by ActiveCampaign`].join("; "), outcomeCode: "failed", error: failed.map((f) => f.error).filter(Boolean).join("; ") };
   }

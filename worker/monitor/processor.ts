@@ -14,7 +14,7 @@ import {
 } from "../../core/monitors/store.ts";
 import { clientForConnection, connectionRow } from "../../core/services/connections.ts";
 import type { RunVerifiers } from "../../core/verification.ts";
-import { checkContact, type CheckOutcome, type CheckSettings } from "./check.ts";
+import { checkContact, type CheckOutcome, type CheckSettings, type ResolverHold } from "./check.ts";
 
 export interface MonitorProcessorOptions extends Partial<CheckSettings> {
   /** Identifies this process in leases; random by default. */
@@ -34,6 +34,9 @@ export interface MonitorProcessorOptions extends Partial<CheckSettings> {
   errorRetryMs?: number;
   onEvent?: (e: MonitorEvent) => void;
 }
+
+const RESOLVER_OK_CACHE_MS = 60_000;
+const RESOLVER_FAIL_CACHE_MS = 5_000;
 
 export type MonitorEvent = { type: "checked"; monitorId: string; contactId: string; outcome: CheckOutcome | "error" | "stopped" };
 
@@ -64,13 +67,56 @@ export function createMonitorProcessor(deps: Deps, opts: MonitorProcessorOptions
   const heartbeatMs = opts.heartbeatMs ?? Math.max(20, Math.min(5_000, Math.floor(leaseMs / 3)));
   const pollMs = opts.pollMs ?? 2_000;
   const errorRetryMs = opts.errorRetryMs ?? 10 * 60_000;
-  const settings: CheckSettings = { creditsPollMs: opts.creditsPollMs ?? 60_000, retryBaseMs: opts.retryBaseMs ?? 5_000, retryMaxMs: opts.retryMaxMs ?? 5 * 60_000 };
+  const settings: CheckSettings = {
+    creditsPollMs: opts.creditsPollMs ?? 60_000,
+    retryBaseMs: opts.retryBaseMs ?? 5_000,
+    retryMaxMs: opts.retryMaxMs ?? 5 * 60_000,
+    brake: opts.brake ?? { percent: deps.config.ANOMALY_PERCENT, window: 50, min: 10 },
+  };
   const log = deps.logger.child({ monitorWorker: id });
   const active = new Map<string, { lease: MonitorLease; controller: AbortController; done: Promise<void> }>();
   let running = false;
   let draining = false;
   let timer: NodeJS.Timeout | undefined;
   let heartbeat: NodeJS.Timeout | undefined;
+  // Issue 14's resolver check, shared by the contacts in hand: a passing answer is kept a minute,
+  // a failing one a few seconds (contacts wait DNS_HEALTH_RETRY_MS anyway), one lookup at a time.
+  let health: { at: number; hold: ResolverHold | null } | undefined;
+  let healthInFlight: Promise<ResolverHold | null> | undefined;
+  let toldUnhealthy = false;
+  // Shared by the contacts waiting on it, so not tied to one contact's signal (its lookups have their own timeouts).
+  const resolverHold = async (): Promise<ResolverHold | null> => {
+    const resolver = opts.verifiers.resolver;
+    if (!resolver) return null;
+    const now = deps.clock.now();
+    if (health && now - health.at < (health.hold ? RESOLVER_FAIL_CACHE_MS : RESOLVER_OK_CACHE_MS)) return health.hold;
+    healthInFlight ??= (async () => {
+      try {
+        // A check that throws (it should not) counts as failing: doubt holds, it never lets through.
+        const h = await resolver.check().catch((err: unknown) => {
+          log.error({ err }, "the resolver check threw");
+          return { ok: false, domains: [{ domain: "(check)", ok: false, detail: "the check itself failed" }] };
+        });
+        const failed = h.domains.filter((d) => !d.ok);
+        const hold = h.ok
+          ? null
+          : {
+              retryMs: resolver.retryMs,
+              reason:
+                `Waiting: this server cannot look up domain names right now (${failed.map((d) => `${d.domain}: ${d.detail}`).join(", ")}). ` +
+                "Nothing is checked, charged or changed until lookups work. For the operator: check DNS_SERVERS, or DNS_HEALTH_DOMAINS.",
+            };
+        if (hold && !toldUnhealthy) log.warn({ domains: h.domains }, "resolver check failed; monitoring holds its checks");
+        if (!hold && toldUnhealthy) log.info("resolver check passes again; monitoring goes on");
+        toldUnhealthy = hold !== null;
+        health = { at: deps.clock.now(), hold };
+        return hold;
+      } finally {
+        healthInFlight = undefined;
+      }
+    })();
+    return healthInFlight;
+  };
 
   const emit = (e: MonitorEvent) => {
     try {
@@ -99,6 +145,7 @@ export function createMonitorProcessor(deps: Deps, opts: MonitorProcessorOptions
         verifiers: opts.verifiers,
         signal: controller.signal,
         settings,
+        resolverHold,
       });
     } catch (err) {
       if (err instanceof MonitorLeaseLost || controller.signal.reason instanceof MonitorLeaseLost) {

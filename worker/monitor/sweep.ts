@@ -102,7 +102,14 @@ export function createSweeper(deps: Deps, opts: SweeperOptions = {}): Sweeper {
       });
       deps.db
         .update(schema.monitors)
-        .set(ours ? { acWebhookId: ours.id, webhookState: "registered", webhookCheckedAt: new Date(now) } : { webhookState: "failed", webhookError: "The registration was interrupted; register the webhook again" })
+        .set(
+          ours
+            ? { acWebhookId: ours.id, previousSecretHash: null, webhookState: "registered", webhookCheckedAt: new Date(now) }
+            : m.previousSecretHash
+              ? // A rotation cut short: the webhook in use keeps its secret.
+                { secretHash: m.previousSecretHash, previousSecretHash: null, webhookState: "registered", webhookError: "The secret was not rotated (the registration was interrupted); the current webhook stays in use" }
+              : { webhookState: "failed", webhookError: "The registration was interrupted; register the webhook again" },
+        )
         .where(eq(schema.monitors.id, m.id))
         .run();
       return [];
