@@ -1,18 +1,11 @@
-import { setupServer } from "msw/node";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { createScheduler } from "../worker/schedules/scheduler.ts";
 import { signUp } from "./support/app.ts";
-import { AC_BASE, AC_KEY, createRunHarness, parseCsv, type RunHarness } from "./support/runs.ts";
+import { mswServer } from "./support/msw.ts";
+import { AC_BASE, AC_KEY, ACTIVE, createRunHarness, DAY, parseCsv, type RunHarness, UNSUBSCRIBED } from "./support/runs.ts";
 import { address } from "./support/world.ts";
 
-const server = setupServer();
-beforeAll(() => server.listen({ onUnhandledRequest: "error" }));
-afterEach(() => server.resetHandlers());
-afterAll(() => server.close());
-
-const ACTIVE = 1;
-const UNSUBSCRIBED = 2;
-const DAY = 86_400_000;
+const server = mswServer();
 
 /** A disposable address to delete, with everything a record has; a kept one and one to unsubscribe beside it. */
 function seed(h: RunHarness) {

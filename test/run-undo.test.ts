@@ -1,18 +1,11 @@
-import { setupServer } from "msw/node";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { RunView } from "../core/services/runs.ts";
 import { signUp } from "./support/app.ts";
-import { createRunHarness, type RunHarness } from "./support/runs.ts";
+import { mswServer } from "./support/msw.ts";
+import { ACTIVE, createRunHarness, DAY, type RunHarness, UNSUBSCRIBED } from "./support/runs.ts";
 import { address } from "./support/world.ts";
 
-const server = setupServer();
-beforeAll(() => server.listen({ onUnhandledRequest: "error" }));
-afterEach(() => server.resetHandlers());
-afterAll(() => server.close());
-
-const ACTIVE = 1;
-const UNSUBSCRIBED = 2;
-const DAY = 86_400_000;
+const server = mswServer();
 
 /**
  * bob: unsubscribed by the run from both lists; cy: from news; eve: from news only (she had left

@@ -1,9 +1,8 @@
 import { existsSync, readFileSync } from "node:fs";
-import type { Browser, BrowserContext, Page } from "playwright-core";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { parseCsv } from "../support/runs.ts";
 import { address, WORLD_ZONE } from "../support/world.ts";
-import { CHROMIUM, DESKTOP, launchChromium, snap, startStack, type Stack, watchPage } from "./stack.ts";
+import { CHROMIUM, chromiumSuite, signUpAndConnect, snap } from "./stack.ts";
 
 /** The backup of deleted contacts (issue 14), downloaded from the finished run's page. */
 
@@ -13,59 +12,32 @@ const ACTIVE = 1;
 const UNSUBSCRIBED = 2;
 
 describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)("the backup of deleted contacts, in Chromium", () => {
-  let stack: Stack;
-  let browser: Browser;
-  let context: BrowserContext;
-  let page: Page;
-  let seen: ReturnType<typeof watchPage>;
   let news = "";
   let shop = "";
   let dee = "";
 
-  beforeAll(async () => {
-    stack = await startStack({ zone: WORLD_ZONE, fake: { apiKeys: [KEY] } });
-    const f = stack.fake;
-    news = f.addList("Newsletter");
-    shop = f.addList("Shop customers");
-    const vip = f.addTag("VIP");
-    const company = f.addField("Company");
-    f.addContact({ email: address("deliverable", "ada"), firstName: "Ada", lists: { [news]: ACTIVE } });
-    // An undeliverable address: the default plan unsubscribes it, so the run stops for review.
-    f.addContact({ email: address("noMail", "bob"), firstName: "Bob", lists: { [news]: ACTIVE } });
-    dee = f.addContact({ email: address("disposable", "dee"), firstName: "Dee", lastName: "Dahl", phone: "555 0199", lists: { [news]: ACTIVE, [shop]: UNSUBSCRIBED }, tags: [vip] });
-    f.setFieldValue(dee, company, "Dahl & Daughters");
-    browser = await launchChromium();
+  const s = chromiumSuite({
+    stack: { zone: WORLD_ZONE, fake: { apiKeys: [KEY] } },
+    setUp: (stack) => {
+      const f = stack.fake;
+      news = f.addList("Newsletter");
+      shop = f.addList("Shop customers");
+      const vip = f.addTag("VIP");
+      const company = f.addField("Company");
+      f.addContact({ email: address("deliverable", "ada"), firstName: "Ada", lists: { [news]: ACTIVE } });
+      // An undeliverable address: the default plan unsubscribes it, so the run stops for review.
+      f.addContact({ email: address("noMail", "bob"), firstName: "Bob", lists: { [news]: ACTIVE } });
+      dee = f.addContact({ email: address("disposable", "dee"), firstName: "Dee", lastName: "Dahl", phone: "555 0199", lists: { [news]: ACTIVE, [shop]: UNSUBSCRIBED }, tags: [vip] });
+      f.setFieldValue(dee, company, "Dahl & Daughters");
+    },
+    context: { acceptDownloads: true },
   });
 
-  afterAll(async () => {
-    await browser?.close();
-    await stack?.close();
-  });
-
-  beforeEach(async () => {
-    context = await browser.newContext({ viewport: DESKTOP, acceptDownloads: true });
-    page = await context.newPage();
-    seen = watchPage(page);
-  });
-
-  afterEach(async () => {
-    await context.close();
-    expect(seen.dialogs).toEqual([]);
-    expect(seen.problems).toEqual([]);
-  });
-
-  const url = (p: string) => `${stack.url}${p}`;
-  const text = async (selector: string) => ((await page.locator(selector).first().textContent()) ?? "").replace(/\s+/g, " ").trim();
+  const { url, text } = s;
 
   it("a run that deletes a contact offers its whole record as a download that parses and holds what AC had", async () => {
-    await page.goto(url("/signup"));
-    await page.fill("#f-email", "backup@example.com");
-    await page.fill("#f-password", PASSWORD);
-    await Promise.all([page.waitForURL(url("/?notice=welcome")), page.click("button:has-text('Create account')")]);
-    await page.goto(url("/connections/new"));
-    await page.fill("#f-apiUrl", stack.acServer.url);
-    await page.fill("#f-apiKey", KEY);
-    await Promise.all([page.waitForURL(/\/connections\/[^/]+\?notice=connected$/), page.click("button:has-text('Check and connect')")]);
+    const { page, stack } = s;
+    await signUpAndConnect(page, stack, { email: "backup@example.com", password: PASSWORD, key: KEY });
     await page.check(`#list-${news}`);
     await Promise.all([page.waitForURL(/\/runs\/[^/?]+$/), page.click("button:has-text('Start checking')")]);
     const runId = new URL(page.url()).pathname.split("/").pop()!;

@@ -1,8 +1,7 @@
 import { existsSync } from "node:fs";
-import type { Browser, BrowserContext, Page } from "playwright-core";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { address, WORLD_ZONE } from "../support/world.ts";
-import { CHROMIUM, DESKTOP, launchChromium, signUpAndConnect, snap, startStack, type Stack, watchPage } from "./stack.ts";
+import { CHROMIUM, chromiumSuite, signUpAndConnect, snap } from "./stack.ts";
 
 /** Label in ActiveCampaign (issue 17), as a marketer meets it in the dashboard. */
 
@@ -12,47 +11,26 @@ const PASSWORD = "correct horse battery staple";
 const haveChromium = existsSync(CHROMIUM);
 
 describe.skipIf(!haveChromium && !process.env.CI)("labels in the dashboard, in Chromium", () => {
-  let stack: Stack;
-  let browser: Browser;
-  let context: BrowserContext;
-  let page: Page;
-  let seen: ReturnType<typeof watchPage>;
   const ids: Record<string, string> = {};
   let list = "";
 
-  beforeAll(async () => {
-    stack = await startStack({ zone: WORLD_ZONE, fake: { apiKeys: [KEY] } });
-    const f = stack.fake;
-    list = f.addList("Newsletter");
-    ids.ada = f.addContact({ email: address("deliverable", "ada"), firstName: "Ada", lists: { [list]: 1 } });
-    ids.tom = f.addContact({ email: address("disposable", "tom"), firstName: "Tom", lists: { [list]: 1 } });
-    ids.info = f.addContact({ email: address("deliverable", "info"), lists: { [list]: 1 } });
-    ids.dave = f.addContact({ email: address("nullMx", "dave"), lists: { [list]: 1 } });
-    ids.erin = f.addContact({ email: address("dnsError", "erin"), lists: { [list]: 1 } });
-    browser = await launchChromium();
+  const s = chromiumSuite({
+    stack: { zone: WORLD_ZONE, fake: { apiKeys: [KEY] } },
+    setUp: (stack) => {
+      const f = stack.fake;
+      list = f.addList("Newsletter");
+      ids.ada = f.addContact({ email: address("deliverable", "ada"), firstName: "Ada", lists: { [list]: 1 } });
+      ids.tom = f.addContact({ email: address("disposable", "tom"), firstName: "Tom", lists: { [list]: 1 } });
+      ids.info = f.addContact({ email: address("deliverable", "info"), lists: { [list]: 1 } });
+      ids.dave = f.addContact({ email: address("nullMx", "dave"), lists: { [list]: 1 } });
+      ids.erin = f.addContact({ email: address("dnsError", "erin"), lists: { [list]: 1 } });
+    },
   });
 
-  afterAll(async () => {
-    await browser?.close();
-    await stack?.close();
-  });
-
-  beforeEach(async () => {
-    context = await browser.newContext({ viewport: DESKTOP });
-    page = await context.newPage();
-    seen = watchPage(page);
-  });
-
-  afterEach(async () => {
-    await context.close();
-    expect(seen.dialogs).toEqual([]);
-    expect(seen.problems).toEqual([]);
-  });
-
-  const url = (p: string) => `${stack.url}${p}`;
-  const text = async (selector: string) => ((await page.locator(selector).first().textContent()) ?? "").replace(/\s+/g, " ").trim();
+  const { url, text } = s;
 
   it("a marketer chooses Label for risky, sees it in the review, approves, and sees the values in the finished run", async () => {
+    const { page, stack } = s;
     await signUpAndConnect(page, stack, { email: "labels@example.com", password: PASSWORD, key: KEY });
 
     // The Clean form: Label goes with any action; risky stays Keep, and is labelled.

@@ -1,8 +1,7 @@
 import { existsSync } from "node:fs";
-import type { Browser, BrowserContext, Page } from "playwright-core";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { address, WORLD_ZONE } from "../support/world.ts";
-import { CHROMIUM, DESKTOP, launchChromium, PHONE, signUpAndConnect, snap, startStack, type Stack, watchPage } from "./stack.ts";
+import { CHROMIUM, chromiumSuite, DESKTOP, PHONE, signUpAndConnect, snap } from "./stack.ts";
 
 /** Checking new contacts as they arrive (issue 18), as a marketer meets it in the dashboard. */
 
@@ -10,44 +9,23 @@ const KEY = "3b5d7f9a1c3e5b7d9f1a3c5e7b9d1f3a5c7e9b1d3f5a7c9e1b3d5f7a9c1e3b5d7f9
 const PASSWORD = "correct horse battery staple";
 
 describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)("monitoring in the dashboard, in Chromium", () => {
-  let stack: Stack;
-  let browser: Browser;
-  let context: BrowserContext;
-  let page: Page;
-  let seen: ReturnType<typeof watchPage>;
   let newsletter = "";
   let other = "";
 
-  beforeAll(async () => {
-    stack = await startStack({ zone: WORLD_ZONE, fake: { apiKeys: [KEY] } });
-    // The sandbox delivers its webhook to the address the server listens on (127.0.0.1).
-    stack.lw.deps.publicUrl = stack.url;
-    newsletter = stack.fake.addList("Newsletter");
-    other = stack.fake.addList("Customers");
-    browser = await launchChromium();
+  const s = chromiumSuite({
+    stack: { zone: WORLD_ZONE, fake: { apiKeys: [KEY] } },
+    setUp: (stack) => {
+      // The sandbox delivers its webhook to the address the server listens on (127.0.0.1).
+      stack.lw.deps.publicUrl = stack.url;
+      newsletter = stack.fake.addList("Newsletter");
+      other = stack.fake.addList("Customers");
+    },
   });
 
-  afterAll(async () => {
-    await browser?.close();
-    await stack?.close();
-  });
-
-  beforeEach(async () => {
-    context = await browser.newContext({ viewport: DESKTOP });
-    page = await context.newPage();
-    seen = watchPage(page);
-  });
-
-  afterEach(async () => {
-    await context.close();
-    expect(seen.dialogs).toEqual([]);
-    expect(seen.problems).toEqual([]);
-  });
-
-  const url = (p: string) => `${stack.url}${p}`;
-  const text = async (selector: string) => ((await page.locator(selector).first().textContent()) ?? "").replace(/\s+/g, " ").trim();
+  const { url, text } = s;
 
   it("a marketer turns monitoring on for one list, sees a new subscriber checked and unsubscribed, and turns it off", async () => {
+    const { page, stack } = s;
     const connectionId = await signUpAndConnect(page, stack, { email: "monitor@example.com", password: PASSWORD, key: KEY });
 
     await Promise.all([page.waitForURL(url(`/connections/${connectionId}/monitoring`)), page.click("a:has-text('New contacts')")]);

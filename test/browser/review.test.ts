@@ -1,9 +1,8 @@
 import { existsSync } from "node:fs";
-import type { Browser, BrowserContext, Page } from "playwright-core";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { parseCsv } from "../support/runs.ts";
 import { address, WORLD_ZONE } from "../support/world.ts";
-import { CHROMIUM, DESKTOP, launchChromium, snap, startStack, type Stack, watchPage } from "./stack.ts";
+import { CHROMIUM, chromiumSuite, signUpAndConnect, snap } from "./stack.ts";
 
 /** The review a marketer can trust (issue 14): one set of numbers, an editable plan, the anomaly guard. */
 
@@ -15,50 +14,28 @@ const UNSUBSCRIBED = 2;
 const haveChromium = existsSync(CHROMIUM);
 
 describe.skipIf(!haveChromium && !process.env.CI)("the review, in Chromium", () => {
-  let stack: Stack;
-  let browser: Browser;
-  let context: BrowserContext;
-  let page: Page;
-  let seen: ReturnType<typeof watchPage>;
   const ids: Record<string, string> = {};
   let news = "";
   let shop = "";
 
-  beforeAll(async () => {
-    // A manual run unsubscribing or deleting more than half of its contacts needs the number typed.
-    stack = await startStack({ zone: WORLD_ZONE, fake: { apiKeys: [KEY] }, config: { ANOMALY_PERCENT: 50 } });
-    const f = stack.fake;
-    news = f.addList("Newsletter");
-    shop = f.addList("Shop customers");
-    ids.ada = f.addContact({ email: address("deliverable", "ada"), firstName: "Ada", lastName: "Lovelace", lists: { [news]: ACTIVE, [shop]: ACTIVE } });
-    ids.alan = f.addContact({ email: address("aOnly", "alan"), firstName: "Alan", lists: { [news]: ACTIVE } });
-    ids.bob = f.addContact({ email: address("noMail", "bob"), firstName: "Bob", lists: { [news]: ACTIVE, [shop]: ACTIVE } });
-    ids.cy = f.addContact({ email: address("noDomain", "cy"), firstName: "Cy", lists: { [news]: ACTIVE } });
-    ids.dee = f.addContact({ email: address("disposable", "dee"), firstName: "Dee", lists: { [shop]: ACTIVE } });
-    ids.eve = f.addContact({ email: address("nullMx", "eve"), firstName: "Eve", lists: { [news]: ACTIVE, [shop]: UNSUBSCRIBED } });
-    ids.fay = f.addContact({ email: address("noMail", "fay"), firstName: "Fay", lists: { [news]: UNSUBSCRIBED } });
-    browser = await launchChromium();
+  // A manual run unsubscribing or deleting more than half of its contacts needs the number typed.
+  const s = chromiumSuite({
+    stack: { zone: WORLD_ZONE, fake: { apiKeys: [KEY] }, config: { ANOMALY_PERCENT: 50 } },
+    setUp: (stack) => {
+      const f = stack.fake;
+      news = f.addList("Newsletter");
+      shop = f.addList("Shop customers");
+      ids.ada = f.addContact({ email: address("deliverable", "ada"), firstName: "Ada", lastName: "Lovelace", lists: { [news]: ACTIVE, [shop]: ACTIVE } });
+      ids.alan = f.addContact({ email: address("aOnly", "alan"), firstName: "Alan", lists: { [news]: ACTIVE } });
+      ids.bob = f.addContact({ email: address("noMail", "bob"), firstName: "Bob", lists: { [news]: ACTIVE, [shop]: ACTIVE } });
+      ids.cy = f.addContact({ email: address("noDomain", "cy"), firstName: "Cy", lists: { [news]: ACTIVE } });
+      ids.dee = f.addContact({ email: address("disposable", "dee"), firstName: "Dee", lists: { [shop]: ACTIVE } });
+      ids.eve = f.addContact({ email: address("nullMx", "eve"), firstName: "Eve", lists: { [news]: ACTIVE, [shop]: UNSUBSCRIBED } });
+      ids.fay = f.addContact({ email: address("noMail", "fay"), firstName: "Fay", lists: { [news]: UNSUBSCRIBED } });
+    },
   });
 
-  afterAll(async () => {
-    await browser?.close();
-    await stack?.close();
-  });
-
-  beforeEach(async () => {
-    context = await browser.newContext({ viewport: DESKTOP });
-    page = await context.newPage();
-    seen = watchPage(page);
-  });
-
-  afterEach(async () => {
-    await context.close();
-    expect(seen.dialogs).toEqual([]);
-    expect(seen.problems).toEqual([]);
-  });
-
-  const url = (p: string) => `${stack.url}${p}`;
-  const text = async (selector: string) => ((await page.locator(selector).first().textContent()) ?? "").replace(/\s+/g, " ").trim();
+  const { url, text } = s;
   const counts = async () => {
     const out: Record<string, string> = {};
     for (const k of ["contacts", "keep", "unsubscribe", "memberships", "delete", "nothing"]) out[k] = await text(`#review [data-count="${k}"]`);
@@ -66,14 +43,8 @@ describe.skipIf(!haveChromium && !process.env.CI)("the review, in Chromium", () 
   };
 
   it("review → change an action and take a contact out → the counts follow → the anomaly needs its number → approve → ActiveCampaign is the edited plan", async () => {
-    await page.goto(url("/signup"));
-    await page.fill("#f-email", "review@example.com");
-    await page.fill("#f-password", PASSWORD);
-    await Promise.all([page.waitForURL(url("/?notice=welcome")), page.click("button:has-text('Create account')")]);
-    await page.goto(url("/connections/new"));
-    await page.fill("#f-apiUrl", stack.acServer.url);
-    await page.fill("#f-apiKey", KEY);
-    await Promise.all([page.waitForURL(/\/connections\/[^/]+\?notice=connected$/), page.click("button:has-text('Check and connect')")]);
+    const { page, stack } = s;
+    await signUpAndConnect(page, stack, { email: "review@example.com", password: PASSWORD, key: KEY });
     await page.check(`#list-${news}`);
     await page.check(`#list-${shop}`);
     await Promise.all([page.waitForURL(/\/runs\/[^/?]+$/), page.click("button:has-text('Start checking')")]);

@@ -2,7 +2,8 @@ import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { chromium, type Browser, type Page } from "playwright-core";
+import { chromium, type Browser, type BrowserContext, type BrowserContextOptions, type Page } from "playwright-core";
+import { afterAll, afterEach, beforeAll, beforeEach, expect } from "vitest";
 import { testConfig, type Config } from "../../core/config.ts";
 import type { Clock } from "../../core/lib/clock.ts";
 import { createLogger } from "../../core/logger.ts";
@@ -148,4 +149,67 @@ export async function signUpAndConnect(page: Page, stack: Stack, o: { email: str
   await page.fill("#f-apiKey", o.key);
   await Promise.all([page.waitForURL(/\/connections\/[^/]+\?notice=connected$/), page.click("button:has-text('Check and connect')")]);
   return new URL(page.url()).pathname.split("/").pop()!;
+}
+
+/** What a browser test works with; `stack` and `page` are set by the hooks `chromiumSuite` registers. */
+export interface ChromiumSuite {
+  readonly stack: Stack;
+  readonly page: Page;
+  /** `p` on the stack's URL. */
+  url(p: string): string;
+  /** The first match's text, its whitespace collapsed. */
+  text(selector: string): Promise<string>;
+}
+
+/**
+ * The lifecycle every browser test shares, registered in the calling `describe`: before all, the stack
+ * (`startStack(o.stack)`), then `o.setUp` with it (the test's fixtures), then Chromium; after all, both
+ * closed; each test gets a fresh desktop context (plus `o.context`) and page, watched, and ends with no
+ * dialogs and no problems.
+ */
+export function chromiumSuite(o: {
+  stack: Parameters<typeof startStack>[0];
+  setUp?: (stack: Stack) => void | Promise<void>;
+  context?: BrowserContextOptions;
+}): ChromiumSuite {
+  let stack: Stack | undefined;
+  let browser: Browser | undefined;
+  let context: BrowserContext;
+  let page: Page;
+  let seen: ReturnType<typeof watchPage>;
+
+  beforeAll(async () => {
+    stack = await startStack(o.stack);
+    await o.setUp?.(stack);
+    browser = await launchChromium();
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await stack?.close();
+  });
+
+  beforeEach(async () => {
+    context = await browser!.newContext({ viewport: DESKTOP, ...o.context });
+    page = await context.newPage();
+    seen = watchPage(page);
+  });
+
+  afterEach(async () => {
+    await context.close();
+    expect(seen.dialogs).toEqual([]);
+    expect(seen.problems).toEqual([]);
+  });
+
+  const suite: ChromiumSuite = {
+    get stack() {
+      return stack!;
+    },
+    get page() {
+      return page;
+    },
+    url: (p) => `${suite.stack.url}${p}`,
+    text: async (selector) => ((await suite.page.locator(selector).first().textContent()) ?? "").replace(/\s+/g, " ").trim(),
+  };
+  return suite;
 }

@@ -1,8 +1,7 @@
 import { existsSync } from "node:fs";
-import type { Browser, BrowserContext, Page } from "playwright-core";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { address, WORLD_ZONE } from "../support/world.ts";
-import { CHROMIUM, DESKTOP, launchChromium, snap, startStack, type Stack, watchPage } from "./stack.ts";
+import { CHROMIUM, chromiumSuite, signUpAndConnect, snap } from "./stack.ts";
 
 /** Undoing a run's unsubscribes (issue 14), from the finished run's page. */
 
@@ -12,56 +11,28 @@ const ACTIVE = 1;
 const UNSUBSCRIBED = 2;
 
 describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)("undo unsubscribes, in Chromium", () => {
-  let stack: Stack;
-  let browser: Browser;
-  let context: BrowserContext;
-  let page: Page;
-  let seen: ReturnType<typeof watchPage>;
   const ids: Record<string, string> = {};
   let news = "";
   let shop = "";
 
-  beforeAll(async () => {
-    stack = await startStack({ zone: WORLD_ZONE, fake: { apiKeys: [KEY] } });
-    const f = stack.fake;
-    news = f.addList("Newsletter");
-    shop = f.addList("Shop customers");
-    ids.ada = f.addContact({ email: address("deliverable", "ada"), firstName: "Ada", lists: { [news]: ACTIVE, [shop]: ACTIVE } });
-    ids.bob = f.addContact({ email: address("noMail", "bob"), firstName: "Bob", lists: { [news]: ACTIVE, [shop]: ACTIVE } });
-    ids.cy = f.addContact({ email: address("noDomain", "cy"), firstName: "Cy", lists: { [news]: ACTIVE } });
-    ids.eve = f.addContact({ email: address("nullMx", "eve"), firstName: "Eve", lists: { [news]: ACTIVE, [shop]: UNSUBSCRIBED } });
-    browser = await launchChromium();
+  const s = chromiumSuite({
+    stack: { zone: WORLD_ZONE, fake: { apiKeys: [KEY] } },
+    setUp: (stack) => {
+      const f = stack.fake;
+      news = f.addList("Newsletter");
+      shop = f.addList("Shop customers");
+      ids.ada = f.addContact({ email: address("deliverable", "ada"), firstName: "Ada", lists: { [news]: ACTIVE, [shop]: ACTIVE } });
+      ids.bob = f.addContact({ email: address("noMail", "bob"), firstName: "Bob", lists: { [news]: ACTIVE, [shop]: ACTIVE } });
+      ids.cy = f.addContact({ email: address("noDomain", "cy"), firstName: "Cy", lists: { [news]: ACTIVE } });
+      ids.eve = f.addContact({ email: address("nullMx", "eve"), firstName: "Eve", lists: { [news]: ACTIVE, [shop]: UNSUBSCRIBED } });
+    },
   });
 
-  afterAll(async () => {
-    await browser?.close();
-    await stack?.close();
-  });
-
-  beforeEach(async () => {
-    context = await browser.newContext({ viewport: DESKTOP });
-    page = await context.newPage();
-    seen = watchPage(page);
-  });
-
-  afterEach(async () => {
-    await context.close();
-    expect(seen.dialogs).toEqual([]);
-    expect(seen.problems).toEqual([]);
-  });
-
-  const url = (p: string) => `${stack.url}${p}`;
-  const text = async (selector: string) => ((await page.locator(selector).first().textContent()) ?? "").replace(/\s+/g, " ").trim();
+  const { url, text } = s;
 
   it("restores exactly the memberships the run changed and refuses the one changed since", async () => {
-    await page.goto(url("/signup"));
-    await page.fill("#f-email", "undo@example.com");
-    await page.fill("#f-password", PASSWORD);
-    await Promise.all([page.waitForURL(url("/?notice=welcome")), page.click("button:has-text('Create account')")]);
-    await page.goto(url("/connections/new"));
-    await page.fill("#f-apiUrl", stack.acServer.url);
-    await page.fill("#f-apiKey", KEY);
-    await Promise.all([page.waitForURL(/\/connections\/[^/]+\?notice=connected$/), page.click("button:has-text('Check and connect')")]);
+    const { page, stack } = s;
+    await signUpAndConnect(page, stack, { email: "undo@example.com", password: PASSWORD, key: KEY });
     await page.check(`#list-${news}`);
     await page.check(`#list-${shop}`);
     await Promise.all([page.waitForURL(/\/runs\/[^/?]+$/), page.click("button:has-text('Start checking')")]);

@@ -14,6 +14,11 @@ import { WORLD_ZONE } from "./world.ts";
 
 export const AC_BASE = "https://hygiene.api-us1.com";
 export const AC_KEY = "9c1e5b7a3d2f4e6c8a0b1d3f5e7a9c2b4d6f8e0a1c3e5a7b9d2f4c6e8a0b2d4f6a8c0e2b";
+/** A contact's status on an AC list: subscribed, unsubscribed. */
+export const ACTIVE = 1;
+export const UNSUBSCRIBED = 2;
+/** One day in milliseconds. */
+export const DAY = 86_400_000;
 
 /** The body of POST /api/runs, as its route defines it. */
 export type NewRun = InferRequestType<ReturnType<typeof apiClient>["runs"]["$post"]>["json"];
