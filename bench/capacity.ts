@@ -112,14 +112,19 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
   const contacts = Number(process.argv[2] ?? 3_000);
   const steps = (process.argv[3] ?? "8,16,24,32,40,48,64").split(",").map(Number);
   console.log(`capacity: accounts at AC's full rate (5 req/s each) in one process, DNS-level checks`);
-  let atFullRate = 0;
+  // One account alone sets what "full rate" is for this product: the limiter keeps a margin
+  // under AC's 5 req/s (sized by measured round trips) so that jitter does not cost 429s.
+  const alone = await benchCapacity({ accounts: 1, contacts });
+  const full = 0.95 * alone.median;
+  console.log(`  one account alone reaches ${alone.median.toFixed(3)} of AC's rate (the limiter's margin); "full rate" below is at least 0.95 of that (${full.toFixed(3)}), per account, the slowest included`);
+  let atFullRate = 1;
   for (const accounts of steps) {
     const { min } = await benchCapacity({ accounts, contacts });
-    if (min < 0.95) {
-      console.log(`  the ratio falls below 0.95 at ${accounts} accounts: one process drives ${atFullRate} accounts at full rate (of the steps tried)`);
+    if (min < full) {
+      console.log(`  the slowest account falls below ${full.toFixed(3)} at ${accounts} accounts: one process drives ${atFullRate} accounts at full rate (of the steps tried)`);
       break;
     }
     atFullRate = accounts;
   }
-  if (atFullRate === steps.at(-1)) console.log(`  every step stayed at or above 0.95: at least ${atFullRate} accounts at full rate`);
+  if (atFullRate === steps.at(-1)) console.log(`  every step stayed at full rate: at least ${atFullRate} accounts`);
 }
