@@ -1,12 +1,6 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import path from "node:path";
 import { pathToFileURL } from "node:url";
-import { startListwarden } from "../boot/start.ts";
-import { testConfig } from "../core/config.ts";
-import { createLogger } from "../core/logger.ts";
 import type { RunView } from "../core/services/runs.ts";
-import { api, benchSignUp, forkFakeAc, waitFor } from "./runs.ts";
+import { api, forkFakeAc, startBenchProduct, waitFor } from "./runs.ts";
 
 /**
  * A hygiene run with the SMTP probe on, at AC's real 5 requests per second, against loopback
@@ -17,12 +11,8 @@ import { api, benchSignUp, forkFakeAc, waitFor } from "./runs.ts";
 export async function benchGreylist(opts: { contacts: number; requestsPerSecond: number; delayMs: number }): Promise<void> {
   const { contacts, requestsPerSecond, delayMs } = opts;
   const fake = await forkFakeAc(contacts, requestsPerSecond, { name: "greylist", delayMs });
-  const dataDir = mkdtempSync(path.join(tmpdir(), "lw-bench-grey-"));
-  const lw = await startListwarden({
-    config: testConfig({
-      PORT: 0,
-      DATA_DIR: dataDir,
-      AC_ALLOW_PRIVATE_HOSTS: true,
+  const product = await startBenchProduct(
+    {
       AC_REQUESTS_PER_SECOND: requestsPerSecond,
       DNS_SERVERS: [fake.dns!],
       SMTP_PROBE: true,
@@ -32,20 +22,16 @@ export async function benchGreylist(opts: { contacts: number; requestsPerSecond:
       SMTP_GREYLIST_DELAYS_MS: [delayMs],
       SMTP_REPLY_TIMEOUT_MS: 5_000,
       SIGNUP_CREDITS: contacts + 1_000,
-      LOG_LEVEL: "warn",
-    }),
-    logger: createLogger({ level: "warn" }),
-    dbFile: path.join(dataDir, "listwarden.db"),
-    worker: { pollMs: 50 },
-  });
+    },
+    fake,
+  );
+  const { url, cookie, csrfToken, connectionId } = product;
   try {
-    const { cookie, csrfToken } = await benchSignUp(lw.url);
-    const conn = await api<{ id: string }>(lw.url, cookie, csrfToken, "POST", "/api/connections", { apiUrl: fake.url, apiKey: fake.apiKey });
     await fake.clear();
 
     const started = performance.now();
-    const run = await api<RunView>(lw.url, cookie, csrfToken, "POST", "/api/runs", { connectionId: conn.id, scope: { kind: "all" }, smtpProbe: true });
-    const done = await waitFor(lw.url, cookie, run.id, ["awaiting_review", "completed"]);
+    const run = await api<RunView>(url, cookie, csrfToken, "POST", "/api/runs", { connectionId, scope: { kind: "all" }, smtpProbe: true });
+    const done = await waitFor(url, cookie, run.id, ["awaiting_review", "completed"]);
     const wall = (performance.now() - started) / 1000;
     const t = done.timings;
     const fetchSeconds = (Date.parse(t.fetchedAt!) - Date.parse(t.startedAt!)) / 1000;
@@ -57,9 +43,8 @@ export async function benchGreylist(opts: { contacts: number; requestsPerSecond:
     console.log(`  wall / (fetch + one delay) = ${wall.toFixed(1)} / ${ideal.toFixed(1)} = ${(wall / ideal).toFixed(2)} (goal <= 1.2)`);
     console.log(`  contacts decided per second: ${(contacts / wall).toFixed(1)}`);
   } finally {
-    await lw.close();
+    await product.close();
     await fake.close();
-    rmSync(dataDir, { recursive: true, force: true });
   }
 }
 

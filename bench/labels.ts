@@ -1,13 +1,7 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import path from "node:path";
 import { pathToFileURL } from "node:url";
-import { startListwarden } from "../boot/start.ts";
-import { testConfig } from "../core/config.ts";
-import { createLogger } from "../core/logger.ts";
 import type { RunView } from "../core/services/runs.ts";
 import { startDnsServer } from "../test/support/dns-server.ts";
-import { api, benchSignUp, forkFakeAc, waitFor } from "./runs.ts";
+import { api, forkFakeAc, startBenchProduct, waitFor } from "./runs.ts";
 import { benchWorld } from "./world.ts";
 
 /**
@@ -23,33 +17,25 @@ export async function benchLabels(opts: { contacts: number; requestsPerSecond: n
   const { contacts, requestsPerSecond, importsPerMinute, importMs } = opts;
   const dns = await startDnsServer(benchWorld().zone);
   const fake = await forkFakeAc(contacts, requestsPerSecond, { name: "labels", importsPerMinute, importProcessMs: importMs, importUnknownMs: 1_000 });
-  const dataDir = mkdtempSync(path.join(tmpdir(), "lw-bench-labels-"));
-  const lw = await startListwarden({
-    config: testConfig({
-      PORT: 0,
-      DATA_DIR: dataDir,
-      AC_ALLOW_PRIVATE_HOSTS: true,
+  const product = await startBenchProduct(
+    {
       AC_REQUESTS_PER_SECOND: requestsPerSecond,
       AC_IMPORTS_PER_MINUTE: importsPerMinute,
       DNS_SERVERS: [dns.address],
       SIGNUP_CREDITS: contacts + 1_000,
-      LOG_LEVEL: "warn",
-    }),
-    logger: createLogger({ level: "warn" }),
-    dbFile: path.join(dataDir, "listwarden.db"),
-    worker: { pollMs: 50 },
-  });
+    },
+    fake,
+  );
+  const { url, cookie, csrfToken, connectionId } = product;
   try {
-    const { cookie, csrfToken } = await benchSignUp(lw.url);
-    const conn = await api<{ id: string }>(lw.url, cookie, csrfToken, "POST", "/api/connections", { apiUrl: fake.url, apiKey: fake.apiKey });
     const actions = { undeliverable: "keep", label: { statuses: ["deliverable", "risky", "undeliverable", "unknown"], tagPrefix: "lw-" } };
-    const run = await api<RunView>(lw.url, cookie, csrfToken, "POST", "/api/runs", { connectionId: conn.id, scope: { kind: "all" }, actions });
-    const review = await waitFor(lw.url, cookie, run.id, ["awaiting_review"]);
+    const run = await api<RunView>(url, cookie, csrfToken, "POST", "/api/runs", { connectionId, scope: { kind: "all" }, actions });
+    const review = await waitFor(url, cookie, run.id, ["awaiting_review"]);
     await fake.clear();
 
     const started = performance.now();
-    await api(lw.url, cookie, csrfToken, "POST", `/api/runs/${run.id}/approve`, {});
-    const done = await waitFor(lw.url, cookie, run.id, ["completed"]);
+    await api(url, cookie, csrfToken, "POST", `/api/runs/${run.id}/approve`, {});
+    const done = await waitFor(url, cookie, run.id, ["completed"]);
     const seconds = (performance.now() - started) / 1000;
     const stats = await fake.stats();
 
@@ -84,10 +70,9 @@ export async function benchLabels(opts: { contacts: number; requestsPerSecond: n
     );
     console.log(`  one field write per contact instead: >= ${(labelled / requestsPerSecond).toFixed(0)} s at ${requestsPerSecond}/s`);
   } finally {
-    await lw.close();
+    await product.close();
     await fake.close();
     await dns.close();
-    rmSync(dataDir, { recursive: true, force: true });
   }
 }
 
