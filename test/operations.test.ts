@@ -39,6 +39,17 @@ describe("operations", () => {
     });
     const port = new URL(url).port;
     expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
+    // npm start runs the build (dist/listwarden.mjs): the files the sources find beside them
+    // are found from the bundle too — the migrations (a sign-up writes to the tables), the
+    // dashboard's stylesheet and the API reference's script.
+    const signup = await fetch(`http://127.0.0.1:${port}/api/auth/signup`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ email: "start@example.com", password: "a long enough password" }),
+    });
+    expect(signup.status).toBe(201);
+    expect(await (await fetch(`http://127.0.0.1:${port}/static/app.css`)).text()).toContain("{");
+    expect(await (await fetch(`http://127.0.0.1:${port}/api/reference/reference.js`)).text()).toContain("SwaggerUIBundle");
 
     const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
     child.kill("SIGTERM");
