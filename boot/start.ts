@@ -74,6 +74,8 @@ export async function startListwarden(opts: StartOptions): Promise<Listwarden> {
   const sweeper = monitor ? createSweeper(deps, opts.sweeper) : null;
   // A delivery that queued a contact wakes this process's processor (otherwise it polls).
   if (monitor) deps.onMonitorWork = () => monitor.wake();
+  // ... and a run queued, approved or retried wakes the worker.
+  if (worker) deps.onRunWork = () => worker.wake();
   const dispatcher = createDispatcher(deps, opts.dispatcher);
   worker?.start();
   scheduler?.start();

@@ -12,7 +12,7 @@ import { createLogger } from "../core/logger.ts";
 import { signup } from "../core/services/accounts.ts";
 import { createConnection } from "../core/services/connections.ts";
 import { grantCredits } from "../core/services/credits.ts";
-import type { RunView } from "../core/services/runs.ts";
+import { createRun, type RunView } from "../core/services/runs.ts";
 import { createSchedule, type ScheduleView } from "../core/services/schedules.ts";
 import { startListwarden } from "../boot/start.ts";
 import { createScheduler, type ScheduleEvent, type SchedulerOptions } from "../worker/schedules/scheduler.ts";
@@ -614,6 +614,33 @@ describe("in the running product", () => {
     await lw.close();
     expect(events.filter((e) => e.type === "started")).toHaveLength(1);
     await h.close();
+  });
+
+  it("a run queued through the service wakes the worker at once instead of waiting for its next poll", async () => {
+    const h = await createRunHarness(server);
+    seedList(h, 3, 0);
+    let onFinished!: (status: string) => void;
+    const finished = new Promise<string>((resolve) => (onFinished = resolve));
+    const lw = await startListwarden({
+      config: testConfig({ PORT: 0, DNS_SERVERS: [h.dns.address], DNS_TIMEOUT_MS: 300, LOG_LEVEL: "silent" }),
+      logger: createLogger({ level: "silent" }),
+      dbFile: ":memory:",
+      acLookup: publicLookup,
+      // The worker looks once when it starts (nothing queued yet), then not for an hour.
+      worker: { pollMs: 3_600_000, onEvent: (e) => e.type === "finished" && onFinished(e.status) },
+    });
+    try {
+      const { principal } = await signup(lw.deps, { email: "wake@example.com", password: "correct horse battery" });
+      const connection = await createConnection(lw.deps, { ctx: principal, input: { apiUrl: AC_BASE, apiKey: AC_KEY } });
+      createRun(lw.deps, {
+        ctx: principal,
+        input: { connectionId: connection.id, scope: { kind: "all" }, actions: { deliverable: "keep", risky: "keep", undeliverable: "keep", unknown: "keep", overrides: [] } },
+      });
+      expect(await finished).toBe("completed");
+    } finally {
+      await lw.close();
+      await h.close();
+    }
   });
 });
 

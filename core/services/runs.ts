@@ -70,6 +70,7 @@ export function createRun(
     createdAt: new Date(now),
   });
   deps.logger.info({ runId: row.id, workspaceId: ctx.workspaceId, connectionId: connection.id }, "run queued");
+  deps.onRunWork?.();
   return getRun(deps, { ctx, id: row.id });
 }
 
@@ -195,6 +196,7 @@ export function approveRun(
     });
   });
   deps.logger.info({ runId: id }, "run approved");
+  deps.onRunWork?.();
   return getRun(deps, { ctx, id });
 }
 
@@ -229,6 +231,7 @@ export function retryRunActions(deps: Deps, { ctx, id }: { ctx: Pick<Principal, 
     return reopened;
   });
   deps.logger.info({ runId: id, retried }, "run changes retried");
+  deps.onRunWork?.();
   return getRun(deps, { ctx, id });
 }
 

@@ -37,6 +37,7 @@ export function requestUndo(deps: Deps, { ctx, id }: { ctx: Pick<Principal, "wor
     });
   });
   deps.logger.info({ runId: id }, "undo of a run's unsubscribes asked for");
+  deps.onRunWork?.();
   return getRun(deps, { ctx, id });
 }
 

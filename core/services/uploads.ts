@@ -257,6 +257,7 @@ export function startUpload(deps: Deps, { ctx, id, smtpProbe = false }: { ctx: P
     return run.id;
   });
   deps.logger.info({ uploadId: id, runId, workspaceId: ctx.workspaceId }, "upload started");
+  deps.onRunWork?.();
   return getUpload(deps, { ctx, id });
 }
 

@@ -37,6 +37,8 @@ export interface Worker {
   kill(): Promise<void>;
   /** Processes claimable runs until none is left to pick now. */
   drain(): Promise<void>;
+  /** Looks for claimable runs now instead of at the next poll (a run was just queued or approved). */
+  wake(): void;
 }
 
 const DEFAULT_SETTINGS: RunSettings = {
@@ -214,6 +216,9 @@ export function createWorker(deps: Deps, opts: WorkerOptions): Worker {
     async kill() {
       const inFlight = await abortAll("worker killed");
       await Promise.allSettled(inFlight.map(([, a]) => a.done));
+    },
+    wake() {
+      schedule(0);
     },
     async drain() {
       draining = true;
