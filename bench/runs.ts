@@ -9,6 +9,7 @@ import { startListwarden } from "../boot/start.ts";
 import { fork } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { startDnsServer } from "../test/support/dns-server.ts";
+import { startProductProcess } from "./product.ts";
 import { benchWorld } from "./world.ts";
 
 interface FakeStats {
@@ -145,30 +146,31 @@ export async function benchRun(opts: { contacts: number; requestsPerSecond: numb
   const { contacts, requestsPerSecond } = opts;
   const dns = await startDnsServer(benchWorld().zone);
   const fake = await forkFakeAc(contacts, requestsPerSecond);
-  const product = await startBenchProduct(
-    {
-      AC_REQUESTS_PER_SECOND: requestsPerSecond,
-      DNS_SERVERS: [dns.address],
-      SIGNUP_CREDITS: contacts + 1_000,
-    },
-    fake,
-  );
-  const { url, cookie, csrfToken, connectionId } = product;
+  // The product in its own process, as npm start runs it: its CPU and memory are its own.
+  const product = await startProductProcess({
+    AC_REQUESTS_PER_SECOND: requestsPerSecond,
+    AC_ALLOW_PRIVATE_HOSTS: true,
+    DNS_SERVERS: dns.address,
+    SIGNUP_CREDITS: contacts + 1_000,
+  });
+  const { url } = product;
   try {
+    const { cookie, csrfToken } = await benchSignUp(url);
+    const { id: connectionId } = await api<{ id: string }>(url, cookie, csrfToken, "POST", "/api/connections", { apiUrl: fake.url, apiKey: fake.apiKey });
     await fake.clear();
+    const idleRss = product.rssMb();
 
     const started = performance.now();
-    const cpuStart = process.cpuUsage();
+    const cpuStart = product.cpuSeconds();
     const run = await api<RunView>(url, cookie, csrfToken, "POST", "/api/runs", { connectionId, scope: { kind: "all" } });
     // Peak RSS so far each time the fetch passes a checkpoint (100K, 500K, 1M contacts).
     const checkpoints = [100_000, 500_000, 1_000_000].filter((n) => n <= contacts);
     const rssAt = new Map<number, number>();
     const review = await waitFor(url, cookie, run.id, ["awaiting_review", "completed"], (r) => {
-      for (const n of checkpoints) if (!rssAt.has(n) && r.progress.fetched >= n) rssAt.set(n, process.resourceUsage().maxRSS / 1024);
+      for (const n of checkpoints) if (!rssAt.has(n) && r.progress.fetched >= n) rssAt.set(n, product.peakRssMb());
     });
     const reviewSeconds = (performance.now() - started) / 1000;
-    const cpu = process.cpuUsage(cpuStart);
-    const cpuSeconds = (cpu.user + cpu.system) / 1e6;
+    const cpuSeconds = product.cpuSeconds() - cpuStart;
     const t = review.timings;
     const since = (iso: string | null) => (iso && t.startedAt ? ((Date.parse(iso) - Date.parse(t.startedAt)) / 1000).toFixed(2) : "?");
     console.log(`  (fetch done after ${since(t.fetchedAt)} s, verify done after ${since(t.verifiedAt)} s, review at ${since(t.reviewAt)} s from start)`);
@@ -180,11 +182,10 @@ export async function benchRun(opts: { contacts: number; requestsPerSecond: numb
     if (opts.reviewOnly) {
       console.log(`runs: ${contacts} contacts at ${requestsPerSecond} req/s allowed, to review only`);
       console.log(`  fetch + verify to review: ${reviewSeconds.toFixed(1)} s, ${fetchRequests} AC requests; ${(contacts / reviewSeconds).toFixed(0)} contacts/s; fetch phase ratio ${fetchRatio}`);
-      (globalThis as { gc?: () => void }).gc?.();
-      const mem = process.memoryUsage();
-      const mb = (n: number) => `${(n / 1048576).toFixed(0)} MB`;
-      console.log(`    CPU of the product's process until review: ${cpuSeconds.toFixed(1)} s (${((cpuSeconds / contacts) * 1e6).toFixed(0)} µs per contact); peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB`);
-      console.log(`    at review${(globalThis as { gc?: unknown }).gc ? ", after a full GC" : ""}: rss ${mb(mem.rss)}, heap used ${mb(mem.heapUsed)} of ${mb(mem.heapTotal)}, external ${mb(mem.external)}, array buffers ${mb(mem.arrayBuffers)}`);
+      console.log(
+        `    CPU of the product's process until review: ${cpuSeconds.toFixed(1)} s (${((cpuSeconds / contacts) * 1e6).toFixed(0)} µs per contact, ${((cpuSeconds / reviewSeconds) * 100).toFixed(0)}% of one core); peak RSS ${product.peakRssMb().toFixed(0)} MB`,
+      );
+      console.log(`    RSS of the product's process: ${idleRss.toFixed(0)} MB before the run, ${product.rssMb().toFixed(0)} MB at review`);
       const t = review.timings;
       const phase = (from: string | null, to: string | null, n: number) => (from && to ? `${(n / ((Date.parse(to) - Date.parse(from)) / 1000)).toFixed(0)} contacts/s` : "?");
       console.log(`    per phase: fetch and verify ${phase(t.startedAt, t.verifiedAt, contacts)}; plan ${phase(t.verifiedAt, t.reviewAt ?? t.finishedAt, contacts)}`);
@@ -202,7 +203,7 @@ export async function benchRun(opts: { contacts: number; requestsPerSecond: numb
     const span = ((arrivals.at(-1) ?? 0) - (arrivals[0] ?? 0)) / 1000 || 1;
     const requests = arrivals.length;
     const applyRequests = requests - fetchRequests;
-    const rss = process.resourceUsage().maxRSS / 1024;
+    const rss = product.peakRssMb();
     console.log(`runs: ${contacts} contacts at ${requestsPerSecond} req/s allowed (fake AC on 127.0.0.1 enforcing the same)`);
     console.log(`  fetch + verify to review: ${reviewSeconds.toFixed(1)} s, ${fetchRequests} AC requests; verified ${review.progress.verified}; ${(contacts / reviewSeconds).toFixed(0)} contacts/s`);
     console.log(`    CPU of the product's process until review: ${cpuSeconds.toFixed(1)} s (${((cpuSeconds / contacts) * 1e6).toFixed(0)} µs per contact; busy ${((cpuSeconds / reviewSeconds) * 100).toFixed(0)}% of one core)`);
@@ -211,7 +212,7 @@ export async function benchRun(opts: { contacts: number; requestsPerSecond: numb
     console.log(`    fetch phase ${fetchRatio}, apply phase ${(applyRequests / applySeconds / requestsPerSecond).toFixed(3)}`);
     console.log(`  end to end ${(contacts / totalSeconds).toFixed(1)} contacts/s (${totalSeconds.toFixed(1)} s from start to completed; the review was approved at once)`);
     console.log(`  AC requests per 1,000 contacts: ${((requests / contacts) * 1000).toFixed(1)} (fetch ${((fetchRequests / contacts) * 1000).toFixed(1)}, apply ${((applyRequests / contacts) * 1000).toFixed(1)})`);
-    console.log(`  429s: ${stats.status429}; peak RSS of the product's process (server + worker; the fake AC runs in a child): ${rss.toFixed(0)} MB`);
+    console.log(`  429s: ${stats.status429}; peak RSS of the product's process (server + worker, in a process of its own, as npm start runs it): ${rss.toFixed(0)} MB`);
   } finally {
     await product.close();
     await fake.close();
