@@ -19,7 +19,10 @@ export async function startProductProcess(env: Record<string, string | number | 
     built = true;
   }
   const dataDir = mkdtempSync(path.join(tmpdir(), "lw-bench-"));
-  const child = spawn(process.execPath, [path.join(ROOT, "dist", "listwarden.mjs")], {
+  // BENCH_NODE_ARGS: flags for the product's Node, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
+  // to profile it under the benchmark's load (the profile is written when it stops).
+  const nodeArgs = (process.env.BENCH_NODE_ARGS ?? "").split(" ").filter(Boolean);
+  const child = spawn(process.execPath, [...nodeArgs, path.join(ROOT, "dist", "listwarden.mjs")], {
     cwd: dataDir,
     env: {
       PATH: process.env.PATH,
