@@ -1,5 +1,6 @@
 import { and, desc, eq } from "drizzle-orm";
-import Stripe from "stripe";
+import { createRequire } from "node:module";
+import type Stripe from "stripe";
 import { schema, transaction } from "../../db/index.ts";
 import { newId } from "../../db/ids.ts";
 import { paymentsEnabled } from "../config.ts";
@@ -36,9 +37,16 @@ export function topUpOptions(deps: Deps): TopUpOptions {
 /** Seconds a webhook's signature stays valid: Stripe's own default. Older ones are replays. */
 export const WEBHOOK_TOLERANCE_S = 300;
 
+/**
+ * The Stripe SDK, loaded on the first payment rather than when the server starts: it is 8 MB
+ * of resident memory, which a server without payments configured never needs.
+ */
+let StripeSdk: typeof Stripe | undefined;
+
 function stripe(deps: Deps): Stripe {
   if (!paymentsEnabled(deps.config)) throw new AppError("conflict", "Buying credits is not set up on this server; request credits instead");
-  return new Stripe(deps.config.STRIPE_SECRET_KEY!, { maxNetworkRetries: 1, timeout: 20_000, ...(deps.stripeApi ?? {}) });
+  StripeSdk ??= createRequire(import.meta.url)("stripe") as typeof Stripe;
+  return new StripeSdk(deps.config.STRIPE_SECRET_KEY!, { maxNetworkRetries: 1, timeout: 20_000, ...(deps.stripeApi ?? {}) });
 }
 
 /** Starts a Stripe Checkout for one pack; the answer is the page to send the browser to. */
