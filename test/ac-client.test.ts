@@ -72,6 +72,27 @@ async function failure(p: Promise<unknown>): Promise<AcError> {
   return err as AcError;
 }
 
+describe("AC client: reading an answer", () => {
+  it("joins a character split across chunks and drops a byte-order mark, as a text decoder would", async () => {
+    const { client } = setup();
+    const bytes = Buffer.from('\uFEFF{"user":{"id":"7","username":"zoe","email":"zoe@example.com","firstName":"Zoë","lastName":"Ødegård"}}', "utf8");
+    const split = bytes.indexOf(Buffer.from("ë")) + 1; // between the two bytes of "ë"
+    server.use(
+      http.get(`${BASE}/api/3/users/me`, () => {
+        const body = new ReadableStream<Uint8Array>({
+          start(controller) {
+            controller.enqueue(bytes.subarray(0, split));
+            controller.enqueue(bytes.subarray(split));
+            controller.close();
+          },
+        });
+        return new HttpResponse(body, { headers: { "content-type": "application/json" } });
+      }),
+    );
+    expect(await client.getMe()).toMatchObject({ id: "7", firstName: "Zoë", lastName: "Ødegård" });
+  });
+});
+
 describe("AC client: errors", () => {
   it("maps a 403 for a bad key to the auth message without retrying", async () => {
     const { client, fake } = setup({ client: { apiKey: "wrong-key-123456" } });
