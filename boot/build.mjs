@@ -12,7 +12,7 @@
 // relative to the bundle, resolved against the bundle's at run time. The source tree ships
 // with the bundle, so those files are where they always were.
 import { build } from "esbuild";
-import { readFile } from "node:fs/promises";
+import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -35,9 +35,12 @@ const ownUrl = {
   },
 };
 
-await build({
+const result = await build({
   entryPoints: [path.join(root, "boot", "main.ts")],
   outfile,
+  // Written below, each file whole or not at all: another process of the same install may be
+  // starting from the bundle while this one builds it.
+  write: false,
   bundle: true,
   platform: "node",
   target: "node20",
@@ -51,3 +54,10 @@ await build({
   plugins: [ownUrl],
   logLevel: "warning",
 });
+
+await mkdir(outDir, { recursive: true });
+for (const file of result.outputFiles) {
+  const partial = `${file.path}.${process.pid}.tmp`;
+  await writeFile(partial, file.contents);
+  await rename(partial, file.path);
+}
