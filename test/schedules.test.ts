@@ -12,9 +12,11 @@ import { createLogger } from "../core/logger.ts";
 import { signup } from "../core/services/accounts.ts";
 import { createConnection } from "../core/services/connections.ts";
 import { grantCredits } from "../core/services/credits.ts";
-import { createRun, type RunView } from "../core/services/runs.ts";
+import { approveRun, createRun, type RunView } from "../core/services/runs.ts";
 import { createSchedule, type ScheduleView } from "../core/services/schedules.ts";
 import { startListwarden } from "../boot/start.ts";
+import { readRun } from "../core/runs/store.ts";
+import type { RunEvent } from "../worker/runs/context.ts";
 import { createScheduler, type ScheduleEvent, type SchedulerOptions } from "../worker/schedules/scheduler.ts";
 import { publicLookup } from "./support/app.ts";
 import { FakeClock } from "./support/clock.ts";
@@ -616,27 +618,68 @@ describe("in the running product", () => {
     await h.close();
   });
 
-  it("a run queued through the service wakes the worker at once instead of waiting for its next poll", async () => {
-    const h = await createRunHarness(server);
-    seedList(h, 3, 0);
-    let onFinished!: (status: string) => void;
-    const finished = new Promise<string>((resolve) => (onFinished = resolve));
+  /** The product with a worker that looks for runs once when it starts, then not for an hour. */
+  async function slowPollingProduct(h: RunHarness) {
+    const events: RunEvent[] = [];
+    let notify = () => {};
     const lw = await startListwarden({
       config: testConfig({ PORT: 0, DNS_SERVERS: [h.dns.address], DNS_TIMEOUT_MS: 300, LOG_LEVEL: "silent" }),
       logger: createLogger({ level: "silent" }),
       dbFile: ":memory:",
       acLookup: publicLookup,
-      // The worker looks once when it starts (nothing queued yet), then not for an hour.
-      worker: { pollMs: 3_600_000, onEvent: (e) => e.type === "finished" && onFinished(e.status) },
+      worker: { pollMs: 3_600_000, onEvent: (e) => (events.push(e), notify()) },
     });
+    /** Resolves at the first event `match` accepts; fails the test after 20 s (the poll is an hour). */
+    const next = (match: (e: RunEvent) => boolean) =>
+      new Promise<RunEvent>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no such worker event within 20 s; saw ${events.map((e) => e.type).join(", ")}`)), 20_000);
+        notify = () => {
+          const found = events.find(match);
+          if (found) {
+            clearTimeout(timer);
+            resolve(found);
+          }
+        };
+        notify();
+      });
+    const { principal } = await signup(lw.deps, { email: "wake@example.com", password: "correct horse battery" });
+    const connection = await createConnection(lw.deps, { ctx: principal, input: { apiUrl: AC_BASE, apiKey: AC_KEY } });
+    return { lw, principal, connection, next };
+  }
+
+  it("a run queued through the service wakes the worker at once instead of waiting for its next poll", async () => {
+    const h = await createRunHarness(server);
+    seedList(h, 3, 0);
+    const { lw, principal, connection, next } = await slowPollingProduct(h);
     try {
-      const { principal } = await signup(lw.deps, { email: "wake@example.com", password: "correct horse battery" });
-      const connection = await createConnection(lw.deps, { ctx: principal, input: { apiUrl: AC_BASE, apiKey: AC_KEY } });
       createRun(lw.deps, {
         ctx: principal,
         input: { connectionId: connection.id, scope: { kind: "all" }, actions: { deliverable: "keep", risky: "keep", undeliverable: "keep", unknown: "keep", overrides: [] } },
       });
-      expect(await finished).toBe("completed");
+      expect(await next((e) => e.type === "finished")).toMatchObject({ status: "completed" });
+    } finally {
+      await lw.close();
+      await h.close();
+    }
+  });
+
+  it("an approval wakes the worker at once too: the run's changes are sent without waiting for the next poll", async () => {
+    const h = await createRunHarness(server);
+    const { list, bad } = seedList(h, 2, 1);
+    const { lw, principal, connection, next } = await slowPollingProduct(h);
+    try {
+      const run = createRun(lw.deps, {
+        ctx: principal,
+        input: { connectionId: connection.id, scope: { kind: "all" }, actions: { deliverable: "keep", risky: "keep", undeliverable: "unsubscribe", unknown: "keep", overrides: [] } },
+      });
+      expect(await next((e) => e.type === "planned")).toMatchObject({ status: "awaiting_review" });
+      // The attempt ends after that event: its lease released, then the worker looks once more
+      // (nothing to claim yet) and goes back to its hour. Only then is the run approved.
+      while (readRun(lw.deps.db, run.id)?.leaseOwner) await new Promise((resolve) => setTimeout(resolve, 10));
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      approveRun(lw.deps, { ctx: principal, id: run.id, confirmDelete: false });
+      expect(await next((e) => e.type === "finished")).toMatchObject({ status: "completed" });
+      expect(h.fake.listStatus(bad[0]!, list)).toBe(UNSUBSCRIBED);
     } finally {
       await lw.close();
       await h.close();
