@@ -1,3 +1,4 @@
+import { availableParallelism } from "node:os";
 import { defineConfig } from "vitest/config";
 
 /**
@@ -10,6 +11,10 @@ export default defineConfig({
     include: ["test/**/*.test.ts"],
     environment: "node",
     pool: "forks",
+    // At least two test files at once. Vitest's default, one fewer than the cores, runs one
+    // file at a time on CI's 2 cores, but most files here wait on sockets, timers and Chromium
+    // more than they compute.
+    maxWorkers: Math.max(2, availableParallelism() - 1),
     testTimeout: 30_000,
     hookTimeout: 30_000,
   },
