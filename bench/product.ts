@@ -64,12 +64,12 @@ export async function startProductProcess(env: Record<string, string | number | 
     url,
     pid,
     /** CPU seconds the product's process has used (all its threads: JavaScript, GC, SQLite). */
-    cpuSeconds(): number {
-      // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
-      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      return (Number(fields[11]) + Number(fields[12])) / ticks;
-    },
+    cpuSeconds: () => cpuOf(`/proc/${pid}/stat`, ticks),
+    /**
+     * CPU seconds of its main thread alone, where JavaScript and SQLite run: the one that caps
+     * the contacts per second (the others are V8's GC helpers and libuv's pool).
+     */
+    mainThreadCpuSeconds: () => cpuOf(`/proc/${pid}/task/${pid}/stat`, ticks),
     /** Resident memory now and at its peak so far, in MB. */
     rssMb: () => kb("VmRSS") / 1024,
     peakRssMb: () => kb("VmHWM") / 1024,
@@ -99,4 +99,11 @@ function clockTicks(): number {
   } catch {
     return 100;
   }
+}
+
+function cpuOf(statFile: string, ticks: number): number {
+  // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+  const stat = readFileSync(statFile, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / ticks;
 }
