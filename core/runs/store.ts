@@ -90,6 +90,8 @@ export function moveRun(tx: Db, run: RunRow, to: RunStatus, values: RunValues = 
 export function updateLeasedRun(tx: Db, lease: Lease, values: RunValues | ((run: RunRow) => RunValues)): RunRow {
   const run = leasedRun(tx, lease);
   const set = typeof values === "function" ? values(run) : values;
+  // Nothing to write (a note already there): drizzle refuses an update with an empty SET.
+  if (Object.values(set).every((v) => v === undefined)) return run;
   return tx.update(schema.runs).set(set).where(eq(schema.runs.id, run.id)).returning().get()!;
 }
 
