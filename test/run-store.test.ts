@@ -174,6 +174,13 @@ describe("leases", () => {
     expect(JSON.parse(w.reread(w.runId).notes!)).toEqual(["first", "second"]);
   });
 
+  it("updateLeasedRun with nothing to write (every value undefined) writes nothing and returns the run", async () => {
+    const w = await claimed();
+    const before = w.reread(w.runId);
+    expect(updateLeasedRun(w.db, w.lease, { notes: undefined, statusReason: undefined })).toEqual(before);
+    expect(updateLeasedRun(w.db, w.lease, () => ({}))).toEqual(before);
+  });
+
   it("renewLease extends a held lease to leaseMs from now, and says false for one no longer held", async () => {
     const w = await claimed();
     w.clock.advance(30_000);
