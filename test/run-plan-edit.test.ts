@@ -129,9 +129,13 @@ describe("an editable plan at review (issue 14)", () => {
   it("keeps one override per reason: set, changed in place, removed when set back to its result, a label choice kept; limits and unknown contacts refused by field", async () => {
     const h = await createRunHarness(server);
     const news = h.fake.addList("Newsletter");
-    const nomail = h.fake.addContact({ email: address("noMail", "bob"), lists: { [news]: ACTIVE } });
+    // Id 1: planning again starts before the first contact id AC gives.
+    const nomail = h.fake.addContact({ id: "1", email: address("noMail", "bob"), lists: { [news]: ACTIVE } });
     h.fake.addContact({ email: address("disposable", "dee"), lists: { [news]: ACTIVE } });
-    const run = await h.startRun({ scope: { kind: "lists", listIds: [news] }, actions: { undeliverable: "unsubscribe", overrides: [{ reason: "role_account", label: true }] } });
+    const run = await h.startRun({
+      scope: { kind: "lists", listIds: [news] },
+      actions: { undeliverable: "unsubscribe", label: { statuses: ["undeliverable"] }, overrides: [{ reason: "role_account", label: true }] },
+    });
     await h.worker().drain();
     const patch = async (body: unknown) => {
       const res = await h.t.request("PATCH", `/api/runs/${run.id}/plan`, { as: h.user, body });
@@ -144,6 +148,8 @@ describe("an editable plan at review (issue 14)", () => {
     };
 
     expect(await overrides({ reasons: { disposable: "delete" } })).toEqual([{ reason: "role_account", label: true }, { reason: "disposable", action: "delete" }]);
+    // Bob (undeliverable) is still to be labelled after planning again.
+    expect((await h.getRun(run.id)).progress.labels.planned).toBe(1);
     expect(await overrides({ reasons: { disposable: "keep" } })).toEqual([{ reason: "role_account", label: true }, { reason: "disposable", action: "keep" }]);
     // Null for a reason without an override adds none, and leaves the others as they are.
     expect(await overrides({ reasons: { domain_not_found: null } })).toEqual([{ reason: "role_account", label: true }, { reason: "disposable", action: "keep" }]);
