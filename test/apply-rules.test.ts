@@ -1,6 +1,7 @@
 import { describe, expect, it, vi } from "vitest";
 import { AcError, type AcClient, type AcListMembership } from "../core/ac/index.ts";
-import { retryWait, sendChange, type Change } from "../worker/runs/apply.ts";
+import { backoffMs, retryWait, sendChange, type Change } from "../worker/runs/apply.ts";
+import type { RunContext } from "../worker/runs/context.ts";
 
 // The apply stage's own decisions (issue 20, mutation testing), on sendChange and the waits
 // rather than through a whole run: what the after-crash check takes as landed, what a delete
@@ -17,27 +18,34 @@ function fakeClient(answers: {
   delete?: { alreadyGone: boolean } | AcError;
 }) {
   const calls: string[] = [];
+  const signal = new AbortController().signal;
+  /** The signal each request was sent with: the stage's, so stopping it stops them. */
+  const signals: (AbortSignal | undefined)[] = [];
   const give = <T>(what: T | AcError | undefined, fallback: T): Promise<T> => (what instanceof AcError ? Promise.reject(what) : Promise.resolve(what ?? fallback));
   const client = {
-    request: (method: string, path: string) => {
+    request: (method: string, path: string, opts?: { signal?: AbortSignal }) => {
+      signals.push(opts?.signal);
       calls.push(`${method} ${path}`);
       return give(undefined, { contact: {} });
     },
-    getContactLists: (id: string) => {
+    getContactLists: (id: string, opts?: { signal?: AbortSignal }) => {
+      signals.push(opts?.signal);
       calls.push(`lists ${id}`);
       return give(answers.lists, []);
     },
-    unsubscribe: (id: string, list: string) => {
+    unsubscribe: (id: string, list: string, opts?: { signal?: AbortSignal }) => {
+      signals.push(opts?.signal);
       calls.push(`unsubscribe ${id} ${list}`);
       return give(answers.unsubscribe, { contactGone: false, updated: "2026-11-02T10:00:00-06:00" });
     },
-    deleteContact: (id: string) => {
+    deleteContact: (id: string, opts?: { signal?: AbortSignal }) => {
+      signals.push(opts?.signal);
       calls.push(`delete ${id}`);
       return give(answers.delete, { alreadyGone: false });
     },
   } as unknown as AcClient;
   if (answers.contact) client.request = ((method: string, path: string) => (calls.push(`${method} ${path}`), Promise.reject(answers.contact))) as AcClient["request"];
-  return { io: { client, signal: new AbortController().signal }, calls };
+  return { io: { client, signal }, calls, signals };
 }
 
 describe("sendChange", () => {
@@ -113,6 +121,17 @@ describe("sendChange", () => {
   });
 });
 
+describe("the stage's signal", () => {
+  it("goes with every request sendChange makes: the check, the unsubscribe, the delete", async () => {
+    const unsub = fakeClient({ lists: [{ listId: "3", status: 1 }] });
+    await sendChange(unsub.io, UNSUBSCRIBE, true);
+    const del = fakeClient({});
+    await sendChange(del.io, DELETE, true);
+    expect([unsub.calls.length, del.calls.length]).toEqual([2, 2]);
+    expect([...unsub.signals, ...del.signals]).toEqual([unsub.io.signal, unsub.io.signal, del.io.signal, del.io.signal]);
+  });
+});
+
 describe("retryWait", () => {
   it("doubles from base per attempt up to max, jittered between half and all of it", () => {
     const at = (random: number, attempts: number) => {
@@ -126,5 +145,17 @@ describe("retryWait", () => {
     expect([0, 1, 2, 3, 4, 5].map((n) => at(0, n))).toEqual([500, 500, 1_000, 2_000, 4_000, 4_000]);
     expect([1, 2, 3, 4, 5].map((n) => at(0.999_999, n))).toEqual([1_000, 2_000, 4_000, 8_000, 8_000]);
     expect(at(0.5, 2)).toBe(1_500);
+  });
+});
+
+describe("backoffMs", () => {
+  it("is retryWait over the run's own base and max", () => {
+    vi.spyOn(Math, "random").mockReturnValue(0);
+    try {
+      const ctx = { settings: { actionRetryBaseMs: 3_000, actionRetryMaxMs: 10_000 } } as unknown as RunContext;
+      expect([1, 2, 3].map((n) => backoffMs(ctx, n))).toEqual([1_500, 3_000, 5_000]);
+    } finally {
+      vi.restoreAllMocks();
+    }
   });
 });
