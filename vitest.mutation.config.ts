@@ -10,6 +10,7 @@ import base from "./vitest.config.ts";
 const ALL = [
   // the AC client, the URL/SSRF guard
   "test/ac-client.test.ts",
+  "test/ac-errors.test.ts",
   "test/ac-labels.test.ts",
   "test/ac-network.test.ts",
   "test/ac-paging.test.ts",
@@ -35,12 +36,15 @@ const ALL = [
   "test/labels.test.ts",
   "test/plan-rules.test.ts",
   "test/run-engine.test.ts",
+  "test/run-store.test.ts",
+  "test/apply-rules.test.ts",
   "test/runs.test.ts",
   "test/runs-resilience.test.ts",
   "test/safety-rules.test.ts",
   // the plan edited at review, monitoring new contacts
   "test/run-plan-edit.test.ts",
   "test/run-undo.test.ts",
+  "test/undo-rules.test.ts",
   "test/run-backup.test.ts",
   "test/monitoring-safety.test.ts",
   "test/run-counts.test.ts",

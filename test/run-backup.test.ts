@@ -1,4 +1,7 @@
+import { randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
+import { openBackup, sealBackup, type BackupRecord } from "../core/runs/backups.ts";
+import { SecretBox } from "../core/lib/crypto.ts";
 import { createScheduler } from "../worker/schedules/scheduler.ts";
 import { signUp } from "./support/app.ts";
 import { mswServer } from "./support/msw.ts";
@@ -247,5 +250,15 @@ describe("backup of deleted contacts (issue 14)", () => {
     } finally {
       await h.close();
     }
+  });
+
+  it("a sealed backup opens only as the backup of its own run and contact", () => {
+    const box = new SecretBox(randomBytes(32));
+    const record: BackupRecord = { contactId: "7", email: "ada@example.com", firstName: "Ada", lastName: "", phone: "", acCreated: "", acUpdated: "", lists: [], fields: [], tags: [] };
+    const sealed = sealBackup(box, "run_a", record);
+    expect(openBackup(box, "run_a", 7, sealed)).toEqual(record);
+    // Copied to another run's row, or to another contact's, it does not decrypt.
+    expect(() => openBackup(box, "run_b", 7, sealed)).toThrow();
+    expect(() => openBackup(box, "run_a", 8, sealed)).toThrow();
   });
 });

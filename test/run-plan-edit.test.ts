@@ -1,6 +1,7 @@
 import { setupServer } from "msw/node";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { balanceOf } from "../core/services/credits.ts";
+import { editPlan, MAX_EDIT_CONTACTS } from "../core/services/plan.ts";
 import { createRunHarness, parseCsv } from "./support/runs.ts";
 import { address } from "./support/world.ts";
 
@@ -122,6 +123,58 @@ describe("an editable plan at review (issue 14)", () => {
     await h.worker().drain();
     expect(h.fake.contacts.has(temp)).toBe(false);
     expect(h.fake.listStatus(nomail, news)).toBe(UNSUBSCRIBED);
+    await h.close();
+  });
+
+  it("keeps one override per reason: set, changed in place, removed when set back to its result, a label choice kept; limits and unknown contacts refused by field", async () => {
+    const h = await createRunHarness(server);
+    const news = h.fake.addList("Newsletter");
+    // Id 1: planning again starts before the first contact id AC gives.
+    const nomail = h.fake.addContact({ id: "1", email: address("noMail", "bob"), lists: { [news]: ACTIVE } });
+    h.fake.addContact({ email: address("disposable", "dee"), lists: { [news]: ACTIVE } });
+    const run = await h.startRun({
+      scope: { kind: "lists", listIds: [news] },
+      actions: { undeliverable: "unsubscribe", label: { statuses: ["undeliverable"] }, overrides: [{ reason: "role_account", label: true }] },
+    });
+    await h.worker().drain();
+    const patch = async (body: unknown) => {
+      const res = await h.t.request("PATCH", `/api/runs/${run.id}/plan`, { as: h.user, body });
+      return { status: res.status, body: (await res.json()) as { actions?: { overrides: unknown[] }; error?: { field?: string; message: string } } };
+    };
+    const overrides = async (body: unknown) => {
+      const res = await patch(body);
+      expect(res.status, JSON.stringify(res.body)).toBe(200);
+      return res.body.actions!.overrides;
+    };
+
+    expect(await overrides({ reasons: { disposable: "delete" } })).toEqual([{ reason: "role_account", label: true }, { reason: "disposable", action: "delete" }]);
+    // Bob (undeliverable) is still to be labelled after planning again.
+    expect((await h.getRun(run.id)).progress.labels.planned).toBe(1);
+    expect(await overrides({ reasons: { disposable: "keep" } })).toEqual([{ reason: "role_account", label: true }, { reason: "disposable", action: "keep" }]);
+    // Null for a reason without an override adds none, and leaves the others as they are.
+    expect(await overrides({ reasons: { domain_not_found: null } })).toEqual([{ reason: "role_account", label: true }, { reason: "disposable", action: "keep" }]);
+    // An override with a label choice keeps it when its action goes; one with only an action goes.
+    expect(await overrides({ reasons: { role_account: "delete" } })).toEqual([{ reason: "role_account", label: true, action: "delete" }, { reason: "disposable", action: "keep" }]);
+    expect(await overrides({ reasons: { role_account: null, disposable: null } })).toEqual([{ reason: "role_account", label: true }]);
+
+    // At most MAX_EDIT_CONTACTS ids at once; up to it, each is looked up.
+    const ids = (n: number) => Array.from({ length: n }, (_, i) => 900_000 + i);
+    const tooMany = await patch({ exclude: ids(MAX_EDIT_CONTACTS - 1), include: ids(2) });
+    expect([tooMany.status, tooMany.body.error?.field, tooMany.body.error?.message]).toEqual([400, "exclude", `names more than ${MAX_EDIT_CONTACTS} contacts; change the plan in several steps`]);
+    const atLimit = await patch({ exclude: ids(MAX_EDIT_CONTACTS) });
+    expect([atLimit.status, atLimit.body.error?.message]).toEqual([400, "contact 900000 is not in this run"]);
+    const unknownIncluded = await patch({ include: [Number(nomail), 999_999] });
+    expect([unknownIncluded.status, unknownIncluded.body.error?.field]).toEqual([400, "include"]);
+
+    // The service checks the plan it would store, whoever calls it.
+    let refused: unknown;
+    try {
+      editPlan(h.t.deps, { ctx: { workspaceId: h.user.workspaceId }, id: run.id, edit: { statuses: { risky: "burn" as never } } });
+    } catch (err) {
+      refused = err;
+    }
+    expect(refused).toMatchObject({ code: "invalid_input", field: "actions", message: expect.stringMatching(/./) });
+    expect((refused as Error).message).not.toBe("is not a valid plan");
     await h.close();
   });
 });

@@ -77,6 +77,9 @@ describe("undo a run's unsubscribes (issue 14)", () => {
       const running = (await asked.json()) as RunView;
       expect(running.status).toBe("applying");
       expect(running.undo).toMatchObject({ state: "running", available: false, pending: 4 });
+      // One row per membership, with the prefixed ids of the rest of the schema.
+      const undoIds = h.t.db.$client.prepare("SELECT id FROM run_undos WHERE run_id = ?").all(run.id) as { id: string }[];
+      expect(undoIds.map((r) => r.id)).toEqual(Array.from({ length: 4 }, () => expect.stringMatching(/^und_/)));
       // A second click never makes a second undo.
       const again = await h.t.request("POST", `/api/runs/${run.id}/undo`, { as: h.user });
       expect(again.status).toBe(409);
@@ -167,6 +170,22 @@ describe("undo a run's unsubscribes (issue 14)", () => {
       const nothing = await h.t.request("POST", `/api/runs/${kept.id}/undo`, { as: h.user });
       expect(nothing.status).toBe(409);
       expect(((await nothing.json()) as { error: { message: string } }).error.message).toBe("This run unsubscribed no one: there is nothing to undo");
+      expect(resubscribes(h)).toEqual([]);
+    } finally {
+      await h.close();
+    }
+  });
+
+  it("refuses with words to undo a run whose connection was deleted, within the window", async () => {
+    const h = await createRunHarness(server);
+    try {
+      const s = seed(h);
+      const run = await appliedRun(h, [s.news]);
+      expect((await h.t.request("DELETE", `/api/connections/${h.connectionId}`, { as: h.user })).status).toBe(204);
+      expect((await h.getRun(run.id)).undo.available).toBe(false);
+      const refused = await h.t.request("POST", `/api/runs/${run.id}/undo`, { as: h.user });
+      expect(refused.status).toBe(409);
+      expect(((await refused.json()) as { error: { message: string } }).error.message).toBe("The ActiveCampaign connection of this run was deleted; its unsubscribes cannot be undone");
       expect(resubscribes(h)).toEqual([]);
     } finally {
       await h.close();

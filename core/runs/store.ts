@@ -90,6 +90,8 @@ export function moveRun(tx: Db, run: RunRow, to: RunStatus, values: RunValues = 
 export function updateLeasedRun(tx: Db, lease: Lease, values: RunValues | ((run: RunRow) => RunValues)): RunRow {
   const run = leasedRun(tx, lease);
   const set = typeof values === "function" ? values(run) : values;
+  // Nothing to write (a note already there): drizzle refuses an update with an empty SET.
+  if (Object.values(set).every((v) => v === undefined)) return run;
   return tx.update(schema.runs).set(set).where(eq(schema.runs.id, run.id)).returning().get()!;
 }
 
@@ -99,16 +101,23 @@ export function countUnverified(tx: Db, runId: string): number {
     .from(schema.runContacts)
     .where(and(eq(schema.runContacts.runId, runId), isNull(schema.runContacts.verifiedAt)))
     .get();
+  // Stryker disable next-line OptionalChaining: count(*) always returns one row
   return Number(row?.n ?? 0);
 }
+
+/** The ledger's words for a refund of contacts never verified, by occasion. */
+const REFUND_REASON = {
+  failed: "Refund: the run failed before these contacts were verified",
+  cancel: "Refund: run cancelled before these contacts were verified",
+} as const;
 
 /**
  * Gives back the credits of contacts charged but never verified, once per run and occasion
  * (`why` is part of the idempotency key). Shared by failing and cancelling.
  */
-export function refundUnverified(tx: Db, clock: Clock, run: RunRow, why: "failed" | "cancel", reason: string): number {
+export function refundUnverified(tx: Db, clock: Clock, run: RunRow, why: keyof typeof REFUND_REASON): number {
   const amount = countUnverified(tx, run.id);
-  refundCredits(tx, clock, { workspaceId: run.workspaceId, amount, reason, runId: run.id, idempotencyKey: `run:${run.id}:${why}` });
+  refundCredits(tx, clock, { workspaceId: run.workspaceId, amount, reason: REFUND_REASON[why], runId: run.id, idempotencyKey: `run:${run.id}:${why}` });
   return amount;
 }
 
@@ -119,14 +128,14 @@ export type FailureCode = "ac_key_refused" | "connection_deleted" | "internal" |
 export function failRun(db: Db, clock: Clock, lease: Lease, reason: string, code: FailureCode): RunRow {
   return transaction(db, (tx) => {
     const current = leasedRun(tx, lease);
-    refundUnverified(tx, clock, current, "failed", "Refund: the run failed before these contacts were verified");
+    refundUnverified(tx, clock, current, "failed");
     return moveRun(tx, current, "failed", { statusReason: reason, statusCode: code, finishedAt: new Date(clock.now()) });
   });
 }
 
 /** Cancels a run that has changed nothing in ActiveCampaign yet, refunding what was not verified. */
 export function cancelRunRow(tx: Db, clock: Clock, run: RunRow): RunRow {
-  refundUnverified(tx, clock, run, "cancel", "Refund: run cancelled before these contacts were verified");
+  refundUnverified(tx, clock, run, "cancel");
   return moveRun(tx, run, "cancelled", { statusReason: "Cancelled; nothing was changed in ActiveCampaign", finishedAt: new Date(clock.now()) });
 }
 
@@ -147,6 +156,10 @@ export function reopenActions(tx: Db, clock: Clock, run: RunRow, labelsLeft = 0)
   const listsOf = statement(tx, "SELECT list_id FROM run_memberships WHERE run_id = ? AND contact_id = ?");
   for (const row of rows) {
     uncount.run(run.id, "failed", row.kind);
+    // Every failed row is reopened here, so each list's failure count ends at 0 (clamped) whichever lists an
+    // unsubscribe is uncounted on: taking all the contact's lists (`false`, "") only clamps sooner. `true` (a
+    // delete uncounted on list 0) is killed by test/run-store.test.ts.
+    // Stryker disable next-line ConditionalExpression,StringLiteral: see above, equivalent while the counts match the rows
     const lists = row.kind === "unsubscribe" ? [row.list_id] : (listsOf.all(run.id, row.contact_id) as { list_id: number }[]).map((m) => m.list_id);
     for (const listId of lists) uncount.run(run.id, "list", listKey(listId, "failed"));
   }
@@ -242,6 +255,7 @@ export function releaseLease(db: Db, lease: Lease, values: { notBefore?: number;
     .set({
       ...NO_LEASE,
       ...(values.notBefore !== undefined ? { notBefore: new Date(values.notBefore) } : {}),
+      // Stryker disable next-line ConditionalExpression: `true` sets statusReason: undefined, which drizzle leaves out of the SET (`false` is killed by test/run-store.test.ts)
       ...(values.statusReason !== undefined ? { statusReason: values.statusReason } : {}),
     })
     .where(and(eq(schema.runs.id, lease.runId), eq(schema.runs.leaseToken, lease.token)))
