@@ -1,5 +1,6 @@
 import { defineConfig } from "vitest/config";
 import base from "./vitest.config.ts";
+import { LoadFailures } from "./test/mutation/load-failures.ts";
 
 /**
  * The tests `npm run mutation` (stryker.config.mjs) runs against each mutant: those that
@@ -65,5 +66,7 @@ export default defineConfig({
   test: {
     ...base.test,
     include: only?.length ? only : ALL,
+    // A test file a mutant keeps from loading counts as a failed test (test/mutation/load-failures.ts).
+    reporters: ["default", new LoadFailures()],
   },
 });
