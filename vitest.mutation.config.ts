@@ -19,6 +19,10 @@ const ALL = [
   "test/security/ac-responses.test.ts",
   // sessions, tokens, CSRF, bodies, workspace scoping
   "test/auth.test.ts",
+  "test/security/auth-middleware.test.ts",
+  "test/security/json-body.test.ts",
+  "test/security/validation-errors.test.ts",
+  "test/security/service-scoping.test.ts",
   "test/connections.test.ts",
   "test/forms.test.ts",
   "test/forms-labels.test.ts",
@@ -47,8 +51,11 @@ const ALL = [
   "test/run-counts.test.ts",
   "test/monitoring.test.ts",
   "test/security/webhooks.test.ts",
+  "test/security/hook-secret.test.ts",
+  "test/monitor-plan.test.ts",
   // the verification classifier
   "test/verify-rules.test.ts",
+  "test/verify-classify.test.ts",
   "test/verify-providers.test.ts",
   "test/verify-sessions.test.ts",
   "test/verify-smtp.test.ts",
