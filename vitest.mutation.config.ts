@@ -1,5 +1,6 @@
 import { defineConfig } from "vitest/config";
 import base from "./vitest.config.ts";
+import { LoadFailures } from "./test/mutation/load-failures.ts";
 
 /**
  * The tests `npm run mutation` (stryker.config.mjs) runs against each mutant: those that
@@ -19,6 +20,10 @@ const ALL = [
   "test/security/ac-responses.test.ts",
   // sessions, tokens, CSRF, bodies, workspace scoping
   "test/auth.test.ts",
+  "test/security/auth-middleware.test.ts",
+  "test/security/json-body.test.ts",
+  "test/security/validation-errors.test.ts",
+  "test/security/service-scoping.test.ts",
   "test/connections.test.ts",
   "test/forms.test.ts",
   "test/forms-labels.test.ts",
@@ -50,8 +55,11 @@ const ALL = [
   "test/run-counts.test.ts",
   "test/monitoring.test.ts",
   "test/security/webhooks.test.ts",
+  "test/security/hook-secret.test.ts",
+  "test/monitor-plan.test.ts",
   // the verification classifier
   "test/verify-rules.test.ts",
+  "test/verify-classify.test.ts",
   "test/verify-providers.test.ts",
   "test/verify-sessions.test.ts",
   "test/verify-smtp.test.ts",
@@ -69,5 +77,7 @@ export default defineConfig({
   test: {
     ...base.test,
     include: only?.length ? only : ALL,
+    // A test file a mutant keeps from loading counts as a failed test (test/mutation/load-failures.ts).
+    reporters: ["default", new LoadFailures()],
   },
 });

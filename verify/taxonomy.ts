@@ -94,6 +94,7 @@ export function isVerificationReason(value: string): value is VerificationReason
 export function strongestReason(reasons: Iterable<VerificationReason>): VerificationReason | undefined {
   let best: VerificationReason | undefined;
   for (const reason of reasons) {
+    // Stryker disable next-line EqualityOperator: equal ranks are the same reason (each is ranked once)
     if (best === undefined || REASON_PRECEDENCE.indexOf(reason) < REASON_PRECEDENCE.indexOf(best)) best = reason;
   }
   return best;

@@ -12,7 +12,9 @@ import type { AppEnv } from "../env.ts";
 export function validationError(target: keyof ValidationTargets, error: z.ZodError): AppError {
   const issue = error.issues[0];
   if (issue?.code === "unrecognized_keys") {
-    const field = [...issue.path.map(String), issue.keys[0] ?? ""].filter(Boolean).join(".");
+    // Stryker disable next-line StringLiteral: zod names at least one key in an unrecognized_keys issue
+    const key = issue.keys[0] ?? "";
+    const field = [...issue.path.map(String), key].filter(Boolean).join(".");
     return new AppError("invalid_input", "is not a field this route accepts", field);
   }
   const field = issue?.path.map(String).join(".") || target;

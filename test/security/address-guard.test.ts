@@ -49,6 +49,22 @@ describe("connect-time lookup guard", () => {
     expect((await guardedLookup(both, { family: 6 })).result).toEqual({ address: PUBLIC_V6.address, family: 6 });
   });
 
+  it.each([
+    ["all addresses", { all: true, family: 4 }],
+    ["one address", { family: 4 }],
+  ] as [string, LookupOptions][])("answers a name with no address in the family asked for (%s) as one that does not exist", async (_label, options) => {
+    const { err } = await guardedLookup([PUBLIC_V6], options);
+    expect(err).toBeInstanceOf(AcError);
+    expect(err).toMatchObject({ kind: "unreachable", retryable: false, message: expect.stringContaining("does not exist") });
+  });
+
+  it("passes a failed lookup's error on to the connection", async () => {
+    const failure = Object.assign(new Error("getaddrinfo EAI_AGAIN"), { code: "EAI_AGAIN" });
+    const lookup = createGuardedLookup(() => Promise.reject(failure));
+    const err = await new Promise((resolve) => lookup("acct.api-us1.com", {}, (e: Error | null) => resolve(e)));
+    expect(err).toBe(failure);
+  });
+
   it.each(MIXED)("the early check (assertPublicHost) refuses %s too", async (_name, found) => {
     const lookup: LookupAll = async () => found;
     await expect(assertPublicHost("acct.api-us1.com", { allowPrivateHosts: false, lookup })).rejects.toMatchObject({ kind: "invalid_url" });

@@ -170,7 +170,7 @@ interface Verdict {
  * event named one, the watched lists where it is active), a delete only when the user confirmed
  * deletes for this monitor, and a label.
  */
-function planFor(monitor: MonitorRow, actions: RunActions, row: MonitorContactRow, contact: AcContact, reason: VerificationReason): PlannedChange[] {
+export function planFor(monitor: MonitorRow, actions: RunActions, row: MonitorContactRow, contact: AcContact, reason: VerificationReason): PlannedChange[] {
   const plan: PlannedChange[] = [];
   if (labelsReason(actions, reason)) plan.push({ kind: "label", listId: 0 });
   const action = actionFor(actions, reason);
