@@ -116,13 +116,16 @@ async function checkContacts(ctx: RunContext, fetchStage: typeof fetchContacts):
   setMaxListeners(0, phase.signal);
   const verify = new VerifyStage(phase);
   let fetchState: FetchState = "running";
+  const fetchEnded = ctx.loopShare?.fetchStarted();
   const fetching = fetchStage(phase, () => verify.wake()).then(
     (outcome) => {
+      fetchEnded?.();
       fetchState = outcome.kind === "done" ? "done" : "paused";
       verify.wake();
       return outcome;
     },
     (err: unknown) => {
+      fetchEnded?.();
       // Fetching failed: stop verifying too, then report the fetch's error.
       stop.abort(err);
       throw err;

@@ -4,6 +4,7 @@ import type { Clock } from "../../core/lib/clock.ts";
 import type { Logger } from "../../core/logger.ts";
 import type { AttemptStore } from "../../core/runs/attempt.ts";
 import type { RunVerifiers } from "../../core/verification.ts";
+import type { LoopShare } from "./loop-share.ts";
 
 /** What happened, for tests and for anyone who wants to watch a run move. */
 export type RunEvent =
@@ -49,6 +50,8 @@ export interface RunContext {
   clock: Clock;
   logger: Logger;
   settings: RunSettings;
+  /** The worker's one: while the event loop is full, fetching comes before verifying. */
+  loopShare?: LoopShare;
   emit(event: RunEvent): void;
 }
 

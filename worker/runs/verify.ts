@@ -69,6 +69,12 @@ export class VerifyStage {
         const room = settings.verifyWindow - this.#inFlight;
         // Refill when a quarter of the window is free, so a query fetches a useful number of rows.
         if (room >= Math.max(1, Math.floor(settings.verifyWindow / 4)) || this.#inFlight === 0) {
+          // A full event loop goes to fetching first (worker/runs/loop-share.ts).
+          const hold = this.#ctx.loopShare?.verifyWait() ?? 0;
+          if (hold > 0) {
+            await this.#news.wait(hold, signal);
+            continue;
+          }
           const due = this.#takeDue(room);
           if (due.length > 0) {
             const verifier = await this.#chooseVerifier(due);

@@ -8,6 +8,7 @@ import { connectionRow, clientForConnection } from "../../core/services/connecti
 import type { RunVerifiers } from "../../core/verification.ts";
 import type { RunEvent, RunSettings } from "./context.ts";
 import { runAttempt } from "./conductor.ts";
+import { LoopShare } from "./loop-share.ts";
 import { noAcClient } from "./upload.ts";
 
 export interface WorkerOptions extends Partial<RunSettings> {
@@ -25,6 +26,8 @@ export interface WorkerOptions extends Partial<RunSettings> {
   verifiers: RunVerifiers;
   /** Longest wait after ActiveCampaign weather before a run is tried again. */
   weatherMaxMs?: number;
+  /** Who gets a full event loop (fetching, before verifying); tests replay a loop's busyness. */
+  loopShare?: LoopShare;
   onEvent?: (event: RunEvent) => void;
 }
 
@@ -73,6 +76,7 @@ export function createWorker(deps: Deps, opts: WorkerOptions): Worker {
     ...Object.fromEntries(Object.entries(opts).filter(([k, v]) => k in DEFAULT_SETTINGS && v !== undefined)),
   };
   const active = new Map<string, { controller: AbortController; done: Promise<void> }>();
+  const loopShare = opts.loopShare ?? new LoopShare();
   const log = deps.logger.child({ worker: id });
   let timer: NodeJS.Timeout | undefined;
   let running = false;
@@ -121,7 +125,7 @@ export function createWorker(deps: Deps, opts: WorkerOptions): Worker {
       // An upload's run (issue 19) reads its addresses from the database, not from an AC account.
       const client = connection ? clientForConnection(deps, connection) : noAcClient(run.id);
       const store = sqliteAttemptStore(deps.db, deps.clock, lease, { box: deps.backupBox, retentionMs: deps.config.BACKUP_RETENTION_DAYS * 86_400_000 }, () => client.stats.requests);
-      const outcome = await runAttempt({ runId: run.id, store, client, verifiers: opts.verifiers, signal: controller.signal, clock: deps.clock, logger: runLog, settings, emit });
+      const outcome = await runAttempt({ runId: run.id, store, client, verifiers: opts.verifiers, signal: controller.signal, clock: deps.clock, logger: runLog, settings, loopShare, emit });
       if (outcome.kind === "waiting") releaseLease(deps.db, lease, { notBefore: outcome.until, statusReason: outcome.reason });
       else releaseLease(deps.db, lease);
       runLog.info({ outcome: outcome.kind }, "run attempt finished");
