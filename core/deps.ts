@@ -60,8 +60,8 @@ export interface Deps {
   onMonitorWork?: () => void;
   /**
    * Called when a run became ready for the worker (queued, approved, its failed changes given
-   * another try, an undo asked for, an upload started): the boot code points it at this process's worker, which otherwise finds the
-   * run at its next poll (up to a second later).
+   * another try, an undo asked for, an upload started): the boot code points it at this
+   * process's worker, which otherwise finds the run at its next poll (up to a second later).
    */
   onRunWork?: () => void;
   /** Overrides retry timing of AC clients (tests shorten backoff and timeouts). */
