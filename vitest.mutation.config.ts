@@ -24,6 +24,7 @@ const ALL = [
   "test/security/json-body.test.ts",
   "test/security/validation-errors.test.ts",
   "test/security/service-scoping.test.ts",
+  "test/run-service.test.ts",
   "test/connections.test.ts",
   "test/forms.test.ts",
   "test/forms-labels.test.ts",
