@@ -29,6 +29,7 @@ const ALL = [
   "test/forms.test.ts",
   "test/forms-labels.test.ts",
   "test/schedules-api.test.ts",
+  "test/schedule-service.test.ts",
   "test/security.test.ts",
   "test/security/bodies.test.ts",
   "test/security/inputs.test.ts",
