@@ -70,6 +70,12 @@ function refusal(fn: () => unknown): AppError {
   throw new Error("expected an AppError");
 }
 
+function expectNotFound(fn: () => unknown, what = "Schedule") {
+  const err = refusal(fn);
+  expect(err.code).toBe("not_found");
+  expect(err.message).toContain(what);
+}
+
 const row = (id: string) => getScheduleRow(t.db, { workspaceId: a.workspaceId, id });
 
 describe("createSchedule", () => {
@@ -98,7 +104,7 @@ describe("createSchedule", () => {
   });
 
   it("refuses another workspace's connection", () => {
-    expect(refusal(() => create({ connectionId: connB })).code).toBe("not_found");
+    expectNotFound(() => create({ connectionId: connB }), "Connection");
     expect(listSchedules(t.deps, { ctx: a, connectionId: connB })).toEqual([]);
   });
 
@@ -149,17 +155,17 @@ describe("reading and deleting schedules", () => {
   it("are read only in their own workspace", () => {
     const mine = create();
     expect(getSchedule(t.deps, { ctx: a, id: mine.id }).id).toBe(mine.id);
-    expect(refusal(() => getSchedule(t.deps, { ctx: b, id: mine.id })).code).toBe("not_found");
-    expect(refusal(() => getScheduleRow(t.db, { workspaceId: b.workspaceId, id: mine.id })).code).toBe("not_found");
+    expectNotFound(() => getSchedule(t.deps, { ctx: b, id: mine.id }));
+    expectNotFound(() => getScheduleRow(t.db, { workspaceId: b.workspaceId, id: mine.id }));
   });
 
   it("are deleted only in their own workspace, once", () => {
     const mine = create();
-    expect(refusal(() => deleteSchedule(t.deps, { ctx: b, id: mine.id })).code).toBe("not_found");
+    expectNotFound(() => deleteSchedule(t.deps, { ctx: b, id: mine.id }));
     expect(getSchedule(t.deps, { ctx: a, id: mine.id }).id).toBe(mine.id);
     deleteSchedule(t.deps, { ctx: a, id: mine.id });
-    expect(refusal(() => getSchedule(t.deps, { ctx: a, id: mine.id })).code).toBe("not_found");
-    expect(refusal(() => deleteSchedule(t.deps, { ctx: a, id: mine.id })).code).toBe("not_found");
+    expectNotFound(() => getSchedule(t.deps, { ctx: a, id: mine.id }));
+    expectNotFound(() => deleteSchedule(t.deps, { ctx: a, id: mine.id }));
   });
 });
 
@@ -171,7 +177,7 @@ describe("updateSchedule", () => {
 
   it("refuses another workspace's schedule, changing nothing", () => {
     const mine = create();
-    expect(refusal(() => update(mine.id, { paused: true }, b)).code).toBe("not_found");
+    expectNotFound(() => update(mine.id, { paused: true }, b));
     expect(row(mine.id).paused).toBe(false);
   });
 
