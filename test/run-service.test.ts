@@ -166,7 +166,7 @@ describe("createRun", () => {
 
   it("refuses a bad scope or actions with the field named, and the SMTP probe on a server without it", () => {
     const scope = refusal(() => createRun(t.deps, { ctx: a, input: { connectionId: connA, scope: { kind: "lists", listIds: [] }, actions: {} } }));
-    expect(scope).toMatchObject({ code: "invalid_input", field: "scope.listIds" });
+    expect(scope).toMatchObject({ code: "invalid_input", field: "scope.listIds", message: "pick at least one list" });
     const actions = refusal(() => createRun(t.deps, { ctx: a, input: { connectionId: connA, scope: { kind: "all" }, actions: { risky: "burn" } as never } }));
     expect(actions).toMatchObject({ code: "invalid_input", field: "actions.risky" });
     const probe = refusal(() => createRun(t.deps, { ctx: a, input: { connectionId: connA, scope: { kind: "all" }, actions: {}, smtpProbe: true } }));
@@ -183,6 +183,21 @@ describe("createRun", () => {
     expect(probing.deps.onRunWork).toBeUndefined();
     const view = createRun(probing.deps, { ctx: p, input: { connectionId: "conn_p", scope: { kind: "all" }, actions: {}, smtpProbe: true } });
     expect(view.smtpProbe).toBe(true);
+  });
+});
+
+describe("the worker", () => {
+  it("creating, approving and retrying need no worker to wake (none in this process)", () => {
+    t.deps.onRunWork = undefined;
+    try {
+      expect(createRun(t.deps, { ctx: a, input: { connectionId: connA, scope: { kind: "all" }, actions: {} } }).status).toBe("queued");
+      expect(approveRun(t.deps, { ctx: a, id: reviewed(a).id, confirmDelete: false }).status).toBe("applying");
+      const failed = run(a, "failed", { approvedAt: new Date(clock.now()), actionsPlanned: 1, actionsFailed: 1 });
+      action(failed.id, "unsubscribe", "failed");
+      expect(retryRunActions(t.deps, { ctx: a, id: failed.id }).status).toBe("applying");
+    } finally {
+      t.deps.onRunWork = work;
+    }
   });
 });
 
@@ -218,7 +233,7 @@ describe("reading runs", () => {
   it("runsWaitingForUser lists the workspace's runs awaiting review or credits, oldest first", async () => {
     const { principal } = await signup(t.deps, { email: uniqueEmail("runs-wait"), password: "correct horse battery" });
     const c = connection(principal.workspaceId, "Wait");
-    const review = run(principal, "awaiting_review", {}, c);
+    const review = run(principal, "awaiting_review", { planReady: true }, c);
     for (const s of ["queued", "running", "paused_dns", "applying", "completed", "failed", "cancelled"] as const) run(principal, s, {}, c);
     const credits = run(principal, "paused_credits", {}, c);
     run(b, "awaiting_review");
@@ -291,6 +306,7 @@ describe("approveRun", () => {
       const err = refusal(() => approveRun(t.deps, { ctx: a, id: above.id, confirmDelete: true, confirmCount }));
       expect(err).toMatchObject({ code: "invalid_input", field: "confirmCount" });
       expect(err.message).toContain("4 contacts, 40% of those checked (more than 30%)");
+      expect(err.message).toContain('send {"confirmCount": 4} to approve it');
     }
     expect(status(above.id)).toBe("awaiting_review");
     approveRun(t.deps, { ctx: a, id: above.id, confirmDelete: true, confirmCount: 4 });
