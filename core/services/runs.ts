@@ -80,9 +80,10 @@ function parseOrThrow<T extends z.ZodType>(schema: T, value: unknown, name: stri
   if (result.success) return result.data;
   const issue = result.error.issues[0];
   // Stryker disable next-line OptionalChaining,ArrayDeclaration: a failed safeParse has at least one issue
-  const field = [name, ...(issue?.path.map(String) ?? [])].join(".");
+  const path = issue?.path.map(String) ?? [];
   // Stryker disable next-line OptionalChaining,StringLiteral: a failed safeParse has at least one issue
-  throw new AppError("invalid_input", issue?.message ?? "is invalid", field);
+  const message = issue?.message ?? "is invalid";
+  throw new AppError("invalid_input", message, [name, ...path].join("."));
 }
 
 export function getRunRow(db: Db, { workspaceId, id }: { workspaceId: string; id: string }): RunRow {
