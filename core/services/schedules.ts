@@ -493,7 +493,6 @@ export function deleteSchedule(deps: Deps, { ctx, id }: { ctx: Pick<Principal, "
 
 /** The schedules of some connections, for the connection page. */
 export function schedulesByConnection(deps: Deps, { ctx, connectionIds }: { ctx: Pick<Principal, "workspaceId">; connectionIds: string[] }) {
-  if (connectionIds.length === 0) return new Map<string, ScheduleView[]>();
   const rows = deps.db
     .select()
     .from(schema.schedules)
