@@ -15,7 +15,7 @@ const BASE_MS = 100;
 const RUN_DATE = "2026-11-02T10:00:00-06:00";
 
 type Row = ActionRow;
-type Answer = "ok" | "gone" | Error | (() => "ok" | "gone" | Error);
+type Answer = "ok" | "gone" | Error | (() => "ok" | "gone" | Error | Promise<"ok" | "gone" | Error>);
 
 function applyWorld(rows: Partial<Row>[], o: { holdMs?: number; concurrency?: number; labels?: Partial<LabelCounts> } = {}) {
   const now = () => Date.now();
@@ -40,6 +40,8 @@ function applyWorld(rows: Partial<Row>[], o: { holdMs?: number; concurrency?: nu
   const backups: BackupRecord[] = [];
   const moves: { to: string; statusReason?: string; finishedAt?: Date }[] = [];
   const dueLimits: number[] = [];
+  /** Each read of due actions: where it started (a contact id, or "start") and how many it asked for. */
+  const dueCalls: string[] = [];
   const keyOf = (r: ActionKey) => [r.contactId, r.kind, r.listId] as const;
   const after = (a: ActionKey, b: ActionKey) => {
     const [x, y] = [keyOf(a), keyOf(b)];
@@ -49,6 +51,7 @@ function applyWorld(rows: Partial<Row>[], o: { holdMs?: number; concurrency?: nu
   const store = {
     dueActions: (from: ActionKey | null, limit: number) => {
       dueLimits.push(limit);
+      dueCalls.push(`${from ? from.contactId : "start"}+${limit}`);
       return table
         .filter((r) => r.state === "sending" || (r.state === "pending" && (r.nextAttemptAt === null || r.nextAttemptAt.getTime() <= now())))
         .filter((r) => from === null || after(r, from))
@@ -57,6 +60,7 @@ function applyWorld(rows: Partial<Row>[], o: { holdMs?: number; concurrency?: nu
         .map((r) => ({ ...r }));
     },
     markSending: (actions: { id: string; attempts: number }[]) => {
+      if (actions.length && store.failMark) throw store.failMark;
       if (actions.length) log.push(`sending ${actions.map((a) => `${a.id}#${a.attempts}`).join(" ")}`);
       for (const a of actions) Object.assign(table.find((r) => r.id === a.id)!, { state: "sending", attempts: a.attempts });
     },
@@ -95,6 +99,7 @@ function applyWorld(rows: Partial<Row>[], o: { holdMs?: number; concurrency?: nu
       moves.push({ to, ...values });
     },
     failSave: null as Error | null,
+    failMark: null as Error | null,
   };
 
   /** AC's answer to each contact's unsubscribe or delete, in turn (the last one repeats); "ok" when none. */
@@ -114,7 +119,9 @@ function applyWorld(rows: Partial<Row>[], o: { holdMs?: number; concurrency?: nu
     inFlight -= 1;
     const list = answers.get(contactId) ?? [];
     let a: Answer = (list.length > 1 ? list.shift() : list[0]) ?? "ok";
-    if (typeof a === "function") a = a();
+    if (typeof a === "function") a = await a();
+    // Like the real client: a request whose signal is aborted ends with the abort.
+    if (signal?.aborted) throw signal.reason;
     if (a instanceof Error) throw a;
     return a;
   };
@@ -150,8 +157,14 @@ function applyWorld(rows: Partial<Row>[], o: { holdMs?: number; concurrency?: nu
       }
       return names.lists;
     },
-    listTags: async () => names.tags,
-    listFields: async () => names.fields,
+    listTags: async (opts: { signal?: AbortSignal }) => {
+      expect(opts.signal?.aborted).toBe(false);
+      return names.tags;
+    },
+    listFields: async (opts: { signal?: AbortSignal }) => {
+      expect(opts.signal?.aborted).toBe(false);
+      return names.fields;
+    },
   } as unknown as AcClient;
   const events: RunEvent[] = [];
   const ctx = {
@@ -171,6 +184,7 @@ function applyWorld(rows: Partial<Row>[], o: { holdMs?: number; concurrency?: nu
     backups,
     moves,
     dueLimits,
+    dueCalls,
     answers,
     records,
     events,
@@ -193,6 +207,11 @@ async function finish<T>(p: Promise<T>): Promise<T> {
     await vi.advanceTimersByTimeAsync(10);
   }
   return p;
+}
+
+/** Lets the event loop turn `n` times. */
+async function turns(n: number): Promise<void> {
+  for (let i = 0; i < n; i++) await new Promise((resolve) => setImmediate(resolve));
 }
 
 const weather = () => new AcError("server", "ActiveCampaign answered 503", { status: 503, retryable: true });
@@ -269,6 +288,7 @@ describe("applyRun", () => {
     w.answers.set(3, ["gone"]);
     w.records.set(3, { id: "3", email: "c@x.test", firstName: "", lastName: "", phone: "", cdate: RUN_DATE, udate: RUN_DATE, lists: [], fieldValues: [], tagIds: [] });
     await expect(applyRun(w.ctx)).resolves.toEqual({ kind: "completed", done: 3, failed: 0 });
+    expect(CONTACT_GONE).toBe("No longer in ActiveCampaign");
     const gone = { state: "done", resultCode: "contact_gone", error: CONTACT_GONE, acUpdated: null };
     expect([...w.saved].sort((a, b) => a.id.localeCompare(b.id))).toEqual([
       { id: "act_1", ...gone },
@@ -410,6 +430,8 @@ describe("applyRun", () => {
     const w = applyWorld(Array.from({ length: 250 }, () => ({})), { concurrency: 1_000 });
     await expect(applyRun(w.ctx)).resolves.toEqual({ kind: "completed", done: 250, failed: 0 });
     expect(Math.max(...w.dueLimits)).toBe(200);
+    // The next 50 are taken at once, not after one of the first 200 is back.
+    expect(w.maxInFlight()).toBe(250);
   });
 
   it("sends an action put back behind where the walk stopped, starting over from the first", async () => {
@@ -440,6 +462,7 @@ describe("applyRun", () => {
     const lost = applyWorld([{}, {}], { concurrency: 2 });
     lost.answers.set(2, [new LeaseLost("run_1")]);
     await expect(applyRun(lost.ctx)).rejects.toBeInstanceOf(LeaseLost);
+    await turns(5);
     expect(lost.saved).toEqual([]);
   });
 
@@ -447,6 +470,103 @@ describe("applyRun", () => {
     const w = applyWorld([{}, {}]);
     w.answers.set(1, [() => (w.controller.abort(new Error("cancelled")), "ok")]);
     await expect(applyRun(w.ctx)).rejects.toThrow("cancelled");
+    await turns(5);
     expect(w.saved).toEqual([]);
+  });
+
+  it("checks AC before sending an action left sending, even one with no attempt counted", async () => {
+    const w = applyWorld([{ state: "sending", attempts: 0 }]);
+    await expect(applyRun(w.ctx)).resolves.toEqual({ kind: "completed", done: 1, failed: 0 });
+    expect(w.log.filter((l) => !/^(saved|move)/.test(l))).toEqual(["sending act_1#1", "lists 1", "unsubscribe 1 3"]);
+  });
+
+  it("stores each outcome as soon as it is known, while other requests are still in flight", async () => {
+    const w = applyWorld([{}, {}, {}], { concurrency: 3 });
+    const savedBy: Record<string, string[]> = {};
+    const after = (n: number, id: string) => async () => {
+      for (let i = 0; i < 20 && w.saved.length < n; i++) await turns(1);
+      savedBy[id] = w.saved.map((o) => o.id);
+      return "ok" as const;
+    };
+    w.answers.set(2, [after(1, "act_2")]);
+    w.answers.set(3, [after(2, "act_3")]);
+    await expect(applyRun(w.ctx)).resolves.toEqual({ kind: "completed", done: 3, failed: 0 });
+    expect(savedBy).toEqual({ act_2: ["act_1"], act_3: ["act_1", "act_2"] });
+    expect(w.events.slice(0, 2)).toEqual([
+      { type: "action_done", runId: "run_1", actionId: "act_1", state: "done" },
+      { type: "action_done", runId: "run_1", actionId: "act_2", state: "done" },
+    ]);
+  });
+
+  it("fails with the store's error when outcomes cannot be stored while others are in flight, and stops those requests", async () => {
+    const w = applyWorld([{}, {}], { concurrency: 2 });
+    let stoppedInFlight = false;
+    w.answers.set(2, [
+      async () => {
+        w.store.failSave = new Error("disk full");
+        await turns(20);
+        stoppedInFlight = requests[1]!.aborted;
+        return "ok" as const;
+      },
+    ]);
+    const requests: AbortSignal[] = [];
+    const unsubscribe = w.ctx.client.unsubscribe.bind(w.ctx.client);
+    w.ctx.client.unsubscribe = (id, list, opts) => {
+      requests.push(opts!.signal!);
+      return unsubscribe(id, list, opts);
+    };
+    await expect(applyRun(w.ctx)).rejects.toThrow("disk full");
+    expect(stoppedInFlight).toBe(true);
+    expect(w.ctx.signal.aborted).toBe(false);
+  });
+
+  it("returns only after the requests in flight have ended", async () => {
+    const w = applyWorld([{}, {}], { concurrency: 2 });
+    let ended = false;
+    w.answers.set(1, [new AcError("auth", "key refused", { status: 403 })]);
+    w.answers.set(2, [
+      async () => {
+        await turns(10);
+        ended = true;
+        return "ok" as const;
+      },
+    ]);
+    await expect(applyRun(w.ctx)).rejects.toMatchObject({ kind: "auth" });
+    expect(ended).toBe(true);
+  });
+
+  it("throws what the store throws mid-run, storing the outcomes already known; a lost lease while storing them is not thrown over it", async () => {
+    for (const saving of [null, new LeaseLost("run_1"), new Error("disk full")]) {
+      const w = applyWorld([{}, {}], { concurrency: 1 });
+      w.answers.set(1, [
+        () => {
+          w.store.failMark = new Error("marking failed");
+          w.store.failSave = saving;
+          return "ok";
+        },
+      ]);
+      const run = applyRun(w.ctx);
+      if (saving instanceof LeaseLost || saving === null) await expect(run).rejects.toThrow("marking failed");
+      else await expect(run).rejects.toThrow("disk full");
+      expect(w.saved.map((o) => o.id)).toEqual(saving ? [] : ["act_1"]);
+    }
+  });
+
+  it("ends as soon as its last outcome is stored, without waiting on a timer", async () => {
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout"] });
+    const w = applyWorld([{}, {}], { concurrency: 2 });
+    let settled = false;
+    const run = applyRun(w.ctx).finally(() => (settled = true));
+    await turns(20);
+    expect(settled).toBe(true);
+    await expect(run).resolves.toEqual({ kind: "completed", done: 2, failed: 0 });
+  });
+
+  it("walks the due actions from where the last walk stopped, reading no more than it has room for", async () => {
+    const w = applyWorld([{}, {}, {}], { concurrency: 2 });
+    await expect(applyRun(w.ctx)).resolves.toEqual({ kind: "completed", done: 3, failed: 0 });
+    // Two taken; then room for one: the third; then from there to the end, over once from the
+    // start past the two in hand (still sending), and no further.
+    expect(w.dueCalls).toEqual(["start+2", "2+1", "3+1", "start+1", "1+1", "2+1", "3+1", "start+2", "start+2"]);
   });
 });
