@@ -468,7 +468,8 @@ describe("applyRun", () => {
 
   it("stops when the attempt is stopped, storing nothing more", async () => {
     const w = applyWorld([{}, {}]);
-    w.answers.set(1, [() => (w.controller.abort(new Error("cancelled")), "ok")]);
+    // Stopped after AC answered the first: that answer is known, but no longer stored.
+    w.answers.set(2, [() => (w.controller.abort(new Error("cancelled")), "ok")]);
     await expect(applyRun(w.ctx)).rejects.toThrow("cancelled");
     await turns(5);
     expect(w.saved).toEqual([]);
