@@ -448,7 +448,7 @@ describe("applyRun", () => {
   it("fails when its outcomes cannot be stored, and stops the requests in flight", async () => {
     const w = applyWorld([{}, {}]);
     w.store.failSave = new Error("disk full");
-    await expect(applyRun(w.ctx)).rejects.toThrow("disk full");
+    await expect(applyRun(w.ctx)).rejects.toHaveProperty("message", "disk full");
     expect(w.moves).toEqual([]);
   });
 
@@ -470,7 +470,7 @@ describe("applyRun", () => {
     const w = applyWorld([{}, {}]);
     // Stopped after AC answered the first: that answer is known, but no longer stored.
     w.answers.set(2, [() => (w.controller.abort(new Error("cancelled")), "ok")]);
-    await expect(applyRun(w.ctx)).rejects.toThrow("cancelled");
+    await expect(applyRun(w.ctx)).rejects.toHaveProperty("message", "cancelled");
     await turns(5);
     expect(w.saved).toEqual([]);
   });
@@ -516,7 +516,7 @@ describe("applyRun", () => {
       requests.push(opts!.signal!);
       return unsubscribe(id, list, opts);
     };
-    await expect(applyRun(w.ctx)).rejects.toThrow("disk full");
+    await expect(applyRun(w.ctx)).rejects.toHaveProperty("message", "disk full");
     expect(stoppedInFlight).toBe(true);
     expect(w.ctx.signal.aborted).toBe(false);
   });
@@ -547,8 +547,8 @@ describe("applyRun", () => {
         },
       ]);
       const run = applyRun(w.ctx);
-      if (saving instanceof LeaseLost || saving === null) await expect(run).rejects.toThrow("marking failed");
-      else await expect(run).rejects.toThrow("disk full");
+      if (saving instanceof LeaseLost || saving === null) await expect(run).rejects.toHaveProperty("message", "marking failed");
+      else await expect(run).rejects.toHaveProperty("message", "disk full");
       expect(w.saved.map((o) => o.id)).toEqual(saving ? [] : ["act_1"]);
     }
   });
