@@ -45,6 +45,7 @@ const ALL = [
   "test/run-engine.test.ts",
   "test/run-store.test.ts",
   "test/apply-rules.test.ts",
+  "test/apply-loop.test.ts",
   "test/runs.test.ts",
   "test/runs-resilience.test.ts",
   "test/safety-rules.test.ts",
