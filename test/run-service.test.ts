@@ -8,7 +8,7 @@ import type { RunStatus } from "../core/domain/run-status.ts";
 import { signup } from "../core/services/accounts.ts";
 import { approveRun, cancelRun, createRun, getRun, getRunRow, listRuns, retryRunActions, runsWaitingForUser } from "../core/services/runs.ts";
 import { insertRun, readRun, type RunRow } from "../core/runs/store.ts";
-import { createTestApp, uniqueEmail, type TestApp } from "./support/app.ts";
+import { createTestApp, storedConnection, uniqueEmail, type TestApp } from "./support/app.ts";
 import { FakeClock } from "./support/clock.ts";
 
 // The run service's own rules (issue 20, mutation testing), its functions called directly on a
@@ -39,14 +39,7 @@ beforeAll(async () => {
 });
 
 let seq = 0;
-function connection(workspaceId: string, name: string): string {
-  const id = `conn_${name.toLowerCase()}_${++seq}`;
-  t.db
-    .insert(schema.connections)
-    .values({ id, workspaceId, name, apiUrl: "https://acct.api-us1.com", apiKeyCiphertext: "x", keyHint: "abcd", createdAt: new Date(clock.now()) })
-    .run();
-  return id;
-}
+const connection = (workspaceId: string, name: string) => storedConnection(t, workspaceId, name, `conn_${name.toLowerCase()}_${++seq}`);
 
 /** A run of `who`'s in `status`, created a second after the one before. */
 function run(who: Principal, status: RunStatus, values: Partial<RunRow> = {}, connectionId: string | null = who === a ? connA : connB): RunRow {

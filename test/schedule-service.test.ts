@@ -14,7 +14,7 @@ import {
   updateSchedule,
   type CreateScheduleInput,
 } from "../core/services/schedules.ts";
-import { createTestApp, uniqueEmail, type TestApp } from "./support/app.ts";
+import { createTestApp, storedConnection, uniqueEmail, type TestApp } from "./support/app.ts";
 import { FakeClock } from "./support/clock.ts";
 
 // The schedule service's own rules (issue 20, mutation testing), its functions called directly:
@@ -30,14 +30,7 @@ let connA: string;
 let connB: string;
 
 let seq = 0;
-function connection(workspaceId: string, name: string): string {
-  const id = `conn_${name.toLowerCase()}_${++seq}`;
-  t.db
-    .insert(schema.connections)
-    .values({ id, workspaceId, name, apiUrl: "https://acct.api-us1.com", apiKeyCiphertext: "x", keyHint: "abcd", createdAt: new Date(clock.now()) })
-    .run();
-  return id;
-}
+const connection = (workspaceId: string, name: string) => storedConnection(t, workspaceId, name, `conn_${name.toLowerCase()}_${++seq}`);
 
 beforeAll(async () => {
   clock = new FakeClock();

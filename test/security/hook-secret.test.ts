@@ -5,7 +5,7 @@ import { schema } from "../../db/index.ts";
 import { sha256 } from "../../core/lib/crypto.ts";
 import { signup } from "../../core/services/accounts.ts";
 import { authenticateHook } from "../../core/services/monitors.ts";
-import { createTestApp, uniqueEmail, type TestApp } from "../support/app.ts";
+import { createTestApp, storedConnection, uniqueEmail, type TestApp } from "../support/app.ts";
 
 const ID = "mon_0123456789abcdefghijklmnop";
 const OFF = "mon_0123456789abcdefghijklmnoq";
@@ -19,12 +19,7 @@ beforeAll(async () => {
   const { principal } = await signup(t.deps, { email: uniqueEmail("hook"), password: "correct horse battery" });
   const now = new Date(t.clock.now());
   // One monitor per connection.
-  for (const id of ["conn_on", "conn_off"]) {
-    t.db
-      .insert(schema.connections)
-      .values({ id, workspaceId: principal.workspaceId, name: id, apiUrl: "https://acct.api-us1.com", apiKeyCiphertext: "x", keyHint: "abcd", createdAt: now })
-      .run();
-  }
+  for (const id of ["conn_on", "conn_off"]) storedConnection(t, principal.workspaceId, id, id);
   const monitor = { workspaceId: principal.workspaceId, scope: "{}", actions: "{}", createdAt: now, updatedAt: now };
   t.db.insert(schema.monitors).values({ ...monitor, id: ID, connectionId: "conn_on", enabled: true, secretHash: sha256(SECRET), previousSecretHash: sha256(OLD) }).run();
   t.db.insert(schema.monitors).values({ ...monitor, id: OFF, connectionId: "conn_off", enabled: false, secretHash: sha256(SECRET), previousSecretHash: null }).run();

@@ -10,7 +10,7 @@ import { principalFromSession, signup } from "../../core/services/accounts.ts";
 import { connectionRow, deleteConnection, getConnection, getConnectionRow, listConnections } from "../../core/services/connections.ts";
 import { createApiToken, deleteApiToken, listApiTokens, principalFromApiToken } from "../../core/services/tokens.ts";
 import { FakeClock } from "../support/clock.ts";
-import { createTestApp, uniqueEmail, type TestApp } from "../support/app.ts";
+import { createTestApp, storedConnection, uniqueEmail, type TestApp } from "../support/app.ts";
 
 let t: TestApp;
 let clock: FakeClock;
@@ -95,11 +95,7 @@ describe("sessions", () => {
 
 describe("connections", () => {
   const insert = (workspaceId: string, name: string) => {
-    const id = `conn_${name}`;
-    t.db
-      .insert(schema.connections)
-      .values({ id, workspaceId, name, apiUrl: "https://acct.api-us1.com", apiKeyCiphertext: "x", keyHint: "abcd", createdAt: new Date(clock.now()) })
-      .run();
+    const id = storedConnection(t, workspaceId, name, `conn_${name}`);
     clock.advance(1000);
     return id;
   };

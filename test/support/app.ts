@@ -1,5 +1,5 @@
 import { Writable } from "node:stream";
-import { openDb, type Db } from "../../db/index.ts";
+import { openDb, schema, type Db } from "../../db/index.ts";
 import { createAcLimiters, type LookupAll } from "../../core/ac/index.ts";
 import { createApp } from "../../boot/app.ts";
 import { testConfig, type Config } from "../../core/config.ts";
@@ -103,4 +103,17 @@ export async function signUp(t: TestApp, email = uniqueEmail(), password = "corr
   const setCookie = res.headers.get("set-cookie") ?? "";
   const cookie = setCookie.split(";")[0] ?? "";
   return { cookie, csrfToken: json.csrfToken, email, workspaceId: json.user.workspaceId };
+}
+
+/**
+ * A connection row written straight to the database, for tests of services that read
+ * connections but never call AC: no key check, a placeholder key. Its id is `id` (default:
+ * `conn_` and the name in lower case).
+ */
+export function storedConnection(t: TestApp, workspaceId: string, name: string, id = `conn_${name.toLowerCase()}`): string {
+  t.db
+    .insert(schema.connections)
+    .values({ id, workspaceId, name, apiUrl: "https://acct.api-us1.com", apiKeyCiphertext: "x", keyHint: "abcd", createdAt: new Date(t.clock.now()) })
+    .run();
+  return id;
 }
