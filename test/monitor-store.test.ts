@@ -923,17 +923,8 @@ describe("settling a contact", () => {
     const w = await storeWorld(10);
     const m = w.monitor();
     const { lease } = w.held(m);
-    settleContact(w.db, w.clock, lease, { state: "skipped", outcome: "Not checked", outcomeCode: "skipped" });
+    settleContact(w.db, w.clock, lease, { state: "skipped", outcome: "Not checked", outcomeCode: "skipped", connectionName: "Main" });
     expect(w.ledger()).toEqual([]);
-  });
-
-  it("names no connection in the refund when none is given", async () => {
-    const w = await storeWorld(10);
-    const m = w.monitor();
-    const { lease } = w.held(m);
-    w.charge(lease, "a@example.com");
-    settleContact(w.db, w.clock, lease, { state: "gone", outcome: "Gone", outcomeCode: "gone" });
-    expect(w.ledger().filter((l) => l.kind === "refund").map((r) => r.reason)).toEqual(["Monitoring : refund, the contact was not checked"]);
   });
 
   it("leaves a contact queued again during the turn pending and due now, unsettled, with nothing refunded", async () => {
@@ -959,7 +950,7 @@ describe("settling a contact", () => {
     expect(w.balance()).toBe(9);
     const again = w.held(m, { contactId: "2", email: "c@example.com" });
     recordDelivery(w.db, w.clock, m.id, event("update", "2", "d@example.com"));
-    settleContact(w.db, w.clock, again.lease, { state: "done", outcome: "Kept", outcomeCode: "kept" });
+    settleContact(w.db, w.clock, again.lease, { state: "done", outcome: "Kept", outcomeCode: "kept", connectionName: "Main" });
     expect(w.reread(again.row.id).error).toBeNull();
   });
 
@@ -967,7 +958,7 @@ describe("settling a contact", () => {
     const w = await storeWorld(10);
     const m = w.monitor();
     const { lease, row } = w.held(m);
-    expect(() => settleContact(w.db, w.clock, { ...lease, token: "stolen" }, { state: "done", outcome: "Kept", outcomeCode: "kept" })).toThrow(MonitorLeaseLost);
+    expect(() => settleContact(w.db, w.clock, { ...lease, token: "stolen" }, { state: "done", outcome: "Kept", outcomeCode: "kept", connectionName: "Main" })).toThrow(MonitorLeaseLost);
     expect(w.reread(row.id).state).toBe("pending");
   });
 });

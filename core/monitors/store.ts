@@ -546,7 +546,7 @@ export function saveActionOutcome(
  * address never checked (it left AC, or the list, first) gets the credit back. One marked to look
  * at again during the turn (its revision raised) is left pending, due at once.
  */
-export function settleContact(db: Db, clock: Clock, lease: MonitorLease, s: { state: Extract<MonitorContactState, "done" | "gone" | "skipped">; outcome: string; outcomeCode: string; error?: string | null; connectionName?: string }): void {
+export function settleContact(db: Db, clock: Clock, lease: MonitorLease, s: { state: Extract<MonitorContactState, "done" | "gone" | "skipped">; outcome: string; outcomeCode: string; error?: string | null; connectionName: string }): void {
   transaction(db, (tx) => {
     const row = holding(tx, lease);
     if (row.revision !== lease.revision) {
@@ -562,7 +562,7 @@ export function settleContact(db: Db, clock: Clock, lease: MonitorLease, s: { st
       refundCredits(tx, clock, {
         workspaceId: row.workspaceId,
         amount: 1,
-        reason: `Monitoring ${s.connectionName ?? ""}: refund, the contact was not checked`.replace("  ", " "),
+        reason: `Monitoring ${s.connectionName}: refund, the contact was not checked`,
         idempotencyKey: `${chargeKey(row.monitorId, row.contactId, row.chargedEmail)}:refund`,
         groupKey: groupOf(row.monitorId, clock.now()),
       });
