@@ -713,7 +713,7 @@ describe("saving a check and its changes", () => {
     expect(() => planMore(w.db, { ...lease, id: "mct_gone" }, 0, [{ kind: "label", listId: 0 }], w.clock.now())).toThrow(MonitorLeaseLost);
     expect([w.reread(row.id).checks, actionsOf(w.db, row.id, 0), actionsOf(w.db, row.id, 1)]).toEqual([0, [], []]);
     const err = new MonitorLeaseLost(row.id);
-    expect([err.name, err.monitorContactId, err instanceof Error]).toEqual(["MonitorLeaseLost", row.id, true]);
+    expect([err.name, err.message, err.monitorContactId, err instanceof Error]).toEqual(["MonitorLeaseLost", `lease on monitored contact ${row.id} lost`, row.id, true]);
   });
 
   it("plans more changes for a check without repeating those already planned", async () => {
@@ -777,7 +777,8 @@ describe("sending a change", () => {
     w.clock.advance(1_000);
     expect(markActionSending(w.db, w.clock, lease, action)).toBe("off");
     const after = actionsOf(w.db, lease.id, 1)[0]!;
-    expect([after.state, after.resultCode, after.error, after.attempts, after.updatedAt.getTime()]).toEqual(["skipped", "monitor_off", MONITOR_OFF_ACTION, 0, w.clock.now()]);
+    expect([after.state, after.resultCode, after.error, after.attempts, after.updatedAt.getTime()]).toEqual(["skipped", "monitor_off", "Not sent: monitoring was turned off first", 0, w.clock.now()]);
+    expect(MONITOR_OFF_ACTION).toBe(after.error);
   });
 
   it("holds an unsubscribe or a delete of a monitor held by the brake, but still writes a label", async () => {
