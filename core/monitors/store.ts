@@ -104,11 +104,12 @@ function queueFromEvent(tx: Db, m: { id: string; workspaceId: string; scope: str
 }
 
 function insertContact(tx: Db, m: { id: string; workspaceId: string }, c: { contactId: string; email: string; lists: string[]; source: "webhook" | "sweep" }, now: number): void {
+  // Stryker disable next-line StringLiteral: the id's "mct" prefix is for people reading the table; nothing decides on it
+  const id = newId("mct", now);
   statement(
     tx,
     "INSERT INTO monitor_contacts (id, monitor_id, workspace_id, contact_id, email, state, lists, source, due_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?) ON CONFLICT (monitor_id, contact_id) DO NOTHING",
-    // Stryker disable next-line StringLiteral: the id's "mct" prefix is for people reading the table; nothing decides on it
-  ).run(newId("mct", now), m.id, m.workspaceId, c.contactId, c.email, JSON.stringify(c.lists), c.source, now, now, now);
+  ).run(id, m.id, m.workspaceId, c.contactId, c.email, JSON.stringify(c.lists), c.source, now, now, now);
 }
 
 /**
@@ -313,20 +314,18 @@ export function releaseMonitorContact(db: Db, lease: MonitorLease, patch: { dueA
     patch.dueAt === undefined
       ? undefined
       : sql`CASE WHEN ${schema.monitorContacts.revision} != ${lease.revision} THEN min(${schema.monitorContacts.updatedAt}, ${patch.dueAt}) ELSE ${patch.dueAt} END`;
+  // Stryker disable ConditionalExpression: drizzle leaves a key set to undefined out of an update, so spreading it anyway writes the same (`false` is killed)
+  const given = {
+    ...(dueAt !== undefined ? { dueAt } : {}),
+    ...(patch.state ? { state: patch.state } : {}),
+    ...(patch.verifyAttempts !== undefined ? { verifyAttempts: patch.verifyAttempts } : {}),
+    ...(patch.outcome !== undefined ? { outcome: patch.outcome } : {}),
+    ...(patch.outcomeCode !== undefined ? { outcomeCode: patch.outcomeCode } : {}),
+    ...(patch.error !== undefined ? { error: patch.error } : {}),
+  };
+  // Stryker restore ConditionalExpression
   db.update(schema.monitorContacts)
-    .set({
-      leaseOwner: null,
-      leaseToken: null,
-      leaseExpiresAt: null,
-      // Stryker disable ConditionalExpression: drizzle leaves a key set to undefined out of an update, so spreading it anyway writes the same (`false` is killed)
-      ...(dueAt !== undefined ? { dueAt } : {}),
-      ...(patch.state ? { state: patch.state } : {}),
-      ...(patch.verifyAttempts !== undefined ? { verifyAttempts: patch.verifyAttempts } : {}),
-      ...(patch.outcome !== undefined ? { outcome: patch.outcome } : {}),
-      ...(patch.outcomeCode !== undefined ? { outcomeCode: patch.outcomeCode } : {}),
-      ...(patch.error !== undefined ? { error: patch.error } : {}),
-      // Stryker restore ConditionalExpression
-    })
+    .set({ leaseOwner: null, leaseToken: null, leaseExpiresAt: null, ...given })
     .where(and(eq(schema.monitorContacts.id, lease.id), eq(schema.monitorContacts.leaseToken, lease.token)))
     .run();
 }
