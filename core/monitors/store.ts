@@ -555,9 +555,10 @@ export function saveActionOutcome(
 ): void {
   transaction(db, (tx) => {
     holding(tx, lease);
+    // Stryker disable next-line ConditionalExpression: new Date(undefined) is NaN ms, which SQLite stores as NULL, as null is (`true` is killed)
+    const nextAttemptAt = o.nextAttemptAt === undefined ? null : new Date(o.nextAttemptAt);
     tx.update(schema.monitorActions)
-      // Stryker disable next-line ConditionalExpression: new Date(undefined) is NaN ms, which SQLite stores as NULL, as null is (`true` is killed)
-      .set({ state: o.state, resultCode: o.resultCode, error: o.error, nextAttemptAt: o.nextAttemptAt === undefined ? null : new Date(o.nextAttemptAt), updatedAt: new Date(clock.now()) })
+      .set({ state: o.state, resultCode: o.resultCode, error: o.error, nextAttemptAt, updatedAt: new Date(clock.now()) })
       .where(eq(schema.monitorActions.id, actionId))
       .run();
   });
