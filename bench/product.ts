@@ -16,7 +16,8 @@ let built = false;
  * variables of README's configuration table (over the loosened sign-up limits the tests use).
  */
 export async function startProductProcess(env: Record<string, string | number | boolean>) {
-  if (!built) {
+  // BENCH_PREBUILT=1: run dist/listwarden.mjs as it is, to compare two builds (copy each there in turn).
+  if (!built && !process.env.BENCH_PREBUILT) {
     execFileSync(process.execPath, [path.join(ROOT, "boot", "build.mjs")], { stdio: "inherit" });
     built = true;
   }
@@ -64,7 +65,7 @@ export async function startProductProcess(env: Record<string, string | number | 
     url,
     pid,
     /** CPU seconds the product's process has used (all its threads: JavaScript, GC, SQLite). */
-    cpuSeconds: () => cpuOf(`/proc/${pid}/stat`, ticks),
+    cpuSeconds: () => processCpuSeconds(pid),
     /**
      * CPU seconds of its main thread alone, where JavaScript and SQLite run: the one that caps
      * the contacts per second (the others are V8's GC helpers and libuv's pool).
@@ -92,13 +93,25 @@ function freePort(): Promise<number> {
   });
 }
 
+let ticksPerSecond: number | undefined;
+
 /** The unit of /proc/pid/stat's CPU times (100 on Linux unless built otherwise). */
 function clockTicks(): number {
+  if (ticksPerSecond !== undefined) return ticksPerSecond;
   try {
-    return Number(execFileSync("getconf", ["CLK_TCK"]).toString().trim()) || 100;
+    ticksPerSecond = Number(execFileSync("getconf", ["CLK_TCK"]).toString().trim()) || 100;
   } catch {
-    return 100;
+    ticksPerSecond = 100;
   }
+  return ticksPerSecond;
+}
+
+/**
+ * CPU seconds a process has used, all its threads: for the benchmark's other processes (the
+ * fake AC) too, so a figure says how much of the machine's cores the product had.
+ */
+export function processCpuSeconds(pid: number): number {
+  return cpuOf(`/proc/${pid}/stat`, clockTicks());
 }
 
 function cpuOf(statFile: string, ticks: number): number {

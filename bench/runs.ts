@@ -9,7 +9,7 @@ import { startListwarden } from "../boot/start.ts";
 import { fork } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { startDnsServer } from "../test/support/dns-server.ts";
-import { startProductProcess } from "./product.ts";
+import { processCpuSeconds, startProductProcess } from "./product.ts";
 import { benchWorld } from "./world.ts";
 
 interface FakeStats {
@@ -43,6 +43,8 @@ export async function forkFakeAc(
   });
   const ready = await next<{ url: string; apiKey: string; dns: string | null; smtpPort: number | null }>("ready");
   return {
+    /** CPU seconds the fake's process has used so far. */
+    cpuSeconds: () => processCpuSeconds(child.pid!),
     url: ready.url,
     apiKey: ready.apiKey,
     dns: ready.dns,
@@ -163,6 +165,7 @@ export async function benchRun(opts: { contacts: number; requestsPerSecond: numb
     const started = performance.now();
     const cpuStart = product.cpuSeconds();
     const mainStart = product.mainThreadCpuSeconds();
+    const fakeStart = fake.cpuSeconds();
     const run = await api<RunView>(url, cookie, csrfToken, "POST", "/api/runs", { connectionId, scope: { kind: "all" } });
     // Peak RSS so far each time the fetch passes a checkpoint (100K, 500K, 1M contacts).
     const checkpoints = [100_000, 500_000, 1_000_000].filter((n) => n <= contacts);
@@ -174,6 +177,8 @@ export async function benchRun(opts: { contacts: number; requestsPerSecond: numb
     const cpuSeconds = product.cpuSeconds() - cpuStart;
     const mainSeconds = product.mainThreadCpuSeconds() - mainStart;
     const mainThread = `main thread ${((mainSeconds / contacts) * 1e6).toFixed(0)} µs per contact, busy ${((mainSeconds / reviewSeconds) * 100).toFixed(0)}% of the time`;
+    // The fake shares the machine's cores: what it uses, the product cannot.
+    const fakeShare = `the fake AC's process: ${(((fake.cpuSeconds() - fakeStart) / reviewSeconds) * 100).toFixed(0)}% of one core`;
     const t = review.timings;
     const since = (iso: string | null) => (iso && t.startedAt ? ((Date.parse(iso) - Date.parse(t.startedAt)) / 1000).toFixed(2) : "?");
     console.log(`  (fetch done after ${since(t.fetchedAt)} s, verify done after ${since(t.verifiedAt)} s, review at ${since(t.reviewAt)} s from start)`);
@@ -186,7 +191,7 @@ export async function benchRun(opts: { contacts: number; requestsPerSecond: numb
       console.log(`runs: ${contacts} contacts at ${requestsPerSecond} req/s allowed, to review only`);
       console.log(`  fetch + verify to review: ${reviewSeconds.toFixed(1)} s, ${fetchRequests} AC requests; ${(contacts / reviewSeconds).toFixed(0)} contacts/s; fetch phase ratio ${fetchRatio}`);
       console.log(
-        `    CPU of the product's process until review: ${cpuSeconds.toFixed(1)} s (${((cpuSeconds / contacts) * 1e6).toFixed(0)} µs per contact, ${((cpuSeconds / reviewSeconds) * 100).toFixed(0)}% of one core; ${mainThread}); peak RSS ${product.peakRssMb().toFixed(0)} MB`,
+        `    CPU of the product's process until review: ${cpuSeconds.toFixed(1)} s (${((cpuSeconds / contacts) * 1e6).toFixed(0)} µs per contact, ${((cpuSeconds / reviewSeconds) * 100).toFixed(0)}% of one core; ${mainThread}); peak RSS ${product.peakRssMb().toFixed(0)} MB; ${fakeShare}`,
       );
       console.log(`    RSS of the product's process: ${idleRss.toFixed(0)} MB before the run, ${product.rssMb().toFixed(0)} MB at review`);
       const t = review.timings;
@@ -209,7 +214,7 @@ export async function benchRun(opts: { contacts: number; requestsPerSecond: numb
     const rss = product.peakRssMb();
     console.log(`runs: ${contacts} contacts at ${requestsPerSecond} req/s allowed (fake AC on 127.0.0.1 enforcing the same)`);
     console.log(`  fetch + verify to review: ${reviewSeconds.toFixed(1)} s, ${fetchRequests} AC requests; verified ${review.progress.verified}; ${(contacts / reviewSeconds).toFixed(0)} contacts/s`);
-    console.log(`    CPU of the product's process until review: ${cpuSeconds.toFixed(1)} s (${((cpuSeconds / contacts) * 1e6).toFixed(0)} µs per contact; busy ${((cpuSeconds / reviewSeconds) * 100).toFixed(0)}% of one core; ${mainThread})`);
+    console.log(`    CPU of the product's process until review: ${cpuSeconds.toFixed(1)} s (${((cpuSeconds / contacts) * 1e6).toFixed(0)} µs per contact; busy ${((cpuSeconds / reviewSeconds) * 100).toFixed(0)}% of one core; ${mainThread}; ${fakeShare})`);
     console.log(`  apply: ${applySeconds.toFixed(1)} s, ${applyRequests} AC requests (${done.progress.applied} applied, ${done.progress.failed} failed)`);
     console.log(`  achieved request rate ${(requests / span).toFixed(1)} req/s / allowed ${requestsPerSecond}: ratio ${(requests / span / requestsPerSecond).toFixed(3)}`);
     console.log(`    fetch phase ${fetchRatio}, apply phase ${(applyRequests / applySeconds / requestsPerSecond).toFixed(3)}`);
