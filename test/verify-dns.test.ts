@@ -168,3 +168,37 @@ describe("lists and typos on top of DNS", () => {
     await expect(verifier.verifyBatch(["a@routed.test"], { signal: controller.signal })).rejects.toThrow("run cancelled");
   });
 });
+
+describe("peek: the result at once when it needs nothing from the network (issue 13)", () => {
+  it("answers a malformed address without a lookup", () => {
+    const fresh = createVerifier(options());
+    const before = dns.queries.length;
+    expect(fresh.peek("not an address")).toMatchObject({ status: "undeliverable", reason: "invalid_syntax" });
+    expect(dns.queries.length).toBe(before);
+  });
+
+  it("is null until the domain's mail route is cached, then gives what attempt gave, without asking again", async () => {
+    const fresh = createVerifier(options());
+    for (const address of ["someone@routed.test", "Sales@a-only.test", "someone@nullmx.test", "someone@servfail.test", "temp@inbox.mailinator.com", "jane@gmai.com"]) {
+      expect(fresh.peek(address), address).toBeNull();
+      const attempted = await fresh.attempt(address);
+      const queries = dns.queries.length;
+      expect(attempted.kind).toBe("done");
+      expect(fresh.peek(address), address).toEqual(attempted.kind === "done" ? attempted.result : null);
+      expect(dns.queries.length, `${address}: peek asked the resolver`).toBe(queries);
+    }
+  });
+
+  it("leaves to attempt an address a probing verifier would probe, not one it never probes", async () => {
+    // Nothing listens on port 1: the probe fails at once, after the route is cached.
+    const probing = createVerifier({ ...options(), smtp: { enabled: true, helo: "probe.listwarden.test", mailFrom: "bounces@probe.listwarden.test", port: 1, connectTimeoutMs: 500 } });
+    const addresses = ["someone@routed.test", "temp@inbox.mailinator.com", "someone@nullmx.test"];
+    await Promise.all(addresses.map((a) => probing.attempt(a)));
+    expect(dns.countQueries({ name: "routed.test", type: "MX" })).toBeGreaterThan(0);
+    // Its route is cached, but its result rests on a probe: only attempt gives it.
+    expect(probing.peek("someone@routed.test")).toBeNull();
+    // Disposable domains are never probed; a null MX has no server to probe.
+    expect(probing.peek("temp@inbox.mailinator.com")).toMatchObject({ status: "risky", reason: "disposable" });
+    expect(probing.peek("someone@nullmx.test")).toMatchObject({ status: "undeliverable", reason: "null_mx" });
+  });
+});

@@ -21,6 +21,8 @@ export type HostAddresses = { kind: "ok"; addresses: string[] } | { kind: "not_f
 
 export interface DnsLookup {
   mailRoute(domain: string): Promise<MailRoute>;
+  /** The mail route while it is cached, without asking: undefined when it would take a lookup. */
+  cachedMailRoute(domain: string): MailRoute | undefined;
   hostAddresses(host: string): Promise<HostAddresses>;
   /** Whether a domain has at least one usable MX record, asked afresh (never cached): the resolver's health check. */
   resolves(domain: string): Promise<{ ok: true } | { ok: false; detail: string }>;
@@ -116,6 +118,7 @@ export function createDnsLookup(options: DnsOptions): DnsLookup {
 
   return {
     mailRoute: (domain) => routes.load(domain, () => lookUpRoute(domain), ttl),
+    cachedMailRoute: (domain) => routes.get(domain),
     hostAddresses: hostAddressesCached,
     async resolves(domain) {
       const mx = await query(domain, "MX", () => resolver.resolveMx(domain));

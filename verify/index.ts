@@ -1,10 +1,10 @@
 import { decide, type SmtpReason } from "./classify.ts";
-import { createDnsLookup } from "./dns.ts";
+import { createDnsLookup, type MailRoute } from "./dns.ts";
 import { createListChecks } from "./lists.ts";
 import { providerTable } from "./providers.ts";
 import { resolveOptions, type VerifierOptions } from "./options.ts";
 import { createSmtpProber, type PreflightResult } from "./smtp.ts";
-import { checkSyntax } from "./syntax.ts";
+import { checkSyntax, type SyntaxCheck } from "./syntax.ts";
 import type { VerificationResult } from "./taxonomy.ts";
 
 export {
@@ -74,6 +74,13 @@ export interface Verifier {
    * has already had; after the last configured one, a 4xx gives the result `greylisted`.
    */
   attempt(address: string, options?: { signal?: AbortSignal; greylistRetries?: number }): Promise<VerifyAttempt>;
+  /**
+   * The result `attempt` would give, at once, when it needs nothing from the network: a
+   * malformed address, or a domain whose mail route is cached and needs no probe. Null when it
+   * would take a DNS lookup or an SMTP probe. A run verifies such addresses as their page is
+   * stored, instead of storing them, reading them back and storing them again.
+   */
+  peek(address: string): VerificationResult | null;
   /** Verifies many addresses sharing DNS and catch-all caches and one greylisting budget; results in input order. */
   verifyBatch(addresses: readonly string[], options?: BatchOptions): Promise<VerificationResult[]>;
   /** Like verifyBatch for a source read as it goes (a file, a paged API), with bounded memory. */
@@ -114,15 +121,30 @@ export function createVerifier(options: VerifierOptions = {}): Verifier {
     signal?.throwIfAborted();
     const syntax = checkSyntax(input);
     if (!syntax.ok) return { kind: "decided", result: decide({ input, syntax }) } as const;
+    const route = await dns.mailRoute(syntax.domain);
+    signal?.throwIfAborted();
+    return inspected(input, syntax, route);
+  }
+
+  /** What syntax, the lists and the mail route say of a well-formed address. */
+  function inspected(input: string, syntax: Extract<SyntaxCheck, { ok: true }>, route: MailRoute) {
     const { local, domain } = syntax;
     const traits = { free: lists.isFree(domain), role: lists.isRole(local), disposable: lists.isDisposable(domain) };
-    const route = await dns.mailRoute(domain);
-    signal?.throwIfAborted();
     const rule = route.kind === "mx" ? providers.match(domain, route.hosts) : null;
     const evidence = { input, syntax, route, traits, typo: lists.suggestDomain(domain), provider: rule?.id ?? null };
     // Disposable domains are risky whatever their MX says; they are not worth a probe.
     const probeRoute = probing && "hosts" in route && !traits.disposable ? route : null;
     return { kind: "inspected", evidence, target: { ...syntax, rule }, probeRoute } as const;
+  }
+
+  /** The result `attempt` would give, when it needs nothing from the network; else null. */
+  function peek(input: string): VerificationResult | null {
+    const syntax = checkSyntax(input);
+    if (!syntax.ok) return decide({ input, syntax });
+    const route = dns.cachedMailRoute(syntax.domain);
+    if (route === undefined) return null;
+    const seen = inspected(input, syntax, route);
+    return seen.probeRoute ? null : decide(seen.evidence);
   }
 
   const counts = { inFlight: 0, waitingGreylisted: 0, waitingBudget: 0 };
@@ -167,6 +189,7 @@ export function createVerifier(options: VerifierOptions = {}): Verifier {
   return {
     verify: (address, opts) => verifyOne(address, deadlineFromNow(), opts?.signal),
     attempt: (address, opts) => attemptOne(address, opts?.greylistRetries ?? 0, opts?.signal),
+    peek,
 
     async verifyBatch(addresses, opts = {}) {
       const deadline = deadlineFromNow();
