@@ -4,7 +4,7 @@ import type { Logger } from "./logger.ts";
 import { createVerifier, parseProviderRules, VerifierConfigError, type ProviderRule, type ResolverHealth, type Verifier, type VerifierOptions } from "../verify/index.ts";
 
 /** What a run needs of a verifier: one attempt at an address, which may say "come back later". */
-export type AddressVerifier = Pick<Verifier, "attempt">;
+export type AddressVerifier = Pick<Verifier, "attempt"> & Partial<Pick<Verifier, "peek">>;
 
 export interface ProbingVerifier extends AddressVerifier {
   /** `paths`: which ways out (direct, or each SOCKS5 proxy) reached the target. */

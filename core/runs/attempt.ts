@@ -41,7 +41,8 @@ export interface AttemptStore extends UploadSourceStore, LabelStore {
    * When the balance covers only some of them, stores those (`short`), the cursor stopping
    * after the last one paid for; `needed` when it covers none.
    */
-  storePage(page: StorePage): { stored: number; short?: true } | { needed: number };
+  /** `verified`: of the contacts stored, those stored with their result (`StorePage.verify`). */
+  storePage(page: StorePage): { stored: number; verified: number; short?: true } | { needed: number };
   pauseForCredits(needed: number, retryAt: number): void;
 
   // verify
@@ -106,6 +107,12 @@ export type UndoOutcome =
 
 export interface StorePage {
   contacts: AcContact[];
+  /**
+   * A contact's result when it is known without waiting (core/verification.ts, `peek`): stored
+   * with the contact, counted and refunded (unknowns) in the page's transaction. Null: the
+   * contact waits for the verify stage.
+   */
+  verify?: (contact: AcContact) => VerificationResult | null;
   /**
    * The cursor after this page, computed from the stored one inside the transaction;
    * `upTo` is the last contact stored when the balance cut the page short (null: all of it).
@@ -241,6 +248,14 @@ export function sqliteAttemptStore(db: Db, clock: Clock, lease: Lease, backups: 
     sql("INSERT INTO run_counts (run_id, kind, key, n) VALUES (?, ?, ?, ?) ON CONFLICT (run_id, kind, key) DO UPDATE SET n = n + excluded.n").run(runId, kind, key, n);
 
   /** Keeps the counters of results just stored, and refunds the unknown ones (inside the caller's transaction). */
+  /** Which of these contacts the run has stored. */
+  const storedAmong = (contacts: AcContact[]): Set<number> => {
+    const rows = sql("SELECT contact_id FROM run_contacts WHERE run_id = ? AND contact_id IN (SELECT value FROM json_each(?))").all(runId, JSON.stringify(contacts.map((c) => Number(c.id)))) as {
+      contact_id: number;
+    }[];
+    return new Set(rows.map((r) => r.contact_id));
+  };
+
   const keepResults = (tally: Tally) => {
     if (tally.stored === 0) return;
     for (const [key, n] of tally.byStatus) bump("status", key, n);
@@ -288,12 +303,19 @@ export function sqliteAttemptStore(db: Db, clock: Clock, lease: Lease, backups: 
     storePage(page) {
       try {
         return leased(() => {
-          const insertContact = sql("INSERT INTO run_contacts (run_id, contact_id, email, first_name, last_name, bounced_hard) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING");
+          const insertContact = sql(
+            "INSERT INTO run_contacts (run_id, contact_id, email, first_name, last_name, bounced_hard, status, reason, flags, suggestion, normalized, provider, verified_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+          );
           const insertMembership = sql("INSERT INTO run_memberships (run_id, contact_id, list_id, status) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING");
           const known = sql("SELECT 1 FROM run_contacts WHERE run_id = ? AND contact_id = ?");
           // The balance pays for as many new contacts as it covers, down to one: the page is
           // stored up to the last contact paid for, and the rest waits for credits.
           const budget = balanceOf(db, workspaceId);
+          const at = now();
+          const tally = newTally();
+          // Contacts already stored (a page fetched again after a crash, a contact on two chosen
+          // lists) are not verified again: one read for the page.
+          const already = page.verify ? storedAmong(page.contacts) : null;
           let fresh = 0;
           let firstFresh: string | null = null;
           let upTo: string | null = null;
@@ -309,8 +331,13 @@ export function sqliteAttemptStore(db: Db, clock: Clock, lease: Lease, backups: 
               break;
             }
             upTo = c.id;
+            const r = page.verify && !already!.has(Number(c.id)) ? page.verify(c) : null;
+            const inserted = r
+              ? insertContact.run(runId, c.id, c.email ?? "", c.firstName ?? "", c.lastName ?? "", c.bouncedHard ? 1 : 0, r.status, r.reason, r.flags.join(" "), r.suggestion, r.normalized, r.provider ?? null, at)
+              : insertContact.run(runId, c.id, c.email ?? "", c.firstName ?? "", c.lastName ?? "", c.bouncedHard ? 1 : 0, null, null, null, null, null, null, null);
             // A contact in two chosen lists arrives twice: only its first arrival is stored and charged.
-            if (insertContact.run(runId, c.id, c.email ?? "", c.firstName ?? "", c.lastName ?? "", c.bouncedHard ? 1 : 0).changes === 0) continue;
+            if (inserted.changes === 0) continue;
+            if (r) count(tally, Number(c.id), r);
             fresh += 1;
             firstFresh ??= c.id;
             for (const l of c.lists) insertMembership.run(runId, c.id, l.listId, l.status);
@@ -327,12 +354,14 @@ export function sqliteAttemptStore(db: Db, clock: Clock, lease: Lease, backups: 
             });
             if (charge === "insufficient") throw new ShortOfCredits(fresh);
           }
+          // After the charge: an unknown among them is refunded, as the verify stage does.
+          keepResults(tally);
           const stored = sql("SELECT fetch_cursor FROM runs WHERE id = ?").get(runId) as { fetch_cursor: string | null };
           const next = page.cursor(stored.fetch_cursor ? JSON.parse(stored.fetch_cursor) : null, cut ? upTo : null);
           sql(
             "UPDATE runs SET fetch_cursor = ?, fetch_done = ?, transient_failures = 0, contacts_fetched = contacts_fetched + ?, fetched_at = CASE WHEN ? THEN ? ELSE fetched_at END WHERE id = ?",
-          ).run(JSON.stringify(next.cursor), next.done ? 1 : 0, fresh, next.done ? 1 : 0, now(), runId);
-          return cut ? { stored: fresh, short: true } : { stored: fresh };
+          ).run(JSON.stringify(next.cursor), next.done ? 1 : 0, fresh, next.done ? 1 : 0, at, runId);
+          return cut ? { stored: fresh, verified: tally.stored, short: true } : { stored: fresh, verified: tally.stored };
         });
       } catch (err) {
         if (err instanceof ShortOfCredits) return { needed: err.needed };

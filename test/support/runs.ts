@@ -40,12 +40,23 @@ export interface RunHarness {
 }
 
 function counting(verifier: AddressVerifier, seen: Map<string, number>): AddressVerifier {
+  const counted = (address: string) => seen.set(address, (seen.get(address) ?? 0) + 1);
   return {
     async attempt(address, opts) {
       const attempt = await verifier.attempt(address, opts);
-      if (attempt.kind === "done") seen.set(address, (seen.get(address) ?? 0) + 1);
+      if (attempt.kind === "done") counted(address);
       return attempt;
     },
+    // A result known at once is stored with its page (worker/runs/fetch.ts): it counts the same.
+    ...(verifier.peek
+      ? {
+          peek(address: string) {
+            const result = verifier.peek!(address);
+            if (result) counted(address);
+            return result;
+          },
+        }
+      : {}),
   };
 }
 

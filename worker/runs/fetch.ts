@@ -1,6 +1,9 @@
 import { setMaxListeners } from "node:events";
 import type { AcScope } from "../../core/ac/index.ts";
 import type { RunScope } from "../../core/domain/scope-actions.ts";
+import { applyAcSignals } from "../../verify/index.ts";
+import type { StorePage } from "../../core/runs/attempt.ts";
+import type { RunRow } from "../../core/runs/store.ts";
 import type { RunContext } from "./context.ts";
 
 const PAGE_SIZE = 100;
@@ -51,6 +54,7 @@ export async function fetchContacts(ctx: RunContext, stored: () => void): Promis
   // The names of lists (and the tag) as AC has them now: what the run, its review and its
   // files call them, whatever AC calls them later. One request per 100 lists.
   if (start.names === null) ctx.store.update({ names: JSON.stringify(await namesOf(ctx, scope)) });
+  const verify = verifyAtOnce(ctx, start);
   let cursor: FetchCursor = start.fetchCursor ? (JSON.parse(start.fetchCursor) as FetchCursor) : { part: 0, shards: null };
   if (start.estimatedTotal === null && parts.length > 1 && !start.fetchCursor) {
     // Several lists: count them all before the first page, so the total shown is an estimate
@@ -72,7 +76,7 @@ export async function fetchContacts(ctx: RunContext, stored: () => void): Promis
       cursor = next;
       continue;
     }
-    const outcome = await fetchPart(ctx, { part: cursor.part, last: cursor.part === parts.length - 1 }, cursor.shards, scope, stored);
+    const outcome = await fetchPart(ctx, { part: cursor.part, last: cursor.part === parts.length - 1, verify }, cursor.shards, scope, stored);
     if (outcome.kind === "paused") return outcome;
     cursor = JSON.parse(ctx.store.run().fetchCursor ?? "null") as FetchCursor;
   }
@@ -86,7 +90,26 @@ async function namesOf(ctx: RunContext, scope: RunScope): Promise<{ lists: Recor
   return { lists: byId(lists), tags: byId(tags.filter((t) => scope.kind === "tag" && t.id === scope.tagId)) };
 }
 
-async function fetchPart(ctx: RunContext, { part, last }: { part: number; last: boolean }, shards: Shard[], scope: AcScope, stored: () => void): Promise<FetchOutcome> {
+/**
+ * Contacts whose result needs nothing from the network (a malformed address, a domain whose
+ * mail route is cached) are verified as their page is stored: one write per contact instead of
+ * a write, a read and a second write, and no promise per contact. Only for DNS-level runs: a
+ * run that asked for the mailbox probe leaves every address to the verify stage, which
+ * chooses its verifier after a preflight. Null when the verifier cannot tell at once (test
+ * doubles without `peek`).
+ */
+function verifyAtOnce(ctx: RunContext, run: RunRow): StorePage["verify"] | undefined {
+  const verifier = ctx.verifiers.plain;
+  if (run.smtpProbe || !verifier.peek) return undefined;
+  // What the verify stage records when it chooses DNS-level checks (issue 14).
+  if (run.mailboxChecked === null) ctx.store.update({ mailboxChecked: false });
+  return (contact) => {
+    const result = verifier.peek!(contact.email ?? "");
+    return result && applyAcSignals(result, { bouncedHard: contact.bouncedHard });
+  };
+}
+
+async function fetchPart(ctx: RunContext, { part, last, verify }: { part: number; last: boolean; verify: StorePage["verify"] }, shards: Shard[], scope: AcScope, stored: () => void): Promise<FetchOutcome> {
   const stop = new AbortController();
   const signal = AbortSignal.any([ctx.signal, stop.signal]);
   setMaxListeners(0, signal);
@@ -103,6 +126,7 @@ async function fetchPart(ctx: RunContext, { part, last }: { part: number; last: 
       const moved: Shard = page.contacts.length < PAGE_SIZE || !page.lastId ? { ...shard, done: true } : { ...shard, afterId: page.lastId };
       const outcome = ctx.store.storePage({
         contacts: page.contacts,
+        ...(verify ? { verify } : {}),
         cursor: (stored, upTo) => {
           const current = stored as FetchCursor | null;
           // Cut short by the balance: the shard resumes after the last contact paid for.
@@ -116,6 +140,7 @@ async function fetchPart(ctx: RunContext, { part, last }: { part: number; last: 
         return;
       }
       ctx.emit({ type: "page_stored", runId: ctx.runId, contacts: outcome.stored, part, shard: index, afterId: shard.afterId });
+      if (outcome.verified > 0) ctx.emit({ type: "results_stored", runId: ctx.runId, contacts: outcome.verified, parked: 0 });
       stored();
       if (outcome.short) {
         // The balance ran out within this page: what was paid for is stored; the run pauses.
