@@ -3,6 +3,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { balanceOf } from "../core/services/credits.ts";
 import type { AddressVerifier, RunVerifiers } from "../core/verification.ts";
 import type { RunEvent } from "../worker/runs/context.ts";
+import { applyAcSignals } from "../verify/index.ts";
 import { createRunHarness, expectCountersMatchRows, type RunHarness } from "./support/runs.ts";
 import { address, KINDS, type Kind } from "./support/world.ts";
 
@@ -29,8 +30,11 @@ function seed(h: RunHarness): string[] {
       h.fake.addContact({ email, lists: i === 0 ? { [a]: 1, [b]: 1 } : { [i % 2 === 0 ? a : b]: 1 } });
     }
   }
+  // A role address (flagged), a near-miss of a provider (a suggestion), one AC saw bounce hard.
+  const extra = [address("deliverable", "info"), "jane@gmial.com", address("deliverable", "bounced")];
+  for (const email of extra) h.fake.addContact({ email, lists: { [a]: 1 }, ...(email.startsWith("bounced") ? { bouncedHard: true } : {}) });
   h.fake.addContact({ email: "not an address", lists: { [a]: 1 } });
-  return [...emails, "not an address"];
+  return [...emails, ...extra, "not an address"];
 }
 
 /** The plain verifier of the harness with `attempt` counted per address, and `peek` as given. */
@@ -51,7 +55,7 @@ async function warm(h: RunHarness, emails: string[]): Promise<void> {
 }
 
 describe("addresses verified as their page is stored", () => {
-  it("with every mail route cached, the verify stage checks nothing: results, counters and the unknowns' refund are stored with the pages", async () => {
+  it("with every mail route cached, only the addresses whose lookup failed reach the verify stage; the others are stored with their page exactly as it would store them", async () => {
     const h = await createRunHarness(server, { signupCredits: 1_000 });
     const emails = seed(h);
     await warm(h, emails);
@@ -62,31 +66,55 @@ describe("addresses verified as their page is stored", () => {
 
     const view = await h.getRun(run.id);
     expect(view.status).toBe("awaiting_review");
-    expect(attempts).toEqual([]);
+    // A cached DNS error is asked again by the verify stage, never decided from the cache.
+    const broken = emails.filter((e) => e.endsWith(`@${KINDS.dnsError.domain}`));
+    expect(attempts.sort()).toEqual(broken.sort());
     const contacts = emails.length;
     expect(view.progress.verified).toBe(contacts);
-    // Each result is the one the world says; none is left to verify.
-    const rows = h.t.db.$client.prepare("SELECT email, status, reason, verified_at FROM run_contacts WHERE run_id = ? ORDER BY contact_id").all(run.id) as {
-      email: string;
-      status: string;
-      reason: string;
-      verified_at: number | null;
-    }[];
+    // Every column of each result is the one the verify stage stores (attempt, then AC's bounce signal).
+    const rows = h.t.db.$client
+      .prepare("SELECT email, bounced_hard, status, reason, flags, suggestion, normalized, provider, verified_at FROM run_contacts WHERE run_id = ? ORDER BY contact_id")
+      .all(run.id) as { email: string; bounced_hard: number; status: string; reason: string; flags: string; suggestion: string | null; normalized: string | null; provider: string | null; verified_at: number | null }[];
     expect(rows).toHaveLength(contacts);
-    for (const kind of KIND_NAMES) {
-      for (const row of rows.filter((r) => r.email.endsWith(`@${KINDS[kind].domain}`))) expect({ status: row.status, reason: row.reason }, row.email).toEqual(KINDS[kind].expected);
+    for (const row of rows) {
+      const attempt = await h.verifiers.plain.attempt(row.email);
+      const expected = attempt.kind === "done" ? applyAcSignals(attempt.result, { bouncedHard: row.bounced_hard === 1 }) : null;
+      expect(row, row.email).toMatchObject({ status: expected?.status, reason: expected?.reason, flags: expected?.flags.join(" "), suggestion: expected?.suggestion, normalized: expected?.normalized, provider: expected?.provider ?? null });
+      expect(row.verified_at, row.email).not.toBeNull();
     }
+    for (const kind of KIND_NAMES) {
+      for (const row of rows.filter((r) => r.email.endsWith(`@${KINDS[kind].domain}`) && !/^(info|bounced)@/.test(r.email))) expect({ status: row.status, reason: row.reason }, row.email).toEqual(KINDS[kind].expected);
+    }
+    // What the cases above are there for: a flag, a suggestion, AC's hard bounce, a malformed address.
+    expect(rows.find((r) => r.email.startsWith("info@"))).toMatchObject({ status: "risky", reason: "role_account", flags: "role" });
+    expect(rows.find((r) => r.email === "jane@gmial.com")).toMatchObject({ suggestion: "jane@gmail.com" });
+    expect(rows.find((r) => r.email.startsWith("bounced@"))).toMatchObject({ status: "undeliverable" });
     expect(rows.find((r) => r.email === "not an address")).toMatchObject({ status: "undeliverable", reason: "invalid_syntax" });
-    expect(rows.every((r) => r.verified_at !== null)).toBe(true);
-    // The unknowns (DNS errors) are refunded, as the verify stage refunds them.
-    const unknown = rows.filter((r) => r.status === "unknown").length;
-    expect(unknown).toBe(3);
-    expect(view.credits).toEqual({ charged: contacts, refunded: unknown, net: contacts - unknown });
-    expect(balanceOf(h.t.db, h.user.workspaceId)).toBe(1_000 - contacts + unknown);
-    // Told as results, from the pages that stored them.
-    const told = events.filter((e) => e.type === "results_stored").reduce((n, e) => n + (e.type === "results_stored" ? e.contacts : 0), 0);
+    // The unknowns (DNS errors, from the verify stage) are refunded.
+    expect(view.credits).toEqual({ charged: contacts, refunded: broken.length, net: contacts - broken.length });
+    expect(balanceOf(h.t.db, h.user.workspaceId)).toBe(1_000 - contacts + broken.length);
+    // Told as results, from the pages that stored them and the stage.
+    const told = events.reduce((n, e) => n + (e.type === "results_stored" ? e.contacts : 0), 0);
     expect(told).toBe(contacts);
+    // The verify stage never chose a verifier for the peeked ones: the run still records that no mailbox was checked.
+    expect(h.t.db.$client.prepare("SELECT mailbox_checked AS m FROM runs WHERE id = ?").get(run.id)).toEqual({ m: 0 });
     await expectCountersMatchRows(h, run.id);
+    await h.close();
+  });
+
+  it("a run whose every address was verified with its page still records that no mailbox was checked", async () => {
+    const h = await createRunHarness(server, { signupCredits: 1_000 });
+    const list = h.fake.addList("A");
+    const emails = Array.from({ length: 5 }, (_, i) => address("deliverable", `all${i}`));
+    for (const email of emails) h.fake.addContact({ email, lists: { [list]: 1 } });
+    await warm(h, emails);
+    const { verifiers, attempts } = verifiersWith(h, h.verifiers.plain.peek);
+    const run = await h.startRun({ scope: { kind: "all" } });
+    await h.worker({ verifiers }).drain();
+    expect((await h.getRun(run.id)).progress.verified).toBe(5);
+    // The verify stage, which records it when it chooses DNS checks, never ran.
+    expect(attempts).toEqual([]);
+    expect(h.t.db.$client.prepare("SELECT mailbox_checked AS m FROM runs WHERE id = ?").get(run.id)).toEqual({ m: 0 });
     await h.close();
   });
 

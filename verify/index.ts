@@ -77,7 +77,7 @@ export interface Verifier {
   /**
    * The result `attempt` would give, at once, when it needs nothing from the network: a
    * malformed address, or a domain whose mail route is cached and needs no probe. Null when it
-   * would take a DNS lookup or an SMTP probe. A run verifies such addresses as their page is
+   * would take a DNS lookup or an SMTP probe, and when the cached answer is a DNS error. A run verifies such addresses as their page is
    * stored, instead of storing them, reading them back and storing them again.
    */
   peek(address: string): VerificationResult | null;
@@ -137,12 +137,14 @@ export function createVerifier(options: VerifierOptions = {}): Verifier {
     return { kind: "inspected", evidence, target: { ...syntax, rule }, probeRoute } as const;
   }
 
-  /** The result `attempt` would give, when it needs nothing from the network; else null. */
+  /** The result `attempt` would give, when it needs nothing from the network and no DNS error; else null. */
   function peek(input: string): VerificationResult | null {
     const syntax = checkSyntax(input);
     if (!syntax.ok) return decide({ input, syntax });
     const route = dns.cachedMailRoute(syntax.domain);
-    if (route === undefined) return null;
+    // A cached error (SERVFAIL, a timeout) says nothing of the address: the verify stage asks
+    // again once it expires, instead of a page's worth of addresses becoming unknown at once.
+    if (route === undefined || route.kind === "error") return null;
     const seen = inspected(input, syntax, route);
     return seen.probeRoute ? null : decide(seen.evidence);
   }

@@ -39,9 +39,9 @@ export interface AttemptStore extends UploadSourceStore, LabelStore {
   /**
    * Stores a page's new contacts with their charge and the moved cursor, in one transaction.
    * When the balance covers only some of them, stores those (`short`), the cursor stopping
-   * after the last one paid for; `needed` when it covers none.
+   * after the last one paid for; `needed` when it covers none. `verified`: of the contacts
+   * stored, those stored with their result (`StorePage.verify`).
    */
-  /** `verified`: of the contacts stored, those stored with their result (`StorePage.verify`). */
   storePage(page: StorePage): { stored: number; verified: number; short?: true } | { needed: number };
   pauseForCredits(needed: number, retryAt: number): void;
 
@@ -248,14 +248,6 @@ export function sqliteAttemptStore(db: Db, clock: Clock, lease: Lease, backups: 
     sql("INSERT INTO run_counts (run_id, kind, key, n) VALUES (?, ?, ?, ?) ON CONFLICT (run_id, kind, key) DO UPDATE SET n = n + excluded.n").run(runId, kind, key, n);
 
   /** Keeps the counters of results just stored, and refunds the unknown ones (inside the caller's transaction). */
-  /** Which of these contacts the run has stored. */
-  const storedAmong = (contacts: AcContact[]): Set<number> => {
-    const rows = sql("SELECT contact_id FROM run_contacts WHERE run_id = ? AND contact_id IN (SELECT value FROM json_each(?))").all(runId, JSON.stringify(contacts.map((c) => Number(c.id)))) as {
-      contact_id: number;
-    }[];
-    return new Set(rows.map((r) => r.contact_id));
-  };
-
   const keepResults = (tally: Tally) => {
     if (tally.stored === 0) return;
     for (const [key, n] of tally.byStatus) bump("status", key, n);
@@ -313,9 +305,6 @@ export function sqliteAttemptStore(db: Db, clock: Clock, lease: Lease, backups: 
           const budget = balanceOf(db, workspaceId);
           const at = now();
           const tally = newTally();
-          // Contacts already stored (a page fetched again after a crash, a contact on two chosen
-          // lists) are not verified again: one read for the page.
-          const already = page.verify ? storedAmong(page.contacts) : null;
           let fresh = 0;
           let firstFresh: string | null = null;
           let upTo: string | null = null;
@@ -331,7 +320,9 @@ export function sqliteAttemptStore(db: Db, clock: Clock, lease: Lease, backups: 
               break;
             }
             upTo = c.id;
-            const r = page.verify && !already!.has(Number(c.id)) ? page.verify(c) : null;
+            // A contact already stored (a page fetched again after a crash, a contact on two
+            // chosen lists) is not verified again.
+            const r = page.verify && !known.get(runId, c.id) ? page.verify(c) : null;
             const inserted = r
               ? insertContact.run(runId, c.id, c.email ?? "", c.firstName ?? "", c.lastName ?? "", c.bouncedHard ? 1 : 0, r.status, r.reason, r.flags.join(" "), r.suggestion, r.normalized, r.provider ?? null, at)
               : insertContact.run(runId, c.id, c.email ?? "", c.firstName ?? "", c.lastName ?? "", c.bouncedHard ? 1 : 0, null, null, null, null, null, null, null);
