@@ -1,6 +1,7 @@
 import { setupServer } from "msw/node";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { sqliteAttemptStore, type AttemptStore } from "../core/runs/attempt.ts";
+import { LeaseLost } from "../core/runs/store.ts";
 import { countPlan, isAnomalous, labelRule, planRule, reviewReason, type PlanRule } from "../core/runs/planning.ts";
 import type { RunRow } from "../core/runs/store.ts";
 import type { RunActions } from "../core/domain/scope-actions.ts";
@@ -150,6 +151,15 @@ describe("the store's planChunk", () => {
     }
     expect(lasts).toEqual([...ids, null]);
     expect(planned()).toEqual(whole);
+
+    // Once another attempt holds the run, this store reads and writes nothing more.
+    expect(store.run().id).toBe(run.id);
+    db.prepare("UPDATE runs SET lease_token = 'other' WHERE id = ?").run(run.id);
+    expect(() => store.run()).toThrow(LeaseLost);
+    expect(() => store.move("failed", { statusReason: "x" })).toThrow(LeaseLost);
+    expect(() => store.planChunk(-1, 1, rule)).toThrow(LeaseLost);
+    db.prepare("DELETE FROM runs WHERE id = ?").run(run.id);
+    expect(() => store.run()).toThrow(LeaseLost);
     await h.close();
   });
 });
