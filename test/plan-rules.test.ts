@@ -1,6 +1,6 @@
 import { setupServer } from "msw/node";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { sqliteAttemptStore, type AttemptStore } from "../core/runs/attempt.ts";
+import { creditsStillNeeded, sqliteAttemptStore, type AttemptStore } from "../core/runs/attempt.ts";
 import { LeaseLost } from "../core/runs/store.ts";
 import { countPlan, isAnomalous, labelRule, planRule, reviewReason, type PlanRule } from "../core/runs/planning.ts";
 import type { RunRow } from "../core/runs/store.ts";
@@ -158,6 +158,8 @@ describe("the store's planChunk", () => {
     expect(() => store.run()).toThrow(LeaseLost);
     expect(() => store.move("failed", { statusReason: "x" })).toThrow(LeaseLost);
     expect(() => store.planChunk(-1, 1, rule)).toThrow(LeaseLost);
+    // storePage answers only a short balance itself: a lost lease is thrown.
+    expect(() => store.storePage({ contacts: [], cursor: () => ({ cursor: null, done: true }) })).toThrow(LeaseLost);
     db.prepare("DELETE FROM runs WHERE id = ?").run(run.id);
     expect(() => store.run()).toThrow(LeaseLost);
     await h.close();
@@ -209,5 +211,15 @@ describe("countPlan, isAnomalous and reviewReason", () => {
   it("a review of a plan that changes nothing says so", () => {
     expect(reviewReason({ unsubscribeContacts: 0, deleteContacts: 0, labelled: 0 })).toBe("Review the plan: approving changes nothing in ActiveCampaign");
     expect(reviewReason({ unsubscribeContacts: 1, deleteContacts: 2, labelled: 0 })).toBe("Review the plan: approving would unsubscribe 1 contact, delete 2 contacts");
+  });
+});
+
+describe("creditsStillNeeded", () => {
+  it("asks for at least one credit while no count is known, and says 'up to' for a scope of several lists", () => {
+    const scope = (listIds?: number[]) => JSON.stringify(listIds ? { kind: "lists", listIds } : { kind: "all" });
+    expect(creditsStillNeeded({ estimatedTotal: null, total: null, contactsFetched: 40, scope: scope() })).toEqual({ credits: 1, atLeast: true, upTo: false });
+    expect(creditsStillNeeded({ estimatedTotal: 100, total: null, contactsFetched: 40, scope: scope() })).toEqual({ credits: 60, atLeast: false, upTo: false });
+    expect(creditsStillNeeded({ estimatedTotal: null, total: 100, contactsFetched: 40, scope: scope([3]) })).toEqual({ credits: 60, atLeast: false, upTo: false });
+    expect(creditsStillNeeded({ estimatedTotal: 100, total: null, contactsFetched: 40, scope: scope([3, 4]) })).toEqual({ credits: 60, atLeast: false, upTo: true });
   });
 });
