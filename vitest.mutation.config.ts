@@ -11,6 +11,7 @@ import { LoadFailures } from "./test/mutation/load-failures.ts";
 const ALL = [
   // the AC client, the URL/SSRF guard
   "test/ac-client.test.ts",
+  "test/ac-client-rules.test.ts",
   "test/ac-errors.test.ts",
   "test/ac-labels.test.ts",
   "test/ac-network.test.ts",

@@ -466,6 +466,30 @@ describe("applyRun", () => {
     expect(lost.saved).toEqual([]);
   });
 
+  it("a lease lost while storing outcomes: an answer that comes in after the stop is not stored, not even tried", async () => {
+    const w = applyWorld([{}, {}], { concurrency: 2 });
+    w.store.failSave = new LeaseLost("run_1");
+    const tried: string[][] = [];
+    const save = w.store.saveActionOutcomes;
+    w.store.saveActionOutcomes = (batch) => {
+      tried.push(batch.map((o) => o.id));
+      return save(batch);
+    };
+    // AC's answer to the second was on its way when the stage stopped: the request ends well
+    // after the stop (the first one's outcome could not be stored: the lease is lost).
+    const unsubscribe = w.ctx.client.unsubscribe.bind(w.ctx.client);
+    w.ctx.client.unsubscribe = async (id, list, opts) => {
+      if (id === "1") return unsubscribe(id, list, opts);
+      for (let i = 0; i < 50 && !opts!.signal!.aborted; i++) await turns(1);
+      expect(opts!.signal!.aborted).toBe(true);
+      return { contactGone: false, updated: RUN_DATE };
+    };
+    await expect(applyRun(w.ctx)).rejects.toBeInstanceOf(LeaseLost);
+    await turns(5);
+    expect(tried).toEqual([["act_1"]]);
+    expect(w.saved).toEqual([]);
+  });
+
   it("stops when the attempt is stopped, storing nothing more", async () => {
     const w = applyWorld([{}, {}]);
     // Stopped after AC answered the first: that answer is known, but no longer stored.

@@ -1,6 +1,9 @@
 import { setupServer } from "msw/node";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { balanceOf, grantCredits } from "../core/services/credits.ts";
+import { balanceOf, chargeCredits, grantCredits } from "../core/services/credits.ts";
+import { creditHistoryCsv } from "../core/services/credits-csv.ts";
+import { createTestApp, signUp } from "./support/app.ts";
+import { FakeClock } from "./support/clock.ts";
 import { answer, apiClient } from "./support/api.ts";
 import { createRunHarness, expectCountersMatchRows, parseCsv } from "./support/runs.ts";
 import { address } from "./support/world.ts";
@@ -97,5 +100,23 @@ describe("credits that follow the run", () => {
     expect(page2).toContain("Sign-up credits");
     expect(page2).not.toContain("Grant number 30");
     await h.close();
+  });
+});
+
+describe("the credit history's CSV", () => {
+  it("starts with a BOM, keeps amounts as numbers and neutralizes text cells that a spreadsheet would run as formulas", async () => {
+    const clock = new FakeClock();
+    const t = createTestApp({ clock, config: { SIGNUP_CREDITS: 5 } });
+    const s = await signUp(t);
+    clock.advance(1_000);
+    grantCredits(t.db, clock, { workspaceId: s.workspaceId, amount: 2, reason: "=HYPERLINK(\"http://x.test\")" });
+    clock.advance(1_000);
+    chargeCredits(t.db, clock, { workspaceId: s.workspaceId, amount: 3, reason: "@SUM(A1)", idempotencyKey: "csv" });
+    const bytes = new Uint8Array(await new Response(creditHistoryCsv(t.deps, { ctx: { workspaceId: s.workspaceId } })).arrayBuffer());
+    // UTF-8's BOM, so a spreadsheet reads the file as UTF-8.
+    expect([...bytes.slice(0, 3)]).toEqual([0xef, 0xbb, 0xbf]);
+    const rows = new TextDecoder("utf-8", { ignoreBOM: true }).decode(bytes.slice(3)).trim().split("\n");
+    expect(rows[0]).toBe("date,kind,amount,balance_after,reason,run_id,connection");
+    expect(rows.slice(1).map((r) => r.split(",").slice(1, 5).join(","))).toEqual(["grant,5,5,Sign-up credits", 'grant,2,7,"\'=HYPERLINK(""http://x.test"")"', "charge,-3,4,'@SUM(A1)"]);
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { balanceOf, chargeCredits, grantCredits, refundCredits } from "../core/services/credits.ts";
+import { balanceOf, chargeCredits, getCreditHistory, grantCredits, refundCredits } from "../core/services/credits.ts";
 import { createTestApp, signUp } from "./support/app.ts";
 import { FakeClock } from "./support/clock.ts";
 
@@ -67,5 +67,20 @@ describe("credits: the edges of the ledger", () => {
     expect(balanceOf(t.db, ws)).toBe(7);
     expect(rows().filter((r) => r.kind === "grant" && r.amount === 7)).toHaveLength(1);
     expect(balanceOf(t.db, "ws_nobody")).toBe(0);
+  });
+
+  it("entries of one group (a monitor's day) are one line of the history; a grant is a line of its own, its id a ledger id", async () => {
+    const { t, ws, clock } = await workspace(20);
+    const day = "monitor:mon_1:2026-11-30";
+    expect(chargeCredits(t.db, clock, { workspaceId: ws, amount: 3, reason: "Monitoring Acme: 3 new contacts", idempotencyKey: "m1", groupKey: day })).toBe("charged");
+    expect(chargeCredits(t.db, clock, { workspaceId: ws, amount: 2, reason: "Monitoring Acme: 2 new contacts", idempotencyKey: "m2", groupKey: day })).toBe("charged");
+    expect(refundCredits(t.db, clock, { workspaceId: ws, amount: 1, reason: "Monitoring Acme: unknown", idempotencyKey: "m3", groupKey: day })).toBe(true);
+    const history = getCreditHistory(t.deps, { ctx: { workspaceId: ws } });
+    expect(history.totalLines).toBe(2);
+    const monitor = history.lines.find((l) => l.kind === "monitor");
+    expect(monitor).toMatchObject({ id: day, amount: -4, charged: 5, refunded: 1, reason: "Monitoring Acme: new contacts checked on 2026-11-30 (UTC)" });
+    // The sign-up grant: ledger ids say what they are, like every id the API hands out.
+    const grant = history.lines.find((l) => l.kind === "grant");
+    expect(grant?.id).toMatch(/^led_[0-9a-z]{26}$/);
   });
 });

@@ -1,7 +1,8 @@
 import { setupServer } from "msw/node";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { sqliteAttemptStore, type AttemptStore } from "../core/runs/attempt.ts";
-import { labelRule, planRule, type PlanRule } from "../core/runs/planning.ts";
+import { creditsStillNeeded, sqliteAttemptStore, type AttemptStore } from "../core/runs/attempt.ts";
+import { LeaseLost } from "../core/runs/store.ts";
+import { countPlan, isAnomalous, labelRule, planRule, reviewReason, type PlanRule } from "../core/runs/planning.ts";
 import type { RunRow } from "../core/runs/store.ts";
 import type { RunActions } from "../core/domain/scope-actions.ts";
 import type { RunContext } from "../worker/runs/context.ts";
@@ -150,6 +151,75 @@ describe("the store's planChunk", () => {
     }
     expect(lasts).toEqual([...ids, null]);
     expect(planned()).toEqual(whole);
+
+    // Once another attempt holds the run, this store reads and writes nothing more.
+    expect(store.run().id).toBe(run.id);
+    db.prepare("UPDATE runs SET lease_token = 'other' WHERE id = ?").run(run.id);
+    expect(() => store.run()).toThrow(LeaseLost);
+    expect(() => store.move("failed", { statusReason: "x" })).toThrow(LeaseLost);
+    expect(() => store.planChunk(-1, 1, rule)).toThrow(LeaseLost);
+    // storePage answers only a short balance itself: a lost lease is thrown.
+    expect(() => store.storePage({ contacts: [], cursor: () => ({ cursor: null, done: true }) })).toThrow(LeaseLost);
+    db.prepare("DELETE FROM runs WHERE id = ?").run(run.id);
+    expect(() => store.run()).toThrow(LeaseLost);
     await h.close();
+  });
+});
+
+describe("countPlan, isAnomalous and reviewReason", () => {
+  it("counts the plan per action, per list (members, active, results per reason, unsubscribes, deletes) and in total; the results per list only when asked", async () => {
+    const h = await createRunHarness(server);
+    const a = h.fake.addList("A");
+    const b = h.fake.addList("B");
+    const c0 = h.fake.addContact({ email: address("deliverable", "k0"), lists: { [a]: 1, [b]: 2 } });
+    const c1 = h.fake.addContact({ email: address("noMail", "k1"), lists: { [a]: 1, [b]: 1 } });
+    const c2 = h.fake.addContact({ email: address("deliverable", "k2"), lists: { [b]: 1 } });
+    const run = await h.startRun({ scope: { kind: "all" } });
+    await h.worker().drain();
+    const db = h.t.db.$client;
+    // c0 to be deleted (planned by hand here), c1 unsubscribed from both lists by the rules, c2 not planned at all.
+    db.prepare("UPDATE run_contacts SET action = 'delete' WHERE run_id = ? AND contact_id = ?").run(run.id, Number(c0));
+    db.prepare("INSERT INTO run_actions (id, run_id, contact_id, kind, list_id, state, attempts, updated_at) VALUES ('act_d', ?, ?, 'delete', 0, 'pending', 0, 0)").run(run.id, Number(c0));
+    db.prepare("UPDATE run_contacts SET action = NULL WHERE run_id = ? AND contact_id = ?").run(run.id, Number(c2));
+    db.prepare("DELETE FROM run_counts WHERE run_id = ?").run(run.id);
+    const reason = (c: string) => (db.prepare("SELECT reason FROM run_contacts WHERE run_id = ? AND contact_id = ?").get(run.id, Number(c)) as { reason: string }).reason;
+    const counts = (kind: string) =>
+      Object.fromEntries((db.prepare("SELECT key, n FROM run_counts WHERE run_id = ? AND kind = ? ORDER BY key").all(run.id, kind) as { key: string; n: number }[]).map((r) => [r.key, r.n]));
+
+    // Without the results: the plan's counts only.
+    const totals = countPlan(h.t.db, run.id, { chosenLists: null, withResults: false });
+    expect(totals).toEqual({ contacts: 3, unsubscribeContacts: 1, deleteContacts: 1, destructive: 2, labelled: 0 });
+    expect(counts("action")).toEqual({ delete: 1, unsubscribe: 1 });
+    expect(counts("plan")).toEqual({ delete_contacts: 1, excluded: 0, unsubscribe_contacts: 1, unsubscribe_requests: 2 });
+    const planned = { [`${a}:delete`]: 1, [`${a}:unsubscribe`]: 1, [`${b}:delete`]: 1, [`${b}:unsubscribe`]: 1 };
+    expect(counts("list")).toEqual(planned);
+
+    countPlan(h.t.db, run.id, { chosenLists: null, withResults: true });
+    const byReason: Record<string, number> = {};
+    for (const [list, c] of [[a, c0], [a, c1], [b, c0], [b, c1], [b, c2]] as const) byReason[`${list}:reason:${reason(c)}`] = (byReason[`${list}:reason:${reason(c)}`] ?? 0) + 1;
+    expect(counts("list")).toEqual({ ...planned, ...byReason, [`${a}:members`]: 2, [`${a}:active`]: 2, [`${b}:members`]: 3, [`${b}:active`]: 2 });
+    await h.close();
+  });
+
+  it("a plan is anomalous above its threshold of the contacts checked, never with none checked", () => {
+    expect(isAnomalous({ contacts: 10, destructive: 4 }, 0.3)).toBe(true);
+    expect(isAnomalous({ contacts: 10, destructive: 3 }, 0.3)).toBe(false);
+    expect(isAnomalous({ contacts: 0, destructive: 1 }, 0.3)).toBe(false);
+    expect(isAnomalous({ contacts: 0, destructive: 0 }, 0)).toBe(false);
+  });
+
+  it("a review of a plan that changes nothing says so", () => {
+    expect(reviewReason({ unsubscribeContacts: 0, deleteContacts: 0, labelled: 0 })).toBe("Review the plan: approving changes nothing in ActiveCampaign");
+    expect(reviewReason({ unsubscribeContacts: 1, deleteContacts: 2, labelled: 0 })).toBe("Review the plan: approving would unsubscribe 1 contact, delete 2 contacts");
+  });
+});
+
+describe("creditsStillNeeded", () => {
+  it("asks for at least one credit while no count is known, and says 'up to' for a scope of several lists", () => {
+    const scope = (listIds?: number[]) => JSON.stringify(listIds ? { kind: "lists", listIds } : { kind: "all" });
+    expect(creditsStillNeeded({ estimatedTotal: null, total: null, contactsFetched: 40, scope: scope() })).toEqual({ credits: 1, atLeast: true, upTo: false });
+    expect(creditsStillNeeded({ estimatedTotal: 100, total: null, contactsFetched: 40, scope: scope() })).toEqual({ credits: 60, atLeast: false, upTo: false });
+    expect(creditsStillNeeded({ estimatedTotal: null, total: 100, contactsFetched: 40, scope: scope([3]) })).toEqual({ credits: 60, atLeast: false, upTo: false });
+    expect(creditsStillNeeded({ estimatedTotal: 100, total: null, contactsFetched: 40, scope: scope([3, 4]) })).toEqual({ credits: 60, atLeast: false, upTo: true });
   });
 });

@@ -1,5 +1,6 @@
 import { setupServer } from "msw/node";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { actionResult } from "../core/services/reports.ts";
 import type { RunView } from "../core/services/runs.ts";
 import { createRunHarness, parseCsv, type RunHarness } from "./support/runs.ts";
 import { address } from "./support/world.ts";
@@ -48,7 +49,10 @@ type Summary = {
 async function sources(h: RunHarness, id: string) {
   const api = await h.getRun(id);
   const summary = (await (await h.t.request("GET", `/api/runs/${id}/summary.json`, { as: h.user })).json()) as Summary;
-  const csv = parseCsv(await (await h.t.request("GET", `/api/runs/${id}/report.csv`, { as: h.user })).text());
+  const bytes = new Uint8Array(await (await h.t.request("GET", `/api/runs/${id}/report.csv`, { as: h.user })).arrayBuffer());
+  // UTF-8's BOM first, so a spreadsheet reads the names as UTF-8.
+  expect([...bytes.slice(0, 3)]).toEqual([0xef, 0xbb, 0xbf]);
+  const csv = parseCsv(new TextDecoder().decode(bytes));
   const html = await (await h.t.request("GET", `/runs/${id}`, { as: h.user })).text();
   return { api, summary, csv, html };
 }
@@ -195,3 +199,40 @@ describe("one set of numbers (issue 14)", () => {
 });
 
 export type { RunView };
+
+describe("the report's action_result words", () => {
+  type Act = Parameters<typeof actionResult>[2][number];
+  const act = (listId: number, state: Act["state"], error: string | null = null, kind: Act["kind"] = "unsubscribe"): Act => ({ contactId: 1, kind, listId, state, error });
+  const names = (id: number) => ({ 3: "Newsletter", 4: "Customers" })[id] ?? `list ${id}`;
+
+  it("say nothing for a contact kept, and that there was nothing to do for one planned but active on none of the lists", () => {
+    expect(actionResult(null, "completed", [act(3, "done")])).toBe("");
+    expect(actionResult("keep", "completed", [act(3, "done")])).toBe("");
+    expect(actionResult("unsubscribe", "completed", [])).toBe("nothing to do: not active on the lists concerned");
+  });
+
+  it("say what became of the action, with AC's words for a failure, and whether a run still sending has sent it", () => {
+    expect(actionResult("unsubscribe", "completed", [act(3, "failed", "List is closed")], names)).toBe("failed: List is closed (Newsletter)");
+    expect(actionResult("unsubscribe", "completed", [act(3, "failed")], names)).toBe("failed: unknown error (Newsletter)");
+    expect(actionResult("delete", "completed", [act(0, "done", null, "delete")], names)).toBe("done");
+    expect(actionResult("delete", "completed", [act(0, "done", "No longer in ActiveCampaign", "delete")], names)).toBe("done (No longer in ActiveCampaign)");
+    for (const [status, words] of [
+      ["applying", "in progress"],
+      ["cancelled", "not applied: run cancelled"],
+      ["awaiting_review", "not applied yet"],
+      ["failed", "not applied yet"],
+    ]) {
+      expect(actionResult("unsubscribe", status!, [act(3, "pending")], names), status).toBe(`${words} (Newsletter)`);
+      expect(actionResult("unsubscribe", status!, [act(3, "sending")], names), status).toBe(`${words} (Newsletter)`);
+    }
+  });
+
+  it("name the lists once when every list's outcome is the same, and each list with its own outcome when they differ", () => {
+    expect(actionResult("unsubscribe", "completed", [act(3, "done"), act(4, "done")], names)).toBe("done (Newsletter, Customers)");
+    expect(actionResult("unsubscribe", "completed", [act(3, "done"), act(4, "failed", "List is closed"), act(7, "done")], names)).toBe(
+      "Newsletter: done; Customers: failed: List is closed; list 7: done",
+    );
+    // Lists are named by id when the run kept no names.
+    expect(actionResult("unsubscribe", "applying", [act(3, "done"), act(4, "pending")])).toBe("list 3: done; list 4: in progress");
+  });
+});

@@ -375,12 +375,14 @@ export function createAcClient(opts: AcClientOptions): AcClient {
           : limiter.schedule(send, { signal, priority: attempt > 1 ? 1 : 0 }));
       } catch (err) {
         if (signal?.aborted) throw signal.reason;
+        // Stryker disable next-line ConditionalExpression: an error that is not an AcError has no kind or retryable, so the checks below throw it as it is
         if (!(err instanceof AcError)) throw err;
         const last = attempt >= maxTries;
         if (err.kind === "rate_limited") {
           stats.rateLimited += 1;
           // Every request to this account would get the same answer: hold the whole host
           // (or, for the bulk import's own cap, every import to it).
+          // Stryker disable next-line LogicalOperator: the imports cap's error always carries its retryAfterMs (interpret sets it), so ?? and && give the same
           if (err.limit === "imports") limiter.pauseImports(err.retryAfterMs ?? IMPORT_LIMIT_PAUSE_MS);
           else {
             limiter.noteRateLimited();
@@ -426,6 +428,7 @@ export function createAcClient(opts: AcClientOptions): AcClient {
       res = await doFetch(url, init);
       // The round trip to the answer's headers: its spread sizes the limiter's window margin.
       limiter.noteLatency(Date.now() - sent);
+      // Stryker disable next-line StringLiteral: without the header any string that is not a number parses to NaN, as "" does
       const remaining = Number.parseInt(res.headers.get("ratelimit-remaining") ?? "", 10);
       if (Number.isFinite(remaining)) {
         rateLimitRemaining = remaining;
@@ -433,6 +436,7 @@ export function createAcClient(opts: AcClientOptions): AcClient {
       }
       text = await readCapped(res, MAX_RESPONSE_BYTES);
     } catch (err) {
+      // Stryker disable next-line ConditionalExpression: send's catch throws the caller's abort reason first, whatever error this one becomes
       if (callerSignal?.aborted) throw callerSignal.reason;
       const mapped = timeout.aborted
         ? new AcError("timeout", `ActiveCampaign did not answer within ${Math.round(timeoutMs / 100) / 10} s`, { retryable: true, cause: err })
@@ -466,12 +470,15 @@ export function createAcClient(opts: AcClientOptions): AcClient {
     const { message, details } = readErrorBody(scrub(text));
     // The bulk importer answers its per-minute cap with a 400 and a message, not a 429: AC did
     // nothing, so it is weather, and only imports wait.
+    // Stryker disable next-line ArrayDeclaration: with no details, a made-up entry has no title that could say "rate limit"
     if (status === 400 && url.pathname === IMPORT_PATH && /rate limit/i.test(`${message ?? ""} ${(details ?? []).map((d) => d.title).join(" ")}`)) {
       throw new AcError("rate_limited", "ActiveCampaign's bulk import limit was reached (100 imports per minute per account)", {
         status,
+        // Stryker disable next-line BooleanLiteral: this error is thrown only as the cause of send's own rate_limited error; send retries it by its kind
         retryable: true,
         retryAfterMs: IMPORT_LIMIT_PAUSE_MS,
         limit: "imports",
+        // Stryker disable next-line ObjectLiteral: as above, only ever a cause
         ...(details ? { details } : {}),
       });
     }
@@ -481,6 +488,7 @@ export function createAcClient(opts: AcClientOptions): AcClient {
     if (status === 401 || status === 403) throw new AcError("auth", AUTH_MESSAGE, base);
     if (status === 404) throw new AcError("not_found", said || `ActiveCampaign has nothing at ${url.pathname}`, base);
     if (status === 429) {
+      // Stryker disable next-line BooleanLiteral: a 429 is retried by its kind and thrown only as the cause of send's own rate_limited error
       throw new AcError("rate_limited", "ActiveCampaign answered: too many requests", { ...base, retryable: true, ...(retryAfterMs === undefined ? {} : { retryAfterMs }) });
     }
     if (status === 408 || status === 500 || status === 502 || status === 503 || status === 504) {
@@ -533,6 +541,7 @@ export function createAcClient(opts: AcClientOptions): AcClient {
   }
 
   async function getContactLists(contactId: string, o: Opts = {}): Promise<AcListMembership[]> {
+    // Stryker disable next-line StringLiteral: the name is only in the words of the TypeError
     assertId(contactId, "contactId");
     const body = await read(contactListsBody, "GET", `/api/3/contacts/${contactId}/contactLists`, { signal: o.signal });
     return body.contactLists.map((cl) => ({ listId: cl.list, status: cl.status, updated: cl.udate }));
@@ -667,7 +676,9 @@ export function createAcClient(opts: AcClientOptions): AcClient {
       }
     },
     async restoreSubscription(contactId, listId, o = {}) {
+      // Stryker disable next-line StringLiteral: as in unsubscribe, the name is only in the words of the TypeError
       assertId(contactId, "contactId");
+      // Stryker disable next-line StringLiteral: as above
       assertId(listId, "listId");
       // Never resent blindly either: the undo stage re-reads the membership first.
       await send("POST", "/api/3/contactLists", {
@@ -951,7 +962,9 @@ function assertImportTouchesNoList(path: string, body: unknown): void {
 }
 
 /** The undo of an unsubscribe: status 1 with sourceid 4 ("re-subscribing") to /contactLists, nothing else. */
+// Stryker disable next-line BlockStatement: restoreSubscription, its only caller, always sends what it allows; it guards callers to come
 function assertOnlyRestores(path: string, body: unknown): void {
+  // Stryker disable next-line OptionalChaining: its only caller always sends a body with a contactList
   const cl = (body as { contactList?: { status?: unknown; sourceid?: unknown } } | null)?.contactList;
   if (path !== "/api/3/contactLists" || cl?.status !== 1 || cl.sourceid !== 4) throw new TypeError("An undo sends only status 1 with sourceid 4 to /contactLists");
 }

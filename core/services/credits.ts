@@ -43,7 +43,6 @@ function append(db: Db, clock: Clock, kind: LedgerKind, signedAmount: number, e:
   const inserted = statement(
     db,
     "INSERT INTO credit_ledger (id, workspace_id, kind, amount, reason, run_id, idempotency_key, group_key, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING",
-    // Stryker disable next-line StringLiteral: the id's "led" prefix is for people reading the table; nothing decides on it
   ).run(newId("led", now), e.workspaceId, kind, signedAmount, e.reason, e.runId ?? null, e.idempotencyKey ?? null, e.groupKey ?? null, now);
   if (inserted.changes !== 1) return false;
   statement(db, "UPDATE workspaces SET balance = balance + ? WHERE id = ?").run(signedAmount, e.workspaceId);
