@@ -182,14 +182,15 @@ export async function benchRun(opts: { contacts: number; requestsPerSecond: numb
     const t = review.timings;
     const since = (iso: string | null) => (iso && t.startedAt ? ((Date.parse(iso) - Date.parse(t.startedAt)) / 1000).toFixed(2) : "?");
     console.log(`  (fetch done after ${since(t.fetchedAt)} s, verify done after ${since(t.verifiedAt)} s, review at ${since(t.reviewAt)} s from start)`);
-    const fetchArrivals = (await fake.stats()).arrivals;
+    const fetchStats = await fake.stats();
+    const fetchArrivals = fetchStats.arrivals;
     const fetchRequests = fetchArrivals.length;
     // The fetch phase's own rate: its requests over the time from its first to its last request
     // (a run's start-up, its verification tail and the plan are not fetch time).
     const fetchRatio = steadyRatio(fetchArrivals, requestsPerSecond).toFixed(3);
     if (opts.reviewOnly) {
       console.log(`runs: ${contacts} contacts at ${requestsPerSecond} req/s allowed, to review only`);
-      console.log(`  fetch + verify to review: ${reviewSeconds.toFixed(1)} s, ${fetchRequests} AC requests; ${(contacts / reviewSeconds).toFixed(0)} contacts/s; fetch phase ratio ${fetchRatio}`);
+      console.log(`  fetch + verify to review: ${reviewSeconds.toFixed(1)} s, ${fetchRequests} AC requests; ${(contacts / reviewSeconds).toFixed(0)} contacts/s; fetch phase ratio ${fetchRatio}; 429s ${fetchStats.status429}`);
       console.log(
         `    CPU of the product's process until review: ${cpuSeconds.toFixed(1)} s (${((cpuSeconds / contacts) * 1e6).toFixed(0)} µs per contact, ${((cpuSeconds / reviewSeconds) * 100).toFixed(0)}% of one core; ${mainThread}); peak RSS ${product.peakRssMb().toFixed(0)} MB; ${fakeShare}`,
       );
