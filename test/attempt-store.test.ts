@@ -479,6 +479,15 @@ describe("actions", () => {
     expect(() => w.store.markSending([{ id: "act_a", attempts: 1 }])).toThrow(LeaseLost);
   });
 
+  it("dueActions from the start reads an action on contact 0 (AC's ids are non-negative)", async () => {
+    const w = await attemptWorld({ status: "applying" });
+    const put = w.sql("INSERT INTO run_actions (id, run_id, contact_id, kind, list_id, state) VALUES (?, ?, ?, ?, ?, 'pending')");
+    put.run("act_0", w.runId, 0, "delete", 0);
+    put.run("act_1", w.runId, 1, "delete", 0);
+    expect(w.store.dueActions(null, 10).map((a) => a.id)).toEqual(["act_0", "act_1"]);
+    expect(w.store.dueActions({ contactId: 0, kind: "delete", listId: 0 }, 10).map((a) => a.id)).toEqual(["act_1"]);
+  });
+
   it("actionCounts of a run with no action is all zeros", async () => {
     const w = await attemptWorld();
     expect(w.store.actionCounts()).toEqual({ pending: 0, sending: 0, done: 0, failed: 0, doneByKind: { unsubscribe: 0, delete: 0 } });
