@@ -242,7 +242,7 @@ describe("fetching", () => {
     expect(w.store.storePage(p.page)).toEqual({ stored: 4, verified: 3 });
     expect(asked).toEqual(["9", "6", "7", "8"]);
     const rows = contactRows(w);
-    expect(rows.find((r) => r.contact_id === 6)).toMatchObject({ bounced_hard: 1, status: "risky", reason: "role_account", flags: "role free", suggestion: "c6@example.org", normalized: "C6@example.com", provider: "gmail", verified_at: w.clock.now() });
+    expect(rows.find((r) => r.contact_id === 6)).toMatchObject({ email: "c6@example.com", first_name: "First6", last_name: "Last6", bounced_hard: 1, status: "risky", reason: "role_account", flags: "role free", suggestion: "c6@example.org", normalized: "C6@example.com", provider: "gmail", verified_at: w.clock.now() });
     expect(rows.find((r) => r.contact_id === 9)).toMatchObject({ bounced_hard: 0, status: "unknown", reason: "dns_error", flags: "", provider: null, verified_at: w.clock.now() });
     expect(rows.find((r) => r.contact_id === 7)).toMatchObject({ status: null, verified_at: null });
     expect(rows.find((r) => r.contact_id === 5)).toMatchObject({ status: null, verified_at: null });
