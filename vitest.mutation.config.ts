@@ -45,6 +45,9 @@ const ALL = [
   "test/plan-rules.test.ts",
   "test/run-engine.test.ts",
   "test/run-store.test.ts",
+  "test/attempt-store.test.ts",
+  "test/run-inline-verify.test.ts",
+  "test/uploads.test.ts",
   "test/apply-rules.test.ts",
   "test/apply-loop.test.ts",
   "test/runs.test.ts",
@@ -61,6 +64,7 @@ const ALL = [
   "test/security/webhooks.test.ts",
   "test/security/hook-secret.test.ts",
   "test/monitor-plan.test.ts",
+  "test/monitor-store.test.ts",
   // the verification classifier
   "test/verify-rules.test.ts",
   "test/verify-classify.test.ts",
