@@ -1,14 +1,12 @@
-import { eq } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
-import { schema, statement } from "../db/index.ts";
-import { newId } from "../db/ids.ts";
+import { statement } from "../db/index.ts";
 import type { AcContact } from "../core/ac/index.ts";
 import type { RunStatus } from "../core/domain/run-status.ts";
 import { balanceOf, grantCredits } from "../core/services/credits.ts";
 import { sqliteAttemptStore, type StorePage } from "../core/runs/attempt.ts";
-import { claimRun, insertRun, LeaseLost, readRun, type Lease, type RunRow } from "../core/runs/store.ts";
+import { claimRun, LeaseLost, readRun, type Lease, type RunRow } from "../core/runs/store.ts";
 import type { VerificationResult } from "../verify/index.ts";
-import { createTestApp, signUp } from "./support/app.ts";
+import { createTestApp, signUp, storedRun } from "./support/app.ts";
 import { FakeClock } from "./support/clock.ts";
 
 // The attempt store's own rules (issue 20, mutation testing of core/runs/attempt.ts), on the
@@ -24,19 +22,7 @@ async function attemptWorld(o: { credits?: number; status?: RunStatus; values?: 
   const t = createTestApp({ clock, config: { SIGNUP_CREDITS: o.credits ?? 0, LOG_LEVEL: "warn" } });
   const user = await signUp(t);
   const db = t.db;
-  const inserted = insertRun(db, {
-    id: newId("run", clock.now()),
-    workspaceId: user.workspaceId,
-    connectionId: null,
-    connectionName: "Main",
-    scope: JSON.stringify({ kind: "all" }),
-    actions: JSON.stringify({ deliverable: "keep", risky: "keep", undeliverable: "unsubscribe", unknown: "keep", overrides: [] }),
-    createdAt: new Date(clock.now() - 1_000),
-  });
-  db.update(schema.runs)
-    .set({ status: o.status ?? "running", ...o.values })
-    .where(eq(schema.runs.id, inserted.id))
-    .run();
+  const inserted = storedRun(db, clock, user.workspaceId, { createdAt: new Date(clock.now() - 1_000), status: o.status ?? "running", values: o.values ?? {} });
   const { lease } = claimRun(db, clock, CLAIM)!;
   let requests = o.requestsAtStart ?? 0;
   const store = sqliteAttemptStore(db, clock, lease, { box: t.deps.backupBox, retentionMs: RETENTION_MS }, () => requests);

@@ -2,13 +2,12 @@ import { eq } from "drizzle-orm";
 import { beforeAll, describe, expect, it, vi } from "vitest";
 import { schema, statement } from "../db/index.ts";
 import { newId } from "../db/ids.ts";
-import { AppError } from "../core/errors.ts";
 import type { Principal } from "../core/deps.ts";
 import type { RunStatus } from "../core/domain/run-status.ts";
 import { signup } from "../core/services/accounts.ts";
 import { approveRun, cancelRun, createRun, getRun, getRunRow, listRuns, retryRunActions, runsWaitingForUser } from "../core/services/runs.ts";
 import { insertRun, readRun, type RunRow } from "../core/runs/store.ts";
-import { createTestApp, storedConnection, uniqueEmail, type TestApp } from "./support/app.ts";
+import { createTestApp, refusal, storedConnection, uniqueEmail, type TestApp } from "./support/app.ts";
 import { FakeClock } from "./support/clock.ts";
 
 // The run service's own rules (issue 20, mutation testing), its functions called directly on a
@@ -91,16 +90,6 @@ function reviewed(who: Principal, o: { keep?: number; unsubscribe?: number; dele
   }
   if (o.revision) count(row.id, "edit", "revision", o.revision);
   return row;
-}
-
-function refusal(fn: () => unknown): AppError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(AppError);
-    return err as AppError;
-  }
-  throw new Error("expected an AppError");
 }
 
 function expectNotFound(fn: () => unknown) {

@@ -8,7 +8,6 @@ import {
   cancelRunRow,
   claimRun,
   failRun,
-  insertRun,
   LeaseLost,
   moveRun,
   readRun,
@@ -22,7 +21,7 @@ import {
   type RunRow,
 } from "../core/runs/store.ts";
 import type { RunStatus } from "../core/domain/run-status.ts";
-import { createTestApp, signUp } from "./support/app.ts";
+import { createTestApp, signUp, storedRun } from "./support/app.ts";
 import { FakeClock } from "./support/clock.ts";
 
 // The run store's own rules (issue 20, mutation testing), on the store itself rather than
@@ -40,16 +39,7 @@ async function storeWorld(credits = 0) {
   /** A run in `status`; each one is created later than the one before (older runs are claimed first). */
   const run = (status: RunStatus = "queued", values: Partial<RunRow> = {}): RunRow => {
     age -= 1;
-    const row = insertRun(db, {
-      id: newId("run", clock.now()),
-      workspaceId: user.workspaceId,
-      connectionId: null,
-      connectionName: "Main",
-      scope: JSON.stringify({ kind: "all" }),
-      actions: JSON.stringify({ deliverable: "keep", risky: "keep", undeliverable: "unsubscribe", unknown: "keep", overrides: [] }),
-      createdAt: new Date(clock.now() - age),
-    });
-    return db.update(schema.runs).set({ status, ...values }).where(eq(schema.runs.id, row.id)).returning().get()!;
+    return storedRun(db, clock, user.workspaceId, { createdAt: new Date(clock.now() - age), status, values });
   };
   /** Contacts of the run fetched (and charged) but not verified yet. */
   const unverified = (runId: string, n: number) => {

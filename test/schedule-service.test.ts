@@ -1,7 +1,6 @@
 import { eq } from "drizzle-orm";
 import { beforeAll, describe, expect, it } from "vitest";
 import { schema } from "../db/index.ts";
-import { AppError } from "../core/errors.ts";
 import type { Principal } from "../core/deps.ts";
 import { signup } from "../core/services/accounts.ts";
 import {
@@ -14,7 +13,7 @@ import {
   updateSchedule,
   type CreateScheduleInput,
 } from "../core/services/schedules.ts";
-import { createTestApp, storedConnection, uniqueEmail, type TestApp } from "./support/app.ts";
+import { createTestApp, refusal, storedConnection, uniqueEmail, type TestApp } from "./support/app.ts";
 import { FakeClock } from "./support/clock.ts";
 
 // The schedule service's own rules (issue 20, mutation testing), its functions called directly:
@@ -51,16 +50,6 @@ function input(o: Partial<CreateScheduleInput> = {}): CreateScheduleInput {
 function create(o: Partial<CreateScheduleInput> = {}, who = a) {
   clock.advance(1000);
   return createSchedule(t.deps, { ctx: who, input: input(o) });
-}
-
-function refusal(fn: () => unknown): AppError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(AppError);
-    return err as AppError;
-  }
-  throw new Error("expected an AppError");
 }
 
 function expectNotFound(fn: () => unknown, what = "Schedule") {

@@ -327,9 +327,9 @@ export function sqliteAttemptStore(db: Db, clock: Clock, lease: Lease, backups: 
             // A contact already stored (a page fetched again after a crash, a contact on two
             // chosen lists) is not verified again.
             const r = page.verify && !known.get(runId, c.id) ? page.verify(c) : null;
-            const inserted = r
-              ? insertContact.run(runId, c.id, c.email ?? "", c.firstName ?? "", c.lastName ?? "", c.bouncedHard ? 1 : 0, r.status, r.reason, r.flags.join(" "), r.suggestion, r.normalized, r.provider ?? null, at)
-              : insertContact.run(runId, c.id, c.email ?? "", c.firstName ?? "", c.lastName ?? "", c.bouncedHard ? 1 : 0, null, null, null, null, null, null, null);
+            // Without a result, its columns stay NULL until the verify stage stores one.
+            const result = r ? [r.status, r.reason, r.flags.join(" "), r.suggestion, r.normalized, r.provider ?? null, at] : [null, null, null, null, null, null, null];
+            const inserted = insertContact.run(runId, c.id, c.email ?? "", c.firstName ?? "", c.lastName ?? "", c.bouncedHard ? 1 : 0, ...result);
             // A contact in two chosen lists arrives twice: only its first arrival is stored and charged.
             if (inserted.changes === 0) continue;
             if (r) count(tally, Number(c.id), r);

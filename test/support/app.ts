@@ -6,6 +6,12 @@ import { testConfig, type Config } from "../../core/config.ts";
 import { createDeps, type Deps } from "../../core/deps.ts";
 import type { Clock } from "../../core/lib/clock.ts";
 import { createLogger } from "../../core/logger.ts";
+import type { RunStatus } from "../../core/domain/run-status.ts";
+import { insertRun, type RunRow } from "../../core/runs/store.ts";
+import { AppError } from "../../core/errors.ts";
+import { newId } from "../../db/ids.ts";
+import { eq } from "drizzle-orm";
+import { expect } from "vitest";
 import { FakeClock } from "./clock.ts";
 
 export interface TestApp {
@@ -116,4 +122,37 @@ export function storedConnection(t: TestApp, workspaceId: string, name: string, 
     .values({ id, workspaceId, name, apiUrl: "https://acct.api-us1.com", apiKeyCiphertext: "x", keyHint: "abcd", createdAt: new Date(t.clock.now()) })
     .run();
   return id;
+}
+
+/**
+ * A run row of `workspaceId` (scope: all contacts; undeliverable unsubscribed), created at
+ * `createdAt`, in `status` with `values` over it: for tests of the stores, without a connection.
+ */
+export function storedRun(db: Db, clock: Clock, workspaceId: string, o: { createdAt: Date; status?: RunStatus; values?: Partial<RunRow> }): RunRow {
+  const row = insertRun(db, {
+    id: newId("run", clock.now()),
+    workspaceId,
+    connectionId: null,
+    connectionName: "Main",
+    scope: JSON.stringify({ kind: "all" }),
+    actions: JSON.stringify({ deliverable: "keep", risky: "keep", undeliverable: "unsubscribe", unknown: "keep", overrides: [] }),
+    createdAt: o.createdAt,
+  });
+  return db
+    .update(schema.runs)
+    .set({ status: o.status ?? "queued", ...o.values })
+    .where(eq(schema.runs.id, row.id))
+    .returning()
+    .get()!;
+}
+
+/** The AppError `fn` throws; fails the test when it throws something else or nothing. */
+export function refusal(fn: () => unknown): AppError {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(AppError);
+    return err as AppError;
+  }
+  throw new Error("expected an AppError");
 }
