@@ -222,6 +222,12 @@ describe("AC client rules: reading the answer", () => {
     expect(await failure(refused.client.bulkImport({ contacts: [{ email: "a@x.test" }], excludeAutomations: true }))).toMatchObject({ kind: "validation" });
     const words = world([json(400, { message: "Invalid email" })]);
     expect(await failure(words.client.bulkImport({ contacts: [{ email: "a@x.test" }], excludeAutomations: true }))).toMatchObject({ kind: "validation" });
+    // "rate" ending one message and "limit" starting the next is not the cap: each is read alone.
+    for (const body of [{ errors: [{ title: "Unknown field: rate" }, { title: "limit must be a number" }] }, { message: "Bad field rate", errors: [{ title: "limit is required" }] }]) {
+      const apart = world([json(400, body), json(200, { batchId: "b2" })]);
+      expect(await failure(apart.client.bulkImport({ contacts: [{ email: "a@x.test" }], excludeAutomations: true })), JSON.stringify(body)).toMatchObject({ kind: "validation", status: 400 });
+      expect(apart.sent).toHaveLength(1);
+    }
   });
 });
 

@@ -470,8 +470,9 @@ export function createAcClient(opts: AcClientOptions): AcClient {
     const { message, details } = readErrorBody(scrub(text));
     // The bulk importer answers its per-minute cap with a 400 and a message, not a 429: AC did
     // nothing, so it is weather, and only imports wait.
+    // Each text is read alone: "rate" ending one title and "limit" starting the next is not the cap.
     // Stryker disable next-line ArrayDeclaration: with no details, a made-up entry has no title that could say "rate limit"
-    if (status === 400 && url.pathname === IMPORT_PATH && /rate limit/i.test(`${message ?? ""} ${(details ?? []).map((d) => d.title).join(" ")}`)) {
+    if (status === 400 && url.pathname === IMPORT_PATH && [message, ...(details ?? []).map((d) => d.title)].some((t) => /rate limit/i.test(String(t)))) {
       throw new AcError("rate_limited", "ActiveCampaign's bulk import limit was reached (100 imports per minute per account)", {
         status,
         // Stryker disable next-line BooleanLiteral: this error is thrown only as the cause of send's own rate_limited error; send retries it by its kind
