@@ -12,6 +12,27 @@ import {
 } from "./errors.ts";
 import { realSleep, type AcLimiter, type AcLimiters, type Sleep } from "./limiter.ts";
 import { createGuardedDispatcher, normalizeApiUrl } from "./url.ts";
+import { fetchHttp, type AcHttp, type AcHttpReply } from "./http.ts";
+import {
+  contactBody,
+  contactListsBody,
+  contactsPage,
+  contactTagsBody,
+  createdField,
+  createdTag,
+  fieldsPage,
+  fieldValuesBody,
+  importInfoBody,
+  importQueued,
+  meBody,
+  namedPage,
+  oneContact,
+  threadShapes,
+  webhookBody,
+  webhookRow,
+  webhooksPage,
+  type ThreadShape,
+} from "./shapes.ts";
 import { API_KEY_SHAPE } from "../domain/connection.ts";
 import { AC_ID_SHAPE } from "../domain/scope-actions.ts";
 
@@ -91,6 +112,16 @@ export interface AcRequestOptions {
   /** A bulk import of this many contacts: it also waits for AC's per-minute import window. */
   importOf?: number;
 }
+
+/** `read`'s: a shape the HTTP thread may check the answer with. */
+type SendOptions = AcRequestOptions & { shape?: ThreadShape };
+
+/** An answer the HTTP thread parsed and checked with the request's shape. */
+class Checked {
+  constructor(readonly value: unknown) {}
+}
+
+const THREAD_SHAPE_NAMES = new Map<z.ZodType, ThreadShape>(Object.entries(threadShapes).map(([name, shape]) => [shape, name as ThreadShape]));
 
 export interface AcClientStats {
   /** Every HTTP request sent to AC, retries included: a run's "AC request count". */
@@ -277,6 +308,11 @@ export interface AcClientOptions {
   /** Defaults to the global fetch, looked up at call time so msw can intercept it. */
   fetch?: typeof fetch;
   /**
+   * Sends the requests elsewhere, e.g. the process's HTTP thread (http-threads.ts); `fetch`
+   * and `dispatcher` are then not used. Defaults to `fetch` in this thread.
+   */
+  http?: AcHttp;
+  /**
    * The connection pool used when private hosts are not allowed. Defaults to one guarded
    * Agent shared by the process; pass another (e.g. a guarded one with its own DNS lookup).
    */
@@ -331,6 +367,7 @@ export function createAcClient(opts: AcClientOptions): AcClient {
   const maxRetryAfterMs = opts.maxRetryAfterMs ?? 60_000;
   const dispatcher = allowPrivateHosts ? undefined : (opts.dispatcher ?? defaultGuardedDispatcher());
   const doFetch: typeof fetch = opts.fetch ?? ((input, init) => globalThis.fetch(input, init));
+  const http: AcHttp = opts.http ?? fetchHttp(doFetch, dispatcher);
   const log = opts.logger;
   const stats: AcClientStats = { requests: 0, retries: 0, rateLimited: 0 };
   let rateLimitRemaining: number | null = null;
@@ -351,7 +388,7 @@ export function createAcClient(opts: AcClientOptions): AcClient {
    * `undoing`: the one request that may carry status 1, the undo of Listwarden's own
    * unsubscribe (`restoreSubscription`); not reachable through `request`.
    */
-  async function send<T = unknown>(method: AcMethod, path: string, ro: AcRequestOptions, undoing: boolean): Promise<T> {
+  async function send<T = unknown>(method: AcMethod, path: string, ro: SendOptions, undoing: boolean): Promise<T> {
     if (!/^\/api\/3(?:\/[A-Za-z0-9_-]+)+$/.test(path)) throw new TypeError(`AC path must look like /api/3/contacts, got ${path}`);
     if (undoing) assertOnlyRestores(path, ro.body);
     else assertNeverResubscribes(path, ro.body);
@@ -369,7 +406,7 @@ export function createAcClient(opts: AcClientOptions): AcClient {
 
     for (let attempt = 1; ; attempt++) {
       try {
-        const send = () => attemptOnce<T>(method, url, ro.body, signal, attempt);
+        const send = () => attemptOnce<T>(method, url, ro, attempt);
         return await (ro.importOf !== undefined
           ? limiter.scheduleImport(send, { signal, contacts: ro.importOf })
           : limiter.schedule(send, { signal, priority: attempt > 1 ? 1 : 0 }));
@@ -406,35 +443,28 @@ export function createAcClient(opts: AcClientOptions): AcClient {
     }
   }
 
-  async function attemptOnce<T>(method: AcMethod, url: URL, body: unknown, callerSignal: AbortSignal | undefined, attempt: number): Promise<T> {
+  async function attemptOnce<T>(method: AcMethod, url: URL, ro: SendOptions, attempt: number): Promise<T> {
     stats.requests += 1;
     const timeout = AbortSignal.timeout(timeoutMs);
+    const callerSignal = ro.signal;
     const signal = callerSignal ? AbortSignal.any([callerSignal, timeout]) : timeout;
     const headers: Record<string, string> = { "Api-Token": apiKey, Accept: "application/json", "User-Agent": "Listwarden" };
-    if (body !== undefined) headers["Content-Type"] = "application/json";
-    const init: RequestInit & { dispatcher?: Dispatcher } = {
-      method,
-      headers,
-      signal,
-      redirect: "manual", // a redirect could point anywhere, including inside our network
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      ...(dispatcher ? { dispatcher } : {}),
-    };
+    if (ro.body !== undefined) headers["Content-Type"] = "application/json";
     const started = now();
-    const sent = Date.now();
-    let res: Response;
-    let text: string;
+    let reply: AcHttpReply;
     try {
-      res = await doFetch(url, init);
-      // The round trip to the answer's headers: its spread sizes the limiter's window margin.
-      limiter.noteLatency(Date.now() - sent);
-      // Stryker disable next-line StringLiteral: without the header any string that is not a number parses to NaN, as "" does
-      const remaining = Number.parseInt(res.headers.get("ratelimit-remaining") ?? "", 10);
-      if (Number.isFinite(remaining)) {
-        rateLimitRemaining = remaining;
-        limiter.noteRemaining(remaining);
-      }
-      text = await readCapped(res, MAX_RESPONSE_BYTES);
+      reply = await http(
+        {
+          method,
+          url: url.href,
+          headers,
+          ...(ro.body === undefined ? {} : { body: JSON.stringify(ro.body) }),
+          maxBytes: MAX_RESPONSE_BYTES,
+          guarded: !allowPrivateHosts,
+          ...(ro.shape ? { shape: ro.shape } : {}),
+        },
+        signal,
+      );
     } catch (err) {
       // Stryker disable next-line ConditionalExpression: send's catch throws the caller's abort reason first, whatever error this one becomes
       if (callerSignal?.aborted) throw callerSignal.reason;
@@ -444,18 +474,28 @@ export function createAcClient(opts: AcClientOptions): AcClient {
       log?.debug({ host, method, path: url.pathname, attempt, kind: mapped.kind, ms: now() - started }, "AC request failed");
       throw mapped;
     }
-    log?.debug({ host, method, path: url.pathname, attempt, status: res.status, ms: now() - started }, "AC request");
-    return interpret<T>(method, url, res, text);
+    // The round trip to the answer's headers: its spread sizes the limiter's window margin.
+    limiter.noteLatency(reply.latencyMs);
+    // Stryker disable next-line StringLiteral: without the header any string that is not a number parses to NaN, as "" does
+    const remaining = Number.parseInt(reply.headers["ratelimit-remaining"] ?? "", 10);
+    if (Number.isFinite(remaining)) {
+      rateLimitRemaining = remaining;
+      limiter.noteRemaining(remaining);
+    }
+    log?.debug({ host, method, path: url.pathname, attempt, status: reply.status, ms: now() - started }, "AC request");
+    return interpret<T>(method, url, reply, ro.shape);
   }
 
-  function interpret<T>(method: AcMethod, url: URL, res: Response, text: string): T {
-    const status = res.status;
+  function interpret<T>(method: AcMethod, url: URL, reply: AcHttpReply, shape: ThreadShape | undefined): T {
+    const { status, text } = reply;
     if (status >= 200 && status < 300) {
+      // Parsed and checked in the HTTP thread: `read` takes it as it is.
+      if (shape && reply.value !== undefined) return new Checked(reply.value) as T;
       if (text.trim() === "") {
         if (method === "DELETE" || status === 204) return {} as T;
         throw new AcError("bad_response", "ActiveCampaign sent an empty response", { status, retryable: true });
       }
-      if (/text\/html/i.test(res.headers.get("content-type") ?? "")) {
+      if (/text\/html/i.test(reply.headers["content-type"] ?? "")) {
         throw new AcError("bad_response", `That API URL answered with a web page, not the ActiveCampaign API. ${API_URL_HINT}`, { status });
       }
       try {
@@ -484,7 +524,7 @@ export function createAcClient(opts: AcClientOptions): AcClient {
       });
     }
     const said = details?.length ? details.map(describeDetail).join("; ") : (message ?? "");
-    const retryAfterMs = parseRetryAfter(res.headers.get("retry-after"), now());
+    const retryAfterMs = parseRetryAfter(reply.headers["retry-after"] ?? null, now());
     const base = { status, ...(details ? { details } : {}) };
     if (status === 401 || status === 403) throw new AcError("auth", AUTH_MESSAGE, base);
     if (status === 404) throw new AcError("not_found", said || `ActiveCampaign has nothing at ${url.pathname}`, base);
@@ -504,13 +544,16 @@ export function createAcClient(opts: AcClientOptions): AcClient {
   }
 
   async function read<S extends z.ZodType>(schema: S, method: AcMethod, path: string, ro: AcRequestOptions = {}): Promise<z.output<S>> {
-    const raw = await request<unknown>(method, path, ro);
+    const shape = THREAD_SHAPE_NAMES.get(schema);
+    const raw = await send<unknown>(method, path, shape ? { ...ro, shape } : ro, false);
+    if (raw instanceof Checked) return raw.value as z.output<S>;
     const parsed = schema.safeParse(raw);
     if (!parsed.success) {
       throw new AcError("bad_response", `ActiveCampaign sent an unexpected response to ${method} ${path}`, { cause: parsed.error });
     }
     return parsed.data;
   }
+
 
   async function pageAll(path: string, pick: (body: z.output<typeof namedPage>) => AcNamed[], signal?: AbortSignal): Promise<AcNamed[]> {
     const seen = new Map<string, AcNamed>();
@@ -904,41 +947,6 @@ export function createAcClient(opts: AcClientOptions): AcClient {
   };
 }
 
-/** The body as text, read as it streams in; past `limit` bytes (decompressed) it stops and throws. */
-async function readCapped(res: Response, limit: number): Promise<string> {
-  const tooLarge = () =>
-    new AcError(
-      "bad_response",
-      `That API URL answered with more than ${limit / 1024 / 1024} MB, which ActiveCampaign never sends; check that it is your account's API URL`,
-      { status: res.status },
-    );
-  const declared = Number(res.headers.get("content-length") ?? "");
-  if (Number.isFinite(declared) && declared > limit) {
-    await res.body?.cancel().catch(() => {});
-    throw tooLarge();
-  }
-  if (!res.body) return "";
-  const reader = res.body.getReader();
-  // The chunks are decoded once, joined: a third of the CPU of decoding each as it comes
-  // (a 100-contact page is ~110 KB, read 12,000 times a minute at a limit raised to 200 req/s).
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) {
-      const text = Buffer.concat(chunks, size).toString("utf8");
-      // As TextDecoder would: a byte-order mark is not part of the text.
-      return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
-    }
-    size += value.byteLength;
-    if (size > limit) {
-      await reader.cancel().catch(() => {});
-      throw tooLarge();
-    }
-    chunks.push(value);
-  }
-}
-
 function assertId(value: string, name: string): void {
   if (!DIGITS.test(value)) throw new TypeError(`${name} must be an AC id (digits), got ${JSON.stringify(value)}`);
 }
@@ -1071,81 +1079,11 @@ function networkError(err: unknown): AcError {
   });
 }
 
-// ---------------------------------------------------------------------------------------
-// Response shapes. AC sends ids and flags as strings; accept numbers too.
-
-const id = z.union([z.string().regex(/^\d+$/), z.number().int().nonnegative()]).transform(String);
-const str = z
-  .union([z.string(), z.number()])
-  .nullish()
-  .transform((v) => (v === null || v === undefined ? "" : String(v)));
-const flag = z
-  .union([z.string(), z.number(), z.boolean()])
-  .nullish()
-  .transform((v) => v !== null && v !== undefined && v !== false && String(v) !== "0" && String(v) !== "");
-const total = z.union([z.string(), z.number()]).optional();
-
-const meBody = z.object({
-  user: z.object({ id, username: str, email: str, firstName: str, lastName: str }),
-});
-
-const namedPage = z.object({
-  lists: z.array(z.object({ id, name: str })).optional(),
-  tags: z.array(z.object({ id, tag: str })).optional(),
-  meta: z.object({ total }).optional(),
-});
-
-const contactListRow = z.object({ contact: id, list: id, status: z.union([z.string(), z.number()]).transform(Number), udate: z.string().nullish().transform((v) => v || null) });
-
 /** The membership's `udate` in the answer to POST /contactLists, or null when AC did not send one. */
 function updatedOf(answer: unknown): string | null {
   const udate = (answer as { contactList?: { udate?: unknown } } | null)?.contactList?.udate;
   return typeof udate === "string" && udate !== "" ? udate : null;
 }
-const contactListsBody = z.object({ contactLists: z.array(contactListRow) });
-
-const contactTagRow = z.object({ id, contact: id, tag: id });
-const fieldValueRow = z.object({ id, contact: id, field: id, value: str });
-
-const contactsPage = z.object({
-  contacts: z.array(
-    z.object({ id, email: str, firstName: str, lastName: str, bounced_hard: flag, bounced_soft: flag, cdate: str }),
-  ),
-  contactLists: z.array(contactListRow).optional(),
-  contactTags: z.array(contactTagRow).optional(),
-  fieldValues: z.array(fieldValueRow).optional(),
-  meta: z.object({ total }).optional(),
-});
-
-const contactBody = z.object({
-  contact: z.object({ id, email: str, firstName: str, lastName: str, phone: str, cdate: str, udate: str }),
-  contactLists: z.array(contactListRow).optional(),
-  fieldValues: z.array(fieldValueRow).optional(),
-});
-
-const fieldsPage = z.object({
-  fields: z.array(z.object({ id, title: str, type: str, perstag: str })),
-  fieldRels: z.array(z.object({ field: id, relid: id })).optional(),
-  meta: z.object({ total }).optional(),
-});
-const createdField = z.object({ field: z.object({ id }) });
-const createdTag = z.object({ tag: z.object({ id }) });
-const contactTagsBody = z.object({ contactTags: z.array(contactTagRow) });
-const fieldValuesBody = z.object({ fieldValues: z.array(fieldValueRow) });
-const importQueued = z.object({ batchId: z.string().min(1) });
-const importInfoBody = z.object({
-  status: z.union([z.string(), z.boolean(), z.null()]).optional(),
-  success: z.array(z.union([z.string(), z.number()]).transform(String)).nullish(),
-  failure: z.array(z.union([z.string(), z.number()]).transform(String)).nullish(),
-});
-
-const webhookRow = z.object({ id, name: str, url: str, events: z.array(z.string()).default([]), sources: z.array(z.string()).default([]), listid: str });
-const webhookBody = z.object({ webhook: webhookRow });
-const webhooksPage = z.object({ webhooks: z.array(webhookRow), meta: z.object({ total }).optional() });
-const oneContact = z.object({
-  contact: z.object({ id, email: str, firstName: str, lastName: str, bounced_hard: flag, bounced_soft: flag, cdate: str }),
-  contactLists: z.array(contactListRow).optional(),
-});
 const webhookOf = (w: z.output<typeof webhookRow>): AcWebhook => ({ id: w.id, name: w.name, url: w.url, events: w.events, sources: w.sources, listId: w.listid || "0" });
 
 /** A contact row of AC's (its fields as parsed) as the client gives it out. */
