@@ -1,5 +1,6 @@
 // `npm run build` (and `npm start`, which builds first): boot/main.ts and everything it imports
-// compiled by esbuild into one ES module, dist/listwarden.mjs, that plain Node runs.
+// compiled by esbuild into one ES module, dist/listwarden.mjs, that plain Node runs; and the
+// thread that sends ActiveCampaign requests, dist/ac-http-thread.mjs.
 //
 // Why not run the TypeScript through tsx as development does: tsx's loader thread, its
 // compiler and the source maps it keeps cost the server about 55 MB of resident memory before
@@ -17,8 +18,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
-const outfile = path.join(root, "dist", "listwarden.mjs");
-const outDir = path.dirname(outfile);
+const outDir = path.join(root, "dist");
 
 /** Each of our source files' `import.meta.url`, as it would be unbundled. */
 const ownUrl = {
@@ -36,8 +36,15 @@ const ownUrl = {
 };
 
 const result = await build({
-  entryPoints: [path.join(root, "boot", "main.ts")],
-  outfile,
+  // The server, and the thread that sends its ActiveCampaign requests (core/ac/http-threads.ts).
+  entryPoints: [
+    { in: path.join(root, "boot", "main.ts"), out: "listwarden" },
+    { in: path.join(root, "core", "ac", "http-thread.ts"), out: "ac-http-thread" },
+  ],
+  outdir: outDir,
+  outExtension: { ".js": ".mjs" },
+  // Tells the code it runs built (boot/start.ts starts the built HTTP thread, not the sources').
+  define: { __LISTWARDEN_BUILT__: "true" },
   // Written below, each file whole or not at all: another process of the same install may be
   // starting from the bundle while this one builds it.
   write: false,

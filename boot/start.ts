@@ -9,6 +9,7 @@ import { createMonitorProcessor, type MonitorProcessor, type MonitorProcessorOpt
 import { createSweeper, type Sweeper, type SweeperOptions } from "../worker/monitor/sweep.ts";
 import { createDispatcher, type Dispatcher, type DispatcherOptions } from "../worker/notifications/dispatcher.ts";
 import { createAcLimiters, type LookupAll } from "../core/ac/index.ts";
+import { createAcHttpThread, SOURCE_ENTRY, type ThreadEntry } from "../core/ac/http-threads.ts";
 import { createApp } from "./app.ts";
 import type { Config } from "../core/config.ts";
 import { createDeps, type Deps } from "../core/deps.ts";
@@ -45,11 +46,18 @@ export interface StartOptions {
   stripeApi?: Deps["stripeApi"];
 }
 
+/** Set by boot/build.mjs in the built server. */
+declare const __LISTWARDEN_BUILT__: boolean | undefined;
+
+/** The built server starts the built HTTP thread beside it; the sources (tsx) start theirs. */
+const HTTP_THREAD: ThreadEntry = typeof __LISTWARDEN_BUILT__ === "boolean" ? { file: new URL("../dist/ac-http-thread.mjs", import.meta.url) } : SOURCE_ENTRY;
+
 /** Opens the database, serves the dashboard and API, and starts the worker (unless WORKER=off). */
 export async function startListwarden(opts: StartOptions): Promise<Listwarden> {
   const { config, logger } = opts;
   const dbFile = opts.dbFile ?? path.join(config.DATA_DIR, "listwarden.db");
   const db = openDb(dbFile);
+  const acThread = config.AC_HTTP_THREAD ? createAcHttpThread({ entry: HTTP_THREAD, logger }) : null;
   const deps = createDeps({
     db,
     config,
@@ -57,6 +65,7 @@ export async function startListwarden(opts: StartOptions): Promise<Listwarden> {
     logger,
     acLimiters: createAcLimiters({ requestsPerSecond: config.AC_REQUESTS_PER_SECOND, importsPerMinute: config.AC_IMPORTS_PER_MINUTE }),
     ...(opts.acLookup ? { acLookup: opts.acLookup } : {}),
+    ...(acThread ? { acHttp: acThread.http } : {}),
     ...(opts.stripeApi ? { stripeApi: opts.stripeApi } : {}),
   });
   const app = createApp(deps);
@@ -105,6 +114,7 @@ export async function startListwarden(opts: StartOptions): Promise<Listwarden> {
         server.close(() => resolve());
         (server as { closeAllConnections?: () => void }).closeAllConnections?.();
       });
+      await acThread?.close();
       db.$client.close();
     },
   };

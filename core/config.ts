@@ -88,6 +88,8 @@ export const configSchema = z.object({
   AC_ALLOW_PRIVATE_HOSTS: onOff.default(false),
   AC_REQUESTS_PER_SECOND: positiveInt.max(1000).default(5),
   AC_TIMEOUT_MS: positiveInt.default(30_000),
+  /** ActiveCampaign requests sent, and their pages read, in a thread of their own (core/ac/http-threads.ts). */
+  AC_HTTP_THREAD: onOff.default(true),
   /** AC's bulk import cap (100 multi-contact imports per minute); the sandbox and benchmarks may raise it. */
   AC_IMPORTS_PER_MINUTE: positiveInt.max(100_000).default(100),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
@@ -259,6 +261,8 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
       SMTP_BUDGET_PER_PATH_PER_DAY: "0",
       // Tests serve their own mail world: each that checks the resolver names its domains.
       DNS_HEALTH_DOMAINS: "off",
+      // msw intercepts this thread's fetch only: tests of the HTTP thread serve AC on loopback.
+      AC_HTTP_THREAD: "off",
       // Tests approve plans of every share; those of the anomaly guard set their own threshold.
       ANOMALY_PERCENT: "100",
     }),

@@ -1,5 +1,6 @@
 import type { Db } from "../db/index.ts";
 import type { AcClientOptions, AcLimiters, LookupAll } from "./ac/index.ts";
+import type { AcHttp } from "./ac/http.ts";
 import { publicUrl, type Config } from "./config.ts";
 import type { Clock } from "./lib/clock.ts";
 import { Keyring, SecretBox } from "./lib/crypto.ts";
@@ -38,6 +39,8 @@ export interface Deps {
   acLimiters: AcLimiters;
   /** Overrides the fetch used to call AC (tests leave it unset: msw intercepts globalThis.fetch). */
   acFetch?: typeof fetch;
+  /** The process's AC HTTP thread (AC_HTTP_THREAD); unset, or with `acFetch`, requests go from this thread. */
+  acHttp?: AcHttp;
   /** Overrides the DNS lookup of the SSRF check (tests resolve fake AC hosts without DNS). */
   acLookup?: LookupAll;
   /** E-mail through the operator's relay (MAIL_URL): notifications, password resets, credit requests. */

@@ -63,6 +63,7 @@ function acClient(deps: Deps, apiUrl: string, apiKey: string, interactive = fals
     ...(interactive ? { maxTries: INTERACTIVE.maxTries } : {}),
     allowPrivateHosts: deps.config.AC_ALLOW_PRIVATE_HOSTS,
     fetch: deps.acFetch,
+    ...(deps.acHttp && !deps.acFetch ? { http: deps.acHttp } : {}),
     logger: deps.logger,
     ...deps.acClientOptions,
   });

@@ -63,6 +63,8 @@ export async function startStack(opts: { zone: Zone; fake?: FakeAcOptions; confi
     DATA_DIR: dir,
     AC_ALLOW_PRIVATE_HOSTS: true,
     AC_REQUESTS_PER_SECOND: 1000,
+    // As the product runs: AC's requests from the HTTP thread (the fake AC is on loopback, not msw).
+    AC_HTTP_THREAD: true,
     DNS_SERVERS: [dns.address],
     DNS_TIMEOUT_MS: 300,
     LOG_LEVEL: process.env.LW_TEST_LOG ? "info" : "silent",

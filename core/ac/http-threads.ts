@@ -1,0 +1,112 @@
+import { Worker } from "node:worker_threads";
+import type { Logger } from "../logger.ts";
+import { fromWire, type AcHttp, type AcHttpReply, type AcHttpRequest, type WireError } from "./http.ts";
+
+/** From the client's thread to the HTTP thread. */
+export type ThreadMessage = { type: "send"; id: number; request: AcHttpRequest } | { type: "abort"; id: number };
+/** Back. */
+export type ThreadReply = { id: number; ok: true; reply: AcHttpReply } | { id: number; ok: false; error: WireError };
+
+/** Which file the thread runs: the built one (dist/ac-http-thread.mjs) or the sources through tsx. */
+export interface ThreadEntry {
+  file: URL;
+  workerData?: unknown;
+}
+
+export const SOURCE_ENTRY: ThreadEntry = {
+  file: new URL("./http-thread-shim.mjs", import.meta.url),
+  workerData: { entry: new URL("./http-thread.ts", import.meta.url).href },
+};
+
+export interface AcHttpThread {
+  /** For the AC client's `http` option. */
+  http: AcHttp;
+  /** Requests sent and not yet answered. */
+  readonly inFlight: number;
+  /** Stops the thread; requests still waiting fail (the client retries them as a network error). */
+  close(): Promise<void>;
+}
+
+/**
+ * Sends every ActiveCampaign request of this process through one worker thread: undici, the
+ * reading of ~110 KB contact pages, JSON.parse and the check of a page's shape cost the main
+ * thread about a third of its time per contact at raised limits (docs/run-lifecycle.md,
+ * "Capacity"), and its round trips, measured on a thread that is not busy, size the rate
+ * limiter's margin from the network's spread instead of the main thread's.
+ *
+ * The thread holds no state the client relies on: when it stops, the requests waiting on it
+ * fail as network errors (retried as weather) and the next request starts a new one. While
+ * requests are waiting it keeps the process alive, as a socket would; idle, it does not.
+ */
+export function createAcHttpThread(opts: { entry?: ThreadEntry; logger?: Logger } = {}): AcHttpThread {
+  const entry = opts.entry ?? SOURCE_ENTRY;
+  const log = opts.logger;
+  const waiting = new Map<number, { resolve: (reply: AcHttpReply) => void; reject: (err: unknown) => void; signal: AbortSignal; onAbort: () => void }>();
+  let thread: Worker | null = null;
+  let nextId = 1;
+  let closed = false;
+
+  const settle = (id: number) => {
+    const w = waiting.get(id);
+    if (!w) return undefined;
+    waiting.delete(id);
+    w.signal.removeEventListener("abort", w.onAbort);
+    if (waiting.size === 0) thread?.unref();
+    return w;
+  };
+
+  const start = (): Worker => {
+    const t = new Worker(entry.file, { workerData: entry.workerData });
+    t.on("message", (m: ThreadReply) => {
+      const w = settle(m.id);
+      if (!w) return; // aborted meanwhile
+      if (m.ok) w.resolve(m.reply);
+      else w.reject(fromWire(m.error));
+    });
+    t.on("error", (err) => log?.error({ err }, "the AC HTTP thread failed"));
+    t.on("exit", (code) => {
+      if (thread === t) thread = null;
+      if (!closed) log?.warn({ code }, "the AC HTTP thread stopped; the next request starts another");
+      for (const id of [...waiting.keys()]) settle(id)?.reject(new Error("the AC HTTP thread stopped before the answer came"));
+    });
+    // After the listeners: adding a "message" listener holds the process again.
+    t.unref();
+    return t;
+  };
+
+  const http: AcHttp = (request, signal) =>
+    new Promise<AcHttpReply>((resolve, reject) => {
+      if (signal.aborted) {
+        reject(signal.reason);
+        return;
+      }
+      if (closed) {
+        reject(new Error("the AC HTTP thread is closed"));
+        return;
+      }
+      const t = (thread ??= start());
+      const id = nextId++;
+      const onAbort = () => {
+        if (!settle(id)) return;
+        t.postMessage({ type: "abort", id } satisfies ThreadMessage);
+        reject(signal.reason);
+      };
+      signal.addEventListener("abort", onAbort, { once: true });
+      waiting.set(id, { resolve, reject, signal, onAbort });
+      if (waiting.size === 1) t.ref();
+      t.postMessage({ type: "send", id, request } satisfies ThreadMessage);
+    });
+
+  return {
+    http,
+    get inFlight() {
+      return waiting.size;
+    },
+    async close() {
+      closed = true;
+      const t = thread;
+      thread = null;
+      if (t) await t.terminate();
+    },
+  };
+}

@@ -1,0 +1,224 @@
+// The AC HTTP thread (core/ac/http-threads.ts) against real sockets on 127.0.0.1: msw only
+// intercepts this thread's fetch, so everything here is served by the fake AC or a raw server.
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
+import { createServer, type Server } from "node:http";
+import { createServer as createNetServer } from "node:net";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { AcError, createAcClient, createAcLimiters, createGuardedDispatcher, type AcClient } from "../core/ac/index.ts";
+import { createAcHttpThread, SOURCE_ENTRY, type AcHttpThread } from "../core/ac/http-threads.ts";
+import { fetchHttp } from "../core/ac/http.ts";
+import { FakeAc, startFakeAcServer, type FakeAcServer } from "./support/fake-ac.ts";
+
+const run = promisify(execFile);
+let fake: FakeAc;
+let served: FakeAcServer;
+let thread: AcHttpThread;
+/** What the raw server answers next (for answers the fake AC never gives). */
+let rawAnswer: (res: import("node:http").ServerResponse) => void = (res) => res.end("{}");
+let raw: Server;
+let rawUrl: string;
+
+beforeAll(async () => {
+  fake = new FakeAc({ requestsPerSecond: 1000 });
+  const list = fake.addList("Newsletter");
+  for (let i = 1; i <= 130; i++) fake.addContact({ email: `c${i}@example.com`, firstName: `F${i}`, lastName: i % 7 === 0 ? "" : `L${i}`, lists: { [list]: i % 5 === 0 ? 2 : 1 } });
+  served = await startFakeAcServer(fake);
+  raw = createServer((_req, res) => rawAnswer(res));
+  await new Promise<void>((r) => raw.listen(0, "127.0.0.1", r));
+  rawUrl = `http://127.0.0.1:${(raw.address() as { port: number }).port}`;
+  thread = createAcHttpThread();
+});
+afterAll(async () => {
+  await thread.close();
+  await served.close();
+  await new Promise<void>((r) => raw.close(() => r()));
+});
+
+const clients = (url: string, extra: { timeoutMs?: number; maxTries?: number } = {}): { threaded: AcClient; local: AcClient } => {
+  const base = { apiUrl: url, apiKey: fake.apiKey, allowPrivateHosts: true, sleep: async () => {}, ...extra };
+  return {
+    threaded: createAcClient({ ...base, limiters: createAcLimiters({ requestsPerSecond: 1000, sleep: async () => {} }), http: thread.http }),
+    local: createAcClient({ ...base, limiters: createAcLimiters({ requestsPerSecond: 1000, sleep: async () => {} }) }),
+  };
+};
+
+const failure = (p: Promise<unknown>) => p.then(
+  () => {
+    throw new Error("expected a rejection");
+  },
+  (e: unknown) => e,
+);
+/** The AcError along an error's causes, as the client's network mapping finds it. */
+const acErrorIn = (e: unknown): AcError | undefined => {
+  for (let depth = 0; e && depth < 6; depth++) {
+    if (e instanceof AcError) return e;
+    if (e instanceof AggregateError) return e.errors.map(acErrorIn).find(Boolean);
+    e = (e as { cause?: unknown }).cause;
+  }
+  return undefined;
+};
+/** What callers read of an AC error. */
+const seen = (e: unknown) => {
+  const { kind, message, status, retryable, retryAfterMs } = e as Record<string, unknown>;
+  return { kind, message, status, retryable, retryAfterMs };
+};
+
+describe("AC requests through the HTTP thread", () => {
+  it("pages contacts as this thread does: the same contacts, lists, totals and last ids", async () => {
+    const { threaded, local } = clients(served.url);
+    for (const afterId of [null, "100"]) {
+      const [a, b] = await Promise.all([threaded.pageContacts({ scope: { kind: "all" }, afterId }), local.pageContacts({ scope: { kind: "all" }, afterId })]);
+      expect(a).toEqual(b);
+      expect(a.contacts.length).toBe(afterId ? 30 : 100);
+    }
+    expect(await threaded.contactIdRange({ scope: { kind: "all" } })).toEqual(await local.contactIdRange({ scope: { kind: "all" } }));
+    expect(await threaded.getMe()).toEqual(await local.getMe());
+    expect(threaded.stats.requests).toBe(4);
+  });
+
+  it("hands back a contact page parsed and checked with the client's shape, and other answers as text", async () => {
+    const request = (shape?: "contactsPage") => ({
+      method: "GET",
+      url: `${served.url}/api/3/contacts?limit=2&include=contactLists&orders[id]=ASC`,
+      headers: { "Api-Token": fake.apiKey },
+      maxBytes: 1 << 20,
+      guarded: false,
+      ...(shape ? { shape } : {}),
+    });
+    const checked = await thread.http(request("contactsPage"), new AbortController().signal);
+    expect(checked.text).toBe("");
+    const value = checked.value as { contacts: Record<string, unknown>[] };
+    // The shape's output, not AC's JSON: unknown keys gone, flags read.
+    expect(Object.keys(value.contacts[0]!).sort()).toEqual(["bounced_hard", "bounced_soft", "cdate", "email", "firstName", "id", "lastName"]);
+    expect(value.contacts[0]).toMatchObject({ id: "1", email: "c1@example.com", bounced_hard: false });
+    const plain = await thread.http(request(), new AbortController().signal);
+    expect(plain.value).toBeUndefined();
+    expect(JSON.parse(plain.text)).toMatchObject({ contacts: [{ id: "1" }, { id: "2" }] });
+  });
+
+  it("reads AC's refusals and faults in the same words, with the same retries, as this thread", async () => {
+    const faults = [
+      { status: 429, headers: { "Retry-After": "2" }, body: {} },
+      { status: 500, body: { message: "down" } },
+      { status: 422, body: { errors: [{ title: "Email is invalid", source: { pointer: "/data/attributes/email" } }] } },
+      { status: 401, body: {} },
+      { status: 404, body: { message: "No Result found for Subscriber with id 9" } },
+      { status: 200, body: { contacts: [{ id: "x" }] } }, // not the shape
+      { truncate: true as const },
+      { empty: true as const },
+    ];
+    for (const fault of faults) {
+      const results = [];
+      for (const client of Object.values(clients(served.url, { maxTries: 2 }))) {
+        fake.failNext(2, fault);
+        results.push(seen(await failure(client.pageContacts({ scope: { kind: "all" } }))));
+        results.push(client.stats);
+        fake.faults.length = 0; // what a refusal not retried left unused
+      }
+      expect(results[0], JSON.stringify(fault)).toEqual(results[2]);
+      expect(results[1], JSON.stringify(fault)).toEqual(results[3]);
+    }
+  });
+
+  it("reads a web page, a body past the size cap and a redirect as this thread does", async () => {
+    const answers: ((res: import("node:http").ServerResponse) => void)[] = [
+      (res) => res.writeHead(200, { "content-type": "text/html" }).end("<html>login</html>"),
+      (res) => res.writeHead(200, { "content-type": "application/json" }).end("x".repeat(5 * 1024 * 1024)),
+      (res) => res.writeHead(200, { "content-type": "application/json", "content-length": String(9 * 1024 * 1024) }).flushHeaders(),
+      (res) => res.writeHead(302, { location: "http://169.254.169.254/" }).end(),
+    ];
+    for (const answer of answers) {
+      rawAnswer = answer;
+      const { threaded, local } = clients(rawUrl, { maxTries: 1 });
+      const [a, b] = [seen(await failure(threaded.pageContacts({ scope: { kind: "all" } }))), seen(await failure(local.pageContacts({ scope: { kind: "all" } })))];
+      expect(a).toEqual(b);
+      expect(a.kind).toMatch(/bad_response|invalid_url/);
+    }
+  });
+
+  it("maps a refused connection, a reset and a slow answer as this thread does", async () => {
+    const s = createNetServer();
+    await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
+    const closed = `http://127.0.0.1:${(s.address() as { port: number }).port}`;
+    await new Promise<void>((r) => s.close(() => r()));
+    const refused = clients(closed, { maxTries: 2 });
+    const [a, b] = [seen(await failure(refused.threaded.getMe())), seen(await failure(refused.local.getMe()))];
+    expect(a).toEqual(b);
+    expect(a).toMatchObject({ kind: "unreachable", message: "Could not reach that API URL: the connection was refused", retryable: true });
+
+    const { threaded } = clients(served.url);
+    fake.failNext(1, { reset: true });
+    await expect(threaded.listLists()).resolves.toEqual([expect.objectContaining({ name: "Newsletter" })]);
+    expect(threaded.stats).toMatchObject({ requests: 2, retries: 1 });
+
+    const slow = clients(served.url, { timeoutMs: 50, maxTries: 1 });
+    fake.failNext(1, { delayMs: 400 });
+    expect(seen(await failure(slow.threaded.getMe()))).toMatchObject({ kind: "timeout", retryable: true });
+    expect(thread.inFlight).toBe(0);
+  });
+
+  it("stops a request the caller aborts: the caller's reason at once, and the thread closes the connection", async () => {
+    let closedByClient!: () => void;
+    const gone = new Promise<void>((r) => (closedByClient = r));
+    rawAnswer = (res) => res.on("close", () => closedByClient()); // never answers
+    const { threaded } = clients(rawUrl);
+    const stop = new AbortController();
+    const pending = failure(threaded.getMe({ signal: stop.signal }));
+    await new Promise((r) => setTimeout(r, 100));
+    expect(thread.inFlight).toBe(1);
+    const reason = new Error("run stopped");
+    stop.abort(reason);
+    expect(await pending).toBe(reason);
+    expect(thread.inFlight).toBe(0);
+    await gone;
+  });
+
+  it("measures round trips in the thread: a slow answer's headers show in its latency", async () => {
+    rawAnswer = (res) => setTimeout(() => res.writeHead(200, { "content-type": "application/json", "ratelimit-remaining": "4" }).end("{}"), 120);
+    const reply = await thread.http({ method: "GET", url: `${rawUrl}/api/3/users/me`, headers: {}, maxBytes: 1024, guarded: false }, new AbortController().signal);
+    expect(reply.latencyMs).toBeGreaterThanOrEqual(100);
+    expect(reply.headers).toEqual({ "content-type": "application/json", "ratelimit-remaining": "4" });
+  });
+
+  it("refuses private addresses in the thread when the request is guarded (as the guarded dispatcher does here)", async () => {
+    const request = { method: "GET", url: `${served.url}/api/3/users/me`, headers: { "Api-Token": fake.apiKey }, maxBytes: 1024, guarded: true };
+    const there = await failure(thread.http(request, new AbortController().signal));
+    const here = await failure(fetchHttp(globalThis.fetch, createGuardedDispatcher())(request, new AbortController().signal));
+    expect(seen(acErrorIn(there))).toEqual(seen(acErrorIn(here)));
+    expect(acErrorIn(there)).toMatchObject({ kind: "invalid_url", message: expect.stringMatching(/private or local/) });
+  });
+});
+
+describe("the HTTP thread's life", () => {
+  it("fails the requests of a thread that died as network errors, which the client retries on a new thread", async () => {
+    const dying = createAcHttpThread({ entry: { file: new URL("./support/dying-http-thread.mjs", import.meta.url), workerData: { ...(SOURCE_ENTRY.workerData as object), died: new Int32Array(new SharedArrayBuffer(4)) } } });
+    try {
+      const client = createAcClient({ apiUrl: served.url, apiKey: fake.apiKey, limiters: createAcLimiters({ requestsPerSecond: 1000 }), allowPrivateHosts: true, sleep: async () => {}, http: dying.http });
+      // The first thread exits on its first request; the retry starts a second one, which answers.
+      await expect(client.getMe()).resolves.toMatchObject({ email: "admin@example.com" });
+      expect(client.stats).toMatchObject({ requests: 2, retries: 1 });
+      expect(dying.inFlight).toBe(0);
+    } finally {
+      await dying.close();
+    }
+  });
+
+  it("keeps the process alive while a request waits on it, and not once the answer is in", async () => {
+    const script = fileURLToPath(new URL("./support/http-thread-exit.ts", import.meta.url));
+    // The fake AC holds the answer 1.5 s: with nothing else to wait on, the process would end
+    // before it (exit code 13, a top-level await never settled) were the thread not holding it.
+    fake.failNext(1, { delayMs: 1_500 });
+    const child = await run(process.execPath, ["--import", "tsx", script, served.url, fake.apiKey], { encoding: "utf8", timeout: 20_000 });
+    expect(child.stderr).toBe("");
+    expect(child.stdout.trim()).toBe("answered admin@example.com");
+  });
+
+  it("refuses requests once closed, as a network error the caller can retry", async () => {
+    const t = createAcHttpThread();
+    await t.close();
+    const client = createAcClient({ apiUrl: served.url, apiKey: fake.apiKey, limiters: createAcLimiters({ requestsPerSecond: 1000 }), allowPrivateHosts: true, maxTries: 1, http: t.http });
+    expect(seen(await failure(client.getMe()))).toMatchObject({ kind: "unreachable", retryable: true });
+  });
+});
