@@ -69,7 +69,10 @@ export default {
     span("core/ac/client.ts", "async function getContactLists(", "async function pageContacts("),
     // ... unsubscribe (status 2 only, not resent blindly) and delete.
     span("core/ac/client.ts", "async unsubscribe(", "async listFields("),
-    span("core/ac/client.ts", "async deleteContact(", "/** The body as text, read as it streams in"),
+    span("core/ac/client.ts", "async deleteContact(", "function assertId("),
+    // ... one exchange, in this thread or the HTTP thread: the size cap, what the thread may
+    // parse for the client, and errors as they cross from it.
+    "core/ac/http.ts",
     // ... a bulk import's limits.
     span("core/ac/client.ts", "async bulkImport(", "async importInfo("),
     // ... ids, never resubscribe (`assertNeverResubscribes`), imports carry no list (`assertImportTouchesNoList`).

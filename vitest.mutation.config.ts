@@ -15,6 +15,7 @@ const ALL = [
   "test/ac-errors.test.ts",
   "test/ac-labels.test.ts",
   "test/ac-network.test.ts",
+  "test/ac-http-thread.test.ts",
   "test/ac-paging.test.ts",
   "test/ac-url.test.ts",
   "test/security/address-guard.test.ts",

@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AcError, createAcClient, createAcLimiters, createGuardedDispatcher, type AcClient } from "../core/ac/index.ts";
 import { createAcHttpThread, SOURCE_ENTRY, type AcHttpThread } from "../core/ac/http-threads.ts";
-import { fetchHttp } from "../core/ac/http.ts";
+import { fetchHttp, fromWire, shapedValue, toWire } from "../core/ac/http.ts";
 import { FakeAc, startFakeAcServer, type FakeAcServer } from "./support/fake-ac.ts";
 
 const run = promisify(execFile);
@@ -220,5 +220,58 @@ describe("the HTTP thread's life", () => {
     await t.close();
     const client = createAcClient({ apiUrl: served.url, apiKey: fake.apiKey, limiters: createAcLimiters({ requestsPerSecond: 1000 }), allowPrivateHosts: true, maxTries: 1, http: t.http });
     expect(seen(await failure(client.getMe()))).toMatchObject({ kind: "unreachable", retryable: true });
+  });
+});
+
+describe("what crosses from the HTTP thread", () => {
+  const page = JSON.stringify({ contacts: [{ id: "7", email: "a@b.test", firstName: "A", lastName: null, bounced_hard: "1", bounced_soft: 0, cdate: "2026-11-01", links: {} }], meta: { total: "1" } });
+  const reply = (status: number, text: string, contentType = "application/json") => ({ status, headers: { "content-type": contentType }, text });
+
+  it("a page is parsed there only when the client would read it as it is: a 2xx JSON body of the shape", () => {
+    expect(shapedValue(reply(200, page), "contactsPage")).toEqual({
+      contacts: [{ id: "7", email: "a@b.test", firstName: "A", lastName: "", bounced_hard: true, bounced_soft: false, cdate: "2026-11-01" }],
+      meta: { total: "1" },
+    });
+    expect(shapedValue(reply(299, page), "contactsPage")).toBeDefined();
+    // Everything else is left to the client's own reading (and its words).
+    for (const [status, text, type] of [
+      [199, page, undefined],
+      [300, page, undefined],
+      [404, page, undefined],
+      [200, "  ", undefined],
+      [200, page, "text/HTML; charset=utf-8"],
+      [200, "{not json", undefined],
+      [200, JSON.stringify({ contacts: [{ id: "x" }] }), undefined],
+    ] as const) {
+      expect(shapedValue(reply(status, text, type), "contactsPage"), `${status} ${text.slice(0, 20)} ${type}`).toBeUndefined();
+    }
+  });
+
+  it("an error crosses with the codes along its causes and the AcError met on the way", () => {
+    const refused = new TypeError("fetch failed", { cause: new AggregateError([Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:1"), { code: "ECONNREFUSED" }), Object.assign(new Error("v6"), { code: "EADDRNOTAVAIL" })]) });
+    const wire = toWire(refused);
+    expect(wire).toEqual({ message: "fetch failed", codes: ["ECONNREFUSED", "EADDRNOTAVAIL"] });
+    const again = fromWire(structuredClone(wire));
+    expect(again.message).toBe("fetch failed");
+    const inner = (again.cause as AggregateError).errors;
+    expect(inner.map((e: { code?: string }) => e.code)).toEqual(["ECONNREFUSED", "EADDRNOTAVAIL"]);
+    expect(acErrorIn(again)).toBeUndefined();
+
+    const tooLarge = new AcError("bad_response", "more than 4 MB", { status: 200 });
+    const guarded = new TypeError("fetch failed", { cause: new AcError("invalid_url", "private or local address", { retryable: false }) });
+    for (const [err, ac] of [
+      [tooLarge, { kind: "bad_response", message: "more than 4 MB", status: 200, retryable: false }],
+      [guarded, { kind: "invalid_url", message: "private or local address", retryable: false }],
+    ] as const) {
+      const w = toWire(err);
+      expect(w.ac).toEqual(ac);
+      expect(seen(acErrorIn(fromWire(structuredClone(w))))).toEqual({ retryAfterMs: undefined, ...("status" in ac ? {} : { status: undefined }), ...ac });
+    }
+    // A cause chain that loops stops at five levels.
+    const loop = new Error("loop") as Error & { cause?: unknown; code?: string };
+    loop.code = "ELOOP";
+    loop.cause = loop;
+    expect(toWire(loop).codes).toEqual(Array(6).fill("ELOOP"));
+    expect(toWire("plain words")).toEqual({ message: "plain words", codes: [] });
   });
 });
