@@ -123,6 +123,13 @@ export async function api<T>(base: string, cookie: string, csrf: string, method:
  * A sliding window lets one second's allowance start at once, so a phase of only a few
  * seconds can score above 1 (14 fetch requests at 5 req/s: 1.18); compare long phases.
  */
+/** When the 429s came, from the first request: " (at 0.41 s, 2.93 s)", or "". */
+export function when429(stats: Pick<FakeStats, "requests">): string {
+  const first = Math.min(...stats.requests.map((r) => r.at));
+  const at = stats.requests.filter((r) => r.status === 429).map((r) => `${((r.at - first) / 1000).toFixed(2)} s`);
+  return at.length ? ` (at ${at.slice(0, 5).join(", ")}${at.length > 5 ? ", …" : ""})` : "";
+}
+
 export function steadyRatio(arrivals: number[], allowed: number): number {
   const sorted = [...arrivals].sort((a, b) => a - b);
   const span = (sorted.at(-1)! - sorted[0]!) / 1000 + 1 / allowed;
@@ -190,7 +197,7 @@ export async function benchRun(opts: { contacts: number; requestsPerSecond: numb
     const fetchRatio = steadyRatio(fetchArrivals, requestsPerSecond).toFixed(3);
     if (opts.reviewOnly) {
       console.log(`runs: ${contacts} contacts at ${requestsPerSecond} req/s allowed, to review only`);
-      console.log(`  fetch + verify to review: ${reviewSeconds.toFixed(1)} s, ${fetchRequests} AC requests; ${(contacts / reviewSeconds).toFixed(0)} contacts/s; fetch phase ratio ${fetchRatio}; 429s ${fetchStats.status429}`);
+      console.log(`  fetch + verify to review: ${reviewSeconds.toFixed(1)} s, ${fetchRequests} AC requests; ${(contacts / reviewSeconds).toFixed(0)} contacts/s; fetch phase ratio ${fetchRatio}; 429s ${fetchStats.status429}${when429(fetchStats)}`);
       console.log(
         `    CPU of the product's process until review: ${cpuSeconds.toFixed(1)} s (${((cpuSeconds / contacts) * 1e6).toFixed(0)} µs per contact, ${((cpuSeconds / reviewSeconds) * 100).toFixed(0)}% of one core; ${mainThread}); peak RSS ${product.peakRssMb().toFixed(0)} MB; ${fakeShare}`,
       );

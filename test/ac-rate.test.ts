@@ -71,6 +71,37 @@ describe("AC limiter (fake timers)", () => {
     expect(withinSlidingWindow(starts, 5, 1000)).toBe(true);
   });
 
+  it("paces a raised limit evenly: at most 5 start at once, then one per (1 s + margin) / limit, and the window still holds", async () => {
+    const limiter = createAcLimiters({ requestsPerSecond: 100 }).forHost("paced.api-us1.com");
+    const starts: number[] = [];
+    const done = Promise.all(Array.from({ length: 250 }, () => limiter.schedule(async () => void starts.push(Date.now()))));
+    await vi.runAllTimersAsync();
+    await done;
+    const t0 = starts[0]!;
+    const at = starts.map((t) => t - t0);
+    // 10.75 ms apart (1,075 ms / 100) after a burst of 5; a bursty limiter starts 100 at once.
+    expect(at.slice(0, 8)).toEqual([0, 0, 0, 0, 0, 11, 22, 33]);
+    // Never 6 within 10 ms, where a bursty limiter starts 100 at once and 100 more a window later.
+    for (let i = 5; i < at.length; i++) expect(at[i]! - at[i - 5]!, `start ${i}`).toBeGreaterThanOrEqual(10);
+    // And never more than 100 in any 1 s (+ margin) window: the rule, which the pace only spreads.
+    expect(withinSlidingWindow(starts, 100, 1075)).toBe(true);
+    // The window's echo of the first burst (5 wait for it at 1,075 ms) does not slow the pace:
+    // the 250th start is on its due time, (250 - 5) × 10.75 ms.
+    expect(at.slice(100, 105)).toEqual([1075, 1075, 1075, 1075, 1075]);
+    expect(at.at(-1)).toBe(Math.ceil(245 * 10.75));
+  });
+
+  it("at a raised limit the margin covers every round trip of the window's requests, not only the last 32", () => {
+    const raised = createAcLimiters({ requestsPerSecond: 200 }).forHost("burst.api-us1.com");
+    const five = createAcLimiters({ requestsPerSecond: 5 }).forHost("five.api-us1.com");
+    for (const limiter of [raised, five]) {
+      limiter.noteLatency(70); // one of a start-up burst, queued at AC
+      for (let i = 0; i < 40; i++) limiter.noteLatency(5);
+    }
+    expect(raised.marginMs).toBe(70); // 70 - 5 + 5: the slow one is still among the last 200
+    expect(five.marginMs).toBe(10); // 32 samples: it has left them
+  });
+
   it("holds queued requests for a Retry-After pause; the longer pause wins", async () => {
     const limiter = createAcLimiters().forHost("acct.api-us1.com");
     const t0 = Date.now();
@@ -101,6 +132,27 @@ describe("AC limiter (fake timers)", () => {
     limiter.noteRemaining(0); // our own 5 explain it; the window already waits
     expect(limiter.pausedUntil).toBeNull();
     expect(limiter.rateLimitRemaining).toBe(0);
+  });
+
+  it("compares a 0 remaining with our requests around the one it answers, however late the answer is read", async () => {
+    const limiter = createAcLimiters({ requestsPerSecond: 5 }).forHost("late.api-us1.com");
+    const t0 = Date.now();
+    const starts: number[] = [];
+    await Promise.all(Array.from({ length: 5 }, () => limiter.schedule(async (startedAt) => void starts.push(startedAt))));
+    expect(starts).toEqual(Array(5).fill(t0));
+    // The answer to one of them is read 1.1 s later (a busy process): our own five, sent
+    // with it, explain AC's 0.
+    await vi.advanceTimersByTimeAsync(1100);
+    limiter.noteRemaining(0, t0);
+    expect(limiter.pausedUntil).toBeNull();
+    // Still so after five more left: the first five are kept.
+    await Promise.all(Array.from({ length: 5 }, () => limiter.schedule(async () => {})));
+    await vi.advanceTimersByTimeAsync(150);
+    limiter.noteRemaining(0, t0);
+    expect(limiter.pausedUntil).toBeNull();
+    // A 0 on a request sent when none of ours was near it is someone else's doing.
+    limiter.noteRemaining(0, t0 - 5_000);
+    expect(limiter.pausedUntil).toBe(Date.now() + 1075);
   });
 
   it("shares one limiter per host across callers", () => {

@@ -406,7 +406,7 @@ export function createAcClient(opts: AcClientOptions): AcClient {
 
     for (let attempt = 1; ; attempt++) {
       try {
-        const send = () => attemptOnce<T>(method, url, ro, attempt);
+        const send = (startedAt: number) => attemptOnce<T>(method, url, ro, attempt, startedAt);
         return await (ro.importOf !== undefined
           ? limiter.scheduleImport(send, { signal, contacts: ro.importOf })
           : limiter.schedule(send, { signal, priority: attempt > 1 ? 1 : 0 }));
@@ -443,7 +443,7 @@ export function createAcClient(opts: AcClientOptions): AcClient {
     }
   }
 
-  async function attemptOnce<T>(method: AcMethod, url: URL, ro: SendOptions, attempt: number): Promise<T> {
+  async function attemptOnce<T>(method: AcMethod, url: URL, ro: SendOptions, attempt: number, startedAt: number): Promise<T> {
     stats.requests += 1;
     const timeout = AbortSignal.timeout(timeoutMs);
     const callerSignal = ro.signal;
@@ -480,7 +480,7 @@ export function createAcClient(opts: AcClientOptions): AcClient {
     const remaining = Number.parseInt(reply.headers["ratelimit-remaining"] ?? "", 10);
     if (Number.isFinite(remaining)) {
       rateLimitRemaining = remaining;
-      limiter.noteRemaining(remaining);
+      limiter.noteRemaining(remaining, startedAt);
     }
     log?.debug({ host, method, path: url.pathname, attempt, status: reply.status, ms: now() - started }, "AC request");
     return interpret<T>(method, url, reply, ro.shape);

@@ -57,21 +57,28 @@ export interface ImportScheduleOptions {
 
 export interface AcLimiter {
   readonly host: string;
-  /** Runs `task` when the host's rate window and any Retry-After pause allow. */
-  schedule<T>(task: () => Promise<T>, opts?: ScheduleOptions): Promise<T>;
+  /**
+   * Runs `task` when the host's rate window and any Retry-After pause allow; it is given the
+   * time its start was counted at (this limiter's clock), for `noteRemaining`.
+   */
+  schedule<T>(task: (startedAt: number) => Promise<T>, opts?: ScheduleOptions): Promise<T>;
   /**
    * Runs a bulk import request when AC's per-minute import window has room as well as the
    * request window: imports go one at a time, each counted when it is sent.
    */
-  scheduleImport<T>(task: () => Promise<T>, opts: ImportScheduleOptions): Promise<T>;
+  scheduleImport<T>(task: (startedAt: number) => Promise<T>, opts: ImportScheduleOptions): Promise<T>;
   /** Holds every import to this host for `ms` (AC said its import limit was reached); other requests go on. */
   pauseImports(ms: number): void;
   /** Imports sent in the last minute (of several contacts, of one). */
   readonly importsInLastMinute: { multi: number; single: number };
   /** Holds every request to this host for `ms` (AC answered 429). A longer pause wins. */
   pauseFor(ms: number): void;
-  /** Reports AC's RateLimit-Remaining; 0 while we sent fewer than the limit means others share the account. */
-  noteRemaining(remaining: number): void;
+  /**
+   * Reports AC's RateLimit-Remaining on the answer to a request that started at `startedAt`
+   * (default: now); 0 while we sent fewer than the limit around then means others share the
+   * account.
+   */
+  noteRemaining(remaining: number, startedAt?: number): void;
   /** Reports one request's round trip, to size the window's margin. */
   noteLatency(ms: number): void;
   /** AC answered 429: the margin goes back to its most for a while, whatever the round trips say. */
@@ -132,13 +139,23 @@ export function createAcLimiters(opts: AcLimiterOptions = {}): AcLimiters {
   };
 }
 
-/** Latency samples kept, and how many before the margin follows them. */
+/**
+ * Latency samples kept (at least; a limit above it keeps one per request of the window), and
+ * how many before the margin follows them.
+ */
 const LATENCY_SAMPLES = 32;
 const LATENCY_SAMPLES_TRUSTED = 10;
 const MIN_MARGIN_MS = 10;
 /** How long the margin stays at its most after a 429: trips that looked steady were not. */
 const CAUTIOUS_MS = 60_000;
 const IMPORT_WINDOW_MS = 60_000;
+/**
+ * How long starts are kept (at least the last `cap`, which the window needs): an answer read
+ * after more requests left is compared with the starts around its own.
+ */
+const STARTS_KEPT_MS = 2_000;
+/** Starts that may leave at once (AC's own 5 per second); above, the limit is paced. */
+const BURST = 5;
 
 class HostLimiter implements AcLimiter {
   readonly #queue: PQueue;
@@ -153,10 +170,12 @@ class HostLimiter implements AcLimiter {
   readonly #maxMarginMs: number;
   readonly #sleep: Sleep;
   readonly #now: () => number;
-  /** Start times of our most recent requests (at most `#cap`): the sliding window. */
+  /** Start times of our recent requests (the last `#cap` and any of the last STARTS_KEPT_MS): the sliding window. */
   readonly #starts: number[] = [];
   /** Recent request round trips, to size the margin. */
   readonly #latencies: number[] = [];
+  /** When the next start is due at the paced rate (GCRA's theoretical arrival time). */
+  #paced = 0;
   /** Requests pass the window one after another, in the order they left the queue. */
   #turn: Promise<void> = Promise.resolve();
   /** Until then the margin is at its most: AC told us a 429 despite it. */
@@ -192,26 +211,45 @@ class HostLimiter implements AcLimiter {
     return Math.min(this.#maxMarginMs, Math.max(MIN_MARGIN_MS, Math.ceil(spread + 5)));
   }
 
-  /** Waits until one more start keeps every window of 1 s + margin at `cap` starts at most. */
+  /** The time between starts at the paced rate: `cap` starts per 1 s + margin. */
+  get #spacing(): number {
+    return (1000 + this.marginMs) / this.#cap;
+  }
+
+  /**
+   * Waits until one more start keeps every window of 1 s + margin at `cap` starts at most (the
+   * rule), and the starts paced at `#spacing` with BURST of them at once at most. At AC's 5 per
+   * second that is the same window; at a raised limit the requests are spread evenly instead
+   * of leaving in bursts that queue at AC, arrive unevenly late and echo a second later. The
+   * pace is kept against a schedule (GCRA), so a start the busy event loop made late does not
+   * make the next ones late too.
+   */
   async #room(): Promise<void> {
+    const burst = Math.min(this.#cap, BURST);
     for (;;) {
-      if (this.#starts.length < this.#cap) return;
-      const wait = this.#starts[this.#starts.length - this.#cap]! + 1000 + this.marginMs - this.#now();
+      const now = this.#now();
+      const n = this.#starts.length;
+      const wait = Math.max(n < this.#cap ? 0 : this.#starts[n - this.#cap]! + 1000 + this.marginMs - now, this.#paced - (burst - 1) * this.#spacing - now);
       if (wait <= 0) return;
-      await realSleep(wait);
+      // Whole milliseconds: a timer of a fraction of one can fire before the pace allows.
+      await realSleep(Math.ceil(wait));
     }
   }
 
-  schedule<T>(task: () => Promise<T>, opts: ScheduleOptions = {}): Promise<T> {
+  schedule<T>(task: (startedAt: number) => Promise<T>, opts: ScheduleOptions = {}): Promise<T> {
     return this.#queue.add(
       async () => {
         const turn = this.#turn.then(() => this.#room());
         this.#turn = turn.catch(() => undefined);
         await turn;
         opts.signal?.throwIfAborted();
-        this.#starts.push(this.#now());
-        if (this.#starts.length > this.#cap) this.#starts.shift();
-        return task();
+        const now = this.#now();
+        this.#starts.push(now);
+        this.#paced = Math.max(this.#paced, now) + this.#spacing;
+        let old = 0;
+        while (this.#starts.length - old > this.#cap && this.#starts[old]! < now - STARTS_KEPT_MS) old += 1;
+        if (old > 0) this.#starts.splice(0, old);
+        return task(now);
       },
       { signal: opts.signal, priority: opts.priority ?? 0 },
     );
@@ -224,10 +262,12 @@ class HostLimiter implements AcLimiter {
   noteLatency(ms: number): void {
     if (!(ms >= 0)) return;
     this.#latencies.push(ms);
-    if (this.#latencies.length > LATENCY_SAMPLES) this.#latencies.shift();
+    // The window's requests are what AC's window holds: at a raised limit the margin must
+    // cover how late any of them arrived (a start-up burst queued at AC), not the last 32.
+    if (this.#latencies.length > Math.max(LATENCY_SAMPLES, this.#cap)) this.#latencies.shift();
   }
 
-  scheduleImport<T>(task: () => Promise<T>, opts: ImportScheduleOptions): Promise<T> {
+  scheduleImport<T>(task: (startedAt: number) => Promise<T>, opts: ImportScheduleOptions): Promise<T> {
     const single = opts.contacts === 1;
     return this.#importGate.add(
       async () => {
@@ -244,9 +284,9 @@ class HostLimiter implements AcLimiter {
           await this.#sleep(wait, opts.signal);
         }
         return this.schedule(
-          () => {
+          (startedAt) => {
             this.#importSends.push({ at: this.#now(), single });
-            return task();
+            return task(startedAt);
           },
           { signal: opts.signal, priority: 1 },
         );
@@ -279,11 +319,14 @@ class HostLimiter implements AcLimiter {
     });
   }
 
-  noteRemaining(remaining: number): void {
+  noteRemaining(remaining: number, startedAt: number = this.#now()): void {
     this.#remaining = remaining;
     if (remaining > 0) return;
-    const since = this.#now() - (1000 + this.marginMs);
-    const ours = this.#starts.filter((t) => t > since).length;
+    // AC counted when the request arrived: ours in its window left within 1 s + margin before
+    // it (or within the margin after it). Counted back from now instead, a busy process that reads the answer late
+    // finds fewer of its own and pauses a whole window for nobody (seen at 200 req/s).
+    const margin = this.marginMs;
+    const ours = this.#starts.filter((t) => t > startedAt - (1000 + margin) && t <= startedAt + margin).length;
     // Our own requests explain the 0: the sliding window already waits. Otherwise another
     // client is spending the account's budget, so give it a full window.
     if (ours < this.#cap) this.pauseFor(1000 + this.marginMs);
