@@ -32,7 +32,7 @@ export interface AcLimiterOptions {
   windowMarginMs?: number;
   /** Requests in flight per host at once. */
   concurrency?: number;
-  /** Waits out Retry-After pauses; tests inject one that records and returns at once. */
+  /** Waits out Retry-After pauses and the window; tests inject one that records and moves their clock. */
   sleep?: Sleep;
   now?: () => number;
   /**
@@ -231,8 +231,9 @@ class HostLimiter implements AcLimiter {
       const n = this.#starts.length;
       const wait = Math.max(n < this.#cap ? 0 : this.#starts[n - this.#cap]! + 1000 + this.marginMs - now, this.#paced - (burst - 1) * this.#spacing - now);
       if (wait <= 0) return;
-      // Whole milliseconds: a timer of a fraction of one can fire before the pace allows.
-      await realSleep(Math.ceil(wait));
+      // Whole milliseconds: a timer of a fraction of one can fire before the pace allows. The
+      // limiter's own sleep: a test's clock (`now`) moves with it.
+      await this.#sleep(Math.ceil(wait));
     }
   }
 
