@@ -117,12 +117,6 @@ export async function api<T>(base: string, cookie: string, csrf: string, method:
   return (await res.json()) as T;
 }
 
-/**
- * Requests over the time they took, against the allowed rate: each request is given its
- * 1/allowed of a second (so n evenly paced requests, spanning (n − 1)/allowed s, score 1).
- * A sliding window lets one second's allowance start at once, so a phase of only a few
- * seconds can score above 1 (14 fetch requests at 5 req/s: 1.18); compare long phases.
- */
 /** When the 429s came, from the first request: " (at 0.41 s, 2.93 s)", or "". */
 export function when429(stats: Pick<FakeStats, "requests">): string {
   const first = Math.min(...stats.requests.map((r) => r.at));
@@ -130,6 +124,12 @@ export function when429(stats: Pick<FakeStats, "requests">): string {
   return at.length ? ` (at ${at.slice(0, 5).join(", ")}${at.length > 5 ? ", …" : ""})` : "";
 }
 
+/**
+ * Requests over the time they took, against the allowed rate: each request is given its
+ * 1/allowed of a second (so n evenly paced requests, spanning (n − 1)/allowed s, score 1).
+ * A sliding window lets one second's allowance start at once, so a phase of only a few
+ * seconds can score above 1 (14 fetch requests at 5 req/s: 1.18); compare long phases.
+ */
 export function steadyRatio(arrivals: number[], allowed: number): number {
   const sorted = [...arrivals].sort((a, b) => a - b);
   const span = (sorted.at(-1)! - sorted[0]!) / 1000 + 1 / allowed;

@@ -57,7 +57,15 @@ export async function startListwarden(opts: StartOptions): Promise<Listwarden> {
   const { config, logger } = opts;
   const dbFile = opts.dbFile ?? path.join(config.DATA_DIR, "listwarden.db");
   const db = openDb(dbFile);
-  const acThread = config.AC_HTTP_THREAD ? createAcHttpThread({ entry: HTTP_THREAD, logger }) : null;
+  let acThread = config.AC_HTTP_THREAD ? createAcHttpThread({ entry: HTTP_THREAD, logger }) : null;
+  try {
+    // Started now: a broken build shows here, not as every run's "could not reach" later.
+    await acThread?.ready();
+  } catch (err) {
+    logger.error({ err }, "the AC HTTP thread did not start; ActiveCampaign requests go from the main thread");
+    await acThread?.close();
+    acThread = null;
+  }
   const deps = createDeps({
     db,
     config,

@@ -37,6 +37,7 @@ function world(replies: (Reply | ((s: Sent) => Reply | Promise<Reply>))[], o: Pa
     pauseFor: (ms: number) => told.push(["pauseFor", ms]),
     noteRemaining: (n: number) => told.push(["noteRemaining", n]),
     noteLatency: (ms: number) => told.push(["noteLatency", ms]),
+    noteSent: () => undefined,
     noteRateLimited: () => told.push(["noteRateLimited", null]),
   };
   const limiters = { requestsPerSecond: 5, forHost: () => limiter } as unknown as AcLimiters;

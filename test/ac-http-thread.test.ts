@@ -37,10 +37,11 @@ afterAll(async () => {
 });
 
 const clients = (url: string, extra: { timeoutMs?: number; maxTries?: number } = {}): { threaded: AcClient; local: AcClient } => {
-  const base = { apiUrl: url, apiKey: fake.apiKey, allowPrivateHosts: true, sleep: async () => {}, ...extra };
+  // Retry-After pauses cut to 10 ms; backoff waits skipped.
+  const base = { apiUrl: url, apiKey: fake.apiKey, allowPrivateHosts: true, sleep: async () => {}, maxRetryAfterMs: 10, ...extra };
   return {
-    threaded: createAcClient({ ...base, limiters: createAcLimiters({ requestsPerSecond: 1000, sleep: async () => {} }), http: thread.http }),
-    local: createAcClient({ ...base, limiters: createAcLimiters({ requestsPerSecond: 1000, sleep: async () => {} }) }),
+    threaded: createAcClient({ ...base, limiters: createAcLimiters({ requestsPerSecond: 1000 }), http: thread.http }),
+    local: createAcClient({ ...base, limiters: createAcLimiters({ requestsPerSecond: 1000 }) }),
   };
 };
 
@@ -182,12 +183,16 @@ describe("AC requests through the HTTP thread", () => {
     expect(reply.headers).toEqual({ "content-type": "application/json", "ratelimit-remaining": "4" });
   });
 
-  it("refuses private addresses in the thread when the request is guarded (as the guarded dispatcher does here)", async () => {
-    const request = { method: "GET", url: `${served.url}/api/3/users/me`, headers: { "Api-Token": fake.apiKey }, maxBytes: 1024, guarded: true };
-    const there = await failure(thread.http(request, new AbortController().signal));
-    const here = await failure(fetchHttp(globalThis.fetch, createGuardedDispatcher())(request, new AbortController().signal));
-    expect(seen(acErrorIn(there))).toEqual(seen(acErrorIn(here)));
-    expect(acErrorIn(there)).toMatchObject({ kind: "invalid_url", message: expect.stringMatching(/private or local/) });
+  it("refuses private addresses in the thread when the request is guarded, an IP or a name that resolves to one (as the guarded dispatcher does here)", async () => {
+    fake.clearRequests();
+    for (const host of ["127.0.0.1", "localhost"]) {
+      const request = { method: "GET", url: `http://${host}:${served.port}/api/3/users/me`, headers: { "Api-Token": fake.apiKey }, maxBytes: 1024, guarded: true };
+      const there = await failure(thread.http(request, new AbortController().signal));
+      const here = await failure(fetchHttp(globalThis.fetch, createGuardedDispatcher())(request, new AbortController().signal));
+      expect(seen(acErrorIn(there)), host).toEqual(seen(acErrorIn(here)));
+      expect(acErrorIn(there), host).toMatchObject({ kind: "invalid_url", message: expect.stringMatching(/private or local/) });
+    }
+    expect(fake.requests).toEqual([]); // none reached the fake AC
   });
 });
 
@@ -213,6 +218,16 @@ describe("the HTTP thread's life", () => {
     const child = await run(process.execPath, ["--import", "tsx", script, served.url, fake.apiKey], { encoding: "utf8", timeout: 20_000 });
     expect(child.stderr).toBe("");
     expect(child.stdout.trim()).toBe("answered admin@example.com");
+  });
+
+  it("is ready once its thread listens, and says so at once when its file cannot start", async () => {
+    const t = createAcHttpThread();
+    await t.ready();
+    expect(t.inFlight).toBe(0);
+    await t.close();
+    const missing = createAcHttpThread({ entry: { file: new URL("./support/no-such-thread.mjs", import.meta.url) } });
+    await expect(missing.ready()).rejects.toThrow(/no-such-thread|Cannot find module|stopped/);
+    await missing.close();
   });
 
   it("refuses requests once closed, as a network error the caller can retry", async () => {

@@ -150,9 +150,32 @@ describe("AC limiter (fake timers)", () => {
     await vi.advanceTimersByTimeAsync(150);
     limiter.noteRemaining(0, t0);
     expect(limiter.pausedUntil).toBeNull();
-    // A 0 on a request sent when none of ours was near it is someone else's doing.
-    limiter.noteRemaining(0, t0 - 5_000);
+    // Read 3 s late, after ten more left (starts are kept 2 s, and the last 5): whether ours
+    // explain it is no longer known, and nobody is paused for it.
+    await vi.advanceTimersByTimeAsync(3_000);
+    const ten = Promise.all(Array.from({ length: 10 }, () => limiter.schedule(async () => {})));
+    await vi.runAllTimersAsync();
+    await ten;
+    limiter.noteRemaining(0, t0);
+    expect(limiter.pausedUntil).toBeNull();
+    // A 0 on a request with none of ours around it is someone else's doing.
+    await vi.advanceTimersByTimeAsync(5_000);
+    const alone = await limiter.schedule(async (startedAt) => startedAt);
+    limiter.noteRemaining(0, alone);
     expect(limiter.pausedUntil).toBe(Date.now() + 1075);
+  });
+
+  it("counts a request from when it left, when that was later than it was counted (a busy or starting HTTP thread)", async () => {
+    const limiter = createAcLimiters({ requestsPerSecond: 5 }).forHost("sent.api-us1.com");
+    const t0 = Date.now();
+    const counted = await Promise.all(Array.from({ length: 5 }, () => limiter.schedule(async (startedAt) => startedAt)));
+    // They left 300 ms late: the sixth may leave 1,075 ms after that, not after t0.
+    for (const startedAt of counted) limiter.noteSent(startedAt, startedAt + 300);
+    let sixth = -1;
+    const p = limiter.schedule(async () => void (sixth = Date.now() - t0));
+    await vi.runAllTimersAsync();
+    await p;
+    expect(sixth).toBe(1375);
   });
 
   it("shares one limiter per host across callers", () => {

@@ -50,6 +50,9 @@ describe("operations", () => {
     expect(signup.status).toBe(201);
     expect(await (await fetch(`http://127.0.0.1:${port}/static/app.css`)).text()).toContain("{");
     expect(await (await fetch(`http://127.0.0.1:${port}/api/reference/reference.js`)).text()).toContain("SwaggerUIBundle");
+    // ... and the built HTTP thread (dist/ac-http-thread.mjs), started at boot: it said nothing
+    // (the server logs an error when it cannot start it).
+    expect(out).not.toContain("AC HTTP thread");
 
     const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
     child.kill("SIGTERM");

@@ -474,6 +474,8 @@ export function createAcClient(opts: AcClientOptions): AcClient {
       log?.debug({ host, method, path: url.pathname, attempt, kind: mapped.kind, ms: now() - started }, "AC request failed");
       throw mapped;
     }
+    // Counted when it was handed over; it left later if the HTTP thread was busy or starting.
+    if (reply.delayMs > 0) limiter.noteSent(startedAt, startedAt + reply.delayMs);
     // The round trip to the answer's headers: its spread sizes the limiter's window margin.
     limiter.noteLatency(reply.latencyMs);
     // Stryker disable next-line StringLiteral: without the header any string that is not a number parses to NaN, as "" does

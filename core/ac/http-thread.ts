@@ -1,7 +1,7 @@
 import { parentPort } from "node:worker_threads";
 import type { Dispatcher } from "undici";
 import { fetchHttp, shapedValue, toWire, type AcHttp } from "./http.ts";
-import type { ThreadMessage, ThreadReply } from "./http-threads.ts";
+import type { ThreadMessage, ThreadReady, ThreadReply } from "./http-threads.ts";
 import { createGuardedDispatcher } from "./url.ts";
 
 /**
@@ -42,6 +42,8 @@ async function exchange(message: Extract<ThreadMessage, { type: "send" }>): Prom
     running.delete(message.id);
   }
 }
+
+port.postMessage({ ready: true } satisfies ThreadReady);
 
 port.on("message", (message: ThreadMessage) => {
   if (message.type === "abort") {

@@ -6,6 +6,8 @@ import { fromWire, type AcHttp, type AcHttpReply, type AcHttpRequest, type WireE
 export type ThreadMessage = { type: "send"; id: number; request: AcHttpRequest } | { type: "abort"; id: number };
 /** Back. */
 export type ThreadReply = { id: number; ok: true; reply: AcHttpReply } | { id: number; ok: false; error: WireError };
+/** The thread's first message: it listens. */
+export type ThreadReady = { ready: true };
 
 /** Which file the thread runs: the built one (dist/ac-http-thread.mjs) or the sources through tsx. */
 export interface ThreadEntry {
@@ -23,6 +25,12 @@ export interface AcHttpThread {
   http: AcHttp;
   /** Requests sent and not yet answered. */
   readonly inFlight: number;
+  /**
+   * Starts the thread and waits until it listens; rejects when it cannot start (e.g. its file
+   * is missing). The server calls it at boot, so that neither a broken build nor the thread's
+   * start-up time (requests counted by the limiter leaving late) is met by a run.
+   */
+  ready(): Promise<void>;
   /** Stops the thread; requests still waiting fail (the client retries them as a network error). */
   close(): Promise<void>;
 }
@@ -43,6 +51,8 @@ export function createAcHttpThread(opts: { entry?: ThreadEntry; logger?: Logger 
   const log = opts.logger;
   const waiting = new Map<number, { resolve: (reply: AcHttpReply) => void; reject: (err: unknown) => void; signal: AbortSignal; onAbort: () => void }>();
   let thread: Worker | null = null;
+  /** Settles when the current thread listens, or when it stops before. */
+  let listening: Promise<void> = Promise.resolve();
   let nextId = 1;
   let closed = false;
 
@@ -57,14 +67,27 @@ export function createAcHttpThread(opts: { entry?: ThreadEntry; logger?: Logger 
 
   const start = (): Worker => {
     const t = new Worker(entry.file, { workerData: entry.workerData });
-    t.on("message", (m: ThreadReply) => {
+    let onReady!: () => void;
+    let onFail!: (err: unknown) => void;
+    listening = new Promise<void>((resolve, reject) => ((onReady = resolve), (onFail = reject)));
+    // Awaited by ready() only: a request does not wait for it (its message waits in the port).
+    listening.catch(() => undefined);
+    t.on("message", (m: ThreadReply | ThreadReady) => {
+      if ("ready" in m) {
+        onReady();
+        return;
+      }
       const w = settle(m.id);
       if (!w) return; // aborted meanwhile
       if (m.ok) w.resolve(m.reply);
       else w.reject(fromWire(m.error));
     });
-    t.on("error", (err) => log?.error({ err }, "the AC HTTP thread failed"));
+    t.on("error", (err) => {
+      onFail(err);
+      log?.error({ err }, "the AC HTTP thread failed");
+    });
     t.on("exit", (code) => {
+      onFail(new Error(`the AC HTTP thread stopped (exit code ${code})`));
       if (thread === t) thread = null;
       if (!closed) log?.warn({ code }, "the AC HTTP thread stopped; the next request starts another");
       for (const id of [...waiting.keys()]) settle(id)?.reject(new Error("the AC HTTP thread stopped before the answer came"));
@@ -94,13 +117,29 @@ export function createAcHttpThread(opts: { entry?: ThreadEntry; logger?: Logger 
       signal.addEventListener("abort", onAbort, { once: true });
       waiting.set(id, { resolve, reject, signal, onAbort });
       if (waiting.size === 1) t.ref();
-      t.postMessage({ type: "send", id, request } satisfies ThreadMessage);
+      try {
+        t.postMessage({ type: "send", id, request: { ...request, askedAt: Date.now() } } satisfies ThreadMessage);
+      } catch (err) {
+        settle(id);
+        reject(err);
+      }
     });
 
   return {
     http,
     get inFlight() {
       return waiting.size;
+    },
+    async ready() {
+      if (closed) throw new Error("the AC HTTP thread is closed");
+      const t = (thread ??= start());
+      // Held while it starts: at boot nothing else may keep the process alive yet.
+      t.ref();
+      try {
+        await listening;
+      } finally {
+        if (waiting.size === 0) t.unref();
+      }
     },
     async close() {
       closed = true;

@@ -22,6 +22,8 @@ export interface AcHttpRequest {
   guarded: boolean;
   /** A shape the HTTP thread may parse and check a 2xx answer with (`value`). */
   shape?: ThreadShape;
+  /** When it was handed to the HTTP thread (epoch ms), for the reply's `delayMs`. */
+  askedAt?: number;
 }
 
 export interface AcHttpReply {
@@ -34,6 +36,11 @@ export interface AcHttpReply {
   value?: unknown;
   /** From sending to the answer's headers, in ms, as the thread that sent it saw it. */
   latencyMs: number;
+  /**
+   * How long after the exchange was asked for the request left, in ms: the limiter counted it
+   * when asked; a thread that was busy or starting sends it later.
+   */
+  delayMs: number;
 }
 
 export type AcHttp = (request: AcHttpRequest, signal: AbortSignal) => Promise<AcHttpReply>;
@@ -51,16 +58,16 @@ export function fetchHttp(doFetch: typeof fetch, dispatcher: Dispatcher | undefi
       ...(request.body === undefined ? {} : { body: request.body }),
       ...(dispatcher ? { dispatcher } : {}),
     };
-    const sent = Date.now();
+    const sentAt = Date.now();
     const res = await doFetch(request.url, init);
-    const latencyMs = Date.now() - sent;
+    const latencyMs = Date.now() - sentAt;
     const text = await readCapped(res, request.maxBytes);
     const headers: AcHttpReply["headers"] = {};
     for (const name of READ_HEADERS) {
       const value = res.headers.get(name);
       if (value !== null) headers[name] = value;
     }
-    return { status: res.status, headers, text, latencyMs };
+    return { status: res.status, headers, text, latencyMs, delayMs: request.askedAt === undefined ? 0 : Math.max(0, sentAt - request.askedAt) };
   };
 }
 

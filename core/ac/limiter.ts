@@ -79,6 +79,11 @@ export interface AcLimiter {
    * account.
    */
   noteRemaining(remaining: number, startedAt?: number): void;
+  /**
+   * The request counted at `startedAt` left at `sentAt` (later: the HTTP thread was busy or
+   * starting): the window counts it from then, as AC does.
+   */
+  noteSent(startedAt: number, sentAt: number): void;
   /** Reports one request's round trip, to size the window's margin. */
   noteLatency(ms: number): void;
   /** AC answered 429: the margin goes back to its most for a while, whatever the round trips say. */
@@ -228,6 +233,9 @@ class HostLimiter implements AcLimiter {
     const burst = Math.min(this.#cap, BURST);
     for (;;) {
       const now = this.#now();
+      // After a start the pace is at most BURST spacings ahead (at most 1 s + margin): beyond
+      // that the clock was set back, and the pace starts again from now.
+      if (this.#paced > now + 1000 + this.marginMs) this.#paced = now;
       const n = this.#starts.length;
       const wait = Math.max(n < this.#cap ? 0 : this.#starts[n - this.#cap]! + 1000 + this.marginMs - now, this.#paced - (burst - 1) * this.#spacing - now);
       if (wait <= 0) return;
@@ -258,6 +266,16 @@ class HostLimiter implements AcLimiter {
 
   noteRateLimited(): void {
     this.#cautiousUntil = this.#now() + CAUTIOUS_MS;
+  }
+
+  noteSent(startedAt: number, sentAt: number): void {
+    if (!(sentAt > startedAt)) return;
+    const i = this.#starts.lastIndexOf(startedAt);
+    if (i < 0) return;
+    this.#starts.splice(i, 1);
+    let at = this.#starts.length;
+    while (at > 0 && this.#starts[at - 1]! > sentAt) at -= 1;
+    this.#starts.splice(at, 0, sentAt);
   }
 
   noteLatency(ms: number): void {
@@ -327,6 +345,8 @@ class HostLimiter implements AcLimiter {
     // it (or within the margin after it). Counted back from now instead, a busy process that reads the answer late
     // finds fewer of its own and pauses a whole window for nobody (seen at 200 req/s).
     const margin = this.marginMs;
+    // Older than the starts kept (an answer read long after): ours around it are not known.
+    if (this.#starts.length > 0 && startedAt < this.#starts[0]!) return;
     const ours = this.#starts.filter((t) => t > startedAt - (1000 + margin) && t <= startedAt + margin).length;
     // Our own requests explain the 0: the sliding window already waits. Otherwise another
     // client is spending the account's budget, so give it a full window.
