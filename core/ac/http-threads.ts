@@ -20,6 +20,13 @@ export const SOURCE_ENTRY: ThreadEntry = {
   workerData: { entry: new URL("./http-thread.ts", import.meta.url).href },
 };
 
+/**
+ * The thread's heap. Its live data is the pages in flight (a few MB); unbounded, V8 let it grow
+ * to about 60 MB of garbage at a raised limit (peak RSS 366 MB at 200,000 contacts, against 309
+ * with these). Past the cap the thread stops and is started again: its requests are retried.
+ */
+const THREAD_HEAP = { maxYoungGenerationSizeMb: 8, maxOldGenerationSizeMb: 128 };
+
 export interface AcHttpThread {
   /** For the AC client's `http` option. */
   http: AcHttp;
@@ -66,7 +73,7 @@ export function createAcHttpThread(opts: { entry?: ThreadEntry; logger?: Logger 
   };
 
   const start = (): Worker => {
-    const t = new Worker(entry.file, { workerData: entry.workerData });
+    const t = new Worker(entry.file, { workerData: entry.workerData, resourceLimits: THREAD_HEAP });
     let onReady!: () => void;
     let onFail!: (err: unknown) => void;
     listening = new Promise<void>((resolve, reject) => ((onReady = resolve), (onFail = reject)));
