@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AcError, createAcClient, createAcLimiters, createGuardedDispatcher, type AcClient } from "../core/ac/index.ts";
 import { createAcHttpThread, SOURCE_ENTRY, type AcHttpThread } from "../core/ac/http-threads.ts";
-import { fetchHttp, fromWire, shapedValue, toWire } from "../core/ac/http.ts";
+import { fetchHttp, fromWire, shapedValue, toWire, type AcHttpRequest } from "../core/ac/http.ts";
 import { FakeAc, startFakeAcServer, type FakeAcServer } from "./support/fake-ac.ts";
 
 const run = promisify(execFile);
@@ -288,5 +288,52 @@ describe("what crosses from the HTTP thread", () => {
     loop.cause = loop;
     expect(toWire(loop).codes).toEqual(Array(6).fill("ELOOP"));
     expect(toWire("plain words")).toEqual({ message: "plain words", codes: [] });
+  });
+});
+
+describe("one exchange in this thread (fetchHttp)", () => {
+  const answer = (body: BodyInit | null, headers: Record<string, string> = {}, status = 200) => fetchHttp(async () => new Response(body, { status, headers }), undefined);
+  const ask = (extra: Partial<AcHttpRequest> = {}): AcHttpRequest => ({ method: "GET", url: "https://acct.api-us1.com/api/3/users/me", headers: {}, maxBytes: 10, guarded: false, ...extra });
+  const signal = new AbortController().signal;
+
+  it("hands back the headers the client reads, only those AC sent", async () => {
+    const reply = await answer("{}", { "content-type": "application/json", "x-other": "1" })(ask(), signal);
+    expect(reply).toMatchObject({ status: 200, text: "{}", headers: { "content-type": "application/json" } });
+    expect(Object.keys(reply.headers)).toEqual(["content-type"]);
+  });
+
+  it("says how long after it was asked for the request left: 0 unless handed over with a time", async () => {
+    expect((await answer("{}")(ask(), signal)).delayMs).toBe(0);
+    expect((await answer("{}")(ask({ askedAt: Date.now() - 250 }), signal)).delayMs).toBeGreaterThanOrEqual(250);
+    expect((await answer("{}")(ask({ askedAt: Date.now() + 60_000 }), signal)).delayMs).toBe(0);
+  });
+
+  it("reads a body of exactly the cap, and refuses one byte more, declared or streamed", async () => {
+    expect((await answer("x".repeat(10), { "content-length": "10" })(ask(), signal)).text).toBe("x".repeat(10));
+    expect((await answer("x".repeat(10))(ask(), signal)).text).toBe("x".repeat(10));
+    for (const [body, headers] of [
+      ["x".repeat(11), {}],
+      [null, { "content-length": "11" }],
+      ["x", { "content-length": "11" }],
+    ] as const) {
+      const err = await failure(answer(body, headers)(ask(), signal));
+      expect(err, JSON.stringify(headers)).toMatchObject({ kind: "bad_response", message: expect.stringMatching(/answered with more than/) });
+    }
+  });
+});
+
+describe("errors as they cross, along odd causes", () => {
+  it("stops at a null cause, keeps the first AcError met, follows only errors' causes, and stops an aggregate that holds itself", () => {
+    expect(toWire(new Error("top", { cause: null }))).toEqual({ message: "top", codes: [] });
+    const first = new AcError("invalid_url", "first", { retryable: false });
+    const second = new AcError("bad_response", "second", { retryable: true });
+    expect(toWire(new Error("two", { cause: new AggregateError([first, second]) })).ac).toMatchObject({ kind: "invalid_url", message: "first" });
+    // A plain object's `cause` is not an error's: only its own code is read.
+    const plain = { code: "EPLAIN", cause: Object.assign(new Error("inner"), { code: "EINNER" }) };
+    expect(toWire(new Error("wrap", { cause: plain })).codes).toEqual(["EPLAIN"]);
+    const self = Object.assign(new AggregateError([], "self"), { code: "ESELF" });
+    self.errors.push(self);
+    expect(toWire(self).codes).toEqual(Array(6).fill("ESELF"));
+    expect(fromWire({ message: "bare", codes: [] }).cause).toBeUndefined();
   });
 });
