@@ -1,5 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { AcError, createAcClient, IMPORT_MAX_BYTES, IMPORT_MAX_CONTACTS, type AcClientOptions, type AcImportContact, type AcLimiters } from "../core/ac/index.ts";
+import { MAX_RESPONSE_BYTES } from "../core/ac/client.ts";
+import type { AcHttp, AcHttpRequest } from "../core/ac/http.ts";
 
 // The AC client's own rules (issue 20, mutation testing), on a fetch and a limiter kept in
 // memory: which paths and query values it sends, its headers and body, what it retries, what
@@ -31,13 +33,14 @@ function world(replies: (Reply | ((s: Sent) => Reply | Promise<Reply>))[], o: Pa
   const told: [string, unknown][] = [];
   const limiter = {
     host: "acct.api-us1.com",
-    schedule: <T>(task: () => Promise<T>, opts: unknown) => (told.push(["schedule", opts]), task()),
-    scheduleImport: <T>(task: () => Promise<T>, opts: unknown) => (told.push(["scheduleImport", opts]), task()),
+    // Each start counted at 1,000 (the limiter's clock).
+    schedule: <T>(task: (startedAt: number) => Promise<T>, opts: unknown) => (told.push(["schedule", opts]), task(1_000)),
+    scheduleImport: <T>(task: (startedAt: number) => Promise<T>, opts: unknown) => (told.push(["scheduleImport", opts]), task(1_000)),
     pauseImports: (ms: number) => told.push(["pauseImports", ms]),
     pauseFor: (ms: number) => told.push(["pauseFor", ms]),
     noteRemaining: (n: number) => told.push(["noteRemaining", n]),
     noteLatency: (ms: number) => told.push(["noteLatency", ms]),
-    noteSent: () => undefined,
+    noteSent: (startedAt: number, sentAt: number) => told.push(["noteSent", [startedAt, sentAt]]),
     noteRateLimited: () => told.push(["noteRateLimited", null]),
   };
   const limiters = { requestsPerSecond: 5, forHost: () => limiter } as unknown as AcLimiters;
@@ -229,6 +232,40 @@ describe("AC client rules: reading the answer", () => {
       expect(await failure(apart.client.bulkImport({ contacts: [{ email: "a@x.test" }], excludeAutomations: true })), JSON.stringify(body)).toMatchObject({ kind: "validation", status: 400 });
       expect(apart.sent).toHaveLength(1);
     }
+  });
+});
+
+describe("AC client rules: the exchange below the client", () => {
+  /** An `http` that answers `body` and records what it was asked. */
+  const exchange = (body: unknown, delayMs = 0) => {
+    const asked: AcHttpRequest[] = [];
+    const http: AcHttp = async (request) => {
+      asked.push(request);
+      return { status: 200, headers: { "content-type": "application/json" }, text: JSON.stringify(body), latencyMs: 4, delayMs };
+    };
+    return { asked, http };
+  };
+
+  it("asks the exchange to check a contact page with its shape, and no other answer; guarded unless private hosts are allowed", async () => {
+    const page = exchange({ contacts: [{ id: "1", email: "a@b.test" }], contactLists: [] });
+    await world([], { http: page.http }).client.pageContacts({ scope: { kind: "all" } });
+    const me = exchange({ user: { id: "1", email: "me@b.test" } });
+    await world([], { http: me.http }).client.getMe();
+    expect(page.asked.map((r) => [r.shape, r.guarded])).toEqual([["contactsPage", true]]);
+    expect(me.asked.map((r) => ["shape" in r, r.guarded, r.maxBytes])).toEqual([[false, true, MAX_RESPONSE_BYTES]]);
+    const local = exchange({ user: { id: "1" } });
+    await world([], { http: local.http, apiUrl: "http://127.0.0.1:9", allowPrivateHosts: true }).client.getMe();
+    expect(local.asked[0]?.guarded).toBe(false);
+  });
+
+  it("tells the limiter when a request left later than it was counted, and only then", async () => {
+    const late = world([], { http: exchange({ user: { id: "1" } }, 40).http });
+    await late.client.getMe();
+    expect(late.limiter("noteSent")).toEqual([[1_000, 1_040]]);
+    expect(late.limiter("noteLatency")).toEqual([4]);
+    const prompt = world([], { http: exchange({ user: { id: "1" } }, 0).http });
+    await prompt.client.getMe();
+    expect(prompt.limiter("noteSent")).toEqual([]);
   });
 });
 
