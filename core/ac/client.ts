@@ -365,9 +365,10 @@ export function createAcClient(opts: AcClientOptions): AcClient {
   const backoffBaseMs = opts.backoffBaseMs ?? 500;
   const backoffMaxMs = opts.backoffMaxMs ?? 8_000;
   const maxRetryAfterMs = opts.maxRetryAfterMs ?? 60_000;
-  const dispatcher = allowPrivateHosts ? undefined : (opts.dispatcher ?? defaultGuardedDispatcher());
-  const doFetch: typeof fetch = opts.fetch ?? ((input, init) => globalThis.fetch(input, init));
-  const http: AcHttp = opts.http ?? fetchHttp(doFetch, dispatcher);
+  // With `http` given, this thread's fetch and connection pool are not used, nor created.
+  const http: AcHttp =
+    opts.http ??
+    fetchHttp(opts.fetch ?? ((input, init) => globalThis.fetch(input, init)), allowPrivateHosts ? undefined : (opts.dispatcher ?? defaultGuardedDispatcher()));
   const log = opts.logger;
   const stats: AcClientStats = { requests: 0, retries: 0, rateLimited: 0 };
   let rateLimitRemaining: number | null = null;

@@ -1,5 +1,4 @@
 import { parentPort } from "node:worker_threads";
-import type { Dispatcher } from "undici";
 import { fetchHttp, shapedValue, toWire, type AcHttp } from "./http.ts";
 import type { ThreadMessage, ThreadReady, ThreadReply } from "./http-threads.ts";
 import { createGuardedDispatcher } from "./url.ts";
@@ -13,8 +12,9 @@ import { createGuardedDispatcher } from "./url.ts";
 const port = parentPort;
 if (!port) throw new Error("http-thread.ts runs as a worker thread (http-threads.ts starts it)");
 
-let guardedPool: Dispatcher | undefined;
-const plain: AcHttp = fetchHttp((input, init) => globalThis.fetch(input, init), undefined);
+const doFetch: typeof fetch = (input, init) => globalThis.fetch(input, init);
+const plain: AcHttp = fetchHttp(doFetch, undefined);
+/** Created on the first guarded request: one pool that checks every address it connects to. */
 let guarded: AcHttp | undefined;
 const running = new Map<number, AbortController>();
 
@@ -22,7 +22,8 @@ function post(reply: ThreadReply): void {
   try {
     port!.postMessage(reply);
   } catch (err) {
-    // A value that cannot be copied (it never should): the client reads the text itself.
+    // A value that cannot be copied (it never should): the caller gets the error, a network
+    // error to the client, which retries.
     port!.postMessage({ id: reply.id, ok: false, error: toWire(err) } satisfies ThreadReply);
   }
 }
@@ -31,7 +32,7 @@ async function exchange(message: Extract<ThreadMessage, { type: "send" }>): Prom
   const stop = new AbortController();
   running.set(message.id, stop);
   try {
-    const http = message.request.guarded ? (guarded ??= fetchHttp((input, init) => globalThis.fetch(input, init), (guardedPool ??= createGuardedDispatcher()))) : plain;
+    const http = message.request.guarded ? (guarded ??= fetchHttp(doFetch, createGuardedDispatcher())) : plain;
     const reply = await http(message.request, stop.signal);
     const shape = message.request.shape;
     const value = shape ? shapedValue(reply, shape) : undefined;

@@ -45,8 +45,7 @@ export interface AcHttpThread {
 /**
  * Sends every ActiveCampaign request of this process through one worker thread: undici, the
  * reading of ~110 KB contact pages, JSON.parse and the check of a page's shape cost the main
- * thread about a third of its time per contact at raised limits (docs/run-lifecycle.md,
- * "Capacity"), and its round trips, measured on a thread that is not busy, size the rate
+ * thread about a third of its time per contact at raised limits (README, "Capacity"), and its round trips, measured on a thread that is not busy, size the rate
  * limiter's margin from the network's spread instead of the main thread's.
  *
  * The thread holds no state the client relies on: when it stops, the requests waiting on it

@@ -216,28 +216,25 @@ class HostLimiter implements AcLimiter {
     return Math.min(this.#maxMarginMs, Math.max(MIN_MARGIN_MS, Math.ceil(spread + 5)));
   }
 
-  /** The time between starts at the paced rate: `cap` starts per 1 s + margin. */
-  get #spacing(): number {
-    return (1000 + this.marginMs) / this.#cap;
-  }
-
   /**
    * Waits until one more start keeps every window of 1 s + margin at `cap` starts at most (the
-   * rule), and the starts paced at `#spacing` with BURST of them at once at most. At AC's 5 per
-   * second that is the same window; at a raised limit the requests are spread evenly instead
-   * of leaving in bursts that queue at AC, arrive unevenly late and echo a second later. The
-   * pace is kept against a schedule (GCRA), so a start the busy event loop made late does not
-   * make the next ones late too.
+   * rule), and the starts paced at one per (1 s + margin) / cap, BURST of them at once at most.
+   * At AC's 5 per second that is the same window; at a raised limit the requests are spread
+   * evenly instead of leaving in bursts that queue at AC, arrive unevenly late and echo a
+   * second later. The pace is kept against a schedule (GCRA), so a start the busy event loop
+   * made late does not make the next ones late too.
    */
   async #room(): Promise<void> {
     const burst = Math.min(this.#cap, BURST);
     for (;;) {
       const now = this.#now();
+      // Read once: the margin scans the window's round trips (up to `cap` of them).
+      const span = 1000 + this.marginMs;
       // After a start the pace is at most BURST spacings ahead (at most 1 s + margin): beyond
       // that the clock was set back, and the pace starts again from now.
-      if (this.#paced > now + 1000 + this.marginMs) this.#paced = now;
+      if (this.#paced > now + span) this.#paced = now;
       const n = this.#starts.length;
-      const wait = Math.max(n < this.#cap ? 0 : this.#starts[n - this.#cap]! + 1000 + this.marginMs - now, this.#paced - (burst - 1) * this.#spacing - now);
+      const wait = Math.max(n < this.#cap ? 0 : this.#starts[n - this.#cap]! + span - now, this.#paced - ((burst - 1) * span) / this.#cap - now);
       if (wait <= 0) return;
       // Whole milliseconds: a timer of a fraction of one can fire before the pace allows. The
       // limiter's own sleep: a test's clock (`now`) moves with it.
@@ -254,7 +251,7 @@ class HostLimiter implements AcLimiter {
         opts.signal?.throwIfAborted();
         const now = this.#now();
         this.#starts.push(now);
-        this.#paced = Math.max(this.#paced, now) + this.#spacing;
+        this.#paced = Math.max(this.#paced, now) + (1000 + this.marginMs) / this.#cap;
         let old = 0;
         while (this.#starts.length - old > this.#cap && this.#starts[old]! < now - STARTS_KEPT_MS) old += 1;
         if (old > 0) this.#starts.splice(0, old);
@@ -342,11 +339,12 @@ class HostLimiter implements AcLimiter {
     this.#remaining = remaining;
     if (remaining > 0) return;
     // AC counted when the request arrived: ours in its window left within 1 s + margin before
-    // it (or within the margin after it). Counted back from now instead, a busy process that reads the answer late
-    // finds fewer of its own and pauses a whole window for nobody (seen at 200 req/s).
-    const margin = this.marginMs;
+    // it (or within the margin after it). Counted back from now instead, a busy process that
+    // reads the answer late finds fewer of its own and pauses a whole window for nobody (seen
+    // at 200 req/s).
     // Older than the starts kept (an answer read long after): ours around it are not known.
     if (this.#starts.length > 0 && startedAt < this.#starts[0]!) return;
+    const margin = this.marginMs;
     const ours = this.#starts.filter((t) => t > startedAt - (1000 + margin) && t <= startedAt + margin).length;
     // Our own requests explain the 0: the sliding window already waits. Otherwise another
     // client is spending the account's budget, so give it a full window.
