@@ -1,9 +1,11 @@
 import { ConfigError, loadConfig, processEnv } from "../core/config.ts";
 import { createLogger } from "../core/logger.ts";
+import { keepHeapNearLive } from "./heap.ts";
 import { guardProcess } from "./process-guards.ts";
 import { startListwarden } from "./start.ts";
 
 /** `npm start`: the dashboard, the API and the worker in one process on an SQLite file. */
+keepHeapNearLive();
 let config;
 try {
   config = loadConfig(processEnv());
