@@ -210,6 +210,45 @@ describe("the HTTP thread's life", () => {
     }
   });
 
+  const dyingThread = (afterStart: boolean) =>
+    createAcHttpThread({
+      entry: {
+        file: new URL("./support/dying-http-thread.mjs", import.meta.url),
+        workerData: { ...(SOURCE_ENTRY.workerData as object), died: new Int32Array(new SharedArrayBuffer(4)), afterStart },
+      },
+    });
+
+  it("sends a request that is not idempotent again when its thread died before starting it: the tag is created once", async () => {
+    const dying = dyingThread(false);
+    try {
+      fake.clearRequests();
+      const client = createAcClient({ apiUrl: served.url, apiKey: fake.apiKey, limiters: createAcLimiters({ requestsPerSecond: 1000 }), allowPrivateHosts: true, sleep: async () => {}, http: dying.http });
+      const tag = await client.createTag("never sent twice", "");
+      expect(client.stats).toMatchObject({ requests: 2, retries: 1 });
+      // Only the second thread's request reached AC, and created the tag.
+      expect(fake.requests.filter((r) => r.method === "POST" && r.path === "/api/3/tags")).toHaveLength(1);
+      expect((await client.listTags()).filter((t) => t.name === "never sent twice").map((t) => t.id)).toEqual([tag.id]);
+    } finally {
+      await dying.close();
+    }
+  });
+
+  it("does not send it again when the thread died after starting it (it may have reached AC): a network error the caller sees", async () => {
+    const dying = dyingThread(true);
+    try {
+      fake.clearRequests();
+      const client = createAcClient({ apiUrl: served.url, apiKey: fake.apiKey, limiters: createAcLimiters({ requestsPerSecond: 1000 }), allowPrivateHosts: true, sleep: async () => {}, http: dying.http });
+      const err = await failure(client.createTag("maybe sent", ""));
+      expect(err).toBeInstanceOf(AcError);
+      expect(err).toMatchObject({ kind: "unreachable", retryable: true, notSent: false });
+      expect(client.stats).toMatchObject({ requests: 1, retries: 0 });
+      // A GET through the same client is sent again as ever: the next thread answers it.
+      await expect(client.getMe()).resolves.toMatchObject({ email: "admin@example.com" });
+    } finally {
+      await dying.close();
+    }
+  });
+
   it("keeps the process alive while a request waits on it, and not once the answer is in", async () => {
     const script = fileURLToPath(new URL("./support/http-thread-exit.ts", import.meta.url));
     // The fake AC holds the answer 1.5 s: with nothing else to wait on, the process would end

@@ -12,7 +12,7 @@ import {
 } from "./errors.ts";
 import { realSleep, type AcLimiter, type AcLimiters, type Sleep } from "./limiter.ts";
 import { createGuardedDispatcher, normalizeApiUrl } from "./url.ts";
-import { fetchHttp, type AcHttp, type AcHttpReply } from "./http.ts";
+import { fetchHttp, NotSentError, type AcHttp, type AcHttpReply } from "./http.ts";
 import {
   contactBody,
   contactListsBody,
@@ -434,7 +434,9 @@ export function createAcClient(opts: AcClientOptions): AcClient {
             );
           }
         } else {
-          if (!err.retryable || !idempotent || last) throw err;
+          // A request that never left (its HTTP thread stopped first) is sent again even when
+          // sending it twice would do it twice.
+          if (!err.retryable || !(idempotent || err.notSent) || last) throw err;
           if (err.retryAfterMs !== undefined) limiter.pauseFor(Math.min(err.retryAfterMs, maxRetryAfterMs));
           else await sleep(backoffMs(attempt), signal);
         }
@@ -1068,6 +1070,7 @@ function networkError(err: unknown): AcError {
   visit(err, 0);
   const inner = chain.find((e): e is AcError => e instanceof AcError);
   if (inner) return inner;
+  if (chain.some((e) => e instanceof NotSentError)) return new AcError("unreachable", UNREACHABLE_MESSAGE, { cause: err, retryable: true, notSent: true });
   const codes = chain.map((e) => (e as { code?: unknown }).code).filter((c): c is string => typeof c === "string");
   if (codes.some((c) => NO_SUCH_HOST.has(c))) {
     return new AcError("unreachable", `${UNREACHABLE_MESSAGE}: its host name does not exist`, { cause: err });

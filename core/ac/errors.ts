@@ -27,6 +27,8 @@ export interface AcErrorOptions {
   retryAfterMs?: number;
   /** Which of AC's limits a rate_limited answer is about: the bulk import's per-minute cap holds only imports. */
   limit?: "requests" | "imports";
+  /** The request never left this process: retryable even when it is not idempotent. */
+  notSent?: boolean;
   cause?: unknown;
 }
 
@@ -42,6 +44,7 @@ export class AcError extends Error {
   readonly retryable: boolean;
   readonly retryAfterMs: number | undefined;
   readonly limit: "requests" | "imports";
+  readonly notSent: boolean;
 
   constructor(kind: AcErrorKind, message: string, opts: AcErrorOptions = {}) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
@@ -51,6 +54,7 @@ export class AcError extends Error {
     this.retryable = opts.retryable ?? false;
     this.retryAfterMs = opts.retryAfterMs;
     this.limit = opts.limit ?? "requests";
+    this.notSent = opts.notSent ?? false;
   }
 }
 

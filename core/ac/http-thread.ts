@@ -1,5 +1,5 @@
 import { parentPort } from "node:worker_threads";
-import { fetchHttp, shapedValue, toWire, type AcHttp } from "./http.ts";
+import { fetchHttp, reportsStart, shapedValue, toWire, type AcHttp } from "./http.ts";
 import type { ThreadMessage, ThreadReady, ThreadReply } from "./http-threads.ts";
 import { createGuardedDispatcher } from "./url.ts";
 
@@ -33,6 +33,9 @@ async function exchange(message: Extract<ThreadMessage, { type: "send" }>): Prom
   running.set(message.id, stop);
   try {
     const http = message.request.guarded ? (guarded ??= fetchHttp(doFetch, createGuardedDispatcher())) : plain;
+    // From here it may reach AC: should this thread stop before answering, the client must not
+    // assume it was never sent.
+    if (reportsStart(message.request)) port!.postMessage({ id: message.id, started: true } satisfies ThreadReply);
     const reply = await http(message.request, stop.signal);
     const shape = message.request.shape;
     const value = shape ? shapedValue(reply, shape) : undefined;

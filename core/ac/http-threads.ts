@@ -1,11 +1,11 @@
 import { Worker } from "node:worker_threads";
 import type { Logger } from "../logger.ts";
-import { fromWire, type AcHttp, type AcHttpReply, type AcHttpRequest, type WireError } from "./http.ts";
+import { fromWire, NotSentError, reportsStart, type AcHttp, type AcHttpReply, type AcHttpRequest, type WireError } from "./http.ts";
 
 /** From the client's thread to the HTTP thread. */
 export type ThreadMessage = { type: "send"; id: number; request: AcHttpRequest } | { type: "abort"; id: number };
-/** Back. */
-export type ThreadReply = { id: number; ok: true; reply: AcHttpReply } | { id: number; ok: false; error: WireError };
+/** Back: the answer or the error; before it, for a request that `reportsStart`, that it is being sent. */
+export type ThreadReply = { id: number; ok: true; reply: AcHttpReply } | { id: number; ok: false; error: WireError } | { id: number; started: true };
 /** The thread's first message: it listens. */
 export type ThreadReady = { ready: true };
 
@@ -59,7 +59,10 @@ export interface AcHttpThread {
 export function createAcHttpThread(opts: { entry?: ThreadEntry; logger?: Logger } = {}): AcHttpThread {
   const entry = opts.entry ?? SOURCE_ENTRY;
   const log = opts.logger;
-  const waiting = new Map<number, { resolve: (reply: AcHttpReply) => void; reject: (err: unknown) => void; signal: AbortSignal; onAbort: () => void }>();
+  const waiting = new Map<
+    number,
+    { resolve: (reply: AcHttpReply) => void; reject: (err: unknown) => void; signal: AbortSignal; onAbort: () => void; unsent: boolean }
+  >();
   let thread: Worker | null = null;
   /** Settles when the current thread listens, or when it stops before. */
   let listening: Promise<void> = Promise.resolve();
@@ -87,6 +90,11 @@ export function createAcHttpThread(opts: { entry?: ThreadEntry; logger?: Logger 
         onReady();
         return;
       }
+      if ("started" in m) {
+        const w = waiting.get(m.id);
+        if (w) w.unsent = false;
+        return;
+      }
       const w = settle(m.id);
       if (!w) return; // aborted meanwhile
       if (m.ok) w.resolve(m.reply);
@@ -100,7 +108,11 @@ export function createAcHttpThread(opts: { entry?: ThreadEntry; logger?: Logger 
       onFail(new Error(`the AC HTTP thread stopped (exit code ${code})`));
       if (thread === t) thread = null;
       if (!closed) log?.warn({ code }, "the AC HTTP thread stopped; the next request starts another");
-      for (const id of [...waiting.keys()]) settle(id)?.reject(new Error("the AC HTTP thread stopped before the answer came"));
+      for (const id of [...waiting.keys()]) {
+        const w = settle(id);
+        // One it never started did not leave: the client may send it again, whatever it does.
+        w?.reject(w.unsent ? new NotSentError("the AC HTTP thread stopped before sending the request") : new Error("the AC HTTP thread stopped before the answer came"));
+      }
     });
     // After the listeners: adding a "message" listener holds the process again.
     t.unref();
@@ -125,7 +137,7 @@ export function createAcHttpThread(opts: { entry?: ThreadEntry; logger?: Logger 
         reject(signal.reason);
       };
       signal.addEventListener("abort", onAbort, { once: true });
-      waiting.set(id, { resolve, reject, signal, onAbort });
+      waiting.set(id, { resolve, reject, signal, onAbort, unsent: reportsStart(request) });
       if (waiting.size === 1) t.ref();
       try {
         t.postMessage({ type: "send", id, request: { ...request, askedAt: Date.now() } } satisfies ThreadMessage);

@@ -125,6 +125,21 @@ export function shapedValue(reply: Pick<AcHttpReply, "status" | "headers" | "tex
   return parsed.success ? parsed.data : undefined;
 }
 
+/**
+ * The request never left this process (its HTTP thread stopped before starting it): sending it
+ * again cannot do it twice, so even a request that is not idempotent may be retried.
+ */
+export class NotSentError extends Error {
+  override name = "NotSentError";
+}
+
+/**
+ * Whether the HTTP thread says when it starts this request, so that one it never started can
+ * be told apart: only for requests that change something (a GET may be sent again anyway, and
+ * pages are most of the traffic).
+ */
+export const reportsStart = (request: Pick<AcHttpRequest, "method">): boolean => request.method !== "GET";
+
 /** A failed exchange as plain data, to cross from the HTTP thread. */
 export interface WireError {
   message: string;
