@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { AcError, createAcClient, IMPORT_MAX_BYTES, IMPORT_MAX_CONTACTS, type AcClientOptions, type AcImportContact, type AcLimiters } from "../core/ac/index.ts";
 import { MAX_RESPONSE_BYTES } from "../core/ac/client.ts";
-import type { AcHttp, AcHttpRequest } from "../core/ac/http.ts";
+import { NotSentError, reportsStart, type AcHttp, type AcHttpRequest } from "../core/ac/http.ts";
 
 // The AC client's own rules (issue 20, mutation testing), on a fetch and a limiter kept in
 // memory: which paths and query values it sends, its headers and body, what it retries, what
@@ -256,6 +256,27 @@ describe("AC client rules: the exchange below the client", () => {
     const local = exchange({ user: { id: "1" } });
     await world([], { http: local.http, apiUrl: "http://127.0.0.1:9", allowPrivateHosts: true }).client.getMe();
     expect(local.asked[0]?.guarded).toBe(false);
+  });
+
+  it("sends a request that is not idempotent again when it never left; out of tries, it ends as unreachable, marked never sent", async () => {
+    const asked: AcHttpRequest[] = [];
+    const neverSent: AcHttp = async (request) => {
+      asked.push(request);
+      throw new NotSentError("the AC HTTP thread stopped before sending the request");
+    };
+    const w = world([], { http: neverSent, maxTries: 3, sleep: async () => {} });
+    const err = await w.client.createTag("t", "").then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(AcError);
+    expect(err).toMatchObject({ kind: "unreachable", retryable: true, notSent: true });
+    expect(asked.map((r) => [r.method, new URL(r.url).pathname])).toEqual(Array(3).fill(["POST", "/api/3/tags"]));
+    expect(w.client.stats).toMatchObject({ requests: 3, retries: 2 });
+  });
+
+  it("the HTTP thread says when it starts a request that changes something, not a GET (pages are most of the traffic)", () => {
+    expect(["GET", "POST", "PUT", "DELETE"].map((method) => reportsStart({ method }))).toEqual([false, true, true, true]);
   });
 
   it("tells the limiter when a request left later than it was counted, and only then", async () => {

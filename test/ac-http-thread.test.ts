@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AcError, createAcClient, createAcLimiters, createGuardedDispatcher, type AcClient } from "../core/ac/index.ts";
 import { createAcHttpThread, SOURCE_ENTRY, type AcHttpThread } from "../core/ac/http-threads.ts";
-import { fetchHttp, fromWire, shapedValue, toWire, type AcHttpRequest } from "../core/ac/http.ts";
+import { fetchHttp, fromWire, NotSentError, shapedValue, toWire, type AcHttpRequest } from "../core/ac/http.ts";
 import { FakeAc, startFakeAcServer, type FakeAcServer } from "./support/fake-ac.ts";
 
 const run = promisify(execFile);
@@ -242,11 +242,50 @@ describe("the HTTP thread's life", () => {
       expect(err).toBeInstanceOf(AcError);
       expect(err).toMatchObject({ kind: "unreachable", retryable: true, notSent: false });
       expect(client.stats).toMatchObject({ requests: 1, retries: 0 });
-      // A GET through the same client is sent again as ever: the next thread answers it.
+      // The client goes on: the next thread answers.
       await expect(client.getMe()).resolves.toMatchObject({ email: "admin@example.com" });
     } finally {
       await dying.close();
     }
+  });
+
+  it("the real thread says it started a POST: when it dies with the POST at AC, the POST is not sent again and AC holds one tag", async () => {
+    const dying = createAcHttpThread({
+      entry: {
+        file: new URL("./support/http-thread-dies-after-post.mjs", import.meta.url),
+        workerData: { ...(SOURCE_ENTRY.workerData as object), died: new Int32Array(new SharedArrayBuffer(4)) },
+      },
+    });
+    try {
+      await dying.ready();
+      fake.clearRequests();
+      // AC holds its answer 1 s; the thread dies 300 ms after it was handed the POST.
+      fake.failNext(1, { delayMs: 1_000 }, (r) => r.method === "POST");
+      const client = createAcClient({ apiUrl: served.url, apiKey: fake.apiKey, limiters: createAcLimiters({ requestsPerSecond: 1000 }), allowPrivateHosts: true, sleep: async () => {}, http: dying.http });
+      const err = await failure(client.createTag("reached AC once", ""));
+      expect(err).toMatchObject({ kind: "unreachable", notSent: false });
+      expect(client.stats).toMatchObject({ requests: 1, retries: 0 });
+      // AC goes on with the request it holds: it creates the tag, once.
+      const posts = () => fake.requests.filter((r) => r.method === "POST" && r.path === "/api/3/tags").length;
+      for (let i = 0; i < 60 && posts() === 0; i++) await new Promise((resolve) => setTimeout(resolve, 50));
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(posts()).toBe(1);
+      expect((await client.listTags()).filter((t) => t.name === "reached AC once")).toHaveLength(1);
+    } finally {
+      await dying.close();
+    }
+  });
+
+  it("a POST still waiting when the thread is closed fails as a plain network error, not as never sent: there is no thread to send it again on", async () => {
+    const closing = createAcHttpThread();
+    const request = { method: "POST", url: `${served.url}/api/3/tags`, headers: { "Api-Token": fake.apiKey }, body: "{}", maxBytes: 1024, guarded: false };
+    // Handed over before the new thread listens, then closed at once: it never starts it.
+    const waiting = failure(closing.http(request, new AbortController().signal));
+    await closing.close();
+    const err = await waiting;
+    expect(err).toBeInstanceOf(Error);
+    expect(err).not.toBeInstanceOf(NotSentError);
+    expect((err as Error).message).toMatch(/stopped before the answer came/);
   });
 
   it("keeps the process alive while a request waits on it, and not once the answer is in", async () => {

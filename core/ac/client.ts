@@ -1070,7 +1070,8 @@ function networkError(err: unknown): AcError {
   visit(err, 0);
   const inner = chain.find((e): e is AcError => e instanceof AcError);
   if (inner) return inner;
-  if (chain.some((e) => e instanceof NotSentError)) return new AcError("unreachable", UNREACHABLE_MESSAGE, { cause: err, retryable: true, notSent: true });
+  // The HTTP thread rejects with it as it is (http-threads.ts).
+  if (err instanceof NotSentError) return new AcError("unreachable", UNREACHABLE_MESSAGE, { cause: err, retryable: true, notSent: true });
   const codes = chain.map((e) => (e as { code?: unknown }).code).filter((c): c is string => typeof c === "string");
   if (codes.some((c) => NO_SUCH_HOST.has(c))) {
     return new AcError("unreachable", `${UNREACHABLE_MESSAGE}: its host name does not exist`, { cause: err });

@@ -27,7 +27,8 @@ export const SOURCE_ENTRY: ThreadEntry = {
  * scavenge and was copied, and the thread spent a sixth of its time collecting (50,000
  * contacts at 200 req/s: 88 µs of CPU per contact for the process against 102, peak RSS
  * 233-239 MB against 216-222). Past the cap the thread stops and is started again: its
- * requests are retried.
+ * requests fail as network errors, which the client retries (one that changes something only
+ * if the thread never started it).
  */
 const THREAD_HEAP = { maxYoungGenerationSizeMb: 32, maxOldGenerationSizeMb: 128 };
 
@@ -42,18 +43,21 @@ export interface AcHttpThread {
    * start-up time (requests counted by the limiter leaving late) is met by a run.
    */
   ready(): Promise<void>;
-  /** Stops the thread; requests still waiting fail (the client retries them as a network error). */
+  /** Stops the thread; requests still waiting fail as network errors, not sent again (the process is stopping). */
   close(): Promise<void>;
 }
 
 /**
  * Sends every ActiveCampaign request of this process through one worker thread: undici, the
  * reading of ~110 KB contact pages, JSON.parse and the check of a page's shape cost the main
- * thread about a third of its time per contact at raised limits (README, "Capacity"), and its round trips, measured on a thread that is not busy, size the rate
- * limiter's margin from the network's spread instead of the main thread's.
+ * thread about a third of its time per contact at raised limits (README, "Capacity"), and its
+ * round trips, measured on a thread that is not busy, size the rate limiter's margin from the
+ * network's spread instead of the main thread's.
  *
  * The thread holds no state the client relies on: when it stops, the requests waiting on it
- * fail as network errors (retried as weather) and the next request starts a new one. While
+ * fail as network errors, and the next request starts a new one. The client retries them as
+ * weather, except one that changes something and is not idempotent: that one only if the
+ * thread never started it (NotSentError; the thread says when it starts one). While
  * requests are waiting it keeps the process alive, as a socket would; idle, it does not.
  */
 export function createAcHttpThread(opts: { entry?: ThreadEntry; logger?: Logger } = {}): AcHttpThread {
@@ -110,8 +114,11 @@ export function createAcHttpThread(opts: { entry?: ThreadEntry; logger?: Logger 
       if (!closed) log?.warn({ code }, "the AC HTTP thread stopped; the next request starts another");
       for (const id of [...waiting.keys()]) {
         const w = settle(id);
-        // One it never started did not leave: the client may send it again, whatever it does.
-        w?.reject(w.unsent ? new NotSentError("the AC HTTP thread stopped before sending the request") : new Error("the AC HTTP thread stopped before the answer came"));
+        // One it never started did not leave: the client may send it again, whatever it does;
+        // unless the thread was closed, when there is no thread to send it on.
+        w?.reject(
+          w.unsent && !closed ? new NotSentError("the AC HTTP thread stopped before sending the request") : new Error("the AC HTTP thread stopped before the answer came"),
+        );
       }
     });
     // After the listeners: adding a "message" listener holds the process again.

@@ -226,12 +226,13 @@ class HostLimiter implements AcLimiter {
 
   /**
    * Waits until one more start keeps every window of 1 s + margin at `cap` starts at most (the
-   * rule), and the starts paced at one per (1 s + margin) / cap, BURST of them at once at most.
-   * At AC's 5 per second that is the same window; at a raised limit the requests are spread
-   * evenly instead of leaving in bursts that queue at AC, arrive unevenly late and echo a
-   * second later. The pace is kept against a schedule (GCRA), so a start the busy event loop
-   * made late does not make the next ones late too: up to 1/CATCH_UP_SHARE of the limit (at
-   * least BURST) leave at once to catch it up.
+   * rule), and the starts paced at one per (1 s + margin) / cap, `burst` of them at once at
+   * most: BURST, or 1/CATCH_UP_SHARE of a raised limit when that is more. At AC's 5 per second
+   * that is the same window; at a raised limit the requests are spread evenly instead of
+   * leaving in bursts that queue at AC, arrive unevenly late and echo a second later. The pace
+   * is kept against a schedule (GCRA), so a start the busy event loop made late does not make
+   * the next ones late too: up to `burst` leave at once to catch it up. A bunch of `burst` also
+   * leaves at the start, and the window repeats it 1 s + margin later.
    */
   async #room(): Promise<void> {
     const burst = Math.min(this.#cap, Math.max(BURST, Math.ceil(this.#cap / CATCH_UP_SHARE)));
@@ -239,7 +240,7 @@ class HostLimiter implements AcLimiter {
       const now = this.#now();
       // Read once: the margin scans the window's round trips (up to `cap` of them).
       const span = 1000 + this.marginMs;
-      // After a start the pace is at most BURST spacings ahead (at most 1 s + margin): beyond
+      // After a start the pace is at most `burst` spacings ahead (at most 1 s + margin): beyond
       // that the clock was set back, and the pace starts again from now.
       if (this.#paced > now + span) this.#paced = now;
       const n = this.#starts.length;
