@@ -276,6 +276,26 @@ describe("the HTTP thread's life", () => {
     }
   });
 
+  it("a POST aborted before its thread says it started it: the late word is ignored, and the thread goes on", async () => {
+    const own = createAcHttpThread();
+    try {
+      await own.ready();
+      const request = { method: "POST", url: `${served.url}/api/3/tags`, headers: { "Api-Token": fake.apiKey }, body: "{}", maxBytes: 4096, guarded: false };
+      const stop = new AbortController();
+      const aborted = failure(own.http(request, stop.signal));
+      stop.abort(new Error("the caller stopped"));
+      expect(await aborted).toMatchObject({ message: "the caller stopped" });
+      // The thread's "started" for it comes after: were it taken for a waiting request, this
+      // thread's listener would throw.
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const me = await own.http({ method: "GET", url: `${served.url}/api/3/users/me`, headers: { "Api-Token": fake.apiKey }, maxBytes: 4096, guarded: false }, new AbortController().signal);
+      expect(me.status).toBe(200);
+      expect(own.inFlight).toBe(0);
+    } finally {
+      await own.close();
+    }
+  });
+
   it("a POST still waiting when the thread is closed fails as a plain network error, not as never sent: there is no thread to send it again on", async () => {
     const closing = createAcHttpThread();
     const request = { method: "POST", url: `${served.url}/api/3/tags`, headers: { "Api-Token": fake.apiKey }, body: "{}", maxBytes: 1024, guarded: false };
