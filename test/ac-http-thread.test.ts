@@ -197,10 +197,22 @@ describe("AC requests through the HTTP thread", () => {
 });
 
 describe("the HTTP thread's life", () => {
+  /** A thread that exits on its first request (after saying it started it, with `afterStart`); those started after it are real. */
+  const dyingThread = (afterStart: boolean) =>
+    createAcHttpThread({
+      entry: {
+        file: new URL("./support/dying-http-thread.mjs", import.meta.url),
+        workerData: { ...(SOURCE_ENTRY.workerData as object), died: new Int32Array(new SharedArrayBuffer(4)), afterStart },
+      },
+    });
+  /** A client of the fake AC whose requests go through `http`, retried at once. */
+  const clientOn = (http: AcHttpThread["http"]) =>
+    createAcClient({ apiUrl: served.url, apiKey: fake.apiKey, limiters: createAcLimiters({ requestsPerSecond: 1000 }), allowPrivateHosts: true, sleep: async () => {}, http });
+
   it("fails the requests of a thread that died as network errors, which the client retries on a new thread", async () => {
-    const dying = createAcHttpThread({ entry: { file: new URL("./support/dying-http-thread.mjs", import.meta.url), workerData: { ...(SOURCE_ENTRY.workerData as object), died: new Int32Array(new SharedArrayBuffer(4)) } } });
+    const dying = dyingThread(false);
     try {
-      const client = createAcClient({ apiUrl: served.url, apiKey: fake.apiKey, limiters: createAcLimiters({ requestsPerSecond: 1000 }), allowPrivateHosts: true, sleep: async () => {}, http: dying.http });
+      const client = clientOn(dying.http);
       // The first thread exits on its first request; the retry starts a second one, which answers.
       await expect(client.getMe()).resolves.toMatchObject({ email: "admin@example.com" });
       expect(client.stats).toMatchObject({ requests: 2, retries: 1 });
@@ -210,19 +222,11 @@ describe("the HTTP thread's life", () => {
     }
   });
 
-  const dyingThread = (afterStart: boolean) =>
-    createAcHttpThread({
-      entry: {
-        file: new URL("./support/dying-http-thread.mjs", import.meta.url),
-        workerData: { ...(SOURCE_ENTRY.workerData as object), died: new Int32Array(new SharedArrayBuffer(4)), afterStart },
-      },
-    });
-
   it("sends a request that is not idempotent again when its thread died before starting it: the tag is created once", async () => {
     const dying = dyingThread(false);
     try {
       fake.clearRequests();
-      const client = createAcClient({ apiUrl: served.url, apiKey: fake.apiKey, limiters: createAcLimiters({ requestsPerSecond: 1000 }), allowPrivateHosts: true, sleep: async () => {}, http: dying.http });
+      const client = clientOn(dying.http);
       const tag = await client.createTag("never sent twice", "");
       expect(client.stats).toMatchObject({ requests: 2, retries: 1 });
       // Only the second thread's request reached AC, and created the tag.
@@ -237,7 +241,7 @@ describe("the HTTP thread's life", () => {
     const dying = dyingThread(true);
     try {
       fake.clearRequests();
-      const client = createAcClient({ apiUrl: served.url, apiKey: fake.apiKey, limiters: createAcLimiters({ requestsPerSecond: 1000 }), allowPrivateHosts: true, sleep: async () => {}, http: dying.http });
+      const client = clientOn(dying.http);
       const err = await failure(client.createTag("maybe sent", ""));
       expect(err).toBeInstanceOf(AcError);
       expect(err).toMatchObject({ kind: "unreachable", retryable: true, notSent: false });
@@ -261,7 +265,7 @@ describe("the HTTP thread's life", () => {
       fake.clearRequests();
       // AC holds its answer 1 s; the thread dies 300 ms after it was handed the POST.
       fake.failNext(1, { delayMs: 1_000 }, (r) => r.method === "POST");
-      const client = createAcClient({ apiUrl: served.url, apiKey: fake.apiKey, limiters: createAcLimiters({ requestsPerSecond: 1000 }), allowPrivateHosts: true, sleep: async () => {}, http: dying.http });
+      const client = clientOn(dying.http);
       const err = await failure(client.createTag("reached AC once", ""));
       expect(err).toMatchObject({ kind: "unreachable", notSent: false });
       expect(client.stats).toMatchObject({ requests: 1, retries: 0 });

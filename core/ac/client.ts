@@ -559,7 +559,6 @@ export function createAcClient(opts: AcClientOptions): AcClient {
     return parsed.data;
   }
 
-
   async function pageAll(path: string, pick: (body: z.output<typeof namedPage>) => AcNamed[], signal?: AbortSignal): Promise<AcNamed[]> {
     const seen = new Map<string, AcNamed>();
     for (let offset = 0; ; ) {

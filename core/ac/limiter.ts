@@ -234,7 +234,7 @@ class HostLimiter implements AcLimiter {
    * the next ones late too: up to `burst` leave at once to catch it up. A bunch of `burst` also
    * leaves at the start, and the window repeats it 1 s + margin later.
    */
-  async #room(): Promise<void> {
+  async #room(): Promise<number> {
     const burst = Math.min(this.#cap, Math.max(BURST, Math.ceil(this.#cap / CATCH_UP_SHARE)));
     for (;;) {
       const now = this.#now();
@@ -245,7 +245,7 @@ class HostLimiter implements AcLimiter {
       if (this.#paced > now + span) this.#paced = now;
       const n = this.#starts.length;
       const wait = Math.max(n < this.#cap ? 0 : this.#starts[n - this.#cap]! + span - now, this.#paced - ((burst - 1) * span) / this.#cap - now);
-      if (wait <= 0) return;
+      if (wait <= 0) return span;
       // Whole milliseconds: a timer of a fraction of one can fire before the pace allows. The
       // limiter's own sleep: a test's clock (`now`) moves with it.
       await this.#sleep(Math.ceil(wait));
@@ -256,12 +256,16 @@ class HostLimiter implements AcLimiter {
     return this.#queue.add(
       async () => {
         const turn = this.#turn.then(() => this.#room());
-        this.#turn = turn.catch(() => undefined);
-        await turn;
+        this.#turn = turn.then(
+          () => undefined,
+          () => undefined,
+        );
+        // The window's span (1 s + margin) as #room read it: the pace's next step is one /cap of it.
+        const span = await turn;
         opts.signal?.throwIfAborted();
         const now = this.#now();
         this.#starts.push(now);
-        this.#paced = Math.max(this.#paced, now) + (1000 + this.marginMs) / this.#cap;
+        this.#paced = Math.max(this.#paced, now) + span / this.#cap;
         let old = 0;
         while (this.#starts.length - old > this.#cap && this.#starts[old]! < now - STARTS_KEPT_MS) old += 1;
         if (old > 0) this.#starts.splice(0, old);
@@ -358,7 +362,7 @@ class HostLimiter implements AcLimiter {
     const ours = this.#starts.filter((t) => t > startedAt - (1000 + margin) && t <= startedAt + margin).length;
     // Our own requests explain the 0: the sliding window already waits. Otherwise another
     // client is spending the account's budget, so give it a full window.
-    if (ours < this.#cap) this.pauseFor(1000 + this.marginMs);
+    if (ours < this.#cap) this.pauseFor(1000 + margin);
   }
 
   get rateLimitRemaining() {
