@@ -5,6 +5,7 @@ import { promisify } from "node:util";
 import { createServer, type Server } from "node:http";
 import { createServer as createNetServer } from "node:net";
 import { fileURLToPath } from "node:url";
+import { Agent, buildConnector } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AcError, createAcClient, createAcLimiters, createGuardedDispatcher, type AcClient } from "../core/ac/index.ts";
 import { createAcHttpThread, SOURCE_ENTRY, type AcHttpThread } from "../core/ac/http-threads.ts";
@@ -421,6 +422,65 @@ describe("one exchange in this thread (fetchHttp)", () => {
       const err = await failure(answer(body, headers)(ask(), signal));
       expect(err, JSON.stringify(headers)).toMatchObject({ kind: "bad_response", message: expect.stringMatching(/answered with more than/) });
     }
+  });
+});
+
+describe("an exchange's times on the wire (wire-times.ts)", () => {
+  /** Answers /slow/<ms> with its headers after <ms>, then its body 150 ms later. */
+  let timed: Server;
+  let timedUrl: string;
+  beforeAll(async () => {
+    timed = createServer((req, res) => {
+      const ms = Number(/\/slow\/(\d+)/.exec(req.url ?? "")?.[1] ?? 0);
+      setTimeout(() => {
+        res.writeHead(200, { "content-type": "application/json" });
+        res.flushHeaders();
+        setTimeout(() => res.end("{}"), 150);
+      }, ms);
+    });
+    await new Promise<void>((r) => timed.listen(0, "127.0.0.1", r));
+    timedUrl = `http://127.0.0.1:${(timed.address() as { port: number }).port}`;
+  });
+  afterAll(() => new Promise<void>((r) => timed.close(() => r())));
+
+  const ask = (path: string): AcHttpRequest => ({ method: "GET", url: `${timedUrl}${path}`, headers: {}, maxBytes: 100, guarded: false, askedAt: Date.now() });
+  const signal = new AbortController().signal;
+
+  it("counts a request from when undici wrote it to the answer's headers, not from when fetch was called or to when the body came", async () => {
+    // Each new connection opens 300 ms late: the request waits that long before it is written.
+    const connector = buildConnector({});
+    const late = new Agent({ connect: (options, callback) => void setTimeout(() => connector(options, callback), 300) });
+    try {
+      const reply = await fetchHttp(globalThis.fetch, late)(ask("/slow/60"), signal);
+      // Left 300 ms after it was asked for: the limiter moves its start there.
+      expect(reply.delayMs).toBeGreaterThanOrEqual(290);
+      // The server's 60 ms before its headers, without the wait for the socket or the body's 150 ms.
+      expect(reply.latencyMs).toBeGreaterThanOrEqual(55);
+      expect(reply.latencyMs).toBeLessThan(250);
+    } finally {
+      await late.close();
+    }
+  });
+
+  it("times requests sent at once each from its own write to its own answer", async () => {
+    const pool = new Agent();
+    try {
+      const http = fetchHttp(globalThis.fetch, pool);
+      const [slow, quick] = await Promise.all([http(ask("/slow/400"), signal), http(ask("/slow/0"), signal)]);
+      expect(slow.latencyMs).toBeGreaterThanOrEqual(395);
+      expect(quick.latencyMs).toBeLessThan(200);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it("keeps its own clock when no dispatcher sends it (msw in tests): from the call to the answer", async () => {
+    const reply = await fetchHttp(async () => {
+      await new Promise((r) => setTimeout(r, 80));
+      return new Response("{}");
+    }, undefined)(ask("/"), signal);
+    expect(reply.latencyMs).toBeGreaterThanOrEqual(75);
+    expect(reply.delayMs).toBeLessThan(75);
   });
 });
 

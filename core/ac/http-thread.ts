@@ -1,6 +1,7 @@
 import { parentPort } from "node:worker_threads";
 import { fetchHttp, reportsStart, shapedValue, toWire, type AcHttp } from "./http.ts";
 import type { ThreadMessage, ThreadReady, ThreadReply } from "./http-threads.ts";
+import { Agent } from "undici";
 import { createGuardedDispatcher } from "./url.ts";
 
 /**
@@ -13,7 +14,9 @@ const port = parentPort;
 if (!port) throw new Error("http-thread.ts runs as a worker thread (http-threads.ts starts it)");
 
 const doFetch: typeof fetch = (input, init) => globalThis.fetch(input, init);
-const plain: AcHttp = fetchHttp(doFetch, undefined);
+// A pool of its own rather than undici's global one: through a dispatcher it is given,
+// fetchHttp times each request on the wire (wire-times.ts).
+const plain: AcHttp = fetchHttp(doFetch, new Agent());
 /** Created on the first guarded request: one pool that checks every address it connects to. */
 let guarded: AcHttp | undefined;
 const running = new Map<number, AbortController>();

@@ -1,6 +1,7 @@
 import type { Dispatcher } from "undici";
 import { AcError, type AcErrorKind } from "./errors.ts";
 import { threadShapes, type ThreadShape } from "./shapes.ts";
+import { timedDispatcher, type WireTimes } from "./wire-times.ts";
 
 /**
  * One HTTP exchange with ActiveCampaign, below the client's retries, rate limit and reading
@@ -34,11 +35,12 @@ export interface AcHttpReply {
   text: string;
   /** The body parsed and checked with the request's `shape`: only for an answer the client would read as it is. */
   value?: unknown;
-  /** From sending to the answer's headers, in ms, as the thread that sent it saw it. */
+  /** From sending (when undici wrote the request: wire-times.ts) to the answer's headers, in ms. */
   latencyMs: number;
   /**
    * How long after the exchange was asked for the request left, in ms: the limiter counted it
-   * when asked; a thread that was busy or starting sends it later.
+   * when asked; a thread that was busy or starting, or undici waiting for a connection, sends
+   * it later.
    */
   delayMs: number;
 }
@@ -47,19 +49,26 @@ export type AcHttp = (request: AcHttpRequest, signal: AbortSignal) => Promise<Ac
 
 export const READ_HEADERS = ["content-type", "ratelimit-remaining", "retry-after"] as const;
 
-/** The exchange in this thread, with `doFetch` (msw replaces the global fetch in tests). */
+/**
+ * The exchange in this thread, with `doFetch` (msw replaces the global fetch in tests) and
+ * `dispatcher` (undici's global one when undefined; then a request is timed from the call, not
+ * from when undici wrote it).
+ */
 export function fetchHttp(doFetch: typeof fetch, dispatcher: Dispatcher | undefined): AcHttp {
   return async (request, signal) => {
-    const init: RequestInit & { dispatcher?: Dispatcher } = {
+    // Through a dispatcher, when undici wrote it; without one (msw in tests), when it was called.
+    const wire: WireTimes = {};
+    const init: RequestInit & { dispatcher?: Pick<Dispatcher, "dispatch"> } = {
       method: request.method,
       headers: request.headers,
       signal,
       redirect: "manual", // a redirect could point anywhere, including inside our network
       ...(request.body === undefined ? {} : { body: request.body }),
-      ...(dispatcher ? { dispatcher } : {}),
+      ...(dispatcher ? { dispatcher: timedDispatcher(dispatcher, wire) } : {}),
     };
-    const sentAt = Date.now();
+    const calledAt = Date.now();
     const res = await doFetch(request.url, init);
+    const sentAt = wire.sentAt ?? calledAt;
     const latencyMs = Date.now() - sentAt;
     const text = await readCapped(res, request.maxBytes);
     const headers: AcHttpReply["headers"] = {};
