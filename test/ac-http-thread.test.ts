@@ -5,11 +5,11 @@ import { promisify } from "node:util";
 import { createServer, type Server } from "node:http";
 import { createServer as createNetServer } from "node:net";
 import { fileURLToPath } from "node:url";
-import { Agent, buildConnector, type Dispatcher } from "undici";
-import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { Agent, buildConnector, Pool } from "undici";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AcError, createAcClient, createAcLimiters, createGuardedDispatcher, type AcClient } from "../core/ac/index.ts";
 import { createAcHttpThread, SOURCE_ENTRY, type AcHttpThread } from "../core/ac/http-threads.ts";
-import { fetchHttp, fromWire, NotSentError, shapedValue, toWire, type AcHttpRequest } from "../core/ac/http.ts";
+import { fetchHttp, fromWire, NotSentError, pooledHttp, shapedValue, toWire, type AcHttpRequest } from "../core/ac/http.ts";
 import { timedDispatcher, type WireTimes } from "../core/ac/wire-times.ts";
 import { FakeAc, startFakeAcServer, type FakeAcServer } from "./support/fake-ac.ts";
 
@@ -406,7 +406,7 @@ describe("one exchange in this thread (fetchHttp)", () => {
     expect(Object.keys(reply.headers)).toEqual(["content-type"]);
   });
 
-  it("says how long after it was asked for the request left: 0 unless handed over with a time", async () => {
+  it("untimed (no dispatcher), says the request left when called: after the time it was handed over with, 0 without one", async () => {
     expect((await answer("{}")(ask(), signal)).delayMs).toBe(0);
     expect((await answer("{}")(ask({ askedAt: Date.now() - 250 }), signal)).delayMs).toBeGreaterThanOrEqual(250);
     expect((await answer("{}")(ask({ askedAt: Date.now() + 60_000 }), signal)).delayMs).toBe(0);
@@ -444,59 +444,72 @@ describe("an exchange's times on the wire (wire-times.ts)", () => {
   });
   afterAll(() => new Promise<void>((r) => timed.close(() => r())));
 
-  const ask = (path: string): AcHttpRequest => ({ method: "GET", url: `${timedUrl}${path}`, headers: {}, maxBytes: 100, guarded: false, askedAt: Date.now() });
+  /** `askedAt` null: not handed over with a time (the client's own fetch, in the main thread). */
+  const ask = (path: string, askedAt: number | null = Date.now()): AcHttpRequest => ({
+    method: "GET",
+    url: `${timedUrl}${path}`,
+    headers: {},
+    maxBytes: 100,
+    guarded: false,
+    ...(askedAt === null ? {} : { askedAt }),
+  });
   const signal = new AbortController().signal;
-
-  it("counts a request from when undici wrote it to the answer's headers, not from when fetch was called or to when the body came", async () => {
-    // Each new connection opens 300 ms late: the request waits that long before it is written.
+  /** A pool whose connections open `ms` late: a request waits that long before undici writes it. */
+  const lateBy = (ms: number) => {
     const connector = buildConnector({});
-    const late = new Agent({ connect: (options, callback) => void setTimeout(() => connector(options, callback), 300) });
-    try {
-      const reply = await fetchHttp(globalThis.fetch, late)(ask("/slow/60"), signal);
-      // Left 300 ms after it was asked for: the limiter moves its start there.
-      expect(reply.delayMs).toBeGreaterThanOrEqual(290);
-      // The server's 60 ms before its headers, without the wait for the socket or the body's 150 ms.
-      expect(reply.latencyMs).toBeGreaterThanOrEqual(55);
-      expect(reply.latencyMs).toBeLessThan(250);
-    } finally {
-      await late.close();
+    return new Agent({ connect: (options, callback) => void setTimeout(() => connector(options, callback), ms) });
+  };
+
+  it("says a request left when undici wrote it, not when fetch was called, whether handed over with a time or not", async () => {
+    // Handed to the HTTP thread with a time, and in the main thread without one: both left 300 ms later.
+    for (const askedAt of [Date.now(), null]) {
+      const late = lateBy(300);
+      try {
+        const reply = await fetchHttp(globalThis.fetch, late)(ask("/slow/60", askedAt), signal);
+        expect(reply.delayMs).toBeGreaterThanOrEqual(290);
+        // The round trip still counts from the call, the wait for the connection included: the
+        // limiter counts the request from when it was asked for until this answer says otherwise.
+        expect(reply.latencyMs).toBeGreaterThanOrEqual(reply.delayMs + 55);
+      } finally {
+        await late.close();
+      }
     }
   });
 
-  it("times requests sent at once each from its own write to its own answer", async () => {
-    const pool = new Agent();
+  it("times requests sent at once each by its own write", async () => {
+    const late = lateBy(300);
+    const prompt = new Agent();
     try {
-      const http = fetchHttp(globalThis.fetch, pool);
-      const [slow, quick] = await Promise.all([http(ask("/slow/400"), signal), http(ask("/slow/0"), signal)]);
-      expect(slow.latencyMs).toBeGreaterThanOrEqual(395);
-      expect(quick.latencyMs).toBeLessThan(200);
+      const [slow, quick] = await Promise.all([fetchHttp(globalThis.fetch, late)(ask("/slow/0"), signal), fetchHttp(globalThis.fetch, prompt)(ask("/slow/0"), signal)]);
+      expect(slow.delayMs).toBeGreaterThanOrEqual(290);
+      expect(quick.delayMs).toBeLessThan(150);
+    } finally {
+      await Promise.all([late.close(), prompt.close()]);
+    }
+  });
+
+  it("leaves untimed a request its pool queued (the connection busy), which then counts from the call", async () => {
+    const pool = new Pool(timedUrl, { connections: 1 });
+    const first: WireTimes = {};
+    const queued: WireTimes = {};
+    try {
+      const answers = [fetch(`${timedUrl}/slow/200`, { dispatcher: timedDispatcher(pool, first) } as RequestInit), fetch(`${timedUrl}/slow/0`, { dispatcher: timedDispatcher(pool, queued) } as RequestInit)];
+      await Promise.all(answers.map(async (answer) => (await answer).text()));
+      expect(first.sentAt).toBeTypeOf("number");
+      // undici created its Request when the connection was free, after the dispatch: not ours to time.
+      expect(queued).toEqual({});
     } finally {
       await pool.close();
     }
   });
 
-  it("times nothing of a dispatch that did not create its request at once, nor a request sent without it", async () => {
-    const times: WireTimes = {};
-    // A pool that queues the request (a cap on connections) creates undici's Request later.
-    let queued: (() => void) | undefined;
-    const pool = new Agent();
-    const queuing: Pick<Dispatcher, "dispatch"> = {
-      dispatch: (options, handler) => {
-        queued = () => void pool.dispatch(options, handler);
-        return true;
-      },
-    };
-    try {
-      const answered = fetch(`${timedUrl}/slow/0`, { dispatcher: timedDispatcher(queuing, times) } as RequestInit);
-      await vi.waitFor(() => expect(queued).toBeDefined());
-      queued!();
-      await (await answered).text();
-      // And a request of another pool, untimed, after it.
-      await (await fetch(`${timedUrl}/slow/0`, { dispatcher: pool } as RequestInit)).text();
-      expect(times).toEqual({});
-    } finally {
-      await pool.close();
-    }
+  it("the HTTP thread's plain requests are timed too, through a pool of their own", async () => {
+    const http = pooledHttp(globalThis.fetch)({ guarded: false });
+    const asked = Date.now();
+    const reply = http(ask("/slow/0", asked), signal);
+    // This thread is busy for 150 ms after the call: undici writes the request after it.
+    while (Date.now() - asked < 150);
+    expect((await reply).delayMs).toBeGreaterThanOrEqual(145);
   });
 
   it("keeps its own clock when no dispatcher sends it (msw in tests): from the call to the answer", async () => {

@@ -477,11 +477,10 @@ export function createAcClient(opts: AcClientOptions): AcClient {
       log?.debug({ host, method, path: url.pathname, attempt, kind: mapped.kind, ms: now() - started }, "AC request failed");
       throw mapped;
     }
-    // Counted when it was handed over; it left later if the HTTP thread was busy or starting,
-    // or undici waited for a connection.
+    // Counted when it was handed over; it left when undici wrote it, later if the HTTP thread
+    // was busy or starting, or a connection was opening.
     if (reply.delayMs > 0) limiter.noteSent(startedAt, startedAt + reply.delayMs);
-    // The round trip from the request's write to the answer's headers: its spread sizes the
-    // limiter's window margin.
+    // The round trip to the answer's headers: its spread sizes the limiter's window margin.
     limiter.noteLatency(reply.latencyMs);
     // Stryker disable next-line StringLiteral: without the header any string that is not a number parses to NaN, as "" does
     const remaining = Number.parseInt(reply.headers["ratelimit-remaining"] ?? "", 10);

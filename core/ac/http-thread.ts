@@ -1,8 +1,6 @@
 import { parentPort } from "node:worker_threads";
-import { fetchHttp, reportsStart, shapedValue, toWire, type AcHttp } from "./http.ts";
+import { pooledHttp, reportsStart, shapedValue, toWire } from "./http.ts";
 import type { ThreadMessage, ThreadReady, ThreadReply } from "./http-threads.ts";
-import { Agent } from "undici";
-import { createGuardedDispatcher } from "./url.ts";
 
 /**
  * The HTTP thread (http-threads.ts starts it): sends ActiveCampaign requests with its own
@@ -13,12 +11,7 @@ import { createGuardedDispatcher } from "./url.ts";
 const port = parentPort;
 if (!port) throw new Error("http-thread.ts runs as a worker thread (http-threads.ts starts it)");
 
-const doFetch: typeof fetch = (input, init) => globalThis.fetch(input, init);
-// A pool of its own rather than undici's global one: through a dispatcher it is given,
-// fetchHttp times each request on the wire (wire-times.ts).
-const plain: AcHttp = fetchHttp(doFetch, new Agent());
-/** Created on the first guarded request: one pool that checks every address it connects to. */
-let guarded: AcHttp | undefined;
+const httpFor = pooledHttp((input, init) => globalThis.fetch(input, init));
 const running = new Map<number, AbortController>();
 
 function post(reply: ThreadReply): void {
@@ -35,7 +28,7 @@ async function exchange(message: Extract<ThreadMessage, { type: "send" }>): Prom
   const stop = new AbortController();
   running.set(message.id, stop);
   try {
-    const http = message.request.guarded ? (guarded ??= fetchHttp(doFetch, createGuardedDispatcher())) : plain;
+    const http = httpFor(message.request);
     // From here it may reach AC: should this thread stop before answering, the client must not
     // assume it was never sent.
     if (reportsStart(message.request)) port!.postMessage({ id: message.id, started: true } satisfies ThreadReply);

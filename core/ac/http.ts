@@ -1,6 +1,7 @@
-import type { Dispatcher } from "undici";
+import { Agent, type Dispatcher } from "undici";
 import { AcError, type AcErrorKind } from "./errors.ts";
 import { threadShapes, type ThreadShape } from "./shapes.ts";
+import { createGuardedDispatcher } from "./url.ts";
 import { timedDispatcher, type WireTimes } from "./wire-times.ts";
 
 /**
@@ -35,12 +36,17 @@ export interface AcHttpReply {
   text: string;
   /** The body parsed and checked with the request's `shape`: only for an answer the client would read as it is. */
   value?: unknown;
-  /** From sending (when undici wrote the request: wire-times.ts) to the answer's headers, in ms. */
+  /**
+   * From the call that sent it to the answer's headers, in ms, a wait for a connection
+   * included: until the answer says when the request left (`delayMs`), the limiter counts it
+   * from when it was asked for, so the margin these size must cover that wait too.
+   */
   latencyMs: number;
   /**
-   * How long after the exchange was asked for the request left, in ms: the limiter counted it
-   * when asked; a thread that was busy or starting, or undici waiting for a connection, sends
-   * it later.
+   * How long after the exchange was asked for (handed to the HTTP thread; else the call) the
+   * request left, in ms: when undici wrote its headers (wire-times.ts), or the call when it
+   * was not timed. The limiter counted it when asked; a thread that was busy or starting, or
+   * a connection still opening, sends it later.
    */
   delayMs: number;
 }
@@ -51,12 +57,13 @@ export const READ_HEADERS = ["content-type", "ratelimit-remaining", "retry-after
 
 /**
  * The exchange in this thread, with `doFetch` (msw replaces the global fetch in tests) and
- * `dispatcher` (undici's global one when undefined; then a request is timed from the call, not
- * from when undici wrote it).
+ * `dispatcher` (undici's global one when undefined: then a request is taken to leave when
+ * it is called, not when undici wrote it).
  */
 export function fetchHttp(doFetch: typeof fetch, dispatcher: Dispatcher | undefined): AcHttp {
   return async (request, signal) => {
-    // Through a dispatcher, when undici wrote it; without one (msw in tests), when it was called.
+    // Through a dispatcher, when undici wrote it; without one (msw in tests), or from a pool
+    // that queued it, the call.
     const wire: WireTimes = {};
     const init: RequestInit & { dispatcher?: Pick<Dispatcher, "dispatch"> } = {
       method: request.method,
@@ -68,16 +75,28 @@ export function fetchHttp(doFetch: typeof fetch, dispatcher: Dispatcher | undefi
     };
     const calledAt = Date.now();
     const res = await doFetch(request.url, init);
+    const latencyMs = Date.now() - calledAt;
     const sentAt = wire.sentAt ?? calledAt;
-    const latencyMs = Date.now() - sentAt;
     const text = await readCapped(res, request.maxBytes);
     const headers: AcHttpReply["headers"] = {};
     for (const name of READ_HEADERS) {
       const value = res.headers.get(name);
       if (value !== null) headers[name] = value;
     }
-    return { status: res.status, headers, text, latencyMs, delayMs: request.askedAt === undefined ? 0 : Math.max(0, sentAt - request.askedAt) };
+    return { status: res.status, headers, text, latencyMs, delayMs: Math.max(0, sentAt - (request.askedAt ?? calledAt)) };
   };
+}
+
+/**
+ * The HTTP thread's exchanges: plain requests through a pool of its own, guarded ones
+ * (`AcHttpRequest.guarded`) through one, created on first use, that checks every address it
+ * connects to. Pools of their own, not undici's global one, so that every request is timed
+ * from when undici wrote it.
+ */
+export function pooledHttp(doFetch: typeof fetch): (request: Pick<AcHttpRequest, "guarded">) => AcHttp {
+  const plain = fetchHttp(doFetch, new Agent());
+  let guarded: AcHttp | undefined;
+  return (request) => (request.guarded ? (guarded ??= fetchHttp(doFetch, createGuardedDispatcher())) : plain);
 }
 
 async function readCapped(res: Response, limit: number): Promise<string> {
