@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { AcError, createAcClient, IMPORT_MAX_BYTES, IMPORT_MAX_CONTACTS, type AcClientOptions, type AcImportContact, type AcLimiters } from "../core/ac/index.ts";
 import { MAX_RESPONSE_BYTES } from "../core/ac/client.ts";
-import { NotSentError, reportsStart, type AcHttp, type AcHttpRequest } from "../core/ac/http.ts";
+import { NotSentError, reportsStart, type AcHttp, type AcHttpReply, type AcHttpRequest } from "../core/ac/http.ts";
 
 // The AC client's own rules (issue 20, mutation testing), on a fetch and a limiter kept in
 // memory: which paths and query values it sends, its headers and body, what it retries, what
@@ -38,7 +38,7 @@ function world(replies: (Reply | ((s: Sent) => Reply | Promise<Reply>))[], o: Pa
     scheduleImport: <T>(task: (startedAt: number) => Promise<T>, opts: unknown) => (told.push(["scheduleImport", opts]), task(1_000)),
     pauseImports: (ms: number) => told.push(["pauseImports", ms]),
     pauseFor: (ms: number) => told.push(["pauseFor", ms]),
-    noteRemaining: (n: number) => told.push(["noteRemaining", n]),
+    noteRemaining: (n: number, startedAt: number) => told.push(["noteRemaining", [n, startedAt]]),
     noteLatency: (ms: number) => told.push(["noteLatency", ms]),
     noteSent: (startedAt: number, sentAt: number) => told.push(["noteSent", [startedAt, sentAt]]),
     noteRateLimited: () => told.push(["noteRateLimited", null]),
@@ -138,7 +138,7 @@ describe("AC client rules: the request", () => {
     const latencies = w.limiter("noteLatency") as number[];
     expect(latencies).toHaveLength(2);
     for (const ms of latencies) expect(ms).toBeGreaterThanOrEqual(0), expect(ms).toBeLessThan(10_000);
-    expect(w.limiter("noteRemaining")).toEqual([3]);
+    expect(w.limiter("noteRemaining")).toEqual([[3, 1_000]]);
   });
 
   it("stops the request in flight when the caller aborts, and rejects with the caller's reason even when AC's answer came in", async () => {
@@ -237,11 +237,11 @@ describe("AC client rules: reading the answer", () => {
 
 describe("AC client rules: the exchange below the client", () => {
   /** An `http` that answers `body` and records what it was asked. */
-  const exchange = (body: unknown, delayMs = 0) => {
+  const exchange = (body: unknown, delayMs = 0, headers: AcHttpReply["headers"] = {}) => {
     const asked: AcHttpRequest[] = [];
     const http: AcHttp = async (request) => {
       asked.push(request);
-      return { status: 200, headers: { "content-type": "application/json" }, text: JSON.stringify(body), latencyMs: 4, delayMs };
+      return { status: 200, headers: { "content-type": "application/json", ...headers }, text: JSON.stringify(body), latencyMs: 4, delayMs };
     };
     return { asked, http };
   };
@@ -287,6 +287,15 @@ describe("AC client rules: the exchange below the client", () => {
     const prompt = world([], { http: exchange({ user: { id: "1" } }, 0).http });
     await prompt.client.getMe();
     expect(prompt.limiter("noteSent")).toEqual([]);
+  });
+
+  it("reads AC's RateLimit-Remaining against the request's start where the limiter now has it, when it left", async () => {
+    // The limiter compares it with our own starts around it: around the old one, a request that
+    // left later than it was counted is missing from them, and a 0 would look like someone else's.
+    const late = world([], { http: exchange({ user: { id: "1" } }, 200, { "ratelimit-remaining": "0" }).http });
+    await late.client.getMe();
+    expect(late.limiter("noteSent")).toEqual([[1_000, 1_200]]);
+    expect(late.limiter("noteRemaining")).toEqual([[0, 1_200]]);
   });
 });
 

@@ -479,14 +479,17 @@ export function createAcClient(opts: AcClientOptions): AcClient {
     }
     // Counted when it was handed over; it left when undici wrote it, later if the HTTP thread
     // was busy or starting, or a connection was opening.
-    if (reply.delayMs > 0) limiter.noteSent(startedAt, startedAt + reply.delayMs);
+    const leftAt = startedAt + reply.delayMs;
+    if (reply.delayMs > 0) limiter.noteSent(startedAt, leftAt);
     // The round trip to the answer's headers: its spread sizes the limiter's window margin.
     limiter.noteLatency(reply.latencyMs);
     // Stryker disable next-line StringLiteral: without the header any string that is not a number parses to NaN, as "" does
     const remaining = Number.parseInt(reply.headers["ratelimit-remaining"] ?? "", 10);
     if (Number.isFinite(remaining)) {
       rateLimitRemaining = remaining;
-      limiter.noteRemaining(remaining, startedAt);
+      // Against its start where the limiter now keeps it: around the old one, this request would
+      // be missing from our own, and a 0 would look like someone else's.
+      limiter.noteRemaining(remaining, leftAt);
     }
     log?.debug({ host, method, path: url.pathname, attempt, status: reply.status, ms: now() - started }, "AC request");
     return interpret<T>(method, url, reply, ro.shape);

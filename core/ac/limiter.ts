@@ -81,7 +81,7 @@ export interface AcLimiter {
   noteRemaining(remaining: number, startedAt?: number): void;
   /**
    * The request counted at `startedAt` left at `sentAt` (later: the HTTP thread was busy or
-   * starting): the window counts it from then, as AC does.
+   * starting, or a connection was opening): the window counts it from then, as AC does.
    */
   noteSent(startedAt: number, sentAt: number): void;
   /** Reports one request's round trip, to size the window's margin. */
