@@ -19,8 +19,8 @@ const byRequest = new WeakMap<object, WireTimes>();
 let dispatching: WireTimes | null = null;
 let listening = false;
 
-/** undici's Request in a diagnostics message; anything else on the channel is not ours to read. */
 // Stryker disable all: undici always sends one; the guards are for anyone else on the channel.
+/** undici's Request in a diagnostics message; anything else on the channel is not ours to read. */
 const requestIn = (message: unknown): object | undefined => {
   const request = (message as { request?: unknown } | null)?.request;
   return typeof request === "object" && request !== null ? request : undefined;
